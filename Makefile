@@ -1,0 +1,119 @@
+# lm: build every tool into bin/, run every test, run the demo.
+#
+#   make            build bin/lm-* (CUDA backend too when nvcc is found)
+#   make test       build and run all tests (unit, Bats); prints "N passed, N failed"
+#   make demo       the whole pipeline on a small embedded corpus (scripts/demo.sh)
+#   make format     clang-format every source file
+#   make help       this list
+#
+# Layout: common/<lib>/*.cpp -> $(BUILD)/lib<lib>.a, with common/<lib>/lib.mk
+# naming its link dependencies (LIB_<lib>_DEPS, itself first). tools/<t>/*.cpp ->
+# bin/lm-<t>, with tools/<t>/tool.mk naming TOOL_<t>_LIBS. Unit tests
+# tests/unit/<lib>/*_test.cpp link LIB_<lib>_DEPS. BUILD= and BIN= let several
+# builds share a tree.
+
+BUILD ?= build
+BIN ?= bin
+CXX ?= g++
+CXXFLAGS ?= -O2 -g
+WERROR ?=
+LM_CXXFLAGS := -std=c++17 -Wall -Wextra -Wshadow -Wno-unused-parameter $(WERROR) -pthread -fopenmp \
+  -MMD -MP -Icommon -I. $(shell pkg-config --cflags-only-I libzstd 2>/dev/null)
+LDLIBS := -lzstd -lxxhash -lboost_program_options -lpcre2-8 -lopenblas -fopenmp -lpthread
+
+# CUDA: built when nvcc is found (NVCC= disables it).
+NVCC ?= $(shell command -v nvcc 2>/dev/null || ls /usr/local/cuda/bin/nvcc 2>/dev/null)
+CUDA_HOME ?= $(patsubst %/bin/nvcc,%,$(NVCC))
+CUDA_ARCH ?= -gencode arch=compute_90,code=sm_90 -gencode arch=compute_90,code=compute_90
+NVCCFLAGS ?= -O3 -std=c++17 --expt-relaxed-constexpr -lineinfo
+ifneq ($(NVCC),)
+  HAVE_CUDA := 1
+  LM_CXXFLAGS += -DLM_HAVE_CUDA=1 -I$(CUDA_HOME)/include
+  CUDA_LDLIBS := -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcublasLt -lcublas -lcudart
+else
+  HAVE_CUDA :=
+  CUDA_LDLIBS :=
+endif
+
+.DEFAULT_GOAL := all
+.SECONDARY:
+.DELETE_ON_ERROR:
+LIBS := $(patsubst common/%/,%,$(sort $(dir $(wildcard common/*/*.cpp common/*/*.cu))))
+TOOLS := $(patsubst tools/%/,%,$(sort $(dir $(wildcard tools/*/main.cpp))))
+-include $(wildcard common/*/lib.mk)
+-include $(wildcard tools/*/tool.mk)
+
+# --- dependencies (scripts/install-deps.sh installs what is missing) --------------
+DEPS_STAMP := $(BUILD)/.deps-ok
+$(DEPS_STAMP): scripts/install-deps.sh
+	@mkdir -p $(BUILD)
+	@scripts/install-deps.sh --check >/dev/null 2>&1 || scripts/install-deps.sh
+	@touch $@
+
+# --- libraries ---------------------------------------------------------------
+define lib_rules
+$(1)_CPP := $(wildcard common/$(1)/*.cpp)
+$(1)_CU := $(if $(HAVE_CUDA),$(wildcard common/$(1)/*.cu))
+$(1)_OBJS := $$(patsubst %.cpp,$(BUILD)/%.o,$$($(1)_CPP)) $$(patsubst %.cu,$(BUILD)/%.cu.o,$$($(1)_CU))
+$(BUILD)/lib$(1).a: $$($(1)_OBJS)
+	@rm -f $$@
+	ar rcs $$@ $$^
+endef
+$(foreach l,$(LIBS),$(eval $(call lib_rules,$(l))))
+# A lib.mk may set LIB_x_CUDA := 1 to make its users link the CUDA runtime.
+libs_of = $(foreach l,$(1),$(BUILD)/lib$(l).a)
+cuda_of = $(if $(HAVE_CUDA),$(if $(strip $(foreach l,$(1),$(LIB_$(l)_CUDA))),$(CUDA_LDLIBS)))
+
+$(BUILD)/%.o: %.cpp | $(DEPS_STAMP)
+	@mkdir -p $(dir $@)
+	$(CXX) $(CXXFLAGS) $(LM_CXXFLAGS) -c $< -o $@
+
+$(BUILD)/%.cu.o: %.cu | $(DEPS_STAMP)
+	@mkdir -p $(dir $@)
+	$(NVCC) $(NVCCFLAGS) $(CUDA_ARCH) -Icommon -I. -Xcompiler -fopenmp -MMD -MP -c $< -o $@
+
+# --- tools -------------------------------------------------------------------
+define tool_rules
+$(BIN)/lm-$(1): $(patsubst %.cpp,$(BUILD)/%.o,$(wildcard tools/$(1)/*.cpp)) $$(call libs_of,$$(TOOL_$(1)_LIBS))
+	@mkdir -p $(BIN)
+	$(CXX) $(CXXFLAGS) -fopenmp -o $$@ $$(filter %.o,$$^) -Wl,--start-group $$(filter %.a,$$^) -Wl,--end-group $(LDLIBS) $$(call cuda_of,$$(TOOL_$(1)_LIBS))
+endef
+$(foreach t,$(TOOLS),$(eval $(call tool_rules,$(t))))
+
+# Extra programs a lib.mk or tool.mk declares (e.g. bin/lm-kernel-check).
+EXTRA_BINS ?=
+
+.PHONY: all
+all: $(foreach t,$(TOOLS),$(BIN)/lm-$(t)) $(EXTRA_BINS)
+	@echo "built: $(notdir $^)$(if $(HAVE_CUDA), (with the CUDA backend), (CPU only: nvcc not found))"
+
+# --- tests -------------------------------------------------------------------
+UNIT_SRCS := $(wildcard tests/unit/*/*_test.cpp)
+UNIT_BINS := $(patsubst tests/unit/%.cpp,$(BUILD)/tests/%,$(UNIT_SRCS))
+define unit_rules
+$(BUILD)/tests/$(1)/%_test: $(BUILD)/tests/unit/$(1)/%_test.o $$(call libs_of,$$(LIB_$(1)_DEPS))
+	@mkdir -p $$(dir $$@)
+	$(CXX) $(CXXFLAGS) -fopenmp -o $$@ $$< -Wl,--start-group $$(filter %.a,$$^) -Wl,--end-group $(LDLIBS) $$(call cuda_of,$$(LIB_$(1)_DEPS))
+endef
+$(foreach l,$(LIBS),$(eval $(call unit_rules,$(l))))
+
+.PHONY: test unit-tests
+unit-tests: $(UNIT_BINS)
+test: all unit-tests
+	@BUILD=$(BUILD) BIN=$(BIN) tests/run-all.sh
+
+.PHONY: demo
+demo: all
+	@scripts/demo.sh
+
+.PHONY: format clean help deps
+format:
+	clang-format -i $$(git ls-files '*.cpp' '*.h' '*.cu' '*.cuh')
+clean:
+	rm -rf $(BUILD) $(BIN)
+deps:
+	scripts/install-deps.sh
+help:
+	@sed -n '2,9p' Makefile | sed 's/^# \{0,1\}//'
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

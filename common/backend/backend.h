@@ -1,0 +1,98 @@
+// backend.h: the one interface behind which the model runs: the CPU backend
+// (common/cpu/, fp32, the reference) and the CUDA backend (common/cuda/, bf16
+// mixed precision). The trainer, lm-eval and lm-sample see only this.
+//
+// Buffers in the calls are host memory. Token ids are int32; a target < 0 is
+// ignored (no loss, no gradient). Parameters cross the interface as one flat
+// fp32 buffer in ParamLayout order (model/params.h), which is also what a
+// checkpoint holds, so a run can move between backends.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "model/config.h"
+#include "model/params.h"
+#include "util/status.h"
+
+namespace lm {
+
+struct AdamWConfig {
+  float lr = 3e-4f;
+  float beta1 = 0.9f;
+  float beta2 = 0.95f;
+  float eps = 1e-8f;
+  float weight_decay = 0.1f;  // decoupled; only tensors with TensorInfo::decay
+  float grad_clip = 1.0f;     // clip by global L2 norm; <= 0 disables
+};
+
+struct BackendOptions {
+  int threads = 0;          // CPU threads (0: all cores)
+  int max_batch = 1;        // largest B passed to ForwardBackward / ForwardLoss
+  int max_seq = 0;          // largest T (<= context); 0 means context
+  bool training = true;     // allocate gradients, optimizer state, saved activations
+  bool recompute = false;   // CUDA: recompute activations in backward to save memory
+  int device_index = 0;     // CUDA device
+};
+
+class Backend {
+ public:
+  virtual ~Backend() = default;
+
+  // "cpu (2 threads)", "cuda (NVIDIA H200, sm_90)".
+  virtual std::string Describe() const = 0;
+  // Peak dense bf16 FLOP/s of the device for MFU, 0 when unknown (CPU: 0).
+  virtual double PeakFlops() const = 0;
+
+  // Allocates everything for `cfg`. Returns Resource when memory is short.
+  virtual Status Init(const ModelConfig& cfg, const BackendOptions& opt) = 0;
+
+  // Master weights, layout.total floats.
+  virtual Status SetParams(const float* host) = 0;
+  virtual Status GetParams(float* host) = 0;
+  // AdamW first and second moments (layout.total floats each) and the number of
+  // optimizer steps taken (for bias correction).
+  virtual Status SetOptimizerState(const float* m, const float* v, int64_t step) = 0;
+  virtual Status GetOptimizerState(float* m, float* v, int64_t* step) = 0;
+
+  // Gradients to zero (start of an accumulated batch).
+  virtual Status ZeroGrad() = 0;
+  // One micro-batch: inputs and targets are B x T. Computes the mean loss over
+  // the non-ignored targets into *loss and accumulates grad_scale * d(mean
+  // loss)/d(params) into the gradients (the trainer passes 1/micro-steps).
+  virtual Status ForwardBackward(const int32_t* inputs, const int32_t* targets, int B, int T,
+                                 float grad_scale, float* loss) = 0;
+  // Clips by global norm and applies AdamW with opt.lr. *grad_norm is the norm
+  // before clipping. When any gradient is NaN or Inf, leaves parameters and
+  // moments untouched, sets *skipped, and returns OK.
+  virtual Status OptimizerStep(const AdamWConfig& opt, float* grad_norm, bool* skipped) = 0;
+  // Copies the gradient buffer to host (layout.total floats): for tests.
+  virtual Status GetGrads(float* host) = 0;
+
+  // Forward only: losses[b*T+t] = -log p(targets[b,t] | inputs[b,0..t]) in nats,
+  // 0 where the target is ignored. Padded vocabulary rows never count.
+  virtual Status ForwardLoss(const int32_t* inputs, const int32_t* targets, int B, int T,
+                             float* losses) = 0;
+  // Forward only, logits of every position: logits[(b*T+t)*vocab_size + v]. For tests.
+  virtual Status ForwardLogits(const int32_t* inputs, int B, int T, float* logits) = 0;
+
+  // Generation with a KV cache for one sequence. ResetCache empties it; Decode
+  // appends n tokens at positions CachePosition().. and writes the logits
+  // (vocab_size floats) after the last one. Appending past cfg.context is Invalid:
+  // the caller decides how to slide its window.
+  virtual Status ResetCache() = 0;
+  virtual Status Decode(const int32_t* tokens, int n, float* logits) = 0;
+  virtual int CachePosition() const = 0;
+};
+
+// "cpu", "cuda" or "auto" (cuda when built with it and a GPU is present, else cpu).
+// A clear error when cuda is asked for but not built or no GPU is present.
+Status MakeBackend(const std::string& device, std::unique_ptr<Backend>* out);
+std::unique_ptr<Backend> NewCpuBackend();
+#ifdef LM_HAVE_CUDA
+// Defined in common/cuda/. Fails (Resource) when no GPU is visible.
+Status NewCudaBackend(std::unique_ptr<Backend>* out);
+#endif
+
+}  // namespace lm

@@ -1,0 +1,1 @@
+LIB_cpu_DEPS := cpu backend model format util

@@ -1,0 +1,1 @@
+LIB_data_DEPS := data format util

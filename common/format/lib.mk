@@ -1,0 +1,2 @@
+# libformat: one reader/writer pair per file format.
+LIB_format_DEPS := format util

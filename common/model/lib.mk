@@ -1,0 +1,1 @@
+LIB_model_DEPS := model format util

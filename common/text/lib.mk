@@ -1,0 +1,1 @@
+LIB_text_DEPS := text format util

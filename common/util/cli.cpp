@@ -1,0 +1,179 @@
+// cli.cpp: option parsing and exit codes shared by every tool.
+#include "util/cli.h"
+
+#include <unistd.h>
+
+#include <cmath>
+#include <cstdio>
+#include <iostream>
+#include <new>
+#include <thread>
+
+#include "util/file.h"
+
+namespace lm {
+
+const char* const kVersion = "0.1.0";
+
+namespace cli {
+
+namespace {
+std::string g_tool = "lm";
+}
+
+const std::string& ToolName() { return g_tool; }
+
+int Main(const char* tool, int argc, char** argv, const std::function<Status(int, char**)>& fn,
+         bool install_cleanup) {
+  g_tool = tool;
+  if (install_cleanup) InstallCleanupHandlers();
+  Status s;
+  try {
+    s = fn(argc, argv);
+  } catch (const std::bad_alloc&) {
+    s = Status::Resource("out of memory");
+  } catch (const po::error& e) {
+    s = Status::Usage(e.what());
+  } catch (const std::exception& e) {
+    s = Status::IOError(std::string("unexpected failure: ") + e.what());
+  }
+  fflush(stdout);
+  if (s.ok()) {
+    if (ferror(stdout)) {
+      fprintf(stderr, "%s: error: <stdout>: write failed\n", tool);
+      return kExitError;
+    }
+    return kExitOk;
+  }
+  fprintf(stderr, "%s: error: %s\n", tool, s.ToString().c_str());
+  if (s.code() == Status::kUsage) {
+    fprintf(stderr, "Try '%s --help' for more information.\n", tool);
+    return kExitUsage;
+  }
+  return kExitError;
+}
+
+Status Parse(Command* cmd, int argc, char** argv, bool* exit_now) {
+  *exit_now = false;
+  cmd->options.add_options()("help,h", "print this help and exit")(
+      "version", "print the version and exit");
+  try {
+    po::store(po::command_line_parser(argc, argv)
+                  .options(cmd->options)
+                  .positional(cmd->positional)
+                  .style(po::command_line_style::unix_style)
+                  .run(),
+              cmd->vm);
+    if (cmd->vm.count("help")) {
+      std::cout << "Usage: " << cmd->synopsis << "\n\n" << cmd->options << "\n";
+      if (!cmd->manual.empty()) std::cout << cmd->manual << (cmd->manual.back() == '\n' ? "" : "\n");
+      *exit_now = true;
+      return Status::OK();
+    }
+    if (cmd->vm.count("version")) {
+      std::cout << ToolName() << " " << kVersion << "\n";
+      *exit_now = true;
+      return Status::OK();
+    }
+    po::notify(cmd->vm);
+  } catch (const po::error& e) {
+    return Status::Usage(e.what());
+  }
+  return Status::OK();
+}
+
+Status ParseDuration(const std::string& s, double* seconds) {
+  if (s.empty()) return Status::Usage("empty duration");
+  double total = 0;
+  size_t i = 0;
+  bool any = false;
+  while (i < s.size()) {
+    size_t used = 0;
+    double v;
+    try {
+      v = std::stod(s.substr(i), &used);
+    } catch (...) {
+      return Status::Usage("bad duration '" + s + "' (expected e.g. 24h, 90m, 3600s, 1h30m)");
+    }
+    if (used == 0 || !(v >= 0) || !std::isfinite(v))
+      return Status::Usage("bad duration '" + s + "' (expected e.g. 24h, 90m, 3600s, 1h30m)");
+    i += used;
+    double unit = 1;
+    if (i < s.size()) {
+      char c = s[i];
+      if (c == 'd') unit = 86400;
+      else if (c == 'h') unit = 3600;
+      else if (c == 'm') unit = 60;
+      else if (c == 's') unit = 1;
+      else return Status::Usage("bad duration '" + s + "': unknown unit '" + std::string(1, c) + "'");
+      i++;
+    } else if (any) {
+      return Status::Usage("bad duration '" + s + "': a number without a unit after another");
+    }
+    total += v * unit;
+    any = true;
+  }
+  *seconds = total;
+  return Status::OK();
+}
+
+Status ParseCount(const std::string& s, uint64_t* n) {
+  size_t used = 0;
+  double v;
+  try {
+    v = std::stod(s, &used);
+  } catch (...) {
+    return Status::Usage("bad number '" + s + "'");
+  }
+  double mul = 1;
+  std::string rest = s.substr(used);
+  if (rest == "k" || rest == "K") mul = 1e3;
+  else if (rest == "M") mul = 1e6;
+  else if (rest == "G") mul = 1e9;
+  else if (rest == "T") mul = 1e12;
+  else if (!rest.empty()) return Status::Usage("bad number '" + s + "'");
+  v *= mul;
+  if (!(v >= 0) || v > 1.8e19 || v != std::floor(v))
+    return Status::Usage("bad number '" + s + "' (expected a non-negative integer)");
+  *n = (uint64_t)v;
+  return Status::OK();
+}
+
+Status Unescape(const std::string& s, std::string* out) {
+  out->clear();
+  for (size_t i = 0; i < s.size(); i++) {
+    if (s[i] != '\\') {
+      out->push_back(s[i]);
+      continue;
+    }
+    if (++i >= s.size()) return Status::Usage("trailing backslash in '" + s + "'");
+    switch (s[i]) {
+      case 'n': out->push_back('\n'); break;
+      case 't': out->push_back('\t'); break;
+      case 'r': out->push_back('\r'); break;
+      case '0': out->push_back('\0'); break;
+      case '\\': out->push_back('\\'); break;
+      case 'x': {
+        if (i + 2 >= s.size()) return Status::Usage("bad \\x escape in '" + s + "'");
+        std::string h = s.substr(i + 1, 2);
+        char* e;
+        long v = strtol(h.c_str(), &e, 16);
+        if (*e || h.size() != 2) return Status::Usage("bad \\x escape in '" + s + "'");
+        out->push_back((char)v);
+        i += 2;
+        break;
+      }
+      default: return Status::Usage("unknown escape '\\" + std::string(1, s[i]) + "' in '" + s + "'");
+    }
+  }
+  return Status::OK();
+}
+
+int ResolveThreads(int j) {
+  if (j > 0) return j;
+  unsigned n = std::thread::hardware_concurrency();
+  return n ? (int)n : 1;
+}
+
+}  // namespace cli
+}  // namespace lm

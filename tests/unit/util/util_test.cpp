@@ -1,0 +1,139 @@
+// util_test.cpp: Status, codecs, hashing, atomic files, CLI value parsers.
+#include <unistd.h>
+
+#include "../test.h"
+#include "util/cli.h"
+#include "util/codec.h"
+#include "util/file.h"
+#include "util/hash.h"
+
+using namespace lm;
+
+TEST(xxh3_known_answers) {
+  // XXH3-64 of the empty input with seed 0 (xxHash's own sanity value).
+  CHECK_EQ(Hash64("", 0), 0x2D06800538D394C2ULL);
+  Hasher h;
+  h.Update("hello ");
+  h.Update("world");
+  CHECK_EQ(h.Digest(), Hash64(std::string("hello world")));
+  uint64_t back = 0;
+  CHECK(ParseHashHex(HashHex(0x0123456789abcdefULL), &back));
+  CHECK_EQ(back, 0x0123456789abcdefULL);
+  CHECK(!ParseHashHex("xyz", &back));
+}
+
+TEST(varint_round_trip_and_truncation) {
+  uint64_t vals[] = {0, 1, 127, 128, 300, 1ULL << 35, ~0ULL};
+  for (uint64_t v : vals) {
+    std::string s;
+    PutVarint(&s, v);
+    const uint8_t* p = (const uint8_t*)s.data();
+    uint64_t got = 0;
+    CHECK(GetVarint(&p, p + s.size(), &got));
+    CHECK_EQ(got, v);
+    const uint8_t* q = (const uint8_t*)s.data();
+    if (s.size() > 1) CHECK(!GetVarint(&q, q + s.size() - 1, &got));
+  }
+  std::string bad(11, (char)0xff);
+  const uint8_t* p = (const uint8_t*)bad.data();
+  uint64_t got;
+  CHECK(!GetVarint(&p, p + bad.size(), &got));
+}
+
+TEST(fixed_width_little_endian) {
+  std::string s;
+  PutU16(&s, 0x1234);
+  PutU32(&s, 0xdeadbeef);
+  PutU64(&s, 0x0102030405060708ULL);
+  CHECK_EQ(s.size(), 14u);
+  CHECK_EQ((uint8_t)s[0], 0x34);
+  ByteReader r(s.data(), s.size());
+  uint16_t a = 0;
+  uint32_t b = 0;
+  uint64_t c = 0;
+  CHECK(r.U16(&a) && r.U32(&b) && r.U64(&c));
+  CHECK_EQ(a, 0x1234);
+  CHECK_EQ(b, 0xdeadbeefu);
+  CHECK_EQ(c, 0x0102030405060708ULL);
+  CHECK(!r.U16(&a));
+}
+
+TEST(atomic_file_commit_and_abort) {
+  char tmpl[] = "/tmp/lm-util-test-XXXXXX";
+  std::string dir = mkdtemp(tmpl);
+  std::string p = JoinPath(dir, "out.txt");
+  {
+    AtomicFile f;
+    CHECK_OK(f.Open(p));
+    CHECK_OK(f.Write("abc"));
+    CHECK(!PathExists(p));  // nothing visible before commit
+  }
+  CHECK(!PathExists(p));  // aborted by the destructor
+  CHECK_OK(WriteFileAtomic(p, "hello"));
+  std::string back;
+  CHECK_OK(ReadFile(p, &back));
+  CHECK_EQ(back, std::string("hello"));
+  CHECK_OK(RemoveAll(dir));
+  CHECK(!PathExists(dir));
+}
+
+TEST(paths) {
+  CHECK_EQ(DirName("a/b/c"), std::string("a/b"));
+  CHECK_EQ(DirName("c"), std::string("."));
+  CHECK_EQ(DirName("/c"), std::string("/"));
+  CHECK_EQ(BaseName("a/b/c/"), std::string("c"));
+  CHECK_EQ(JoinPath("a/", "b"), std::string("a/b"));
+}
+
+TEST(parse_duration) {
+  double s = 0;
+  CHECK_OK(cli::ParseDuration("24h", &s));
+  CHECK_NEAR(s, 86400, 1e-9);
+  CHECK_OK(cli::ParseDuration("90m", &s));
+  CHECK_NEAR(s, 5400, 1e-9);
+  CHECK_OK(cli::ParseDuration("3600s", &s));
+  CHECK_NEAR(s, 3600, 1e-9);
+  CHECK_OK(cli::ParseDuration("1h30m", &s));
+  CHECK_NEAR(s, 5400, 1e-9);
+  CHECK_OK(cli::ParseDuration("45", &s));
+  CHECK_NEAR(s, 45, 1e-9);
+  CHECK(!cli::ParseDuration("abc", &s).ok());
+  CHECK(!cli::ParseDuration("5x", &s).ok());
+  CHECK(!cli::ParseDuration("-5m", &s).ok());
+}
+
+TEST(parse_count_and_unescape) {
+  uint64_t n = 0;
+  CHECK_OK(cli::ParseCount("10k", &n));
+  CHECK_EQ(n, 10000u);
+  CHECK_OK(cli::ParseCount("2M", &n));
+  CHECK_EQ(n, 2000000u);
+  CHECK_OK(cli::ParseCount("1e3", &n));
+  CHECK_EQ(n, 1000u);
+  CHECK(!cli::ParseCount("1.5", &n).ok());
+  CHECK(!cli::ParseCount("ten", &n).ok());
+  std::string u;
+  CHECK_OK(cli::Unescape("\\n%\\n", &u));
+  CHECK_EQ(u, std::string("\n%\n"));
+  CHECK_OK(cli::Unescape("a\\x41\\0", &u));
+  CHECK_EQ(u, std::string("aA\0", 3));
+  CHECK(!cli::Unescape("\\x4", &u).ok());
+  CHECK(!cli::Unescape("\\q", &u).ok());
+}
+
+TEST(file_lock_excludes) {
+  char tmpl[] = "/tmp/lm-lock-test-XXXXXX";
+  std::string dir = mkdtemp(tmpl);
+  std::string p = JoinPath(dir, "lock");
+  FileLock a, b;
+  CHECK_OK(a.Lock(p));
+  bool held = true;
+  CHECK_OK(b.TryLock(p, &held));
+  CHECK(!held);
+  a.Unlock();
+  CHECK_OK(b.TryLock(p, &held));
+  CHECK(held);
+  RemoveAll(dir);
+}
+
+TEST_MAIN()
