@@ -1,0 +1,108 @@
+#!/usr/bin/env bash
+# recipe-24h.sh: a day on one GPU, from a pile of text to a trained model.
+#
+#   scripts/recipe-24h.sh --corpus DIR|FILE... --out DIR [--budget 24h]
+#                         [--vocab-size N] [--jsonl FIELD] [--device auto|cuda|cpu]
+#                         [--vocab-sample-mb M] [-j JOBS]
+#
+# Stages (docs/recipe.md explains each):
+#   1. vocabulary: lm-tokenize train on a sample of the corpus (the first M MB of
+#      the files, default 256)
+#   2. tokenize + pack: one `lm-tokenize | lm-pack --append` per input file,
+#      run in parallel with xargs -P; 1% of the documents held out for validation
+#   3. size: lm-train --auto-size probes a few shapes on the device and picks the
+#      one whose compute-optimal token count (about 20 per parameter) fits the budget
+#   4. train to the deadline, checkpointing every 30 minutes
+#   5. evaluate the final checkpoint and sample from it
+#
+# Restartable: rerunning the same command after a crash or a reboot skips the
+# finished stages (and the files already packed) and resumes training from the
+# last checkpoint with the original deadline schedule.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+BIN=${BIN:-$here/../bin}
+PATH="$(cd "$BIN" 2>/dev/null && pwd || echo "$BIN"):$PATH"
+
+usage() { sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'; }
+corpus=() out= budget=24h vocab_size=32768 jsonl= device=auto sample_mb=256 jobs=$(nproc)
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --corpus) shift; while [ $# -gt 0 ] && [ "${1#--}" = "$1" ]; do corpus+=("$1"); shift; done; continue ;;
+    --out) out=$2; shift ;;
+    --budget) budget=$2; shift ;;
+    --vocab-size) vocab_size=$2; shift ;;
+    --jsonl) jsonl=$2; shift ;;
+    --device) device=$2; shift ;;
+    --vocab-sample-mb) sample_mb=$2; shift ;;
+    -j) jobs=$2; shift ;;
+    -h|--help) usage; exit 0 ;;
+    *) echo "recipe-24h.sh: unknown argument '$1'" >&2; usage >&2; exit 2 ;;
+  esac
+  shift
+done
+[ ${#corpus[@]} -gt 0 ] || { echo "recipe-24h.sh: --corpus is required" >&2; exit 2; }
+[ -n "$out" ] || { echo "recipe-24h.sh: --out is required" >&2; exit 2; }
+for t in lm-tokenize lm-pack lm-train lm-eval lm-sample; do
+  command -v $t >/dev/null || { echo "recipe-24h.sh: $t not found (run make)" >&2; exit 1; }
+done
+mkdir -p "$out"
+log() { printf '%s recipe: %s\n' "$(date -u +%FT%TZ)" "$*" | tee -a "$out/recipe.log" >&2; }
+
+# The input files, in a fixed order.
+files=$out/files.txt
+if [ ! -s "$files" ]; then
+  for c in "${corpus[@]}"; do
+    if [ -d "$c" ]; then find "$c" -type f ! -name '.*'; elif [ -f "$c" ]; then echo "$c";
+    else echo "recipe-24h.sh: $c: no such file or directory" >&2; exit 1; fi
+  done | LC_ALL=C sort >"$files.tmp"
+  [ -s "$files.tmp" ] || { echo "recipe-24h.sh: no input files under ${corpus[*]}" >&2; exit 1; }
+  mv "$files.tmp" "$files"
+fi
+doc_opts=()
+[ -n "$jsonl" ] && doc_opts=(--jsonl "$jsonl")
+
+# 1. vocabulary ----------------------------------------------------------------
+if [ ! -s "$out/tok.bpe" ]; then
+  log "stage 1: vocabulary of $vocab_size on the first ${sample_mb} MB"
+  # A sample in file order; with --jsonl the sample is whole JSON lines.
+  xargs -d '\n' cat <"$files" | head -c "$((sample_mb * 1000000))" >"$out/vocab-sample.tmp" || true
+  if [ -n "$jsonl" ]; then sed -i '$ d' "$out/vocab-sample.tmp"; fi
+  lm-tokenize train --vocab-size "$vocab_size" "${doc_opts[@]}" -o "$out/tok.bpe" "$out/vocab-sample.tmp"
+  rm -f "$out/vocab-sample.tmp"
+fi
+
+# 2. tokenize + pack, one pipeline per file, in parallel -------------------------
+if [ ! -e "$out/.packed" ]; then
+  touch "$out/packed.txt"
+  todo=$(LC_ALL=C comm -23 <(LC_ALL=C sort "$files") <(LC_ALL=C sort "$out/packed.txt") | wc -l)
+  log "stage 2: tokenize and pack $todo files with $jobs jobs"
+  # Each pipeline appends its own shards under the manifest lock; a file is
+  # recorded in packed.txt only after its shards are in the manifest, so a rerun
+  # after a crash packs exactly the files that are missing.
+  LC_ALL=C comm -23 <(LC_ALL=C sort "$files") <(LC_ALL=C sort "$out/packed.txt") |
+    xargs -d '\n' -r -P "$jobs" -I{} sh -c '
+      set -o pipefail 2>/dev/null || true
+      lm-tokenize --vocab "$1/tok.bpe" ${3:+--jsonl "$3"} -j 1 -- "$2" |
+        lm-pack -o "$1/shards" --append --val-fraction 0.01 --seed 1 -j 1 &&
+        echo "$2" >>"$1/packed.txt"' _ "$out" {} "$jsonl"
+  touch "$out/.packed"
+fi
+
+# 3 + 4. size the model and train to the deadline --------------------------------
+if [ ! -e "$out/.trained" ]; then
+  log "stage 3+4: size the model for $budget on $device, then train (resumes if interrupted)"
+  lm-train --data "$out/shards" --vocab "$out/tok.bpe" --out "$out/run" --auto-size \
+    --budget "$budget" --device "$device" --ckpt-every 30m --keep 4 --val-every 500
+  touch "$out/.trained"
+fi
+
+# 5. evaluate and sample -------------------------------------------------------------
+if [ ! -s "$out/final-eval.json" ]; then
+  log "stage 5: evaluate and sample"
+  lm-eval --ckpt "$out/run" --data "$out/shards" --split val --json --device "$device" >"$out/final-eval.tmp"
+  mv "$out/final-eval.tmp" "$out/final-eval.json"
+fi
+lm-sample --ckpt "$out/run" --prompt "The" -n 200 --num-samples 3 --seed 1 --device "$device" \
+  >"$out/samples.txt"
+log "done: $(cat "$out/final-eval.json")"
+cat "$out/samples.txt"
