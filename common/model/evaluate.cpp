@@ -1,0 +1,118 @@
+// evaluate.cpp: windows, batches and sums of lm-eval (method in evaluate.h).
+#include "model/evaluate.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
+namespace lm {
+
+Status PlanWindows(int64_t n_tokens, int T, int S, std::vector<EvalWindow>* out) {
+  out->clear();
+  if (T < 1) return Status::Usage("--context " + std::to_string(T) + ": expected >= 1");
+  if (S < 1 || S > T)
+    return Status::Usage("--stride " + std::to_string(S) + ": expected 1 <= stride <= context (" +
+                         std::to_string(T) + ")");
+  if (n_tokens < 2)
+    return Status::Invalid("nothing to score: " + std::to_string(n_tokens) +
+                           " token(s), and the first token is never a target");
+  int64_t scored_to = 1;  // targets x[1 .. scored_to) are done
+  for (int64_t begin = 0;; begin += S) {
+    int64_t end = std::min<int64_t>(begin + (int64_t)T + 1, n_tokens);
+    EvalWindow w;
+    w.begin = begin;
+    w.targets = (int)(end - begin - 1);
+    w.scored = (int)(end - scored_to);
+    out->push_back(w);
+    scored_to = end;
+    if (end == n_tokens) break;
+  }
+  return Status::OK();
+}
+
+void EvalSums::Add(double nats, bool special, int64_t nbytes) {
+  targets++;
+  loss += nats;
+  loss_sq += nats * nats;
+  if (!special) {
+    text_targets++;
+    text_loss += nats;
+    bytes += nbytes;
+  }
+}
+
+double EvalSums::perplexity() const {
+  return std::exp(mean_loss());
+}
+
+double EvalSums::bits_per_byte() const {
+  if (bytes == 0) return std::numeric_limits<double>::quiet_NaN();
+  return text_loss / std::log(2.0) / (double)bytes;
+}
+
+double EvalSums::std_error() const {
+  if (targets < 2) return 0;
+  double n = (double)targets, mean = loss / n;
+  double var = (loss_sq - n * mean * mean) / (n - 1);
+  return var > 0 ? std::sqrt(var / n) : 0;
+}
+
+Status Evaluate(Backend* backend, int64_t n_tokens, const TokenReader& read,
+                const std::vector<int32_t>& token_bytes, const EvalOptions& opt,
+                const EvalProgress& progress, EvalSums* sums, std::vector<float>* per_target) {
+  *sums = EvalSums();
+  const int T = opt.context, S = opt.stride ? opt.stride : opt.context;
+  if (opt.batch < 1)
+    return Status::Usage("--batch " + std::to_string(opt.batch) + ": expected >= 1");
+  std::vector<EvalWindow> windows;
+  LM_RETURN_IF_ERROR(PlanWindows(n_tokens, T, S, &windows));
+  if (per_target) per_target->assign((size_t)n_tokens, std::numeric_limits<float>::quiet_NaN());
+
+  // Every call has the same width (the first window is the longest), so that a
+  // position's loss cannot depend on which windows share its batch.
+  const int width = windows[0].targets;
+  const int B = opt.batch;
+  const int64_t V = (int64_t)token_bytes.size();
+  std::vector<int32_t> tokens((size_t)width + 1), inputs((size_t)B * width),
+      targets((size_t)B * width);
+  std::vector<float> losses((size_t)B * width);
+
+  for (size_t w0 = 0; w0 < windows.size(); w0 += (size_t)B) {
+    const int rows = (int)std::min<size_t>((size_t)B, windows.size() - w0);
+    std::fill(inputs.begin(), inputs.end(), 0);
+    std::fill(targets.begin(), targets.end(), -1);
+    for (int r = 0; r < rows; r++) {
+      const EvalWindow& w = windows[w0 + r];
+      LM_RETURN_IF_ERROR(read(w.begin, (int64_t)w.targets + 1, tokens.data()));
+      for (int i = 0; i <= w.targets; i++) {
+        if (tokens[i] < 0 || tokens[i] >= V)
+          return Status::Invalid(
+              "token " + std::to_string(tokens[i]) + " at position " + std::to_string(w.begin + i) +
+              " is outside the model's vocabulary (size " + std::to_string(V) + ")");
+      }
+      int32_t* in = &inputs[(size_t)r * width];
+      int32_t* tg = &targets[(size_t)r * width];
+      for (int i = 0; i < w.targets; i++) in[i] = tokens[i];
+      for (int i = w.targets - w.scored; i < w.targets; i++) tg[i] = tokens[i + 1];
+    }
+    LM_RETURN_IF_ERROR(
+        backend->ForwardLoss(inputs.data(), targets.data(), rows, width, losses.data()));
+    for (int r = 0; r < rows; r++) {
+      const EvalWindow& w = windows[w0 + r];
+      for (int i = w.targets - w.scored; i < w.targets; i++) {
+        float l = losses[(size_t)r * width + i];
+        if (!std::isfinite(l))
+          return Status::Invalid("the model's loss at position " + std::to_string(w.begin + i + 1) +
+                                 " is not finite (" + std::to_string(l) + ")");
+        int32_t id = targets[(size_t)r * width + i];
+        int32_t nb = token_bytes[id];
+        sums->Add(l, nb < 0, nb < 0 ? 0 : nb);
+        if (per_target) (*per_target)[(size_t)(w.begin + i + 1)] = l;
+      }
+    }
+    if (progress) progress(sums->targets);
+  }
+  return Status::OK();
+}
+
+}  // namespace lm
