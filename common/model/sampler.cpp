@@ -164,4 +164,64 @@ Status Sampler::Sample(const float* logits, const int32_t* history, size_t n, in
   return Status::OK();
 }
 
+size_t Utf8CompletePrefix(const std::string& s, size_t from, size_t to) {
+  // Walk back over at most 3 continuation bytes to the lead byte of the last character.
+  size_t i = to;
+  int cont = 0;
+  while (i > from && cont < 4 && ((unsigned char)s[i - 1] & 0xC0) == 0x80) {
+    i--;
+    cont++;
+  }
+  if (i == from) return to;  // only continuation bytes: stray, nothing to wait for
+  unsigned char lead = (unsigned char)s[i - 1];
+  size_t need = lead >= 0xF0 && lead <= 0xF7 ? 4 : lead >= 0xE0 ? 3 : lead >= 0xC0 ? 2 : 1;
+  if (lead >= 0xF8) need = 1;  // not a lead byte in UTF-8: nothing will complete it
+  if (need > 1 && (size_t)cont + 1 < need) return i - 1;
+  return to;
+}
+
+TextStream::TextStream(std::vector<std::string> stops) : stops_(std::move(stops)) {
+  stops_.erase(std::remove(stops_.begin(), stops_.end(), std::string()), stops_.end());
+}
+
+bool TextStream::Append(const std::string& bytes, std::string* out) {
+  out->clear();
+  if (stopped_) return true;
+  text_ += bytes;
+  // A stop string cannot start before emitted_: whatever could have begun one
+  // was held back.
+  size_t first = std::string::npos;
+  for (const std::string& s : stops_) {
+    size_t at = text_.find(s, emitted_);
+    if (at < first) first = at;
+  }
+  if (first != std::string::npos) {
+    out->assign(text_, emitted_, first - emitted_);
+    emitted_ = first;
+    stopped_ = true;
+    return true;
+  }
+  size_t limit = text_.size();
+  for (const std::string& s : stops_) {
+    size_t longest = std::min(s.size() - 1, text_.size() - emitted_);
+    for (size_t k = longest; k > 0; k--) {
+      if (text_.compare(text_.size() - k, k, s, 0, k) == 0) {
+        limit = std::min(limit, text_.size() - k);
+        break;
+      }
+    }
+  }
+  limit = Utf8CompletePrefix(text_, emitted_, limit);
+  out->assign(text_, emitted_, limit - emitted_);
+  emitted_ = limit;
+  return false;
+}
+
+void TextStream::Finish(std::string* out) {
+  out->clear();
+  if (stopped_) return;
+  out->assign(text_, emitted_, std::string::npos);
+  emitted_ = text_.size();
+}
+
 }  // namespace lm

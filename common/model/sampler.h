@@ -80,4 +80,32 @@ class Sampler {
   std::vector<int32_t> seen_;                 // ids the penalty applies to
 };
 
+// Generated text on its way to the screen: bytes go in token by token, and what
+// comes out never ends in the middle of a UTF-8 character, never contains a
+// stop string, and holds back any tail that could still grow into one.
+class TextStream {
+ public:
+  explicit TextStream(std::vector<std::string> stops = {});
+  // Adds a token's bytes; *out gets what may be printed now (possibly empty).
+  // Returns true when a stop string has appeared: *out then ends right before
+  // it, and nothing more comes out.
+  bool Append(const std::string& bytes, std::string* out);
+  // The end of the text: *out gets whatever was held back (bytes of an
+  // unfinished character included: the model generated them).
+  void Finish(std::string* out);
+  bool stopped() const { return stopped_; }
+  // Everything handed out so far.
+  std::string emitted() const { return text_.substr(0, emitted_); }
+
+ private:
+  std::vector<std::string> stops_;
+  std::string text_;
+  size_t emitted_ = 0;
+  bool stopped_ = false;
+};
+
+// Bytes of s[from, to) that can be printed without cutting a UTF-8 character:
+// returns to, or the start of an unfinished multi-byte sequence at the end.
+size_t Utf8CompletePrefix(const std::string& s, size_t from, size_t to);
+
 }  // namespace lm

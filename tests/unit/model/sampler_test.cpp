@@ -291,4 +291,95 @@ TEST(config_validation) {
   CHECK(bad([](SamplerConfig* c) { c->repeat_last = -3; }));
 }
 
+// Feeds pieces one at a time; returns everything printed, and whether it stopped.
+std::string StreamAll(const std::vector<std::string>& stops, const std::vector<std::string>& pieces,
+                      bool* stopped, std::vector<std::string>* outs = nullptr) {
+  lm::TextStream ts(stops);
+  std::string all, out;
+  *stopped = false;
+  for (const std::string& p : pieces) {
+    bool st = ts.Append(p, &out);
+    all += out;
+    if (outs) outs->push_back(out);
+    if (st) {
+      *stopped = true;
+      return all;
+    }
+  }
+  ts.Finish(&out);
+  all += out;
+  if (outs) outs->push_back(out);
+  return all;
+}
+
+TEST(utf8_complete_prefix) {
+  CHECK_EQ(lm::Utf8CompletePrefix("abc", 0, 3), (size_t)3);
+  CHECK_EQ(lm::Utf8CompletePrefix("a\xc3", 0, 2), (size_t)1);
+  CHECK_EQ(lm::Utf8CompletePrefix("a\xc3\xa9", 0, 3), (size_t)3);
+  CHECK_EQ(lm::Utf8CompletePrefix("\xe2\x82", 0, 2), (size_t)0);
+  CHECK_EQ(lm::Utf8CompletePrefix("\xe2\x82\xac", 0, 3), (size_t)3);
+  CHECK_EQ(lm::Utf8CompletePrefix("x\xf0\x9f\x98", 0, 4), (size_t)1);
+  CHECK_EQ(lm::Utf8CompletePrefix("x\xf0\x9f\x98\x80", 0, 5), (size_t)5);
+  // Stray continuation bytes and bytes that never start a character pass through.
+  CHECK_EQ(lm::Utf8CompletePrefix("\x80\x80", 0, 2), (size_t)2);
+  CHECK_EQ(lm::Utf8CompletePrefix("a\xff", 0, 2), (size_t)2);
+}
+
+TEST(stream_never_splits_utf8) {
+  // "héllo €😀" fed one byte at a time: every piece printed is whole UTF-8.
+  std::string text = "h\xc3\xa9llo \xe2\x82\xac\xf0\x9f\x98\x80!";
+  std::vector<std::string> bytes;
+  for (char c : text) bytes.push_back(std::string(1, c));
+  bool stopped;
+  std::vector<std::string> outs;
+  std::string all = StreamAll({}, bytes, &stopped, &outs);
+  CHECK_EQ(all, text);
+  CHECK(!stopped);
+  for (const std::string& o : outs) CHECK_EQ(lm::Utf8CompletePrefix(o, 0, o.size()), o.size());
+  // The euro sign comes out in one piece, with its third byte.
+  CHECK_EQ(outs[8], std::string(""));
+  CHECK_EQ(outs[9], std::string("\xe2\x82\xac"));
+}
+
+TEST(stream_stop_string_not_printed) {
+  bool stopped;
+  CHECK_EQ(StreamAll({"\n\n"}, {"Hello", " world", "\n", "\n", "more"}, &stopped),
+           std::string("Hello world"));
+  CHECK(stopped);
+  // Inside one piece, with text after it.
+  CHECK_EQ(StreamAll({"END"}, {"abcENDdef"}, &stopped), std::string("abc"));
+  CHECK(stopped);
+  // The earliest of several stop strings wins.
+  CHECK_EQ(StreamAll({"cd", "b"}, {"abcd"}, &stopped), std::string("a"));
+  // Across several pieces, split mid-string.
+  CHECK_EQ(StreamAll({"STOP"}, {"xxS", "T", "O", "Pyy"}, &stopped), std::string("xx"));
+  CHECK(stopped);
+}
+
+TEST(stream_holds_back_possible_prefix) {
+  std::vector<std::string> outs;
+  bool stopped;
+  std::string all = StreamAll({"<end>"}, {"ab<", "e", "x", "yz"}, &stopped, &outs);
+  CHECK(!stopped);
+  CHECK_EQ(all, std::string("ab<exyz"));
+  CHECK_EQ(outs[0], std::string("ab"));   // "<" might start "<end>"
+  CHECK_EQ(outs[1], std::string(""));     // "<e" still might
+  CHECK_EQ(outs[2], std::string("<ex"));  // no longer
+  // At the end, a held-back prefix that never completed is printed.
+  CHECK_EQ(StreamAll({"<end>"}, {"ab", "<en"}, &stopped), std::string("ab<en"));
+  CHECK(!stopped);
+  // A repeated first letter: "aab" with stop "ab" must stop after one "a".
+  CHECK_EQ(StreamAll({"ab"}, {"a", "a", "b"}, &stopped), std::string("a"));
+  CHECK(stopped);
+}
+
+TEST(stream_stop_mid_utf8_and_empty_stop_ignored) {
+  bool stopped;
+  // The stop string is a multi-byte character arriving byte by byte.
+  CHECK_EQ(StreamAll({"\xc3\xa9"}, {"caf", "\xc3", "\xa9", "!"}, &stopped), std::string("caf"));
+  CHECK(stopped);
+  CHECK_EQ(StreamAll({""}, {"abc"}, &stopped), std::string("abc"));
+  CHECK(!stopped);
+}
+
 TEST_MAIN()
