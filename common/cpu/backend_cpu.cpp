@@ -1,0 +1,160 @@
+// backend_cpu.cpp: the CPU backend (fp32, OpenBLAS + OpenMP): the Backend
+// interface over cpu::Model<float> plus AdamW with global-norm clipping.
+#include <omp.h>
+
+#include <cmath>
+#include <cstring>
+#include <vector>
+
+#include "backend/backend.h"
+#include "cpu/gemm.h"
+#include "cpu/model.h"
+#include "cpu/ops.h"
+
+namespace lm {
+
+namespace {
+
+class CpuBackend : public Backend {
+ public:
+  std::string Describe() const override {
+    return "cpu (" + std::to_string(threads_) + (threads_ == 1 ? " thread)" : " threads)");
+  }
+  double PeakFlops() const override { return 0; }
+
+  Status Init(const ModelConfig& cfg, const BackendOptions& opt) override {
+    threads_ = opt.threads > 0 ? opt.threads : omp_get_num_procs();
+    omp_set_num_threads(threads_);
+    openblas_set_num_threads(threads_);
+    training_ = opt.training;
+    LM_RETURN_IF_ERROR(model_.Init(cfg, opt.max_batch, opt.max_seq, opt.training));
+    const size_t n = model_.layout().total;
+    m_.reset();
+    v_.reset();
+    step_ = 0;
+    if (training_) {
+      m_.reset((float*)std::calloc(n, sizeof(float)));
+      v_.reset((float*)std::calloc(n, sizeof(float)));
+      if (!m_ || !v_) return Status::Resource("cpu backend: cannot allocate the optimizer state");
+      std::memset(m_.get(), 0, n * sizeof(float));  // commit the pages now
+      std::memset(v_.get(), 0, n * sizeof(float));
+    }
+    return Status::OK();
+  }
+
+  Status SetParams(const float* host) override {
+    LM_RETURN_IF_ERROR(Ready());
+    std::memcpy(model_.params(), host, model_.layout().total * sizeof(float));
+    return Status::OK();
+  }
+  Status GetParams(float* host) override {
+    LM_RETURN_IF_ERROR(Ready());
+    std::memcpy(host, model_.params(), model_.layout().total * sizeof(float));
+    return Status::OK();
+  }
+  Status SetOptimizerState(const float* m, const float* v, int64_t step) override {
+    LM_RETURN_IF_ERROR(Trainable());
+    if (step < 0) return Status::Invalid("cpu backend: negative optimizer step");
+    std::memcpy(m_.get(), m, model_.layout().total * sizeof(float));
+    std::memcpy(v_.get(), v, model_.layout().total * sizeof(float));
+    step_ = step;
+    return Status::OK();
+  }
+  Status GetOptimizerState(float* m, float* v, int64_t* step) override {
+    LM_RETURN_IF_ERROR(Trainable());
+    std::memcpy(m, m_.get(), model_.layout().total * sizeof(float));
+    std::memcpy(v, v_.get(), model_.layout().total * sizeof(float));
+    *step = step_;
+    return Status::OK();
+  }
+
+  Status ZeroGrad() override {
+    LM_RETURN_IF_ERROR(Trainable());
+    model_.ZeroGrad();
+    return Status::OK();
+  }
+  Status ForwardBackward(const int32_t* inputs, const int32_t* targets, int B, int T,
+                         float grad_scale, float* loss) override {
+    LM_RETURN_IF_ERROR(Trainable());
+    double l = 0;
+    LM_RETURN_IF_ERROR(model_.ForwardBackward(inputs, targets, B, T, grad_scale, &l));
+    *loss = (float)l;
+    return Status::OK();
+  }
+
+  Status OptimizerStep(const AdamWConfig& opt, float* grad_norm, bool* skipped) override {
+    LM_RETURN_IF_ERROR(Trainable());
+    const ParamLayout& layout = model_.layout();
+    const double norm = std::sqrt(cpu::sum_squares(model_.grads(), (int64_t)layout.total));
+    *grad_norm = (float)norm;
+    if (!std::isfinite(norm)) {  // NaN or Inf somewhere: leave everything as it was
+      *skipped = true;
+      return Status::OK();
+    }
+    *skipped = false;
+    const float scale =
+        opt.grad_clip > 0 && norm > opt.grad_clip ? (float)(opt.grad_clip / norm) : 1.0f;
+    step_++;
+    float* p = model_.params();
+    const float* g = model_.grads();
+    for (const TensorInfo& t : layout.tensors) {
+      const size_t o = t.offset;
+      cpu::adamw_update(p + o, g + o, m_.get() + o, v_.get() + o, (int64_t)t.numel, opt.lr,
+                        opt.beta1, opt.beta2, opt.eps, t.decay ? opt.weight_decay : 0.0f, step_,
+                        scale);
+    }
+    return Status::OK();
+  }
+
+  Status GetGrads(float* host) override {
+    LM_RETURN_IF_ERROR(Trainable());
+    std::memcpy(host, model_.grads(), model_.layout().total * sizeof(float));
+    return Status::OK();
+  }
+
+  Status ForwardLoss(const int32_t* inputs, const int32_t* targets, int B, int T,
+                     float* losses) override {
+    return model_.ForwardLoss(inputs, targets, B, T, losses);
+  }
+  Status ForwardLogits(const int32_t* inputs, int B, int T, float* logits) override {
+    return model_.ForwardLogits(inputs, B, T, logits);
+  }
+
+  Status ResetCache() override {
+    LM_RETURN_IF_ERROR(Ready());
+    model_.ResetCache();
+    return Status::OK();
+  }
+  Status Decode(const int32_t* tokens, int n, float* logits) override {
+    return model_.Decode(tokens, n, logits);
+  }
+  int CachePosition() const override { return model_.CachePosition(); }
+
+ private:
+  Status Ready() const {
+    return model_.params() ? Status::OK() : Status::Invalid("cpu backend: not initialised");
+  }
+  Status Trainable() const {
+    LM_RETURN_IF_ERROR(Ready());
+    if (!training_)
+      return Status::Invalid("cpu backend: initialised for inference (training = false)");
+    return Status::OK();
+  }
+  struct Free {
+    void operator()(float* p) const { std::free(p); }
+  };
+
+  cpu::Model<float> model_;
+  int threads_ = 1;
+  bool training_ = false;
+  std::unique_ptr<float, Free> m_, v_;
+  int64_t step_ = 0;
+};
+
+}  // namespace
+
+std::unique_ptr<Backend> NewCpuBackend() {
+  return std::make_unique<CpuBackend>();
+}
+
+}  // namespace lm

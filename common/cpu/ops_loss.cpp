@@ -1,0 +1,89 @@
+// ops_loss.cpp: softmax cross-entropy over a padded vocabulary, and the
+// optimizer's pieces (sum of squares for the global norm, AdamW). Declared in ops.h.
+#include <algorithm>
+#include <cmath>
+#include <vector>
+
+#include "cpu/ops.h"
+
+namespace lm {
+namespace cpu {
+
+namespace {
+
+template <typename T>
+void cross_entropy_(T* losses, T* dlogits, const T* logits, const int32_t* targets, int N, int V,
+                    int Vp, T dloss) {
+#pragma omp parallel for schedule(static)
+  for (int n = 0; n < N; n++) {
+    const T* l = logits + (size_t)n * Vp;
+    const int tgt = targets[n];
+    if (tgt < 0) {
+      if (losses) losses[n] = 0;
+      if (dlogits) std::fill(dlogits + (size_t)n * Vp, dlogits + (size_t)(n + 1) * Vp, T(0));
+      continue;
+    }
+    T mx = l[0];
+    for (int v = 1; v < V; v++) mx = std::max(mx, l[v]);
+    double sum = 0;
+    for (int v = 0; v < V; v++) sum += std::exp((double)(l[v] - mx));
+    const double lse = (double)mx + std::log(sum);
+    const T target_logit = l[tgt];  // read before dlogits may overwrite it
+    if (losses) losses[n] = (T)(lse - (double)target_logit);
+    if (dlogits) {
+      T* d = dlogits + (size_t)n * Vp;
+      for (int v = 0; v < V; v++) d[v] = (T)std::exp((double)l[v] - lse) * dloss;
+      d[tgt] -= dloss;
+      for (int v = V; v < Vp; v++) d[v] = 0;
+    }
+  }
+}
+
+}  // namespace
+
+void cross_entropy_forward_backward(float* losses, float* dlogits, const float* logits,
+                                    const int32_t* targets, int N, int V, int Vp, float dloss) {
+  cross_entropy_(losses, dlogits, logits, targets, N, V, Vp, dloss);
+}
+void cross_entropy_forward_backward(double* losses, double* dlogits, const double* logits,
+                                    const int32_t* targets, int N, int V, int Vp, double dloss) {
+  cross_entropy_(losses, dlogits, logits, targets, N, V, Vp, dloss);
+}
+
+double sum_squares(const float* x, int64_t n) {
+  constexpr int64_t kChunk = 1 << 16;
+  const int64_t chunks = (n + kChunk - 1) / kChunk;
+  std::vector<double> part((size_t)chunks);
+#pragma omp parallel for schedule(static)
+  for (int64_t c = 0; c < chunks; c++) {
+    const int64_t i0 = c * kChunk, i1 = std::min(n, i0 + kChunk);
+    double s = 0;
+    for (int64_t i = i0; i < i1; i++) s += (double)x[i] * x[i];
+    part[(size_t)c] = s;
+  }
+  double total = 0;
+  for (double p : part) total += p;
+  return total;
+}
+
+void adamw_update(float* params, const float* grads, float* m, float* v, int64_t n, float lr,
+                  float b1, float b2, float eps, float wd, int64_t t, float grad_scale) {
+  const double bc1 = 1.0 - std::pow((double)b1, (double)t);
+  const double bc2 = 1.0 - std::pow((double)b2, (double)t);
+  const float step_size = (float)(lr / bc1);
+  const float bc2_sqrt = (float)std::sqrt(bc2);
+  const float decay = 1.0f - lr * wd;
+#pragma omp parallel for schedule(static)
+  for (int64_t i = 0; i < n; i++) {
+    const float g = grads[i] * grad_scale;
+    const float mi = b1 * m[i] + (1.0f - b1) * g;
+    const float vi = b2 * v[i] + (1.0f - b2) * g * g;
+    m[i] = mi;
+    v[i] = vi;
+    const float denom = std::sqrt(vi) / bc2_sqrt + eps;
+    params[i] = params[i] * decay - step_size * mi / denom;
+  }
+}
+
+}  // namespace cpu
+}  // namespace lm
