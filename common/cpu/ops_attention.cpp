@@ -19,6 +19,8 @@ namespace cpu {
 namespace {
 
 constexpr int kRows = 64;  // query rows per block
+// Fewer score elements than this run on one thread (the result is the same).
+constexpr int64_t kSerialBelow = 1 << 15;
 
 // One head. q (Tq rows, stride ldq), k and v (Tk rows, stride ldkv), out (Tq
 // rows, stride ldo), lse (Tq) or null. Query i sits at position Tk-Tq+i.
@@ -58,7 +60,7 @@ void attention_forward_(T* out, T* lse, const T* q, const T* k, const T* v, int 
   const int group = H / KVH;
   const int ldq = H * hd, ldkv = KVH * hd;
   SerialBlas serial;
-#pragma omp parallel
+#pragma omp parallel if ((int64_t)B * H * T_ * T_ * hd >= kSerialBelow)
   {
     std::vector<T> S((size_t)kRows * T_);
 #pragma omp for schedule(static)
@@ -79,7 +81,7 @@ void attention_forward_cached_(T* out, const T* q, const T* kc, const T* vc, int
   const int group = H / KVH;
   const int ldq = H * hd, ldkv = KVH * hd;
   SerialBlas serial;
-#pragma omp parallel
+#pragma omp parallel if ((int64_t)H * Tq * Tk * hd >= kSerialBelow)
   {
     std::vector<T> S((size_t)kRows * Tk);
 #pragma omp for schedule(static)
@@ -100,7 +102,7 @@ void attention_backward_(T* dq, T* dk, T* dv, const T* dout, const T* out, const
   SerialBlas serial;
   // Parallel over (b, kv head): the query heads of a group all add into the
   // same dk and dv, so one thread handles the whole group, in order.
-#pragma omp parallel
+#pragma omp parallel if ((int64_t)B * H * T_ * T_ * hd >= kSerialBelow)
   {
     std::vector<T> P((size_t)kRows * T_), dP((size_t)kRows * T_);
 #pragma omp for schedule(static)

@@ -17,12 +17,16 @@ namespace {
 // scatter): each block is owned by one thread and summed over rows in order, so
 // the result is the same for every thread count.
 constexpr int kColBlock = 16;
+// Loops over fewer elements than this run on one thread: waking the team costs
+// more than the work. Every output element is computed the same way whatever the
+// partition, so this never changes a result.
+constexpr int64_t kSerialBelow = 1 << 15;
 
 // ---- embedding --------------------------------------------------------------
 
 template <typename T>
 void embedding_forward_(T* out, const int32_t* ids, const T* table, int N, int C) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if ((int64_t)N * C >= kSerialBelow)
   for (int n = 0; n < N; n++) {
     const T* row = table + (size_t)ids[n] * C;
     T* o = out + (size_t)n * C;
@@ -33,7 +37,7 @@ void embedding_forward_(T* out, const int32_t* ids, const T* table, int N, int C
 template <typename T>
 void embedding_backward_(T* dtable, const T* dout, const int32_t* ids, int N, int C) {
   const int nblocks = (C + kColBlock - 1) / kColBlock;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if ((int64_t)N * C >= kSerialBelow)
   for (int blk = 0; blk < nblocks; blk++) {
     const int c0 = blk * kColBlock, c1 = std::min(C, c0 + kColBlock);
     for (int n = 0; n < N; n++) {
@@ -48,7 +52,7 @@ void embedding_backward_(T* dtable, const T* dout, const int32_t* ids, int N, in
 
 template <typename T>
 void rmsnorm_forward_(T* out, T* rstd, const T* x, const T* w, int N, int C, float eps) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if ((int64_t)N * C >= kSerialBelow)
   for (int n = 0; n < N; n++) {
     const T* xr = x + (size_t)n * C;
     T* o = out + (size_t)n * C;
@@ -64,7 +68,7 @@ template <typename T>
 void rmsnorm_backward_(T* dx, T* dw, const T* dout, const T* x, const T* w, const T* rstd, int N,
                        int C) {
   if (dx) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if ((int64_t)N * C >= kSerialBelow)
     for (int n = 0; n < N; n++) {
       const T* xr = x + (size_t)n * C;
       const T* g = dout + (size_t)n * C;
@@ -80,7 +84,7 @@ void rmsnorm_backward_(T* dx, T* dw, const T* dout, const T* x, const T* w, cons
   }
   if (dw) {
     const int nblocks = (C + kColBlock - 1) / kColBlock;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if ((int64_t)N * C >= kSerialBelow)
     for (int blk = 0; blk < nblocks; blk++) {
       const int c0 = blk * kColBlock, c1 = std::min(C, c0 + kColBlock);
       T acc[kColBlock] = {};
@@ -123,7 +127,7 @@ void rope_apply(T* x, int B, int T_, int nh, int hd, int pos0, float theta, bool
   rope_table(&cs, &sn, T_, hd, pos0, theta);
   const int half = hd / 2;
   const int rows = B * T_;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if ((int64_t)rows * nh * hd >= kSerialBelow)
   for (int r = 0; r < rows; r++) {
     const int t = r % T_;
     const T* c = cs.data() + (size_t)t * half;
@@ -149,7 +153,7 @@ void rope_apply(T* x, int B, int T_, int nh, int hd, int pos0, float theta, bool
 template <typename T>
 void swiglu_forward_(T* out, const T* gate, const T* up, int N, int F) {
   const int64_t n = (int64_t)N * F;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (n >= kSerialBelow)
   for (int64_t i = 0; i < n; i++) {
     const T g = gate[i];
     out[i] = g / (T(1) + std::exp(-g)) * up[i];
@@ -159,7 +163,7 @@ void swiglu_forward_(T* out, const T* gate, const T* up, int N, int F) {
 template <typename T>
 void swiglu_backward_(T* dgate, T* dup, const T* dout, const T* gate, const T* up, int N, int F) {
   const int64_t n = (int64_t)N * F;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (n >= kSerialBelow)
   for (int64_t i = 0; i < n; i++) {
     const T g = gate[i];
     const T sig = T(1) / (T(1) + std::exp(-g));
@@ -174,13 +178,13 @@ void swiglu_backward_(T* dgate, T* dup, const T* dout, const T* gate, const T* u
 
 template <typename T>
 void residual_forward_(T* out, const T* a, const T* b, int64_t n) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (n >= kSerialBelow)
   for (int64_t i = 0; i < n; i++) out[i] = a[i] + b[i];
 }
 
 template <typename T>
 void residual_backward_(T* da, T* db, const T* dout, int64_t n) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (n >= kSerialBelow)
   for (int64_t i = 0; i < n; i++) {
     if (da) da[i] += dout[i];
     if (db) db[i] += dout[i];

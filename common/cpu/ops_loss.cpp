@@ -11,10 +11,13 @@ namespace cpu {
 
 namespace {
 
+// See ops_basic.cpp: small loops stay on one thread; results do not depend on it.
+constexpr int64_t kSerialBelow = 1 << 15;
+
 template <typename T>
 void cross_entropy_(T* losses, T* dlogits, const T* logits, const int32_t* targets, int N, int V,
                     int Vp, T dloss) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if ((int64_t)N * V >= kSerialBelow)
   for (int n = 0; n < N; n++) {
     const T* l = logits + (size_t)n * Vp;
     const int tgt = targets[n];
@@ -54,7 +57,7 @@ double sum_squares(const float* x, int64_t n) {
   constexpr int64_t kChunk = 1 << 16;
   const int64_t chunks = (n + kChunk - 1) / kChunk;
   std::vector<double> part((size_t)chunks);
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (chunks > 1)
   for (int64_t c = 0; c < chunks; c++) {
     const int64_t i0 = c * kChunk, i1 = std::min(n, i0 + kChunk);
     double s = 0;
@@ -73,7 +76,7 @@ void adamw_update(float* params, const float* grads, float* m, float* v, int64_t
   const float step_size = (float)(lr / bc1);
   const float bc2_sqrt = (float)std::sqrt(bc2);
   const float decay = 1.0f - lr * wd;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (n >= kSerialBelow)
   for (int64_t i = 0; i < n; i++) {
     const float g = grads[i] * grad_scale;
     const float mi = b1 * m[i] + (1.0f - b1) * g;
