@@ -1,0 +1,334 @@
+// vocab.cpp: Vocab (common/text/vocab.h): loading, tiktoken-exact BPE encoding
+// and decoding.
+#include "text/vocab.h"
+
+#include <algorithm>
+#include <cstring>
+#include <queue>
+
+#include "text/pretokenize.h"
+#include "util/hash.h"
+
+namespace lm {
+
+namespace {
+
+inline uint64_t Mix(uint64_t k) {
+  k ^= k >> 33;
+  k *= 0xff51afd7ed558ccdULL;
+  k ^= k >> 33;
+  return k;
+}
+
+// (left id, right id) -> id of their concatenation, open addressing.
+class PairMap {
+ public:
+  void Init(size_t n) {
+    size_t cap = 16;
+    while (cap < n * 2) cap <<= 1;
+    keys_.assign(cap, kEmpty);
+    vals_.assign(cap, 0);
+    mask_ = cap - 1;
+  }
+  void Put(uint32_t a, uint32_t b, uint32_t v) {
+    uint64_t k = ((uint64_t)a << 32) | b;
+    for (size_t i = Mix(k) & mask_;; i = (i + 1) & mask_) {
+      if (keys_[i] == kEmpty) {
+        keys_[i] = k;
+        vals_[i] = v;
+        return;
+      }
+      if (keys_[i] == k) {
+        if (v < vals_[i]) vals_[i] = v;
+        return;
+      }
+    }
+  }
+  inline uint32_t Get(uint32_t a, uint32_t b) const {
+    uint64_t k = ((uint64_t)a << 32) | b;
+    for (size_t i = Mix(k) & mask_;; i = (i + 1) & mask_) {
+      if (keys_[i] == k) return vals_[i];
+      if (keys_[i] == kEmpty) return Vocab::kNoId;
+    }
+  }
+
+ private:
+  static constexpr uint64_t kEmpty = ~0ULL;
+  std::vector<uint64_t> keys_;
+  std::vector<uint32_t> vals_;
+  size_t mask_ = 0;
+};
+
+}  // namespace
+
+struct Vocab::Impl {
+  VocabFile file;
+  uint64_t id = 0;
+  uint32_t byte_id[256];
+  std::vector<uint8_t> kind;  // TokenKind per id
+  // bytes -> id of non-special tokens, open addressing on Hash64.
+  std::vector<uint32_t> slots;
+  size_t slot_mask = 0;
+  PairMap pairs;
+  std::vector<std::pair<std::string, uint32_t>> specials;
+  bool special_first[256] = {false};
+  std::unique_ptr<Pretokenizer> pre;
+
+  const std::string& bytes(uint32_t i) const { return file.tokens[i].bytes; }
+
+  uint32_t Find(const char* p, size_t n) const {
+    for (size_t i = Hash64(p, n) & slot_mask;; i = (i + 1) & slot_mask) {
+      uint32_t v = slots[i];
+      if (v == kNoId) return kNoId;
+      const std::string& b = bytes(v);
+      if (b.size() == n && std::memcmp(b.data(), p, n) == 0) return v;
+    }
+  }
+
+  // tiktoken's merge loop, O(n^2) on a small array: fastest for short chunks.
+  void BpeSmall(const uint8_t* p, size_t n, std::vector<uint32_t>* out) const {
+    uint32_t tok[256], rank[256];
+    for (size_t i = 0; i < n; i++) tok[i] = byte_id[p[i]];
+    for (size_t i = 0; i + 1 < n; i++) rank[i] = pairs.Get(tok[i], tok[i + 1]);
+    size_t m = n;
+    while (m > 1) {
+      uint32_t best = kNoId;
+      size_t bi = 0;
+      for (size_t i = 0; i + 1 < m; i++)
+        if (rank[i] < best) best = rank[i], bi = i;
+      if (best == kNoId) break;
+      tok[bi] = best;
+      std::memmove(tok + bi + 1, tok + bi + 2, (m - bi - 2) * sizeof(uint32_t));
+      if (bi + 2 < m) std::memmove(rank + bi + 1, rank + bi + 2, (m - bi - 2) * sizeof(uint32_t));
+      m--;
+      if (bi > 0) rank[bi - 1] = pairs.Get(tok[bi - 1], tok[bi]);
+      if (bi + 1 < m) rank[bi] = pairs.Get(tok[bi], tok[bi + 1]);
+    }
+    out->insert(out->end(), tok, tok + m);
+  }
+
+  // The same merges in O(n log n): a linked list of parts and a heap of
+  // candidate pairs keyed (id, position), stale entries skipped on pop. Keeps
+  // a 10 MB run of one letter linear-ish where tiktoken is quadratic.
+  void BpeLarge(const uint8_t* p, size_t n, std::vector<uint32_t>* out) const {
+    std::vector<uint32_t> tok(n), next(n), prev(n);
+    for (size_t i = 0; i < n; i++) {
+      tok[i] = byte_id[p[i]];
+      next[i] = (uint32_t)(i + 1);
+      prev[i] = (uint32_t)(i - 1);
+    }
+    struct Cand {
+      uint32_t rank, left, right;
+      bool operator>(const Cand& o) const { return rank != o.rank ? rank > o.rank : left > o.left; }
+    };
+    std::vector<Cand> heap_store;
+    heap_store.reserve(n);
+    std::priority_queue<Cand, std::vector<Cand>, std::greater<Cand>> heap(std::greater<Cand>(),
+                                                                          std::move(heap_store));
+    for (size_t i = 0; i + 1 < n; i++) {
+      uint32_t r = pairs.Get(tok[i], tok[i + 1]);
+      if (r != kNoId) heap.push({r, (uint32_t)i, (uint32_t)(i + 1)});
+    }
+    const uint32_t kDead = kNoId;
+    while (!heap.empty()) {
+      Cand c = heap.top();
+      heap.pop();
+      if (tok[c.left] == kDead || tok[c.right] == kDead || next[c.left] != c.right) continue;
+      if (pairs.Get(tok[c.left], tok[c.right]) != c.rank) continue;
+      tok[c.left] = c.rank;
+      tok[c.right] = kDead;
+      uint32_t nr = next[c.right];
+      next[c.left] = nr;
+      if (nr < n) prev[nr] = c.left;
+      if (c.left > 0 || prev[c.left] != (uint32_t)-1) {
+        uint32_t pl = prev[c.left];
+        if (pl != (uint32_t)-1) {
+          uint32_t r = pairs.Get(tok[pl], tok[c.left]);
+          if (r != kNoId) heap.push({r, pl, c.left});
+        }
+      }
+      if (nr < n) {
+        uint32_t r = pairs.Get(tok[c.left], tok[nr]);
+        if (r != kNoId) heap.push({r, c.left, nr});
+      }
+    }
+    for (uint32_t i = 0; i < n; i = next[i]) out->push_back(tok[i]);
+  }
+};
+
+Vocab::Vocab() : impl_(new Impl) {}
+Vocab::~Vocab() {
+  delete impl_;
+}
+Vocab::Vocab(Vocab&& o) noexcept : impl_(o.impl_) {
+  o.impl_ = new Impl;
+}
+Vocab& Vocab::operator=(Vocab&& o) noexcept {
+  std::swap(impl_, o.impl_);
+  return *this;
+}
+
+Status Vocab::Load(const std::string& path, Vocab* out) {
+  VocabFile f;
+  uint64_t id;
+  LM_RETURN_IF_ERROR(ReadVocabFile(path, &f, &id));
+  return FromFile(std::move(f), id, out).With(path);
+}
+
+Status Vocab::FromFile(VocabFile file, uint64_t id, Vocab* out) {
+  Vocab v;
+  Impl& m = *v.impl_;
+  m.file = std::move(file);
+  m.id = id;
+  LM_RETURN_IF_ERROR(Pretokenizer::Create(m.file.pattern_kind, m.file.pattern, false, &m.pre));
+  size_t n = m.file.tokens.size();
+  m.kind.resize(n);
+  size_t plain = 0;
+  for (size_t i = 0; i < n; i++) {
+    const VocabToken& t = m.file.tokens[i];
+    m.kind[i] = (uint8_t)t.kind;
+    if (t.kind == TokenKind::kByte) m.byte_id[(uint8_t)t.bytes[0]] = (uint32_t)i;
+    if (t.kind == TokenKind::kByte || t.kind == TokenKind::kMerge || t.kind == TokenKind::kLiteral)
+      plain++;
+    if (t.kind == TokenKind::kSpecial) {
+      m.specials.push_back({t.bytes, (uint32_t)i});
+      m.special_first[(uint8_t)t.bytes[0]] = true;
+    }
+  }
+  size_t cap = 16;
+  while (cap < plain * 2) cap <<= 1;
+  m.slots.assign(cap, kNoId);
+  m.slot_mask = cap - 1;
+  for (size_t i = 0; i < n; i++) {
+    uint8_t k = m.kind[i];
+    if (k == (uint8_t)TokenKind::kUnused || k == (uint8_t)TokenKind::kSpecial) continue;
+    const std::string& b = m.file.tokens[i].bytes;
+    size_t s = Hash64(b.data(), b.size()) & m.slot_mask;
+    while (m.slots[s] != kNoId) s = (s + 1) & m.slot_mask;
+    m.slots[s] = (uint32_t)i;
+  }
+  // Every way to cut each token into two tokens is a pair that merges into it
+  // (tiktoken ranks concatenations, not recorded merges).
+  m.pairs.Init(plain * 4);
+  for (size_t i = 0; i < n; i++) {
+    uint8_t k = m.kind[i];
+    if (k != (uint8_t)TokenKind::kMerge && k != (uint8_t)TokenKind::kLiteral) continue;
+    const std::string& b = m.file.tokens[i].bytes;
+    for (size_t cut = 1; cut < b.size(); cut++) {
+      uint32_t a = m.Find(b.data(), cut);
+      if (a == kNoId) continue;
+      uint32_t c = m.Find(b.data() + cut, b.size() - cut);
+      if (c == kNoId) continue;
+      m.pairs.Put(a, c, (uint32_t)i);
+    }
+  }
+  *out = std::move(v);
+  return Status::OK();
+}
+
+uint32_t Vocab::size() const {
+  return (uint32_t)impl_->file.tokens.size();
+}
+uint64_t Vocab::id() const {
+  return impl_->id;
+}
+uint32_t Vocab::eot_id() const {
+  return impl_->file.eot_id;
+}
+bool Vocab::is_special(uint32_t id) const {
+  return id < size() && impl_->kind[id] == (uint8_t)TokenKind::kSpecial;
+}
+bool Vocab::is_unused(uint32_t id) const {
+  return id < size() && impl_->kind[id] == (uint8_t)TokenKind::kUnused;
+}
+const std::string& Vocab::token_bytes(uint32_t id) const {
+  static const std::string kEmpty;
+  return id < size() ? impl_->file.tokens[id].bytes : kEmpty;
+}
+const VocabFile& Vocab::file() const {
+  return impl_->file;
+}
+PatternKind Vocab::pattern_kind() const {
+  return impl_->file.pattern_kind;
+}
+const std::string& Vocab::pattern() const {
+  return impl_->file.pattern;
+}
+const Pretokenizer& Vocab::pretokenizer() const {
+  return *impl_->pre;
+}
+uint32_t Vocab::Lookup(const char* p, size_t n) const {
+  return impl_->Find(p, n);
+}
+
+uint32_t Vocab::SpecialId(const std::string& text) const {
+  for (auto& s : impl_->specials)
+    if (s.first == text) return s.second;
+  return kNoId;
+}
+
+void Vocab::EncodeChunk(const char* p, size_t n, std::vector<uint32_t>* out) const {
+  const Impl& m = *impl_;
+  if (n == 0) return;
+  if (n == 1) {
+    out->push_back(m.byte_id[(uint8_t)p[0]]);
+    return;
+  }
+  uint32_t whole = m.Find(p, n);
+  if (whole != kNoId) {
+    out->push_back(whole);
+    return;
+  }
+  if (n <= 256)
+    m.BpeSmall((const uint8_t*)p, n, out);
+  else
+    m.BpeLarge((const uint8_t*)p, n, out);
+}
+
+Status Vocab::EncodeOrdinary(const char* p, size_t n, std::vector<uint32_t>* out) const {
+  std::vector<size_t> ends;
+  LM_RETURN_IF_ERROR(impl_->pre->Split(p, n, &ends));
+  size_t s = 0;
+  for (size_t e : ends) {
+    EncodeChunk(p + s, e - s, out);
+    s = e;
+  }
+  return Status::OK();
+}
+
+Status Vocab::Encode(const std::string& text, bool allow_special,
+                     std::vector<uint32_t>* out) const {
+  const Impl& m = *impl_;
+  if (!allow_special || m.specials.empty()) return EncodeOrdinary(text.data(), text.size(), out);
+  size_t start = 0;
+  for (size_t i = 0; i < text.size(); i++) {
+    if (!m.special_first[(uint8_t)text[i]]) continue;
+    size_t best_len = 0;
+    uint32_t best = kNoId;
+    for (auto& s : m.specials)
+      if (s.first.size() > best_len && text.compare(i, s.first.size(), s.first) == 0)
+        best_len = s.first.size(), best = s.second;
+    if (best == kNoId) continue;
+    LM_RETURN_IF_ERROR(EncodeOrdinary(text.data() + start, i - start, out));
+    out->push_back(best);
+    i += best_len - 1;
+    start = i + 1;
+  }
+  return EncodeOrdinary(text.data() + start, text.size() - start, out);
+}
+
+Status Vocab::Decode(const uint32_t* ids, size_t n, std::string* out) const {
+  const Impl& m = *impl_;
+  for (size_t i = 0; i < n; i++) {
+    uint32_t id = ids[i];
+    if (id >= m.kind.size())
+      return Status::Invalid("token id " + std::to_string(id) + " outside the vocabulary (size " +
+                             std::to_string(m.kind.size()) + ")");
+    if (m.kind[id] == (uint8_t)TokenKind::kUnused)
+      return Status::Invalid("token id " + std::to_string(id) + " is unused in this vocabulary");
+    out->append(m.file.tokens[id].bytes);
+  }
+  return Status::OK();
+}
+
+}  // namespace lm

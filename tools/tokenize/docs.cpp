@@ -1,0 +1,164 @@
+// docs.cpp (lm-tokenize): input files -> documents -> pieces.
+#include "docs.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <nlohmann/json.hpp>
+
+namespace lm {
+
+DocReader::~DocReader() {
+  if (fd_ > 0) close(fd_);
+}
+
+Status DocReader::OpenNext(bool* none_left) {
+  *none_left = next_file_ >= files_.size();
+  if (*none_left) return Status::OK();
+  const std::string& f = files_[next_file_++];
+  name_ = f == "-" ? "<stdin>" : f;
+  if (f == "-") {
+    fd_ = 0;
+  } else {
+    fd_ = open(f.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd_ < 0) return Status::FromErrno(f, "cannot open");
+  }
+  buf_.clear();
+  start_ = 0;
+  file_bytes_ = 0;
+  line_ = 0;
+  file_had_doc_ = false;
+  in_doc_ = false;
+  return Status::OK();
+}
+
+Status DocReader::Fill(bool* eof) {
+  if (start_ > 0 && start_ * 2 >= buf_.size()) {
+    buf_.erase(0, start_);
+    start_ = 0;
+  }
+  size_t old = buf_.size();
+  size_t want = std::max<size_t>(4 << 20, buf_.size() - start_);
+  buf_.resize(old + want);
+  for (;;) {
+    ssize_t r = read(fd_, &buf_[old], want);
+    if (r < 0 && errno == EINTR) continue;
+    if (r < 0) {
+      buf_.resize(old);
+      if (errno == EISDIR) return Status::Invalid(name_ + ": is a directory");
+      return Status::FromErrno(name_, "read failed");
+    }
+    buf_.resize(old + (size_t)r);
+    *eof = r == 0;
+    file_bytes_ += (uint64_t)r;
+    bytes_read_ += (uint64_t)r;
+    return Status::OK();
+  }
+}
+
+Status DocReader::Emit(const char* p, size_t n, bool doc_end, std::vector<Piece>* out,
+                       size_t* got) {
+  if (n == 0 && !(doc_end && in_doc_)) return Status::OK();  // empty documents are skipped
+  out->push_back({std::string(p, n), doc_end});
+  *got += n;
+  file_had_doc_ = true;
+  in_doc_ = !doc_end;
+  return Status::OK();
+}
+
+Status DocReader::Extract(bool eof, std::vector<Piece>* out, size_t* got) {
+  const char* b = buf_.data();
+  size_t n = buf_.size();
+  if (mode_.kind == DocMode::kFile) {
+    if (eof) {
+      LM_RETURN_IF_ERROR(Emit(b + start_, n - start_, true, out, got));
+      start_ = n;
+      return Status::OK();
+    }
+  } else {
+    const std::string& d = mode_.kind == DocMode::kDelim ? mode_.delim : std::string("\n");
+    for (;;) {
+      const char* hit = (const char*)memmem(b + start_, n - start_, d.data(), d.size());
+      if (!hit) break;
+      size_t pos = (size_t)(hit - b);
+      line_++;
+      if (mode_.kind == DocMode::kJsonl) {
+        std::string line(b + start_, pos - start_);
+        if (!line.empty() && line.back() == '\r') line.pop_back();
+        if (line.find_first_not_of(" \t") != std::string::npos) {
+          auto j = nlohmann::json::parse(line, nullptr, false);
+          std::string where = name_ + ":" + std::to_string(line_);
+          if (j.is_discarded() || !j.is_object())
+            return Status::Invalid(where + ": not a JSON object");
+          auto it = j.find(mode_.field);
+          if (it == j.end()) return Status::Invalid(where + ": no field '" + mode_.field + "'");
+          if (!it->is_string())
+            return Status::Invalid(where + ": field '" + mode_.field + "' is not a string");
+          const std::string& s = it->get_ref<const std::string&>();
+          LM_RETURN_IF_ERROR(Emit(s.data(), s.size(), true, out, got));
+        }
+      } else {
+        LM_RETURN_IF_ERROR(Emit(b + start_, pos - start_, true, out, got));
+      }
+      start_ = pos + d.size();
+      b = buf_.data();
+    }
+    if (eof) {
+      if (start_ < n) {
+        if (mode_.kind == DocMode::kJsonl) {
+          // A last line without its newline.
+          buf_ += "\n";
+          return Extract(false, out, got);
+        }
+        LM_RETURN_IF_ERROR(Emit(b + start_, n - start_, true, out, got));
+      } else if (in_doc_) {
+        LM_RETURN_IF_ERROR(Emit(b, 0, true, out, got));
+      }
+      start_ = n;
+      return Status::OK();
+    }
+    if (mode_.kind == DocMode::kJsonl) return Status::OK();
+    // Keep enough to find a delimiter that straddles the end of the buffer.
+    if (n - start_ < d.size()) return Status::OK();
+    n -= d.size() - 1;
+  }
+  // A long unfinished document: hand over what can be cut exactly.
+  while (pre_ && n - start_ > piece_bytes_) {
+    size_t p = pre_->SafeSplit(b + start_, n - start_, piece_bytes_);
+    if (p >= n - start_) break;
+    LM_RETURN_IF_ERROR(Emit(b + start_, p, false, out, got));
+    start_ += p;
+  }
+  return Status::OK();
+}
+
+Status DocReader::Next(size_t max_bytes, std::vector<Piece>* out, bool* done) {
+  *done = false;
+  size_t got = 0;
+  while (got < max_bytes) {
+    if (fd_ < 0) {
+      bool none_left;
+      LM_RETURN_IF_ERROR(OpenNext(&none_left));
+      if (none_left) {
+        *done = true;
+        return Status::OK();
+      }
+    }
+    bool eof;
+    LM_RETURN_IF_ERROR(Fill(&eof));
+    LM_RETURN_IF_ERROR(Extract(eof, out, &got));
+    if (eof) {
+      if (fd_ > 0) close(fd_);
+      fd_ = -1;
+      if (file_bytes_ == 0) return Status::Invalid(name_ + ": empty input");
+      if (!file_had_doc_)
+        return Status::Invalid(name_ +
+                               ": no document in the input (only delimiters or blank lines)");
+    }
+  }
+  return Status::OK();
+}
+
+}  // namespace lm

@@ -1,0 +1,61 @@
+// docs.h (lm-tokenize): reads input files as documents, in pieces small enough
+// to spread over threads. A piece ends a document or stops at a point where
+// the pre-tokenizer's chunks do not change (Pretokenizer::SafeSplit), so that
+// encoding pieces separately gives exactly the ids of the whole.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "text/pretokenize.h"
+#include "util/status.h"
+
+namespace lm {
+
+struct DocMode {
+  enum Kind { kFile, kDelim, kLines, kJsonl } kind = kFile;
+  std::string delim;  // kDelim
+  std::string field;  // kJsonl
+};
+
+struct Piece {
+  std::string text;
+  bool doc_end = false;
+};
+
+class DocReader {
+ public:
+  // files empty or "-" means stdin. `pre` may be null (no splitting inside a document).
+  DocReader(std::vector<std::string> files, DocMode mode, const Pretokenizer* pre,
+            size_t piece_bytes = 1 << 20)
+      : files_(std::move(files)), mode_(std::move(mode)), pre_(pre), piece_bytes_(piece_bytes) {
+    if (files_.empty()) files_.push_back("-");
+  }
+  ~DocReader();
+  // Appends pieces until about max_bytes are gathered or the input ends
+  // (*done). An input file that holds no document is an error naming it.
+  Status Next(size_t max_bytes, std::vector<Piece>* out, bool* done);
+  uint64_t bytes_read() const { return bytes_read_; }
+
+ private:
+  Status OpenNext(bool* none_left);
+  Status Fill(bool* eof);
+  Status Extract(bool eof, std::vector<Piece>* out, size_t* got);
+  Status Emit(const char* p, size_t n, bool doc_end, std::vector<Piece>* out, size_t* got);
+
+  std::vector<std::string> files_;
+  DocMode mode_;
+  const Pretokenizer* pre_;
+  size_t piece_bytes_;
+  size_t next_file_ = 0;
+  int fd_ = -1;
+  std::string name_;
+  std::string buf_;
+  size_t start_ = 0;
+  uint64_t file_bytes_ = 0, line_ = 0;
+  bool file_had_doc_ = false, in_doc_ = false;
+  uint64_t bytes_read_ = 0;
+};
+
+}  // namespace lm

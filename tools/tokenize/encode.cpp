@@ -1,0 +1,340 @@
+// encode.cpp (lm-tokenize): encode, decode and stats.
+#include <omp.h>
+#include <unistd.h>
+
+#include <cctype>
+#include <cstdio>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "commands.h"
+#include "docs.h"
+#include "format/tokens.h"
+#include "text/pretokenize.h"
+#include "text/vocab.h"
+#include "util/cli.h"
+#include "util/hash.h"
+#include "util/progress.h"
+
+namespace lm {
+
+namespace {
+
+// Options shared by encode and stats: documents and threads.
+void AddDocOptions(cli::Command* c) {
+  c->options.add_options()("doc-delim", cli::po::value<std::string>(),
+                           "documents are separated by STR (escapes: \\n \\t \\r \\0 \\\\ \\xHH)")(
+      "lines", "each line is a document (without its newline)")(
+      "jsonl", cli::po::value<std::string>(),
+      "each line is a JSON object; the document is its string field FIELD")(
+      "threads,j", cli::po::value<int>()->default_value(0), "threads (0: all cores)");
+}
+
+Status GetDocMode(const cli::Command& c, DocMode* m) {
+  int n = (int)c.vm.count("doc-delim") + (int)c.vm.count("lines") + (int)c.vm.count("jsonl");
+  if (n > 1) return Status::Usage("--doc-delim, --lines and --jsonl exclude one another");
+  if (c.vm.count("doc-delim")) {
+    m->kind = DocMode::kDelim;
+    LM_RETURN_IF_ERROR(cli::Unescape(c.vm["doc-delim"].as<std::string>(), &m->delim));
+    if (m->delim.empty()) return Status::Usage("--doc-delim: empty delimiter");
+  } else if (c.vm.count("lines")) {
+    m->kind = DocMode::kLines;
+  } else if (c.vm.count("jsonl")) {
+    m->kind = DocMode::kJsonl;
+    m->field = c.vm["jsonl"].as<std::string>();
+  }
+  return Status::OK();
+}
+
+const char kDocManual[] =
+    "DOCUMENTS\n"
+    "  Each FILE (or stdin) is one document unless --doc-delim, --lines or --jsonl\n"
+    "  cuts it into several. Empty documents are skipped; an input that is empty,\n"
+    "  or holds no document at all, is an error.\n";
+
+// Encodes pieces in parallel, order kept; calls sink(piece, ids) in order.
+template <typename Sink>
+Status EncodeAll(const Vocab& vocab, DocReader* reader, int threads, bool allow_special, bool eot,
+                 Progress* progress, Sink sink) {
+  std::vector<Piece> pieces;
+  std::vector<std::vector<uint32_t>> ids;
+  std::vector<Status> errs;
+  bool done = false;
+  while (!done) {
+    pieces.clear();
+    LM_RETURN_IF_ERROR(reader->Next((size_t)threads * (4 << 20), &pieces, &done));
+    ids.resize(pieces.size());
+    errs.assign(pieces.size(), Status::OK());
+#pragma omp parallel for schedule(dynamic, 1) num_threads(threads)
+    for (size_t i = 0; i < pieces.size(); i++) {
+      ids[i].clear();
+      Status s = allow_special
+                     ? vocab.Encode(pieces[i].text, true, &ids[i])
+                     : vocab.EncodeOrdinary(pieces[i].text.data(), pieces[i].text.size(), &ids[i]);
+      if (s.ok() && eot && pieces[i].doc_end) ids[i].push_back(vocab.eot_id());
+      errs[i] = s;
+    }
+    for (size_t i = 0; i < pieces.size(); i++) {
+      LM_RETURN_IF_ERROR(errs[i]);
+      LM_RETURN_IF_ERROR(sink(pieces[i], ids[i]));
+    }
+    if (progress) progress->Update(reader->bytes_read());
+  }
+  return Status::OK();
+}
+
+Status WriteIdsLine(const std::vector<uint32_t>& ids, bool* line_open, bool end) {
+  std::string s;
+  s.reserve(ids.size() * 6 + 1);
+  char buf[16];
+  for (uint32_t id : ids) {
+    if (*line_open) s.push_back(' ');
+    int n = snprintf(buf, sizeof buf, "%u", id);
+    s.append(buf, n);
+    *line_open = true;
+  }
+  if (end) {
+    s.push_back('\n');
+    *line_open = false;
+  }
+  if (fwrite(s.data(), 1, s.size(), stdout) != s.size())
+    return Status::FromErrno("<stdout>", "write failed");
+  return Status::OK();
+}
+
+}  // namespace
+
+Status CmdEncode(int argc, char** argv) {
+  cli::Command c;
+  c.synopsis =
+      "lm-tokenize [encode] --vocab tok.bpe [--doc-delim STR | --lines | --jsonl FIELD] [--no-eot] "
+      "[--allow-special] [--ids] [-j N] [FILE...]";
+  c.options.add_options()("vocab,v", cli::po::value<std::string>(),
+                          "the vocabulary (tok.bpe), required")(
+      "ids",
+      "write decimal ids, space-separated, one line per document, instead of the binary stream")(
+      "no-eot", "do not end each document with <|endoftext|>")(
+      "allow-special", "text spelling a special token (<|endoftext|>) becomes that token")(
+      "file", cli::po::value<std::vector<std::string>>(), "input files (default: stdin)");
+  AddDocOptions(&c);
+  c.positional.add("file", -1);
+  c.manual = std::string(
+                 "DESCRIPTION\n"
+                 "  Encodes text into the token stream (docs/formats/tokens.md) on stdout, the\n"
+                 "  input of lm-pack. Encoding is exactly tiktoken's for the same vocabulary and\n"
+                 "  pattern. Text that looks like a special token is ordinary text unless\n"
+                 "  --allow-special. Work is spread over threads; output order is input order.\n"
+                 "\n") +
+             kDocManual +
+             "\nEXAMPLES\n"
+             "  cat books/*.txt | lm-tokenize --vocab tok.bpe > books.tok\n"
+             "  lm-tokenize encode --vocab tok.bpe --jsonl text data.jsonl | lm-pack -o shards/\n"
+             "  echo 'Hello world' | lm-tokenize --vocab tok.bpe --ids --no-eot\n"
+             "\nEXIT STATUS\n  0 success, 1 bad input or runtime error, 2 usage error.\n";
+  bool exit_now;
+  LM_RETURN_IF_ERROR(cli::Parse(&c, argc, argv, &exit_now));
+  if (exit_now) return Status::OK();
+  if (!c.vm.count("vocab")) return Status::Usage("--vocab is required");
+  DocMode mode;
+  LM_RETURN_IF_ERROR(GetDocMode(c, &mode));
+  bool ids_out = c.vm.count("ids") > 0;
+  if (!ids_out && isatty(1))
+    return Status::Usage(
+        "refusing to write a binary token stream to a terminal (redirect it, or use --ids)");
+  Vocab vocab;
+  LM_RETURN_IF_ERROR(Vocab::Load(c.vm["vocab"].as<std::string>(), &vocab));
+  std::vector<std::string> files;
+  if (c.vm.count("file")) files = c.vm["file"].as<std::vector<std::string>>();
+  int threads = cli::ResolveThreads(c.vm["threads"].as<int>());
+  DocReader reader(files, mode, &vocab.pretokenizer());
+  Progress progress("encode", 0);
+  bool eot = !c.vm.count("no-eot");
+  bool allow = c.vm.count("allow-special") > 0;
+  if (ids_out) {
+    bool line_open = false;
+    LM_RETURN_IF_ERROR(EncodeAll(vocab, &reader, threads, allow, eot, &progress,
+                                 [&](const Piece& p, const std::vector<uint32_t>& ids) {
+                                   return WriteIdsLine(ids, &line_open, p.doc_end);
+                                 }));
+    return Status::OK();
+  }
+  TokenStreamWriter w(stdout, "<stdout>");
+  TokenStreamInfo info;
+  info.vocab_size = vocab.size();
+  info.eot_id = vocab.eot_id();
+  info.vocab_id = vocab.id();
+  // The header waits for the first document, so that bad input writes nothing.
+  bool begun = false;
+  LM_RETURN_IF_ERROR(EncodeAll(vocab, &reader, threads, allow, eot, &progress,
+                               [&](const Piece&, const std::vector<uint32_t>& ids) {
+                                 if (!begun) {
+                                   LM_RETURN_IF_ERROR(w.Begin(info));
+                                   begun = true;
+                                 }
+                                 return w.Write(ids.data(), ids.size());
+                               }));
+  if (!begun) LM_RETURN_IF_ERROR(w.Begin(info));
+  return w.End();
+}
+
+Status CmdStats(int argc, char** argv) {
+  cli::Command c;
+  c.synopsis =
+      "lm-tokenize stats --vocab tok.bpe [--doc-delim STR | --lines | --jsonl FIELD] [-j N] "
+      "[FILE...]";
+  c.options.add_options()("vocab,v", cli::po::value<std::string>(),
+                          "the vocabulary (tok.bpe), required")(
+      "file", cli::po::value<std::vector<std::string>>(), "input files (default: stdin)");
+  AddDocOptions(&c);
+  c.positional.add("file", -1);
+  c.manual =
+      std::string(
+          "DESCRIPTION\n"
+          "  Encodes the input and prints, one per line: documents, bytes (of document\n"
+          "  text), tokens (not counting <|endoftext|>), bytes_per_token.\n\n") +
+      kDocManual +
+      "\nEXAMPLES\n  lm-tokenize stats --vocab tok.bpe ../shared/corpora/gutenberg/valid/*.txt\n" +
+      "\nEXIT STATUS\n  0 success, 1 bad input or runtime error, 2 usage error.\n";
+  bool exit_now;
+  LM_RETURN_IF_ERROR(cli::Parse(&c, argc, argv, &exit_now));
+  if (exit_now) return Status::OK();
+  if (!c.vm.count("vocab")) return Status::Usage("--vocab is required");
+  DocMode mode;
+  LM_RETURN_IF_ERROR(GetDocMode(c, &mode));
+  Vocab vocab;
+  LM_RETURN_IF_ERROR(Vocab::Load(c.vm["vocab"].as<std::string>(), &vocab));
+  std::vector<std::string> files;
+  if (c.vm.count("file")) files = c.vm["file"].as<std::vector<std::string>>();
+  DocReader reader(files, mode, &vocab.pretokenizer());
+  uint64_t docs = 0, bytes = 0, tokens = 0;
+  LM_RETURN_IF_ERROR(EncodeAll(vocab, &reader, cli::ResolveThreads(c.vm["threads"].as<int>()),
+                               false, false, nullptr,
+                               [&](const Piece& p, const std::vector<uint32_t>& ids) {
+                                 docs += p.doc_end;
+                                 bytes += p.text.size();
+                                 tokens += ids.size();
+                                 return Status::OK();
+                               }));
+  printf("documents %llu\nbytes %llu\ntokens %llu\nbytes_per_token %.4f\n",
+         (unsigned long long)docs, (unsigned long long)bytes, (unsigned long long)tokens,
+         tokens ? (double)bytes / (double)tokens : 0.0);
+  return Status::OK();
+}
+
+Status CmdDecode(int argc, char** argv) {
+  cli::Command c;
+  c.synopsis = "lm-tokenize decode --vocab tok.bpe [--ids] [--doc-delim STR | --lines] [FILE...]";
+  c.options.add_options()("vocab,v", cli::po::value<std::string>(),
+                          "the vocabulary (tok.bpe), required")(
+      "ids", "read decimal ids (separated by white space) instead of a token stream")(
+      "doc-delim", cli::po::value<std::string>(),
+      "write STR for each <|endoftext|> (default: nothing)")(
+      "lines", "write a newline for each <|endoftext|>")("keep-eot",
+                                                         "write <|endoftext|> as its text")(
+      "file", cli::po::value<std::vector<std::string>>(), "token streams (default: stdin)");
+  c.positional.add("file", -1);
+  c.manual =
+      "DESCRIPTION\n"
+      "  Turns a token stream (or decimal ids) back into the exact bytes encoded,\n"
+      "  invalid UTF-8 included. Each <|endoftext|> becomes the --doc-delim string\n"
+      "  (nothing by default, so that one encoded file decodes to itself); other\n"
+      "  special tokens become their text. A stream made with another vocabulary,\n"
+      "  or an id outside this one, is an error.\n"
+      "\nEXAMPLES\n"
+      "  lm-tokenize --vocab tok.bpe book.txt > book.tok && lm-tokenize decode --vocab tok.bpe "
+      "book.tok\n"
+      "  echo '15496 995' | lm-tokenize decode --vocab gpt2.bpe --ids\n"
+      "\nEXIT STATUS\n  0 success, 1 bad input or runtime error, 2 usage error.\n";
+  bool exit_now;
+  LM_RETURN_IF_ERROR(cli::Parse(&c, argc, argv, &exit_now));
+  if (exit_now) return Status::OK();
+  if (!c.vm.count("vocab")) return Status::Usage("--vocab is required");
+  std::string vpath = c.vm["vocab"].as<std::string>();
+  Vocab vocab;
+  LM_RETURN_IF_ERROR(Vocab::Load(vpath, &vocab));
+  std::string eot_text;
+  if (c.vm.count("doc-delim") + c.vm.count("lines") + c.vm.count("keep-eot") > 1)
+    return Status::Usage("--doc-delim, --lines and --keep-eot exclude one another");
+  if (c.vm.count("doc-delim"))
+    LM_RETURN_IF_ERROR(cli::Unescape(c.vm["doc-delim"].as<std::string>(), &eot_text));
+  if (c.vm.count("lines")) eot_text = "\n";
+  if (c.vm.count("keep-eot")) eot_text = vocab.token_bytes(vocab.eot_id());
+  std::vector<std::string> files;
+  if (c.vm.count("file")) files = c.vm["file"].as<std::vector<std::string>>();
+  if (files.empty()) files.push_back("-");
+  std::string out;
+  auto emit = [&](const uint32_t* ids, size_t n, const std::string& name) -> Status {
+    out.clear();
+    for (size_t i = 0; i < n; i++) {
+      if (ids[i] == vocab.eot_id()) {
+        out += eot_text;
+        continue;
+      }
+      Status s = vocab.Decode(ids + i, 1, &out);
+      if (!s.ok()) return s.With(name);
+    }
+    if (fwrite(out.data(), 1, out.size(), stdout) != out.size())
+      return Status::FromErrno("<stdout>", "write failed");
+    return Status::OK();
+  };
+  for (const std::string& f : files) {
+    std::string name = f == "-" ? "<stdin>" : f;
+    FILE* in = f == "-" ? stdin : fopen(f.c_str(), "rb");
+    if (!in) return Status::FromErrno(f, "cannot open");
+    Status st;
+    if (c.vm.count("ids")) {
+      std::vector<uint32_t> ids;
+      uint64_t v = 0, line = 1;
+      bool in_num = false, any = false;
+      int ch;
+      while (st.ok() && (ch = getc(in)) != EOF) {
+        if (ch >= '0' && ch <= '9') {
+          v = v * 10 + (uint64_t)(ch - '0');
+          if (v > 0xffffffffULL)
+            st = Status::Invalid(name + ":" + std::to_string(line) + ": id too large");
+          in_num = true;
+          continue;
+        }
+        if (in_num) {
+          ids.push_back((uint32_t)v);
+          v = 0;
+          in_num = false;
+          any = true;
+        }
+        if (ch == '\n') line++;
+        if (!isspace(ch)) {
+          st = Status::Invalid(name + ":" + std::to_string(line) +
+                               ": expected decimal token ids, found '" + std::string(1, (char)ch) +
+                               "'");
+          break;
+        }
+        if (ids.size() >= 65536) {
+          st = emit(ids.data(), ids.size(), name);
+          ids.clear();
+        }
+      }
+      if (st.ok() && in_num) ids.push_back((uint32_t)v), any = true;
+      if (st.ok()) st = emit(ids.data(), ids.size(), name);
+      if (st.ok() && !any) st = Status::Invalid(name + ": empty input (no token ids)");
+    } else {
+      TokenStreamReader r(in, name);
+      st = r.Begin();
+      if (st.ok() && (r.info().vocab_id != vocab.id() || r.info().vocab_size != vocab.size()))
+        st = Status::Invalid(name + ": token stream was made with another vocabulary (stream " +
+                             HashHex(r.info().vocab_id) + ", " + vpath + " is " +
+                             HashHex(vocab.id()) + ")");
+      std::vector<uint32_t> ids;
+      bool done = false;
+      while (st.ok() && !done) {
+        st = r.Next(&ids, &done);
+        if (st.ok()) st = emit(ids.data(), ids.size(), name);
+      }
+    }
+    if (in != stdin) fclose(in);
+    LM_RETURN_IF_ERROR(st);
+  }
+  return Status::OK();
+}
+
+}  // namespace lm

@@ -1,0 +1,1 @@
+TOOL_tokenize_LIBS := $(LIB_text_DEPS)
