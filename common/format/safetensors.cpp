@@ -23,11 +23,11 @@ struct DtypeEntry {
   int size;
 };
 const DtypeEntry kDtypes[] = {
-    {StDtype::kBool, "BOOL", 1},      {StDtype::kU8, "U8", 1},      {StDtype::kI8, "I8", 1},
+    {StDtype::kBool, "BOOL", 1},      {StDtype::kU8, "U8", 1},          {StDtype::kI8, "I8", 1},
     {StDtype::kF8E5M2, "F8_E5M2", 1}, {StDtype::kF8E4M3, "F8_E4M3", 1}, {StDtype::kI16, "I16", 2},
-    {StDtype::kU16, "U16", 2},        {StDtype::kF16, "F16", 2},    {StDtype::kBF16, "BF16", 2},
-    {StDtype::kI32, "I32", 4},        {StDtype::kU32, "U32", 4},    {StDtype::kF32, "F32", 4},
-    {StDtype::kF64, "F64", 8},        {StDtype::kI64, "I64", 8},    {StDtype::kU64, "U64", 8},
+    {StDtype::kU16, "U16", 2},        {StDtype::kF16, "F16", 2},        {StDtype::kBF16, "BF16", 2},
+    {StDtype::kI32, "I32", 4},        {StDtype::kU32, "U32", 4},        {StDtype::kF32, "F32", 4},
+    {StDtype::kF64, "F64", 8},        {StDtype::kI64, "I64", 8},        {StDtype::kU64, "U64", 8},
 };
 
 bool HostIsLittleEndian() {
@@ -109,12 +109,15 @@ uint64_t StTensor::numel() const {
 // Reader
 
 Status ParseSafetensors(const uint8_t* file, size_t size, const std::string& name,
-                        std::vector<StTensor>* tensors, std::map<std::string, std::string>* metadata,
-                        uint64_t* data_start) {
+                        std::vector<StTensor>* tensors,
+                        std::map<std::string, std::string>* metadata, uint64_t* data_start) {
   tensors->clear();
   metadata->clear();
-  auto bad = [&](const std::string& m) { return Status::Invalid(name + ": not a valid safetensors file: " + m); };
-  if (size < 8) return bad("file is " + std::to_string(size) + " bytes, shorter than the 8-byte header length");
+  auto bad = [&](const std::string& m) {
+    return Status::Invalid(name + ": not a valid safetensors file: " + m);
+  };
+  if (size < 8)
+    return bad("file is " + std::to_string(size) + " bytes, shorter than the 8-byte header length");
   uint64_t n = LoadU64(file);
   if (n > kSafetensorsMaxHeader)
     return bad("header length " + std::to_string(n) + " exceeds the limit of " +
@@ -148,7 +151,8 @@ Status ParseSafetensors(const uint8_t* file, size_t size, const std::string& nam
     if (key == "__metadata__") {
       if (!v.is_object()) return bad("__metadata__ is not an object");
       for (auto m = v.begin(); m != v.end(); ++m) {
-        if (!m.value().is_string()) return bad("__metadata__ value '" + m.key() + "' is not a string");
+        if (!m.value().is_string())
+          return bad("__metadata__ value '" + m.key() + "' is not a string");
         (*metadata)[m.key()] = m.value().get<std::string>();
       }
       continue;
@@ -184,11 +188,13 @@ Status ParseSafetensors(const uint8_t* file, size_t size, const std::string& nam
       return bad(where + "data_offsets [" + std::to_string(t.begin) + ", " + std::to_string(t.end) +
                  ") run past the data (" + std::to_string(data_size) + " bytes; truncated file?)");
     uint64_t numel;
-    if (!CheckedNumel(t.shape, &numel)) return bad(where + "shape " + ShapeString(t.shape) + " too large");
+    if (!CheckedNumel(t.shape, &numel))
+      return bad(where + "shape " + ShapeString(t.shape) + " too large");
     uint64_t want = numel * (uint64_t)StDtypeSize(t.dtype);
     if (t.end - t.begin != want)
-      return bad(where + "shape " + ShapeString(t.shape) + " of " + StDtypeName(t.dtype) + " needs " +
-                 std::to_string(want) + " bytes, data_offsets give " + std::to_string(t.end - t.begin));
+      return bad(where + "shape " + ShapeString(t.shape) + " of " + StDtypeName(t.dtype) +
+                 " needs " + std::to_string(want) + " bytes, data_offsets give " +
+                 std::to_string(t.end - t.begin));
     tensors->push_back(std::move(t));
   }
   // The tensors must tile the data section: sorted by offset, each begins
@@ -200,8 +206,8 @@ Status ParseSafetensors(const uint8_t* file, size_t size, const std::string& nam
   for (const StTensor& t : *tensors) {
     if (t.begin != pos)
       return bad("tensor '" + t.name + "' begins at data offset " + std::to_string(t.begin) +
-                 (t.begin < pos ? " inside the previous tensor" : " leaving a gap") + " (expected " +
-                 std::to_string(pos) + ")");
+                 (t.begin < pos ? " inside the previous tensor" : " leaving a gap") +
+                 " (expected " + std::to_string(pos) + ")");
     pos = t.end;
   }
   if (pos != data_size)
@@ -216,7 +222,8 @@ Status SafetensorsReader::Open(const std::string& path) {
   metadata_.clear();
   index_.clear();
   LM_RETURN_IF_ERROR(file_.Open(path));
-  LM_RETURN_IF_ERROR(ParseSafetensors(file_.data(), file_.size(), path, &tensors_, &metadata_, &data_start_));
+  LM_RETURN_IF_ERROR(
+      ParseSafetensors(file_.data(), file_.size(), path, &tensors_, &metadata_, &data_start_));
   for (size_t i = 0; i < tensors_.size(); i++) index_[tensors_[i].name] = i;
   return Status::OK();
 }
@@ -273,13 +280,15 @@ Status SafetensorsReader::ReadF32(const std::string& name, const std::vector<int
 // ---------------------------------------------------------------------------
 // Writer
 
-Status SafetensorsWriter::Add(const std::string& name, StDtype dtype, const std::vector<int64_t>& shape,
-                              const void* data) {
-  if (name.empty() || name == "__metadata__") return Status::Invalid("safetensors: bad tensor name '" + name + "'");
+Status SafetensorsWriter::Add(const std::string& name, StDtype dtype,
+                              const std::vector<int64_t>& shape, const void* data) {
+  if (name.empty() || name == "__metadata__")
+    return Status::Invalid("safetensors: bad tensor name '" + name + "'");
   for (const Item& it : items_)
     if (it.name == name) return Status::Invalid("safetensors: tensor '" + name + "' added twice");
   uint64_t n;
-  if (!CheckedNumel(shape, &n)) return Status::Invalid("safetensors: tensor '" + name + "': bad shape");
+  if (!CheckedNumel(shape, &n))
+    return Status::Invalid("safetensors: tensor '" + name + "': bad shape");
   items_.push_back({name, dtype, shape, data, n * (uint64_t)StDtypeSize(dtype)});
   return Status::OK();
 }
@@ -309,8 +318,10 @@ std::string SafetensorsWriter::Header() const {
   return out + h;
 }
 
-Status SafetensorsWriter::WriteTo(int fd, const std::string& name, uint64_t* hash, uint64_t* bytes) const {
-  if (!HostIsLittleEndian()) return Status::Invalid("safetensors writer: big-endian hosts are not supported");
+Status SafetensorsWriter::WriteTo(int fd, const std::string& name, uint64_t* hash,
+                                  uint64_t* bytes) const {
+  if (!HostIsLittleEndian())
+    return Status::Invalid("safetensors writer: big-endian hosts are not supported");
   Hasher hasher;
   std::string h = Header();
   LM_RETURN_IF_ERROR(WriteAll(fd, h.data(), h.size(), name));

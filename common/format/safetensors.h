@@ -26,7 +26,23 @@ namespace lm {
 // Largest header the reader accepts (the reference implementation's limit).
 constexpr uint64_t kSafetensorsMaxHeader = 100000000;
 
-enum class StDtype { kBool, kU8, kI8, kF8E5M2, kF8E4M3, kI16, kU16, kF16, kBF16, kI32, kU32, kF32, kF64, kI64, kU64 };
+enum class StDtype {
+  kBool,
+  kU8,
+  kI8,
+  kF8E5M2,
+  kF8E4M3,
+  kI16,
+  kU16,
+  kF16,
+  kBF16,
+  kI32,
+  kU32,
+  kF32,
+  kF64,
+  kI64,
+  kU64
+};
 const char* StDtypeName(StDtype t);
 int StDtypeSize(StDtype t);  // bytes per element
 bool ParseStDtype(const std::string& s, StDtype* out);
@@ -42,8 +58,8 @@ struct StTensor {
 // Parses and validates a whole file image already in memory. `name` labels errors.
 // On success *data_start is the file offset of the data section.
 Status ParseSafetensors(const uint8_t* file, size_t size, const std::string& name,
-                        std::vector<StTensor>* tensors, std::map<std::string, std::string>* metadata,
-                        uint64_t* data_start);
+                        std::vector<StTensor>* tensors,
+                        std::map<std::string, std::string>* metadata, uint64_t* data_start);
 
 class SafetensorsReader {
  public:

@@ -27,9 +27,10 @@ struct Checkpoint {
   int64_t step = 0;
   uint64_t tokens_seen = 0;
   double elapsed_seconds = 0;
-  std::string vocab_path;       // dir/tok.bpe
-  uint64_t vocab_id = 0;        // identity hash of that vocabulary
-  std::vector<float> params;    // MakeParamLayout(config) order, padding rows zero
+  std::string vocab_path;     // dir/tok.bpe
+  uint64_t vocab_id = 0;      // identity hash of that vocabulary
+  std::vector<float> params;  // MakeParamLayout(config) order, padding rows zero
+  std::string state_json;     // trainer-state.json as read (the trainer's own fields)
 };
 
 // RUN (via RUN/latest) or a step directory -> the step directory.
@@ -38,5 +39,43 @@ Status ResolveCheckpoint(const std::string& path, std::string* step_dir);
 Status ListCheckpoints(const std::string& run, std::vector<std::string>* step_dirs);
 // Loads and verifies. With load_params false, only the metadata (fast).
 Status LoadCheckpoint(const std::string& step_dir, bool load_params, Checkpoint* out);
+
+// ---------------------------------------------------------------------------
+// Writing (lm-train). docs/formats/checkpoint.md describes every file.
+
+// "step-0000100": at least 7 digits, so that names sort by step.
+std::string CheckpointDirName(int64_t step);
+
+// What a step directory holds. The pointers must cover MakeParamLayout(config)
+// .total floats; padding vocabulary rows are not written.
+struct CheckpointContents {
+  ModelConfig config;
+  int eot_id = -1;
+  int64_t step = 0;
+  uint64_t tokens_seen = 0;
+  double elapsed_seconds = 0;
+  uint64_t vocab_id = 0;
+  std::string vocab_path;  // the tok.bpe to copy in
+  const float* params = nullptr;
+  const float* adam_m = nullptr;  // null: no optimizer.safetensors
+  const float* adam_v = nullptr;
+  int64_t adam_step = 0;
+  // A JSON object whose members are added to trainer-state.json (the trainer's
+  // RNG, loader cursor, command line, ...). Must not reuse the reserved keys.
+  std::string extra_json = "{}";
+};
+
+// Writes RUN/step-NNNNNNN: every file into a temporary directory, each fsynced,
+// the directory renamed into place and RUN fsynced; then RUN/latest is
+// re-pointed (a symlink written beside it and renamed over it); then the
+// oldest step directories beyond `keep` are deleted (keep <= 0 keeps all).
+// *step_dir (optional) gets the directory written.
+Status SaveCheckpoint(const std::string& run, const CheckpointContents& c, int keep,
+                      std::string* step_dir);
+
+// Reads optimizer.safetensors of a step directory (verified against
+// trainer-state.json) into m and v, layout.total floats each, padding rows zero.
+Status LoadOptimizerState(const std::string& step_dir, const ModelConfig& config,
+                          std::vector<float>* m, std::vector<float>* v, int64_t* adam_step);
 
 }  // namespace lm

@@ -33,24 +33,29 @@ double Schedule::Multiplier(double progress, int64_t step) const {
 
 Status Schedule::Validate() const {
   if (!(warmup_fraction >= 0 && warmup_fraction < 1))
-    return Status::Usage("--warmup: a fraction must lie in [0, 1), got " + std::to_string(warmup_fraction));
+    return Status::Usage("--warmup: a fraction must lie in [0, 1), got " +
+                         std::to_string(warmup_fraction));
   if (warmup_steps < 0) return Status::Usage("--warmup: negative step count");
   if (kind == ScheduleKind::kWsd) {
     if (!(decay_fraction > 0 && decay_fraction <= 1))
-      return Status::Usage("--decay: the decay fraction must lie in (0, 1], got " + std::to_string(decay_fraction));
+      return Status::Usage("--decay: the decay fraction must lie in (0, 1], got " +
+                           std::to_string(decay_fraction));
     if (warmup_steps <= 0 && warmup_fraction > 1.0 - decay_fraction)
-      return Status::Usage("--warmup " + std::to_string(warmup_fraction) + " overlaps the decay phase (last " +
-                           std::to_string(decay_fraction) + " of the run)");
+      return Status::Usage("--warmup " + std::to_string(warmup_fraction) +
+                           " overlaps the decay phase (last " + std::to_string(decay_fraction) +
+                           " of the run)");
   }
   return Status::OK();
 }
 
 std::string Schedule::Describe() const {
   char b[160];
-  std::string warm = warmup_steps > 0 ? std::to_string(warmup_steps) + " steps warmup"
-                                      : (snprintf(b, sizeof b, "%.3g warmup", warmup_fraction), std::string(b));
+  std::string warm = warmup_steps > 0
+                         ? std::to_string(warmup_steps) + " steps warmup"
+                         : (snprintf(b, sizeof b, "%.3g warmup", warmup_fraction), std::string(b));
   if (kind == ScheduleKind::kWsd) {
-    snprintf(b, sizeof b, "wsd (%s, linear decay to 0 over the last %.3g)", warm.c_str(), decay_fraction);
+    snprintf(b, sizeof b, "wsd (%s, linear decay to 0 over the last %.3g)", warm.c_str(),
+             decay_fraction);
   } else {
     snprintf(b, sizeof b, "cosine (%s, to 0 at the end)", warm.c_str());
   }
@@ -68,6 +73,8 @@ Status ParseScheduleKind(const std::string& s, ScheduleKind* out) {
   return Status::OK();
 }
 
-const char* ScheduleKindName(ScheduleKind k) { return k == ScheduleKind::kWsd ? "wsd" : "cosine"; }
+const char* ScheduleKindName(ScheduleKind k) {
+  return k == ScheduleKind::kWsd ? "wsd" : "cosine";
+}
 
 }  // namespace lm

@@ -25,16 +25,21 @@ std::string Build(const std::string& header, const std::string& data) {
   return f + header + data;
 }
 
-std::string FloatBytes(std::vector<float> v) { return std::string(reinterpret_cast<const char*>(v.data()), v.size() * 4); }
+std::string FloatBytes(std::vector<float> v) {
+  return std::string(reinterpret_cast<const char*>(v.data()), v.size() * 4);
+}
 
 Status Parse(const std::string& f) {
   std::vector<StTensor> t;
   std::map<std::string, std::string> m;
   uint64_t ds;
-  return ParseSafetensors(reinterpret_cast<const uint8_t*>(f.data()), f.size(), "x.safetensors", &t, &m, &ds);
+  return ParseSafetensors(reinterpret_cast<const uint8_t*>(f.data()), f.size(), "x.safetensors", &t,
+                          &m, &ds);
 }
 
-std::string TempPath(const char* name) { return std::string("/tmp/lm-st-test-") + std::to_string(getpid()) + "-" + name; }
+std::string TempPath(const char* name) {
+  return std::string("/tmp/lm-st-test-") + std::to_string(getpid()) + "-" + name;
+}
 
 }  // namespace
 
@@ -52,7 +57,8 @@ TEST(parse_hand_built_file) {
   std::vector<StTensor> t;
   std::map<std::string, std::string> m;
   uint64_t ds = 0;
-  CHECK_OK(ParseSafetensors(reinterpret_cast<const uint8_t*>(f.data()), f.size(), "x", &t, &m, &ds));
+  CHECK_OK(
+      ParseSafetensors(reinterpret_cast<const uint8_t*>(f.data()), f.size(), "x", &t, &m, &ds));
   CHECK_EQ(t.size(), 2u);
   CHECK_EQ(t[0].name, std::string("a"));  // data order
   CHECK_EQ(m["format"], std::string("pt"));
@@ -150,18 +156,24 @@ TEST(rejects_corrupt_files) {
   CHECK_EQ(Parse(Build("{\"a\":", data)).code(), Status::kInvalid);
   CHECK_EQ(Parse(Build("[1,2]   ", data)).code(), Status::kInvalid);
   // Unknown dtype, size mismatch, negative and fractional shapes, reversed offsets.
-  CHECK_EQ(Parse(Build("{\"a\":{\"dtype\":\"F31\",\"shape\":[2],\"data_offsets\":[0,8]}}", data)).code(),
+  CHECK_EQ(
+      Parse(Build("{\"a\":{\"dtype\":\"F31\",\"shape\":[2],\"data_offsets\":[0,8]}}", data)).code(),
+      Status::kInvalid);
+  CHECK_EQ(
+      Parse(Build("{\"a\":{\"dtype\":\"F32\",\"shape\":[3],\"data_offsets\":[0,8]}}", data)).code(),
+      Status::kInvalid);
+  CHECK_EQ(Parse(Build("{\"a\":{\"dtype\":\"F32\",\"shape\":[-2],\"data_offsets\":[0,8]}}", data))
+               .code(),
            Status::kInvalid);
-  CHECK_EQ(Parse(Build("{\"a\":{\"dtype\":\"F32\",\"shape\":[3],\"data_offsets\":[0,8]}}", data)).code(),
+  CHECK_EQ(Parse(Build("{\"a\":{\"dtype\":\"F32\",\"shape\":[2.0],\"data_offsets\":[0,8]}}", data))
+               .code(),
            Status::kInvalid);
-  CHECK_EQ(Parse(Build("{\"a\":{\"dtype\":\"F32\",\"shape\":[-2],\"data_offsets\":[0,8]}}", data)).code(),
-           Status::kInvalid);
-  CHECK_EQ(Parse(Build("{\"a\":{\"dtype\":\"F32\",\"shape\":[2.0],\"data_offsets\":[0,8]}}", data)).code(),
-           Status::kInvalid);
-  CHECK_EQ(Parse(Build("{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[8,0]}}", data)).code(),
-           Status::kInvalid);
+  CHECK_EQ(
+      Parse(Build("{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[8,0]}}", data)).code(),
+      Status::kInvalid);
   // Overflowing shape product.
-  CHECK_EQ(Parse(Build("{\"a\":{\"dtype\":\"F32\",\"shape\":[4294967296,4294967296,4],\"data_offsets\":[0,8]}}",
+  CHECK_EQ(Parse(Build("{\"a\":{\"dtype\":\"F32\",\"shape\":[4294967296,4294967296,4],\"data_"
+                       "offsets\":[0,8]}}",
                        data))
                .code(),
            Status::kInvalid);
@@ -182,8 +194,10 @@ TEST(rejects_corrupt_files) {
   // Metadata values must be strings.
   CHECK_EQ(Parse(Build("{\"__metadata__\":{\"step\":3}}", "")).code(), Status::kInvalid);
   // Unknown per-tensor fields.
-  CHECK_EQ(Parse(Build("{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8],\"x\":1}}", data)).code(),
-           Status::kInvalid);
+  CHECK_EQ(
+      Parse(Build("{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8],\"x\":1}}", data))
+          .code(),
+      Status::kInvalid);
 }
 
 TEST(every_truncation_is_rejected) {

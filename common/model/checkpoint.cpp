@@ -1,0 +1,412 @@
+// checkpoint.cpp: writing and reading run directories (docs/formats/checkpoint.md).
+#include "model/checkpoint.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdio>
+#include <nlohmann/json.hpp>
+
+#include "format/safetensors.h"
+#include "util/file.h"
+#include "util/hash.h"
+
+namespace lm {
+
+namespace {
+
+using json = nlohmann::json;
+
+constexpr const char* kStateFormat = "lm-trainer-state";
+constexpr int kStateVersion = 1;
+constexpr const char* kModelFile = "model.safetensors";
+constexpr const char* kOptimizerFile = "optimizer.safetensors";
+constexpr const char* kConfigFile = "config.json";
+constexpr const char* kVocabFile = "tok.bpe";
+constexpr const char* kStateFile = "trainer-state.json";
+constexpr const char* kLatest = "latest";
+const char* const kReservedKeys[] = {"format",      "version",         "step",
+                                     "tokens_seen", "elapsed_seconds", "vocab_id",
+                                     "eot_id",      "files",           "adam_step"};
+
+// step-NNNNNNN -> N; false for anything else.
+bool ParseStepDirName(const std::string& name, int64_t* step) {
+  if (name.size() < 6 || name.compare(0, 5, "step-") != 0) return false;
+  int64_t v = 0;
+  for (size_t i = 5; i < name.size(); i++) {
+    if (name[i] < '0' || name[i] > '9') return false;
+    if (v > (INT64_MAX - 9) / 10) return false;
+    v = v * 10 + (name[i] - '0');
+  }
+  *step = v;
+  return true;
+}
+
+// Writes `data` to a new file and fsyncs it (the step directory is renamed
+// into place as a whole, so the files need no rename of their own).
+Status WriteSynced(const std::string& path, const void* data, size_t n) {
+  int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) return Status::FromErrno(path, "cannot create");
+  Status s = WriteAll(fd, data, n, path);
+  if (s.ok() && fsync(fd) != 0) s = Status::FromErrno(path, "fsync failed");
+  if (close(fd) != 0 && s.ok()) s = Status::FromErrno(path, "close failed");
+  return s;
+}
+
+Status WriteSafetensorsSynced(const std::string& path, const SafetensorsWriter& w, uint64_t* hash) {
+  int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) return Status::FromErrno(path, "cannot create");
+  Status s = w.WriteTo(fd, path, hash, nullptr);
+  if (s.ok() && fsync(fd) != 0) s = Status::FromErrno(path, "fsync failed");
+  if (close(fd) != 0 && s.ok()) s = Status::FromErrno(path, "close failed");
+  return s;
+}
+
+Status HashFile(const std::string& path, uint64_t* h) {
+  MappedFile f;
+  LM_RETURN_IF_ERROR(f.Open(path));
+  *h = Hash64(f.data(), f.size());
+  return Status::OK();
+}
+
+// The shape a checkpoint stores: the real vocabulary rows only.
+std::vector<int64_t> StoredShape(const TensorInfo& t, const ModelConfig& c) {
+  std::vector<int64_t> s = t.shape;
+  if (t.vocab_rows && !s.empty()) s[0] = c.vocab_size;
+  return s;
+}
+
+Status ReadLatest(const std::string& run, std::string* name) {
+  std::string link = JoinPath(run, kLatest);
+  struct stat st;
+  if (lstat(link.c_str(), &st) != 0) return Status::NotFound(link + ": missing");
+  if (S_ISLNK(st.st_mode)) {
+    char buf[4096];
+    ssize_t n = readlink(link.c_str(), buf, sizeof buf - 1);
+    if (n < 0) return Status::FromErrno(link, "readlink failed");
+    name->assign(buf, (size_t)n);
+  } else {
+    LM_RETURN_IF_ERROR(ReadFile(link, name));
+    while (!name->empty() && (name->back() == '\n' || name->back() == ' ' || name->back() == '\r'))
+      name->pop_back();
+  }
+  if (name->empty()) return Status::Corruption(link + ": empty");
+  return Status::OK();
+}
+
+}  // namespace
+
+std::string CheckpointDirName(int64_t step) {
+  char b[32];
+  snprintf(b, sizeof b, "step-%07lld", (long long)step);
+  return b;
+}
+
+// ---------------------------------------------------------------------------
+// Reading
+
+Status ListCheckpoints(const std::string& run, std::vector<std::string>* step_dirs) {
+  step_dirs->clear();
+  DIR* d = opendir(run.c_str());
+  if (!d) {
+    if (errno == ENOENT) return Status::OK();
+    return Status::FromErrno(run, "cannot list");
+  }
+  std::vector<std::pair<int64_t, std::string>> found;
+  while (struct dirent* e = readdir(d)) {
+    int64_t step;
+    std::string name = e->d_name;
+    if (!ParseStepDirName(name, &step)) continue;
+    std::string p = JoinPath(run, name);
+    if (!IsDirectory(p) || !PathExists(JoinPath(p, kStateFile))) continue;
+    found.push_back({step, p});
+  }
+  closedir(d);
+  std::sort(found.begin(), found.end());
+  for (auto& f : found) step_dirs->push_back(f.second);
+  return Status::OK();
+}
+
+Status ResolveCheckpoint(const std::string& path, std::string* step_dir) {
+  if (!PathExists(path)) return Status::NotFound(path + ": no such file or directory");
+  if (!IsDirectory(path))
+    return Status::Invalid(path +
+                           ": not a checkpoint (expected a run directory or a step directory)");
+  if (PathExists(JoinPath(path, kStateFile))) {
+    *step_dir = path;
+    return Status::OK();
+  }
+  std::string name;
+  Status s = ReadLatest(path, &name);
+  if (s.ok()) {
+    std::string target = name[0] == '/' ? name : JoinPath(path, name);
+    if (!PathExists(JoinPath(target, kStateFile)))
+      return Status::Corruption(JoinPath(path, kLatest) + ": points at " + name +
+                                ", which is not a complete checkpoint");
+    *step_dir = target;
+    return Status::OK();
+  }
+  if (s.code() != Status::kNotFound) return s;
+  std::vector<std::string> dirs;
+  LM_RETURN_IF_ERROR(ListCheckpoints(path, &dirs));
+  if (dirs.empty())
+    return Status::NotFound(path +
+                            ": no checkpoint here (neither a step directory nor a run directory "
+                            "with step-NNNNNNN directories)");
+  *step_dir = dirs.back();
+  return Status::OK();
+}
+
+namespace {
+
+// Parses and checks trainer-state.json; verifies the hashes of the files it
+// lists (all of them, or only the small ones when `verify_large` is false).
+Status ReadState(const std::string& dir, bool verify_large, json* state) {
+  std::string path = JoinPath(dir, kStateFile);
+  std::string text;
+  LM_RETURN_IF_ERROR(ReadFile(path, &text));
+  json j = json::parse(text, nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded() || !j.is_object()) return Status::Corruption(path + ": not a JSON object");
+  if (!j.contains("format") || j["format"] != kStateFormat)
+    return Status::Invalid(path + ": not an lm trainer state (format is not \"" +
+                           std::string(kStateFormat) + "\")");
+  if (!j.contains("version") || !j["version"].is_number_integer() ||
+      j["version"].get<int>() != kStateVersion)
+    return Status::Invalid(path + ": unsupported version (this build reads version 1)");
+  for (const char* k : {"step", "tokens_seen", "eot_id"})
+    if (!j.contains(k) || !j[k].is_number_integer() || j[k].get<int64_t>() < 0)
+      return Status::Corruption(path + ": field '" + k + "' missing or not a non-negative integer");
+  if (!j.contains("elapsed_seconds") || !j["elapsed_seconds"].is_number())
+    return Status::Corruption(path + ": field 'elapsed_seconds' missing");
+  uint64_t h;
+  if (!j.contains("vocab_id") || !j["vocab_id"].is_string() ||
+      !ParseHashHex(j["vocab_id"].get<std::string>(), &h))
+    return Status::Corruption(path + ": field 'vocab_id' missing or not 16 hex digits");
+  if (!j.contains("files") || !j["files"].is_object())
+    return Status::Corruption(path + ": field 'files' missing");
+  for (const char* need : {kModelFile, kConfigFile, kVocabFile})
+    if (!j["files"].contains(need))
+      return Status::Corruption(path + ": files lists no " + std::string(need));
+  for (auto it = j["files"].begin(); it != j["files"].end(); ++it) {
+    const std::string& name = it.key();
+    if (name.find('/') != std::string::npos || name == ".." || name == ".")
+      return Status::Corruption(path + ": bad file name '" + name + "'");
+    uint64_t want;
+    if (!it.value().is_string() || !ParseHashHex(it.value().get<std::string>(), &want))
+      return Status::Corruption(path + ": hash of " + name + " is not 16 hex digits");
+    std::string fp = JoinPath(dir, name);
+    if (!PathExists(fp))
+      return Status::Corruption(fp + ": missing (listed in " + std::string(kStateFile) + ")");
+    bool large = name == kModelFile || name == kOptimizerFile;
+    if (large && !verify_large) continue;
+    uint64_t got;
+    LM_RETURN_IF_ERROR(HashFile(fp, &got));
+    if (got != want)
+      return Status::Corruption(fp + ": checksum mismatch (XXH3 " + HashHex(got) +
+                                ", trainer-state.json says " + HashHex(want) + ")");
+  }
+  *state = std::move(j);
+  return Status::OK();
+}
+
+}  // namespace
+
+Status LoadCheckpoint(const std::string& step_dir, bool load_params, Checkpoint* out) {
+  json st;
+  LM_RETURN_IF_ERROR(ReadState(step_dir, load_params, &st));
+  Checkpoint c;
+  c.dir = step_dir;
+  std::string cfg_path = JoinPath(step_dir, kConfigFile), cfg_text;
+  LM_RETURN_IF_ERROR(ReadFile(cfg_path, &cfg_text));
+  LM_RETURN_IF_ERROR(ConfigFromHfJson(cfg_text, &c.config).With(cfg_path));
+  if (c.config.padded_vocab < c.config.vocab_size) c.config.Pad();
+  LM_RETURN_IF_ERROR(c.config.Validate().With(cfg_path));
+  c.eot_id = st["eot_id"].get<int>();
+  c.step = st["step"].get<int64_t>();
+  c.tokens_seen = st["tokens_seen"].get<uint64_t>();
+  c.elapsed_seconds = st["elapsed_seconds"].get<double>();
+  ParseHashHex(st["vocab_id"].get<std::string>(), &c.vocab_id);
+  c.vocab_path = JoinPath(step_dir, kVocabFile);
+  c.state_json = st.dump(2);
+  if (c.eot_id >= c.config.vocab_size)
+    return Status::Corruption(JoinPath(step_dir, kStateFile) + ": eot_id " +
+                              std::to_string(c.eot_id) + " outside the vocabulary of " +
+                              std::to_string(c.config.vocab_size));
+
+  // The tensors must be exactly the ones the config implies.
+  std::string model_path = JoinPath(step_dir, kModelFile);
+  SafetensorsReader r;
+  LM_RETURN_IF_ERROR(r.Open(model_path));
+  ParamLayout layout = MakeParamLayout(c.config);
+  for (const TensorInfo& t : layout.tensors) {
+    const StTensor* s = r.Find(t.name);
+    if (!s)
+      return Status::Invalid(model_path + ": tensor '" + t.name +
+                             "' missing (config.json implies it)");
+    if (s->shape != StoredShape(t, c.config))
+      return Status::Invalid(model_path + ": tensor '" + t.name +
+                             "' does not have the shape config.json implies");
+  }
+  for (const StTensor& s : r.tensors())
+    if (layout.Find(s.name) < 0)
+      return Status::Invalid(model_path + ": unexpected tensor '" + s.name +
+                             "' (not part of the model config.json describes)");
+  if (load_params) {
+    c.params.assign(layout.total, 0.0f);
+    for (const TensorInfo& t : layout.tensors)
+      LM_RETURN_IF_ERROR(r.ReadF32(t.name, StoredShape(t, c.config), c.params.data() + t.offset));
+  }
+  *out = std::move(c);
+  return Status::OK();
+}
+
+Status LoadOptimizerState(const std::string& step_dir, const ModelConfig& config,
+                          std::vector<float>* m, std::vector<float>* v, int64_t* adam_step) {
+  json st;
+  LM_RETURN_IF_ERROR(ReadState(step_dir, false, &st));
+  std::string path = JoinPath(step_dir, kOptimizerFile);
+  if (!st["files"].contains(kOptimizerFile))
+    return Status::NotFound(step_dir + ": this checkpoint holds no optimizer state");
+  uint64_t want = 0, got = 0;
+  ParseHashHex(st["files"][kOptimizerFile].get<std::string>(), &want);
+  LM_RETURN_IF_ERROR(HashFile(path, &got));
+  if (got != want) return Status::Corruption(path + ": checksum mismatch");
+  if (!st.contains("adam_step") || !st["adam_step"].is_number_integer() ||
+      st["adam_step"].get<int64_t>() < 0)
+    return Status::Corruption(JoinPath(step_dir, kStateFile) + ": field 'adam_step' missing");
+  SafetensorsReader r;
+  LM_RETURN_IF_ERROR(r.Open(path));
+  ParamLayout layout = MakeParamLayout(config);
+  m->assign(layout.total, 0.0f);
+  v->assign(layout.total, 0.0f);
+  for (const TensorInfo& t : layout.tensors) {
+    std::vector<int64_t> shape = StoredShape(t, config);
+    LM_RETURN_IF_ERROR(r.ReadF32("exp_avg." + t.name, shape, m->data() + t.offset));
+    LM_RETURN_IF_ERROR(r.ReadF32("exp_avg_sq." + t.name, shape, v->data() + t.offset));
+  }
+  if (r.tensors().size() != 2 * layout.tensors.size())
+    return Status::Invalid(path + ": holds tensors the model does not have");
+  *adam_step = st["adam_step"].get<int64_t>();
+  return Status::OK();
+}
+
+// ---------------------------------------------------------------------------
+// Writing
+
+Status SaveCheckpoint(const std::string& run, const CheckpointContents& c, int keep,
+                      std::string* step_dir) {
+  if (!c.params) return Status::Invalid("SaveCheckpoint: no parameters");
+  json extra = json::parse(c.extra_json, nullptr, false);
+  if (extra.is_discarded() || !extra.is_object())
+    return Status::Invalid("SaveCheckpoint: extra_json is not an object");
+  for (const char* k : kReservedKeys)
+    if (extra.contains(k))
+      return Status::Invalid(std::string("SaveCheckpoint: extra_json reuses key '") + k + "'");
+
+  LM_RETURN_IF_ERROR(MakeDirs(run));
+  std::string name = CheckpointDirName(c.step);
+  std::string final_dir = JoinPath(run, name);
+  std::string tmp = JoinPath(run, ".tmp-" + name + "-" + std::to_string(getpid()));
+  LM_RETURN_IF_ERROR(RemoveAll(tmp));
+  if (mkdir(tmp.c_str(), 0755) != 0) return Status::FromErrno(tmp, "cannot create directory");
+
+  Status s = [&]() -> Status {
+    ParamLayout layout = MakeParamLayout(c.config);
+    json files = json::object();
+    uint64_t h;
+
+    SafetensorsWriter mw;
+    mw.SetMetadata("format", "pt");  // transformers refuses files without it
+    for (const TensorInfo& t : layout.tensors)
+      LM_RETURN_IF_ERROR(
+          mw.Add(t.name, StDtype::kF32, StoredShape(t, c.config), c.params + t.offset));
+    LM_RETURN_IF_ERROR(WriteSafetensorsSynced(JoinPath(tmp, kModelFile), mw, &h));
+    files[kModelFile] = HashHex(h);
+
+    if (c.adam_m && c.adam_v) {
+      SafetensorsWriter ow;
+      ow.SetMetadata("format", "lm-adamw");
+      ow.SetMetadata("step", std::to_string(c.adam_step));
+      for (const TensorInfo& t : layout.tensors)
+        LM_RETURN_IF_ERROR(ow.Add("exp_avg." + t.name, StDtype::kF32, StoredShape(t, c.config),
+                                  c.adam_m + t.offset));
+      for (const TensorInfo& t : layout.tensors)
+        LM_RETURN_IF_ERROR(ow.Add("exp_avg_sq." + t.name, StDtype::kF32, StoredShape(t, c.config),
+                                  c.adam_v + t.offset));
+      LM_RETURN_IF_ERROR(WriteSafetensorsSynced(JoinPath(tmp, kOptimizerFile), ow, &h));
+      files[kOptimizerFile] = HashHex(h);
+    }
+
+    std::string cfg = ConfigToHfJson(c.config, c.eot_id);
+    LM_RETURN_IF_ERROR(WriteSynced(JoinPath(tmp, kConfigFile), cfg.data(), cfg.size()));
+    files[kConfigFile] = HashHex(Hash64(cfg));
+
+    std::string vocab;
+    LM_RETURN_IF_ERROR(ReadFile(c.vocab_path, &vocab));
+    LM_RETURN_IF_ERROR(WriteSynced(JoinPath(tmp, kVocabFile), vocab.data(), vocab.size()));
+    files[kVocabFile] = HashHex(Hash64(vocab));
+
+    json st = json::object();
+    st["format"] = kStateFormat;
+    st["version"] = kStateVersion;
+    st["step"] = c.step;
+    st["tokens_seen"] = c.tokens_seen;
+    st["elapsed_seconds"] = c.elapsed_seconds;
+    st["vocab_id"] = HashHex(c.vocab_id);
+    st["eot_id"] = c.eot_id;
+    if (c.adam_m && c.adam_v) st["adam_step"] = c.adam_step;
+    st["files"] = files;
+    for (auto it = extra.begin(); it != extra.end(); ++it) st[it.key()] = it.value();
+    std::string text = st.dump(2) + "\n";
+    LM_RETURN_IF_ERROR(WriteSynced(JoinPath(tmp, kStateFile), text.data(), text.size()));
+    LM_RETURN_IF_ERROR(SyncDir(tmp));
+
+    // A directory of the same step (a second save at one step) is swapped out.
+    std::string old;
+    if (PathExists(final_dir)) {
+      old = JoinPath(run, ".old-" + name + "-" + std::to_string(getpid()));
+      LM_RETURN_IF_ERROR(RemoveAll(old));
+      if (rename(final_dir.c_str(), old.c_str()) != 0)
+        return Status::FromErrno(final_dir, "cannot move aside");
+    }
+    if (rename(tmp.c_str(), final_dir.c_str()) != 0)
+      return Status::FromErrno(final_dir, "cannot rename into place");
+    LM_RETURN_IF_ERROR(SyncDir(run));
+    if (!old.empty()) LM_RETURN_IF_ERROR(RemoveAll(old));
+    return Status::OK();
+  }();
+  if (!s.ok()) {
+    RemoveAll(tmp);
+    return s;
+  }
+
+  // latest: a new symlink beside the old one, renamed over it (atomic).
+  std::string link = JoinPath(run, kLatest);
+  std::string tmp_link = JoinPath(run, ".latest-" + std::to_string(getpid()));
+  unlink(tmp_link.c_str());
+  if (symlink(name.c_str(), tmp_link.c_str()) != 0)
+    return Status::FromErrno(tmp_link, "cannot create symlink");
+  if (rename(tmp_link.c_str(), link.c_str()) != 0) {
+    Status e = Status::FromErrno(link, "cannot update");
+    unlink(tmp_link.c_str());
+    return e;
+  }
+  LM_RETURN_IF_ERROR(SyncDir(run));
+  if (step_dir) *step_dir = final_dir;
+
+  if (keep > 0) {
+    std::vector<std::string> dirs;
+    LM_RETURN_IF_ERROR(ListCheckpoints(run, &dirs));
+    for (size_t i = 0; i + (size_t)keep < dirs.size(); i++) {
+      if (dirs[i] == final_dir) continue;
+      LM_RETURN_IF_ERROR(RemoveAll(dirs[i]));
+    }
+  }
+  return Status::OK();
+}
+
+}  // namespace lm
