@@ -24,7 +24,7 @@ struct DatasetInfo {
   uint32_t eot_id = 0xffffffffu;
   uint64_t tokens[2] = {0, 0};     // per split (index by (int)Split)
   uint64_t documents[2] = {0, 0};  // per split
-  uint64_t identity = 0;  // hash of the manifest's shard hashes: names this exact data
+  uint64_t identity = 0;           // hash of the manifest's shard hashes: names this exact data
 };
 
 class Dataset {
@@ -36,6 +36,32 @@ class Dataset {
   // Copies tokens [start, start + n) of a split (the split's shards concatenated
   // in manifest order) into out. Corruption names the shard file and block.
   virtual Status Read(Split split, uint64_t start, size_t n, uint32_t* out) = 0;
+  // Bytes of decompressed blocks kept in the cache (default 64 MiB; at least
+  // one block is always kept). Uncompressed shards are read in place, uncached.
+  virtual void SetCacheBytes(size_t bytes) {}
+  // Document ends of a split (token offsets, within the split, just past each
+  // document's last token) that fall in (start, start + n], in order. Reads
+  // only the shards' indexes.
+  virtual Status DocumentEnds(Split split, uint64_t start, uint64_t n, std::vector<uint64_t>* out) {
+    return Status::Invalid("document ends not supported");
+  }
+};
+
+// Visits every token of a split once, in order (evaluation).
+class SequentialReader {
+ public:
+  SequentialReader(Dataset* ds, Split split);
+  uint64_t position() const { return pos_; }
+  uint64_t size() const { return total_; }
+  // Copies up to max tokens from the position on and advances; *got is 0 at the end.
+  Status Next(size_t max, uint32_t* out, size_t* got);
+  // Moves to a position in [0, size()].
+  Status Seek(uint64_t pos);
+
+ private:
+  Dataset* ds_;
+  Split split_;
+  uint64_t pos_ = 0, total_ = 0;
 };
 
 // Where a BatchSampler is: small enough for trainer-state.json, and enough to

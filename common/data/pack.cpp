@@ -1,0 +1,399 @@
+// pack.cpp: the dataset writer behind lm-pack (see pack.h).
+#include "data/pack.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <csignal>
+#include <cstring>
+#include <ctime>
+#include <mutex>
+#include <random>
+
+#include "util/codec.h"
+#include "util/file.h"
+#include "util/hash.h"
+
+namespace lm {
+
+namespace {
+
+const char* const kSplitNames[2] = {"train", "val"};
+
+// ---------------------------------------------------------------------------
+// Signal cleanup. Shard names are fixed by (dir, writer id, split, sequence
+// number), so a handler can rebuild and unlink them from plain memory without
+// allocating.
+
+constexpr int kMaxSlots = 8;
+constexpr int kMaxDir = 4000;
+struct Slot {
+  std::atomic<bool> used{false};
+  char dir[kMaxDir];
+  char id[17];
+  std::atomic<uint64_t> count[2];  // shards begun per split
+};
+Slot g_slots[kMaxSlots];
+std::mutex g_slots_mu;
+struct sigaction g_prev[3];
+const int kSignals[3] = {SIGINT, SIGTERM, SIGHUP};
+
+// Writes "DIR/[.]SPLIT-ID-NNNNNN.lms[.tmp]" into buf (async-signal-safe).
+void FormatShardPath(char* buf, const char* dir, const char* split, const char* id, uint64_t seq,
+                     bool temp) {
+  char* p = buf;
+  for (const char* s = dir; *s;) *p++ = *s++;
+  if (p != buf && p[-1] != '/') *p++ = '/';
+  if (temp) *p++ = '.';
+  for (const char* s = split; *s;) *p++ = *s++;
+  *p++ = '-';
+  for (const char* s = id; *s;) *p++ = *s++;
+  *p++ = '-';
+  char digits[24];
+  int n = 0;
+  do {
+    digits[n++] = (char)('0' + seq % 10);
+    seq /= 10;
+  } while (seq > 0 || n < 6);
+  while (n > 0) *p++ = digits[--n];
+  for (const char* s = ".lms"; *s;) *p++ = *s++;
+  if (temp)
+    for (const char* s = ".tmp"; *s;) *p++ = *s++;
+  *p = 0;
+}
+
+void PackCleanupHandler(int sig) {
+  char path[kMaxDir + 128];
+  for (Slot& s : g_slots) {
+    if (!s.used.load()) continue;
+    for (int k = 0; k < 2; k++) {
+      uint64_t n = s.count[k].load();
+      for (uint64_t q = 0; q < n; q++) {
+        FormatShardPath(path, s.dir, kSplitNames[k], s.id, q, false);
+        unlink(path);
+        FormatShardPath(path, s.dir, kSplitNames[k], s.id, q, true);
+        unlink(path);
+      }
+    }
+  }
+  for (int i = 0; i < 3; i++) {
+    if (kSignals[i] != sig) continue;
+    if (g_prev[i].sa_handler != SIG_DFL && g_prev[i].sa_handler != SIG_IGN &&
+        !(g_prev[i].sa_flags & SA_SIGINFO)) {
+      g_prev[i].sa_handler(sig);
+      return;
+    }
+  }
+  signal(sig, SIG_DFL);
+  raise(sig);
+}
+
+int RegisterSlot(const std::string& dir, const std::string& id) {
+  if (dir.size() >= kMaxDir) return -1;
+  std::lock_guard<std::mutex> lk(g_slots_mu);
+  for (int i = 0; i < kMaxSlots; i++) {
+    Slot& s = g_slots[i];
+    if (s.used.load()) continue;
+    std::memcpy(s.dir, dir.c_str(), dir.size() + 1);
+    std::memcpy(s.id, id.c_str(), 17);
+    s.count[0].store(0);
+    s.count[1].store(0);
+    s.used.store(true);
+    return i;
+  }
+  return -1;
+}
+
+void UnregisterSlot(int slot) {
+  if (slot < 0) return;
+  std::lock_guard<std::mutex> lk(g_slots_mu);
+  g_slots[slot].used.store(false);
+}
+
+// Blocks the cleanup signals for a scope, so that the manifest's commit and
+// the forgetting of its shards happen together.
+struct SignalBlock {
+  sigset_t old;
+  SignalBlock() {
+    sigset_t set;
+    sigemptyset(&set);
+    for (int s : kSignals) sigaddset(&set, s);
+    pthread_sigmask(SIG_BLOCK, &set, &old);
+  }
+  ~SignalBlock() { pthread_sigmask(SIG_SETMASK, &old, nullptr); }
+};
+
+std::string NowIso() {
+  time_t t = time(nullptr);
+  struct tm tm;
+  gmtime_r(&t, &tm);
+  char b[32];
+  strftime(b, sizeof b, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return b;
+}
+
+Status CheckVocab(const Manifest& m, const TokenStreamInfo& v, const std::string& dir) {
+  if (m.vocab_id != v.vocab_id || m.vocab_size != v.vocab_size)
+    return Status::Invalid(JoinPath(dir, kManifestName) + ": the dataset's vocabulary is " +
+                           HashHex(m.vocab_id) + " (size " + std::to_string(m.vocab_size) +
+                           ") but the input's is " + HashHex(v.vocab_id) + " (size " +
+                           std::to_string(v.vocab_size) + "); a dataset holds one vocabulary");
+  if (m.eot_id != v.eot_id)
+    return Status::Invalid(JoinPath(dir, kManifestName) +
+                           ": the dataset's end-of-text id differs from the input's");
+  return Status::OK();
+}
+
+}  // namespace
+
+void InstallPackCleanupHandlers() {
+  for (int i = 0; i < 3; i++) {
+    struct sigaction sa;
+    std::memset(&sa, 0, sizeof sa);
+    sa.sa_handler = PackCleanupHandler;
+    sigemptyset(&sa.sa_mask);
+    sigaction(kSignals[i], &sa, &g_prev[i]);
+  }
+}
+
+bool IsValDocument(uint64_t seed, uint64_t index, uint64_t head_hash, double fraction) {
+  uint8_t b[24];
+  StoreU64(b, seed);
+  StoreU64(b + 8, index);
+  StoreU64(b + 16, head_hash);
+  double u = (double)(Hash64(b, sizeof b) >> 11) * (1.0 / 9007199254740992.0);
+  return u < fraction;
+}
+
+Status DatasetWriter::Create(const PackOptions& opt, const TokenStreamInfo& vocab,
+                             std::unique_ptr<DatasetWriter>* out) {
+  if (opt.dir.empty()) return Status::Usage("no output directory (-o DIR)");
+  if (opt.shard_tokens == 0) return Status::Usage("--shard-tokens must be at least 1");
+  if (!(opt.val_fraction >= 0 && opt.val_fraction <= 1))
+    return Status::Usage("--val-fraction must be between 0 and 1");
+  if (PathExists(opt.dir) && !IsDirectory(opt.dir))
+    return Status::Invalid(opt.dir + ": exists and is not a directory");
+  LM_RETURN_IF_ERROR(MakeDirs(opt.dir));
+  // Refuse early what the commit would refuse (it checks again under the lock).
+  Manifest m;
+  Status s = ReadManifest(opt.dir, &m);
+  if (s.ok()) {
+    if (!opt.append)
+      return Status::Invalid(opt.dir + ": already holds a dataset (use --append to add to it)");
+    LM_RETURN_IF_ERROR(CheckVocab(m, vocab, opt.dir));
+  } else if (s.code() != Status::kNotFound) {
+    return s;
+  }
+  std::unique_ptr<DatasetWriter> w(new DatasetWriter());
+  w->opt_ = opt;
+  if (w->opt_.threads < 1) w->opt_.threads = 1;
+  w->vocab_ = vocab;
+  std::random_device rd;
+  uint64_t r = ((uint64_t)rd() << 32) ^ rd() ^ ((uint64_t)getpid() << 16) ^ (uint64_t)time(nullptr);
+  w->id_ = HashHex(Hash64(&r, sizeof r));
+  w->stats_.writer = w->id_;
+  w->slot_ = RegisterSlot(opt.dir, w->id_);
+  *out = std::move(w);
+  return Status::OK();
+}
+
+DatasetWriter::~DatasetWriter() {
+  if (!committed_) RemoveFiles();
+  UnregisterSlot(slot_);
+}
+
+std::string DatasetWriter::ShardName(int split, uint64_t seq) const {
+  char b[64];
+  snprintf(b, sizeof b, "%s-%s-%06llu.lms", kSplitNames[split], id_.c_str(),
+           (unsigned long long)seq);
+  return b;
+}
+
+void DatasetWriter::RemoveFiles() {
+  for (int k = 0; k < 2; k++) writers_[k].Abort();
+  for (const ManifestShard& s : done_) unlink(JoinPath(opt_.dir, s.file).c_str());
+  done_.clear();
+}
+
+Status DatasetWriter::CloseShard(int k) {
+  if (!writers_[k].is_open()) return Status::OK();
+  ShardSummary sum;
+  LM_RETURN_IF_ERROR(writers_[k].Finish(&sum));
+  ManifestShard e;
+  e.file = BaseName(sum.path);
+  e.split = kSplitNames[k];
+  e.bytes = sum.bytes;
+  e.tokens = sum.tokens;
+  e.documents = sum.documents;
+  e.blocks = sum.blocks;
+  e.hash = sum.file_hash;
+  e.level = opt_.level;
+  e.writer = id_;
+  done_.push_back(e);
+  stats_.shards[k]++;
+  stats_.bytes += sum.bytes;
+  return Status::OK();
+}
+
+Status DatasetWriter::AddRun(int k, const uint32_t* ids, size_t n) {
+  while (n > 0) {
+    ShardWriter& w = writers_[k];
+    if (w.is_open() && w.tokens() >= opt_.shard_tokens) LM_RETURN_IF_ERROR(CloseShard(k));
+    if (!w.is_open()) {
+      ShardWriter::Options o;
+      o.vocab_size = vocab_.vocab_size;
+      o.eot_id = vocab_.eot_id;
+      o.vocab_id = vocab_.vocab_id;
+      o.block_tokens = opt_.block_tokens;
+      o.level = opt_.level;
+      o.threads = opt_.threads;
+      std::string name = ShardName(k, seq_[k]);
+      o.temp_path = JoinPath(opt_.dir, "." + name + ".tmp");
+      // Count it before the file exists, so that a signal handler sees it.
+      if (slot_ >= 0) g_slots[slot_].count[k].store(seq_[k] + 1);
+      seq_[k]++;
+      LM_RETURN_IF_ERROR(w.Open(JoinPath(opt_.dir, name), o));
+    }
+    uint64_t room = opt_.shard_tokens - w.tokens();
+    size_t take = n < room ? n : (size_t)room;
+    LM_RETURN_IF_ERROR(w.Add(ids, take));
+    stats_.tokens[k] += take;
+    ids += take;
+    n -= take;
+  }
+  return Status::OK();
+}
+
+Status DatasetWriter::Decide() {
+  std::string b;
+  b.reserve(head_.size() * 4);
+  for (uint32_t t : head_) PutU32(&b, t);
+  uint64_t d = stats_.documents;
+  bool val = opt_.val_docs >= 0
+                 ? d < (uint64_t)opt_.val_docs
+                 : IsValDocument(opt_.seed, d, Hash64(b.data(), b.size()), opt_.val_fraction);
+  doc_split_ = val ? 1 : 0;
+  decided_ = true;
+  Status s = AddRun(doc_split_, head_.data(), head_.size());
+  head_.clear();
+  return s;
+}
+
+Status DatasetWriter::Add(const uint32_t* ids, size_t n) {
+  if (committed_) return Status::Invalid("add to a dataset writer already finished");
+  size_t i = 0;
+  while (i < n) {
+    if (!in_doc_) {
+      in_doc_ = true;
+      decided_ = false;
+      head_.clear();
+    }
+    // The run up to and including the next end-of-text.
+    size_t j = i;
+    while (j < n && ids[j] != vocab_.eot_id) j++;
+    bool ends = j < n;
+    if (ends) j++;
+    if (!decided_) {
+      // The split depends on the document's first tokens: hold them until known.
+      size_t take = std::min(j - i, kSplitHeadTokens - head_.size());
+      head_.insert(head_.end(), ids + i, ids + i + take);
+      i += take;
+      if (head_.size() < kSplitHeadTokens && !(ends && i == j)) continue;
+      LM_RETURN_IF_ERROR(Decide());
+    }
+    LM_RETURN_IF_ERROR(AddRun(doc_split_, ids + i, j - i));
+    if (ends) {
+      writers_[doc_split_].EndDocument();
+      stats_.docs[doc_split_]++;
+      stats_.documents++;
+      in_doc_ = false;
+    }
+    i = j;
+  }
+  return Status::OK();
+}
+
+Status DatasetWriter::Finish(PackStats* stats) {
+  if (committed_) return Status::Invalid("dataset writer already finished");
+  if (in_doc_) {
+    // The input's last document had no end-of-text: it still ends here.
+    if (!decided_) {
+      Status d = Decide();
+      if (!d.ok()) {
+        RemoveFiles();
+        return d;
+      }
+    }
+    writers_[doc_split_].EndDocument();
+    stats_.docs[doc_split_]++;
+    stats_.documents++;
+    in_doc_ = false;
+  }
+  if (stats_.tokens[0] + stats_.tokens[1] == 0) {
+    RemoveFiles();
+    return Status::Invalid("empty input: no tokens to pack");
+  }
+  Status s;
+  for (int k = 0; k < 2 && s.ok(); k++) s = CloseShard(k);
+  if (s.ok()) s = SyncDir(opt_.dir);
+  if (!s.ok()) {
+    RemoveFiles();
+    return s;
+  }
+  FileLock lock;
+  s = lock.Lock(JoinPath(opt_.dir, ".lock"));
+  Manifest m;
+  if (s.ok()) {
+    s = ReadManifest(opt_.dir, &m);
+    if (s.ok()) {
+      if (!opt_.append)
+        s = Status::Invalid(opt_.dir + ": already holds a dataset (use --append to add to it)");
+      else
+        s = CheckVocab(m, vocab_, opt_.dir);
+    } else if (s.code() == Status::kNotFound) {
+      m = Manifest();
+      m.vocab_size = vocab_.vocab_size;
+      m.vocab_id = vocab_.vocab_id;
+      m.eot_id = vocab_.eot_id;
+      m.token_width = vocab_.width();
+      s = Status::OK();
+    }
+  }
+  if (s.ok()) {
+    m.shards.insert(m.shards.end(), done_.begin(), done_.end());
+    ManifestWriter w;
+    w.id = id_;
+    w.seed = opt_.seed;
+    w.val_fraction = opt_.val_fraction;
+    w.val_docs = opt_.val_docs;
+    w.documents = stats_.documents;
+    w.created = NowIso();
+    m.writers.push_back(w);
+    SignalBlock block;
+    s = WriteManifest(opt_.dir, m);
+    if (!s.ok()) {
+      // The rename may have happened before the failure (a directory fsync):
+      // then the manifest lists the shards and they must stay.
+      Manifest now;
+      if (ReadManifest(opt_.dir, &now).ok() && !done_.empty())
+        for (const ManifestShard& e : now.shards)
+          if (e.file == done_[0].file) committed_ = true;
+    } else {
+      committed_ = true;
+    }
+    if (committed_) {
+      UnregisterSlot(slot_);
+      slot_ = -1;
+    }
+  }
+  if (committed_ && !s.ok()) return s;
+  if (!s.ok()) {
+    RemoveFiles();
+    return s;
+  }
+  *stats = stats_;
+  return Status::OK();
+}
+
+}  // namespace lm

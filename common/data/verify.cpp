@@ -1,0 +1,65 @@
+// verify.cpp: lm-pack verify's checks (see verify.h).
+#include "data/verify.h"
+
+#include <sys/stat.h>
+
+#include "util/file.h"
+#include "util/hash.h"
+
+namespace lm {
+
+Status CheckShardMatchesManifest(const ShardReader& r, const ManifestShard& e, const Manifest& m) {
+  const ShardHeader& h = r.header();
+  if (h.vocab_id != m.vocab_id || h.vocab_size != m.vocab_size || h.eot_id != m.eot_id)
+    return Status::Invalid(r.path() + ": shard of vocabulary " + HashHex(h.vocab_id) + " (size " +
+                           std::to_string(h.vocab_size) + ") in a dataset of " +
+                           HashHex(m.vocab_id) + " (size " + std::to_string(m.vocab_size) + ")");
+  if (h.token_count != e.tokens || h.doc_count != e.documents || h.block_count != e.blocks ||
+      r.file_size() != e.bytes || h.compressed() != (e.level > 0))
+    return Status::Corruption(
+        r.path() +
+        ": shard does not match its manifest entry (tokens, documents, blocks, size "
+        "or compression)");
+  return Status::OK();
+}
+
+Status VerifyDataset(const std::string& dir, VerifyReport* rep,
+                     const std::function<void(uint64_t)>& progress) {
+  *rep = VerifyReport();
+  Manifest m;
+  LM_RETURN_IF_ERROR(ReadManifest(dir, &m));
+  // Cheap checks of every shard first, so that a missing file is named at once.
+  for (const ManifestShard& e : m.shards) {
+    std::string path = JoinPath(dir, e.file);
+    struct stat st;
+    if (stat(path.c_str(), &st) != 0)
+      return Status::FromErrno(path,
+                               "listed in " + JoinPath(dir, kManifestName) + " but cannot be read");
+    if ((uint64_t)st.st_size != e.bytes)
+      return Status::Corruption(path + ": " + std::to_string(st.st_size) +
+                                " bytes but the manifest says " + std::to_string(e.bytes) +
+                                ((uint64_t)st.st_size < e.bytes ? " (truncated shard)" : ""));
+  }
+  uint64_t done = 0;
+  for (const ManifestShard& e : m.shards) {
+    std::string path = JoinPath(dir, e.file);
+    ShardReader r;
+    LM_RETURN_IF_ERROR(r.Open(path));
+    LM_RETURN_IF_ERROR(CheckShardMatchesManifest(r, e, m));
+    LM_RETURN_IF_ERROR(r.VerifyAll());
+    MappedFile f;
+    LM_RETURN_IF_ERROR(f.Open(path));
+    if (Hash64(f.data(), f.size()) != e.hash)
+      return Status::Corruption(path + ": file checksum does not match the manifest's");
+    rep->shards++;
+    rep->tokens += e.tokens;
+    rep->documents += e.documents;
+    rep->bytes += e.bytes;
+    rep->raw_bytes += e.tokens * (uint64_t)m.token_width;
+    done += e.bytes;
+    if (progress) progress(done);
+  }
+  return Status::OK();
+}
+
+}  // namespace lm

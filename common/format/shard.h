@@ -1,0 +1,152 @@
+// shard.h: the shard file (.lms), lm-pack's unit of packed tokens (spec:
+// docs/formats/shard.md): a checksummed header, token blocks that each
+// decompress alone (zstd) or sit raw in place (level 0), and an index holding
+// the seek table and the document boundaries.
+//
+// Every byte of a valid shard is covered by exactly one XXH3-64 checksum (the
+// header's, a block's or the index's) and the blocks tile the space between
+// header and index, so every single-bit flip is detected.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "util/file.h"
+#include "util/status.h"
+
+namespace lm {
+
+constexpr char kShardMagic[4] = {'L', 'M', 'S', 'H'};
+constexpr uint16_t kShardVersion = 1;
+constexpr size_t kShardHeaderSize = 64;
+constexpr size_t kShardSeekEntrySize = 24;
+constexpr uint8_t kShardFlagZstd = 1;
+constexpr uint32_t kShardMaxBlockTokens = 1u << 22;
+constexpr uint32_t kShardDefaultBlockTokens = 1u << 16;
+
+struct ShardHeader {
+  int token_width = 2;  // 2 or 4 bytes
+  uint8_t flags = 0;    // kShardFlagZstd or 0
+  uint32_t vocab_size = 0;
+  uint32_t eot_id = 0xffffffffu;
+  uint64_t vocab_id = 0;
+  uint64_t token_count = 0;
+  uint64_t doc_count = 0;
+  uint32_t block_tokens = 0;
+  uint32_t block_count = 0;
+  uint64_t index_offset = 0;
+  bool compressed() const { return flags & kShardFlagZstd; }
+};
+
+// Encodes the 64-byte header with its checksum.
+std::string EncodeShardHeader(const ShardHeader& h);
+// Checks magic, version, checksum, reserved fields and the counts' consistency.
+Status DecodeShardHeader(const uint8_t* p, size_t n, ShardHeader* h);
+
+struct SeekEntry {
+  uint64_t offset = 0;  // of the stored block, from the start of the file
+  uint32_t stored_size = 0;
+  uint32_t raw_size = 0;  // tokens in the block x token width
+  uint64_t hash = 0;      // XXH3-64 of the stored bytes
+};
+
+// What ShardWriter::Finish reports (and the manifest records).
+struct ShardSummary {
+  std::string path;
+  uint64_t bytes = 0, tokens = 0, documents = 0, blocks = 0;
+  uint64_t file_hash = 0;  // XXH3-64 of the whole file
+};
+
+// Writes one shard, streaming blocks out as they fill: memory is bounded by
+// `threads` blocks. The file is written to a temporary beside `path`, fsynced
+// and renamed by Finish. Not thread-safe.
+class ShardWriter {
+ public:
+  struct Options {
+    uint32_t vocab_size = 0;
+    uint32_t eot_id = 0xffffffffu;
+    uint64_t vocab_id = 0;
+    uint32_t block_tokens = kShardDefaultBlockTokens;
+    int level = 3;  // zstd level; 0 stores raw tokens
+    int threads = 1;
+    // Where to write before the rename; default .NAME.tmp.PID.RANDOM beside path.
+    std::string temp_path;
+  };
+  ShardWriter() = default;
+  ~ShardWriter();  // Abort()s an unfinished shard
+  ShardWriter(const ShardWriter&) = delete;
+  ShardWriter& operator=(const ShardWriter&) = delete;
+
+  // Creates the temporary file. temp_path() names it (for cleanup on signals).
+  Status Open(const std::string& path, const Options& opt);
+  // Appends tokens (each < vocab_size).
+  Status Add(const uint32_t* ids, size_t n);
+  // Records a document end at the current token count.
+  void EndDocument();
+  uint64_t tokens() const { return tokens_; }
+  bool is_open() const { return fd_ >= 0; }
+  const std::string& temp_path() const { return tmp_; }
+  // Writes the last block and the index, the header, fsyncs and renames to path.
+  // The directory is not fsynced (the caller does it once for many shards).
+  Status Finish(ShardSummary* out);
+  // Closes and removes the temporary.
+  void Abort();
+
+ private:
+  Status FlushBlocks();
+  Status WriteOut(const void* p, size_t n);
+  Options opt_;
+  std::string path_, tmp_;
+  int fd_ = -1;
+  int width_ = 2;
+  uint64_t tokens_ = 0, file_off_ = 0;
+  std::string pending_;  // raw token bytes not yet in a block (up to threads blocks)
+  std::vector<SeekEntry> seek_;
+  std::vector<uint64_t> docs_;
+  std::vector<void*> cctx_;            // ZSTD_CCtx*, one per thread
+  std::vector<std::string> out_bufs_;  // compressed blocks of one flush
+  std::string wbuf_;
+};
+
+// Reads a shard through a memory map. Open checks the header and the index
+// (their checksums, the tiling of blocks, the document table); each block's
+// checksum is checked when the block is read. Thread-safe after Open.
+class ShardReader {
+ public:
+  Status Open(const std::string& path);
+  const ShardHeader& header() const { return h_; }
+  const std::string& path() const { return map_.path(); }
+  uint64_t file_size() const { return map_.size(); }
+  const std::vector<SeekEntry>& seek() const { return seek_; }
+  // Token offsets (within the shard) just past each document's end.
+  const std::vector<uint64_t>& doc_ends() const { return docs_; }
+  uint64_t block_first_token(uint32_t b) const { return (uint64_t)b * h_.block_tokens; }
+  uint32_t block_tokens(uint32_t b) const;
+
+  // Checks block b's checksum and decodes it into out (raw token bytes,
+  // token_width each). Decompresses zstd blocks; copies raw ones.
+  Status ReadBlock(uint32_t b, std::string* out) const;
+  // Checks block b's checksum (nothing else).
+  Status CheckBlock(uint32_t b) const;
+  // For an uncompressed shard: the raw bytes of block b in the map, unchecked
+  // (call CheckBlock once first).
+  const uint8_t* RawBlock(uint32_t b) const { return map_.data() + seek_[b].offset; }
+  // Every token of a decoded block < vocab_size.
+  Status CheckTokens(uint32_t b, const uint8_t* raw, size_t n_tokens) const;
+  // Reads every block (checksums, sizes, token range) and checks the document
+  // table against the end-of-text tokens. Names the first bad block.
+  Status VerifyAll() const;
+
+ private:
+  MappedFile map_;
+  ShardHeader h_;
+  std::vector<SeekEntry> seek_;
+  std::vector<uint64_t> docs_;
+};
+
+// Converts n tokens of `width` bytes (little-endian) to uint32.
+void DecodeTokens(const uint8_t* raw, int width, size_t n, uint32_t* out);
+
+}  // namespace lm

@@ -1,0 +1,435 @@
+// lm-pack: packs token streams into a dataset of compressed, checksummed
+// shards (docs/formats/shard.md, manifest.md), and verifies, inspects and
+// unpacks such datasets. The writer is common/data/pack.h; the reader the
+// training loader's (common/data/loader.h).
+#include <unistd.h>
+
+#include <cinttypes>
+#include <csignal>
+#include <cstdio>
+#include <cstring>
+#include <iostream>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "data/pack.h"
+#include "data/verify.h"
+#include "format/manifest.h"
+#include "format/shard.h"
+#include "format/tokens.h"
+#include "util/cli.h"
+#include "util/file.h"
+#include "util/hash.h"
+#include "util/progress.h"
+
+namespace lm {
+namespace {
+
+namespace po = boost::program_options;
+
+const char* const kPackManual = R"(DESCRIPTION
+  Reads token streams (the output of lm-tokenize encode; files, or stdin when
+  none is named or a name is -) and writes them into DIR as shards plus a
+  manifest, DIR/manifest.json. Streams must share one vocabulary; several may be
+  concatenated. Memory stays bounded whatever the input size: shards are
+  written out as they fill.
+
+  Documents end with the vocabulary's end-of-text token. Each whole document
+  goes to the train or the val split, never both: with --val-fraction F a
+  document goes to val when a hash of (seed, its index in the input, its first
+  64 tokens) falls below F; with --val-docs N the first N documents go to val.
+  The split depends only on the seed and the input.
+
+  Shards hold blocks of --block-tokens tokens, each compressed alone with zstd
+  at --level (0 stores raw tokens that readers map and use in place), each with
+  an XXH3-64 checksum. The output does not depend on -j.
+
+  With --append, shards are added to the dataset in DIR (created if missing):
+  any number of lm-pack --append may run at once; each writes its own shard
+  files, then adds them to the manifest under a lock on DIR/.lock. Without
+  --append, DIR must not hold a dataset yet. A dataset holds one vocabulary.
+
+  On any failure (bad input, disk full, a signal) the dataset is left as it
+  was: shard files not yet in the manifest are removed.
+
+SUBCOMMANDS
+  lm-pack verify DIR        check every checksum and count; names the first bad
+                            shard and block
+  lm-pack inspect DIR       the manifest, counts and compression ratio
+  lm-pack cat DIR           write the tokens back as a token stream
+  (see lm-pack SUBCOMMAND --help)
+
+EXAMPLES
+  lm-tokenize --vocab tok.bpe corpus.txt | lm-pack -o shards/ --val-fraction 0.01
+  ls parts/*.txt | xargs -P8 -I{} sh -c \
+      'lm-tokenize --vocab tok.bpe {} | lm-pack -o shards/ --append --val-fraction 0.01 -j1'
+  lm-pack verify shards/ && lm-pack inspect shards/
+  lm-pack cat shards/ --split val | lm-tokenize decode --vocab tok.bpe
+
+EXIT STATUS
+  0 success; 1 bad input (not a token stream, truncated, empty, other
+  vocabulary, DIR already a dataset) or a runtime error (disk full);
+  2 usage error.
+)";
+
+// ---------------------------------------------------------------------------
+// pack
+
+Status OpenInput(const std::string& name, FILE** f) {
+  if (name == "-") {
+    *f = stdin;
+    return Status::OK();
+  }
+  if (IsDirectory(name)) return Status::Invalid(name + ": is a directory");
+  *f = fopen(name.c_str(), "rb");
+  if (!*f) return Status::FromErrno(name, "cannot open");
+  return Status::OK();
+}
+
+struct Input {
+  std::string name;
+  FILE* f = nullptr;
+  std::unique_ptr<TokenStreamReader> reader;
+  ~Input() {
+    if (f && f != stdin) fclose(f);
+  }
+};
+
+Status BeginInput(const std::string& path, Input* in) {
+  in->name = path == "-" ? "<stdin>" : path;
+  LM_RETURN_IF_ERROR(OpenInput(path, &in->f));
+  setvbuf(in->f, nullptr, _IOFBF, 1 << 20);
+  in->reader.reset(new TokenStreamReader(in->f, in->name));
+  return in->reader->Begin();
+}
+
+std::string Mb(uint64_t bytes) {
+  char b[32];
+  snprintf(b, sizeof b, "%.1f MB", bytes / 1e6);
+  return b;
+}
+
+Status RunPack(int argc, char** argv) {
+  cli::Command cmd;
+  cmd.synopsis =
+      "lm-pack -o DIR [--append] [--shard-tokens N] [--block-tokens N] [--level L]\n"
+      "               [--val-fraction F | --val-docs N] [--seed S] [-j THREADS] [STREAM...]\n"
+      "       lm-pack verify DIR\n"
+      "       lm-pack inspect DIR [--json]\n"
+      "       lm-pack cat DIR [--split train|val] [--shard N] [-o FILE]";
+  cmd.manual = kPackManual;
+  std::string out, shard_tokens, block_tokens;
+  int level = 3, threads = 0;
+  double val_fraction = 0;
+  int64_t val_docs = -1;
+  uint64_t seed = 0;
+  std::vector<std::string> inputs;
+  cmd.options.add_options()("output,o", po::value(&out)->value_name("DIR"),
+                            "the dataset directory (created if missing)")(
+      "append", "add to the dataset in DIR (safe with concurrent writers)")(
+      "shard-tokens", po::value(&shard_tokens)->default_value("64M")->value_name("N"),
+      "tokens per shard file, at most (k, M, G suffixes)")(
+      "block-tokens", po::value(&block_tokens)->default_value("65536")->value_name("N"),
+      "tokens per independently compressed block (1..4194304)")(
+      "level", po::value(&level)->default_value(3)->value_name("L"),
+      "zstd level 1..19 (up to 22); 0 stores raw tokens, used in place by readers")(
+      "val-fraction", po::value(&val_fraction)->default_value(0.0)->value_name("F"),
+      "share of documents held out for the val split (by seeded hash)")(
+      "val-docs", po::value(&val_docs)->value_name("N"), "hold out the first N documents instead")(
+      "seed", po::value(&seed)->default_value(0)->value_name("S"), "seed of the train/val split")(
+      "threads,j", po::value(&threads)->default_value(0)->value_name("N"),
+      "compression threads (0 = every core)")("quiet,q", "no summary on stderr")(
+      "input", po::value(&inputs)->value_name("STREAM"), "token streams (default stdin)");
+  cmd.positional.add("input", -1);
+  bool exit_now;
+  LM_RETURN_IF_ERROR(cli::Parse(&cmd, argc, argv, &exit_now));
+  if (exit_now) return Status::OK();
+  if (out.empty()) return Status::Usage("no output directory: -o DIR is required");
+  PackOptions opt;
+  opt.dir = out;
+  opt.append = cmd.vm.count("append") > 0;
+  LM_RETURN_IF_ERROR(cli::ParseCount(shard_tokens, &opt.shard_tokens));
+  uint64_t bt;
+  LM_RETURN_IF_ERROR(cli::ParseCount(block_tokens, &bt));
+  if (opt.shard_tokens == 0) return Status::Usage("--shard-tokens must be at least 1");
+  if (bt == 0 || bt > kShardMaxBlockTokens)
+    return Status::Usage("--block-tokens must be 1.." + std::to_string(kShardMaxBlockTokens));
+  opt.block_tokens = (uint32_t)bt;
+  if (level < 0 || level > 22) return Status::Usage("--level must be 0..22");
+  opt.level = level;
+  if (cmd.vm.count("val-docs") && !cmd.vm["val-fraction"].defaulted())
+    return Status::Usage("--val-fraction and --val-docs exclude each other");
+  if (cmd.vm.count("val-docs") && val_docs < 0) return Status::Usage("--val-docs must be >= 0");
+  if (!(val_fraction >= 0 && val_fraction <= 1))
+    return Status::Usage("--val-fraction must be in [0, 1]");
+  opt.val_fraction = val_fraction;
+  opt.val_docs = cmd.vm.count("val-docs") ? val_docs : -1;
+  opt.seed = seed;
+  opt.threads = cli::ResolveThreads(threads);
+  if (cmd.vm.count("quiet")) SetQuiet(true);
+  if (inputs.empty()) inputs.push_back("-");
+  if (inputs.size() == 1 && inputs[0] == "-" && isatty(0))
+    return Status::Usage(
+        "no input: give token stream files or pipe one in (lm-tokenize ... | lm-pack)");
+
+  // A file-size limit (ulimit -f) must be an error we clean up after, not a kill.
+  signal(SIGXFSZ, SIG_IGN);
+  InstallPackCleanupHandlers();
+
+  Input first;
+  LM_RETURN_IF_ERROR(BeginInput(inputs[0], &first));
+  const TokenStreamInfo vocab = first.reader->info();
+  std::unique_ptr<DatasetWriter> w;
+  LM_RETURN_IF_ERROR(DatasetWriter::Create(opt, vocab, &w));
+  Progress progress("lm-pack", 0, "tokens");
+  uint64_t total = 0;
+  std::vector<uint32_t> chunk;
+  for (size_t i = 0; i < inputs.size(); i++) {
+    Input other;
+    Input* in = &first;
+    if (i > 0) {
+      in = &other;
+      LM_RETURN_IF_ERROR(BeginInput(inputs[i], in));
+      const TokenStreamInfo& v = in->reader->info();
+      if (v.vocab_id != vocab.vocab_id || v.vocab_size != vocab.vocab_size ||
+          v.eot_id != vocab.eot_id)
+        return Status::Invalid(in->name + ": vocabulary " + HashHex(v.vocab_id) + " differs from " +
+                               first.name + "'s " + HashHex(vocab.vocab_id));
+    }
+    bool done = false;
+    while (!done) {
+      LM_RETURN_IF_ERROR(in->reader->Next(&chunk, &done));
+      LM_RETURN_IF_ERROR(w->Add(chunk.data(), chunk.size()).With(opt.dir));
+      total += chunk.size();
+      progress.Update(total);
+    }
+  }
+  progress.Finish();
+  PackStats st;
+  LM_RETURN_IF_ERROR(w->Finish(&st));
+  uint64_t raw = (st.tokens[0] + st.tokens[1]) * (uint64_t)vocab.width();
+  LogInfo("%s: packed %" PRIu64 " tokens (%" PRIu64 " documents) into %" PRIu64
+          " shards, %s (%.2fx smaller than raw %d-bit tokens)",
+          opt.dir.c_str(), st.tokens[0] + st.tokens[1], st.documents, st.shards[0] + st.shards[1],
+          Mb(st.bytes).c_str(), st.bytes ? (double)raw / st.bytes : 0.0, vocab.width() * 8);
+  LogInfo("train: %" PRIu64 " tokens, %" PRIu64 " documents; val: %" PRIu64 " tokens, %" PRIu64
+          " documents",
+          st.tokens[0], st.docs[0], st.tokens[1], st.docs[1]);
+  if (vocab.eot_id == kNoToken)
+    LogWarn("the vocabulary has no end-of-text token: the whole input is one document");
+  if ((opt.val_fraction > 0 || opt.val_docs > 0) && st.tokens[1] == 0)
+    LogWarn("the val split got no document (%" PRIu64 " documents in the input)", st.documents);
+  if (st.tokens[0] == 0) LogWarn("the train split got no document");
+  return Status::OK();
+}
+
+// ---------------------------------------------------------------------------
+// verify
+
+Status RunVerify(int argc, char** argv) {
+  cli::Command cmd;
+  cmd.synopsis = "lm-pack verify DIR";
+  cmd.manual = R"(DESCRIPTION
+  Checks the dataset in DIR: every shard the manifest names exists with its
+  size; each shard's header and index checksums, every block's checksum and
+  size, every token inside the vocabulary, the document table against the
+  end-of-text tokens, and the whole file's XXH3-64 against the manifest.
+  Stops at the first problem and names the shard file and block. Prints a
+  one-line summary on stdout when all is well.
+
+EXIT STATUS
+  0 the dataset is intact; 1 it is not (or cannot be read); 2 usage error.
+)";
+  std::string dir;
+  cmd.options.add_options()("dir", po::value(&dir)->value_name("DIR"), "the dataset directory");
+  cmd.positional.add("dir", 1);
+  bool exit_now;
+  LM_RETURN_IF_ERROR(cli::Parse(&cmd, argc, argv, &exit_now));
+  if (exit_now) return Status::OK();
+  if (dir.empty()) return Status::Usage("lm-pack verify: no dataset directory");
+  Manifest m;
+  LM_RETURN_IF_ERROR(ReadManifest(dir, &m));
+  uint64_t total = 0;
+  for (const ManifestShard& e : m.shards) total += e.bytes;
+  Progress progress("verify", total, "B");
+  VerifyReport rep;
+  LM_RETURN_IF_ERROR(VerifyDataset(dir, &rep, [&](uint64_t done) { progress.Update(done); }));
+  progress.Finish();
+  printf("%s: OK: %" PRIu64 " shards, %" PRIu64 " tokens, %" PRIu64 " documents, %" PRIu64
+         " bytes\n",
+         dir.c_str(), rep.shards, rep.tokens, rep.documents, rep.bytes);
+  return Status::OK();
+}
+
+// ---------------------------------------------------------------------------
+// inspect
+
+Status RunInspect(int argc, char** argv) {
+  cli::Command cmd;
+  cmd.synopsis = "lm-pack inspect DIR [--json]";
+  cmd.manual = R"(DESCRIPTION
+  Prints what the dataset in DIR holds: the vocabulary, the token and document
+  counts of each split, the size on disk and the compression ratio against raw
+  tokens, then one line per shard (index, split, tokens, documents, blocks,
+  bytes, level, ratio, file). Reads only the manifest; lm-pack verify checks
+  the shards. --json prints the manifest itself.
+
+EXIT STATUS
+  0 success; 1 no readable manifest; 2 usage error.
+)";
+  std::string dir;
+  cmd.options.add_options()("dir", po::value(&dir)->value_name("DIR"), "the dataset directory")(
+      "json", "print the manifest (JSON) instead");
+  cmd.positional.add("dir", 1);
+  bool exit_now;
+  LM_RETURN_IF_ERROR(cli::Parse(&cmd, argc, argv, &exit_now));
+  if (exit_now) return Status::OK();
+  if (dir.empty()) return Status::Usage("lm-pack inspect: no dataset directory");
+  Manifest m;
+  LM_RETURN_IF_ERROR(ReadManifest(dir, &m));
+  if (cmd.vm.count("json")) {
+    fputs(SerializeManifest(m).c_str(), stdout);
+    return Status::OK();
+  }
+  uint64_t tokens[2] = {0, 0}, docs[2] = {0, 0}, shards[2] = {0, 0}, bytes = 0;
+  for (const ManifestShard& e : m.shards) {
+    int k = e.split == "val";
+    tokens[k] += e.tokens;
+    docs[k] += e.documents;
+    shards[k]++;
+    bytes += e.bytes;
+  }
+  uint64_t raw = (tokens[0] + tokens[1]) * (uint64_t)m.token_width;
+  printf("dataset:      %s (manifest version %d)\n", dir.c_str(), kManifestVersion);
+  printf("vocabulary:   %u ids, identity %s, end-of-text %s, %d-bit tokens\n", m.vocab_size,
+         HashHex(m.vocab_id).c_str(),
+         m.eot_id == kNoToken ? "none" : std::to_string(m.eot_id).c_str(), m.token_width * 8);
+  printf("train:        %" PRIu64 " tokens, %" PRIu64 " documents, %" PRIu64 " shards\n", tokens[0],
+         docs[0], shards[0]);
+  printf("val:          %" PRIu64 " tokens, %" PRIu64 " documents, %" PRIu64 " shards\n", tokens[1],
+         docs[1], shards[1]);
+  printf("total:        %" PRIu64 " tokens, %" PRIu64 " documents\n", tokens[0] + tokens[1],
+         docs[0] + docs[1]);
+  printf("size:         %" PRIu64 " bytes on disk, %" PRIu64 " bytes as raw tokens: ratio %.3f\n",
+         bytes, raw, bytes ? (double)raw / bytes : 0.0);
+  printf("identity:     %s\n", HashHex(m.Identity()).c_str());
+  printf("writers:      %zu\n", m.writers.size());
+  printf("%6s %-5s %12s %9s %7s %12s %5s %6s  %s\n", "#", "split", "tokens", "documents", "blocks",
+         "bytes", "level", "ratio", "file");
+  for (size_t i = 0; i < m.shards.size(); i++) {
+    const ManifestShard& e = m.shards[i];
+    printf("%6zu %-5s %12" PRIu64 " %9" PRIu64 " %7" PRIu64 " %12" PRIu64 " %5d %6.3f  %s\n", i,
+           e.split.c_str(), e.tokens, e.documents, e.blocks, e.bytes, e.level,
+           e.bytes ? (double)(e.tokens * m.token_width) / e.bytes : 0.0, e.file.c_str());
+  }
+  return Status::OK();
+}
+
+// ---------------------------------------------------------------------------
+// cat
+
+Status RunCat(int argc, char** argv) {
+  cli::Command cmd;
+  cmd.synopsis = "lm-pack cat DIR [--split train|val] [--shard N] [-o FILE]";
+  cmd.manual = R"(DESCRIPTION
+  Writes the tokens of the dataset in DIR as one token stream (the format
+  lm-tokenize encode writes), on stdout or to -o FILE. Without --split: the
+  train split, then the val split, each in manifest order, so a dataset
+  packed with --val-fraction 0 (the default) gives back its input exactly.
+  --shard N writes only shard N (its index in lm-pack inspect's list). Every
+  block's checksum is verified before its tokens are written.
+
+EXAMPLES
+  lm-pack cat shards/ --split val | lm-tokenize decode --vocab tok.bpe
+
+EXIT STATUS
+  0 success; 1 a missing or corrupt shard, or a write error; 2 usage error.
+)";
+  std::string dir, split, out;
+  int64_t shard = -1;
+  cmd.options.add_options()("dir", po::value(&dir)->value_name("DIR"), "the dataset directory")(
+      "split", po::value(&split)->value_name("SPLIT"), "train or val (default both)")(
+      "shard", po::value(&shard)->value_name("N"), "only shard N")(
+      "output,o", po::value(&out)->value_name("FILE"), "write here instead of stdout");
+  cmd.positional.add("dir", 1);
+  bool exit_now;
+  LM_RETURN_IF_ERROR(cli::Parse(&cmd, argc, argv, &exit_now));
+  if (exit_now) return Status::OK();
+  if (dir.empty()) return Status::Usage("lm-pack cat: no dataset directory");
+  if (!split.empty() && split != "train" && split != "val")
+    return Status::Usage("--split must be train or val, not '" + split + "'");
+  Manifest m;
+  LM_RETURN_IF_ERROR(ReadManifest(dir, &m));
+  std::vector<size_t> order;
+  if (shard >= 0) {
+    if ((uint64_t)shard >= m.shards.size())
+      return Status::Usage("--shard " + std::to_string(shard) + ": the dataset has " +
+                           std::to_string(m.shards.size()) + " shards");
+    if (!split.empty() && m.shards[shard].split != split)
+      return Status::Usage("shard " + std::to_string(shard) + " is in the " +
+                           m.shards[shard].split + " split");
+    order.push_back((size_t)shard);
+  } else {
+    for (const char* s : {"train", "val"})
+      for (size_t i = 0; i < m.shards.size(); i++)
+        if (m.shards[i].split == s && (split.empty() || split == s)) order.push_back(i);
+  }
+  AtomicFile file;
+  FILE* f = stdout;
+  std::string name = "<stdout>";
+  if (!out.empty()) {
+    // Written to a temporary through a FILE*, renamed on success.
+    LM_RETURN_IF_ERROR(file.Open(out));
+    f = fdopen(dup(file.fd()), "wb");
+    if (!f) return Status::FromErrno(out, "cannot open");
+    name = out;
+  }
+  TokenStreamInfo info;
+  info.vocab_size = m.vocab_size;
+  info.vocab_id = m.vocab_id;
+  info.eot_id = m.eot_id;
+  TokenStreamWriter w(f, name);
+  Status s = w.Begin(info);
+  std::string raw;
+  std::vector<uint32_t> ids;
+  for (size_t i = 0; s.ok() && i < order.size(); i++) {
+    const ManifestShard& e = m.shards[order[i]];
+    ShardReader r;
+    s = r.Open(JoinPath(dir, e.file));
+    if (s.ok()) s = CheckShardMatchesManifest(r, e, m);
+    for (uint32_t b = 0; s.ok() && b < r.header().block_count; b++) {
+      s = r.ReadBlock(b, &raw);
+      uint32_t n = r.block_tokens(b);
+      if (s.ok()) s = r.CheckTokens(b, reinterpret_cast<const uint8_t*>(raw.data()), n);
+      if (!s.ok()) break;
+      ids.resize(n);
+      DecodeTokens(reinterpret_cast<const uint8_t*>(raw.data()), r.header().token_width, n,
+                   ids.data());
+      s = w.Write(ids.data(), n);
+    }
+  }
+  if (s.ok()) s = w.End();
+  if (f != stdout) {
+    if (fclose(f) != 0 && s.ok()) s = Status::FromErrno(out, "write failed");
+    if (s.ok()) s = file.Commit();
+  }
+  return s;
+}
+
+Status Run(int argc, char** argv) {
+  if (argc >= 2) {
+    std::string sub = argv[1];
+    if (sub == "verify") return RunVerify(argc - 1, argv + 1);
+    if (sub == "inspect") return RunInspect(argc - 1, argv + 1);
+    if (sub == "cat") return RunCat(argc - 1, argv + 1);
+  }
+  return RunPack(argc, argv);
+}
+
+}  // namespace
+}  // namespace lm
+
+int main(int argc, char** argv) {
+  return lm::cli::Main("lm-pack", argc, argv, lm::Run);
+}
