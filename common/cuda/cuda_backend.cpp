@@ -1,0 +1,682 @@
+// cuda_backend.cpp: the CUDA backend (backend.h) in bf16 mixed precision. fp32
+// master weights, gradients and AdamW moments; a bf16 copy of the weights and
+// bf16 activations feed the matrix products (cuBLASLt, fp32 accumulation); the
+// residual stream and every reduction stay fp32. The CPU backend
+// (common/cpu/model.cpp) is the reference this must agree with; the
+// kernel-check program (tests/gpu/) compares the two.
+//
+// Per layer, with N = B*T rows (C = dim, F = ffn, Q = dim + 2*kv_dim):
+//   xn1 = rmsnorm(x)                bf16 (N,C)      rmsnorm.cu
+//   qkv = xn1 Wqkv^T, rope(q, k)    bf16 (N,Q)      matmul (q,k,v weights are adjacent), rope.cu
+//   att = attention(q, k, v)        bf16 (N,C)      attention.cu (+ lse)
+//   mid = x + att Wo^T              fp32 (N,C)      matmul with beta = 1 (fused residual)
+//   xn2 = rmsnorm(mid)              bf16 (N,C)
+//   gu  = xn2 Wgu^T                 bf16 (N,2F)     matmul (gate, up weights adjacent)
+//   h   = silu(gate) * up           bf16 (N,F)      swiglu.cu
+//   x'  = mid + h Wdown^T           fp32 (N,C)      matmul with beta = 1
+// The loss runs over chunks of rows: fp32 logits of one chunk, cross-entropy
+// and its bf16 gradient, then the head's two backward products, so that all
+// B*T*V logits never exist at once. With recompute, only each layer's input x
+// is kept; the backward pass reruns the layer's forward first.
+#ifdef LM_HAVE_CUDA
+#include <cuda_runtime_api.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <vector>
+
+#include "backend/backend.h"
+#include "cuda/check.h"
+#include "cuda/cuda_backend.h"
+#include "cuda/kernels.h"
+#include "cuda/matmul.h"
+
+namespace lm {
+namespace cuda {
+
+double PeakFlopsForName(const std::string& name) {
+  auto has = [&](const char* s) { return name.find(s) != std::string::npos; };
+  if (has("H100") || has("H200")) {
+    if (has("PCIe")) return 756e12;
+    if (has("NVL")) return 835e12;
+    return 989e12;  // SXM
+  }
+  if (has("A100")) return 312e12;
+  return 0;
+}
+
+bool PeakFlopsFromEnv(double* flops, bool* ok) {
+  const char* v = getenv("LM_PEAK_FLOPS");
+  if (!v || !*v) return false;
+  char* end = nullptr;
+  double x = strtod(v, &end);
+  if (end && (*end == 'T' || *end == 't')) {
+    x *= 1e12;
+    end++;
+  }
+  *ok = end && *end == 0 && std::isfinite(x) && x > 0;
+  *flops = *ok ? x : 0;
+  return true;
+}
+
+namespace {
+
+struct Acts {              // one layer's activations, N rows each
+  float* mid = nullptr;    // (N,C) residual after attention
+  float* rstd1 = nullptr;  // (N)
+  float* rstd2 = nullptr;  // (N)
+  bf16* xn1 = nullptr;     // (N,C)
+  bf16* qkv = nullptr;     // (N,Q) after RoPE
+  bf16* att = nullptr;     // (N,C)
+  float* lse = nullptr;    // (B,H,T), base 2
+  bf16* xn2 = nullptr;     // (N,C)
+  bf16* gu = nullptr;      // (N,2F)
+  bf16* h = nullptr;       // (N,F)
+};
+
+struct LayerOffsets {  // into the flat parameter buffer
+  size_t ln1, qkv, o, ln2, gu, down;
+};
+
+class CudaBackend : public Backend {
+ public:
+  ~CudaBackend() override { Release(); }
+
+  std::string Describe() const override {
+    return "cuda (" + name_ + ", sm_" + std::to_string(cc_major_) + std::to_string(cc_minor_) + ")";
+  }
+  double PeakFlops() const override {
+    double f = 0;
+    bool ok = false;
+    if (PeakFlopsFromEnv(&f, &ok)) return ok ? f : 0;
+    return PeakFlopsForName(name_);
+  }
+
+  Status Probe(int device) {
+    int count = 0;
+    cudaError_t e = cudaGetDeviceCount(&count);
+    if (e != cudaSuccess || count == 0)
+      return Status::Resource(
+          std::string("no CUDA GPU visible") +
+          (e != cudaSuccess ? std::string(" (") + cudaGetErrorString(e) + ")" : std::string()));
+    if (device < 0 || device >= count)
+      return Status::Invalid("CUDA device " + std::to_string(device) + " does not exist (" +
+                             std::to_string(count) + " visible)");
+    cudaDeviceProp prop;
+    LM_CUDA_RETURN(cudaGetDeviceProperties(&prop, device));
+    name_ = prop.name;
+    cc_major_ = prop.major;
+    cc_minor_ = prop.minor;
+    device_ = device;
+    return Status::OK();
+  }
+
+  Status Init(const ModelConfig& cfg, const BackendOptions& opt) override {
+    if (ready_) return Status::Invalid("cuda backend: Init called twice");
+    LM_RETURN_IF_ERROR(cfg.Validate());
+    LM_RETURN_IF_ERROR(Probe(opt.device_index));
+    if (!attention_supports(cfg.head_dim()))
+      return Status::Invalid("cuda backend: head_dim " + std::to_string(cfg.head_dim()) +
+                             " is not supported (16, 32, 64 or 128); use --device cpu");
+    cfg_ = cfg;
+    opt_ = opt;
+    B_ = opt.max_batch;
+    T_ = opt.max_seq > 0 ? opt.max_seq : cfg.context;
+    if (B_ <= 0) return Status::Invalid("cuda backend: max_batch must be positive");
+    if (T_ > cfg.context)
+      return Status::Invalid("cuda backend: sequence length " + std::to_string(T_) +
+                             " exceeds the model's context " + std::to_string(cfg.context));
+    if ((int64_t)B_ * T_ > INT32_MAX / 4) return Status::Invalid("cuda backend: batch too large");
+    training_ = opt.training;
+    recompute_ = opt.recompute && training_;
+    LM_CUDA_RETURN(cudaSetDevice(device_));
+    LM_CUDA_RETURN(cudaStreamCreateWithFlags(&s_, cudaStreamNonBlocking));
+    mm_ = std::make_unique<Matmul>();
+    LM_RETURN_IF_ERROR(mm_->Init(s_));
+
+    layout_ = MakeParamLayout(cfg_);
+    LM_RETURN_IF_ERROR(FindOffsets());
+    const int64_t N = (int64_t)B_ * T_;
+    const int64_t C = cfg_.dim, F = cfg_.ffn_dim, H = cfg_.n_heads;
+    const int64_t Q = C + 2 * (int64_t)cfg_.kv_dim(), Vp = cfg_.padded_vocab;
+    const size_t P = layout_.total;
+
+    LM_RETURN_IF_ERROR(Alloc(&p32_, P, "master weights"));
+    LM_RETURN_IF_ERROR(Alloc(&p16_, P, "bf16 weights"));
+    LM_CUDA_RETURN(cudaMemsetAsync(p32_, 0, P * sizeof(float), s_));
+    LM_CUDA_RETURN(cudaMemsetAsync(p16_, 0, P * sizeof(bf16), s_));
+    if (training_) {
+      LM_RETURN_IF_ERROR(Alloc(&grad_, P, "gradients"));
+      LM_RETURN_IF_ERROR(Alloc(&m_, P, "AdamW m"));
+      LM_RETURN_IF_ERROR(Alloc(&v_, P, "AdamW v"));
+      LM_CUDA_RETURN(cudaMemsetAsync(grad_, 0, P * sizeof(float), s_));
+      LM_CUDA_RETURN(cudaMemsetAsync(m_, 0, P * sizeof(float), s_));
+      LM_CUDA_RETURN(cudaMemsetAsync(v_, 0, P * sizeof(float), s_));
+      LM_RETURN_IF_ERROR(Alloc(&sumsq_, 1, "norm accumulator"));
+    }
+    // Residual streams: every layer's input when training (the backward pass
+    // needs them), else two buffers used in turn.
+    const int L = cfg_.n_layers;
+    xs_.assign(training_ ? L + 1 : 2, nullptr);
+    for (auto& x : xs_) LM_RETURN_IF_ERROR(Alloc(&x, N * C, "residual stream"));
+    acts_.assign(training_ && !recompute_ ? L : 1, Acts());
+    for (Acts& a : acts_) {
+      LM_RETURN_IF_ERROR(Alloc(&a.mid, N * C, "activations"));
+      LM_RETURN_IF_ERROR(Alloc(&a.rstd1, N, "activations"));
+      LM_RETURN_IF_ERROR(Alloc(&a.rstd2, N, "activations"));
+      LM_RETURN_IF_ERROR(Alloc(&a.xn1, N * C, "activations"));
+      LM_RETURN_IF_ERROR(Alloc(&a.qkv, N * Q, "activations"));
+      LM_RETURN_IF_ERROR(Alloc(&a.att, N * C, "activations"));
+      LM_RETURN_IF_ERROR(Alloc(&a.lse, N * H, "activations"));
+      LM_RETURN_IF_ERROR(Alloc(&a.xn2, N * C, "activations"));
+      LM_RETURN_IF_ERROR(Alloc(&a.gu, N * 2 * F, "activations"));
+      LM_RETURN_IF_ERROR(Alloc(&a.h, N * F, "activations"));
+    }
+    LM_RETURN_IF_ERROR(Alloc(&xnf_, N * C, "final norm"));
+    LM_RETURN_IF_ERROR(Alloc(&rstdf_, N, "final norm"));
+    LM_RETURN_IF_ERROR(Alloc(&losses_, N, "losses"));
+    LM_RETURN_IF_ERROR(Alloc(&tok_, N, "tokens"));
+    LM_RETURN_IF_ERROR(Alloc(&tgt_, N, "targets"));
+    // Logit chunks of at most ~512 MiB in fp32 (whole rows, at least one).
+    chunk_ = std::max<int64_t>(1, std::min<int64_t>(N, (512ll << 20) / (Vp * 4)));
+    if (chunk_ >= 64) chunk_ -= chunk_ % 64;
+    LM_RETURN_IF_ERROR(Alloc(&logits_, chunk_ * Vp, "logits"));
+    if (training_) {
+      LM_RETURN_IF_ERROR(Alloc(&dlogits_, chunk_ * Vp, "logit gradients"));
+      LM_RETURN_IF_ERROR(Alloc(&dres_, N * C, "backward scratch"));
+      LM_RETURN_IF_ERROR(Alloc(&dres16_, N * C, "backward scratch"));
+      LM_RETURN_IF_ERROR(Alloc(&dxn_, N * C, "backward scratch"));
+      LM_RETURN_IF_ERROR(Alloc(&dwide_, N * std::max(2 * F, Q), "backward scratch"));
+      LM_RETURN_IF_ERROR(Alloc(&dnarrow_, N * std::max(F, C), "backward scratch"));
+      LM_RETURN_IF_ERROR(Alloc(&delta_, N * H, "backward scratch"));
+    }
+    std::vector<float> table((size_t)cfg_.context * cfg_.head_dim());
+    rope_table_host(cfg_.head_dim(), cfg_.context, cfg_.rope_theta, table.data());
+    LM_RETURN_IF_ERROR(Alloc(&rope_, table.size(), "rope table"));
+    LM_CUDA_RETURN(
+        cudaMemcpy(rope_, table.data(), table.size() * sizeof(float), cudaMemcpyHostToDevice));
+    // Runs of adjacent tensors with the same decay flag: one AdamW launch each.
+    runs_.clear();
+    for (const TensorInfo& t : layout_.tensors) {
+      if (!runs_.empty() && runs_.back().decay == t.decay &&
+          runs_.back().offset + runs_.back().count == t.offset)
+        runs_.back().count += t.numel;
+      else
+        runs_.push_back({t.offset, t.numel, t.decay});
+    }
+    LM_CUDA_RETURN(cudaStreamSynchronize(s_));
+    ready_ = true;
+    return Status::OK();
+  }
+
+  Status SetParams(const float* host) override {
+    LM_RETURN_IF_ERROR(Ready());
+    const size_t P = layout_.total;
+    LM_CUDA_RETURN(cudaMemcpyAsync(p32_, host, P * sizeof(float), cudaMemcpyHostToDevice, s_));
+    LM_RETURN_IF_ERROR(f32_to_bf16(p32_, p16_, (int64_t)P, s_));
+    LM_CUDA_RETURN(cudaStreamSynchronize(s_));
+    return Status::OK();
+  }
+  Status GetParams(float* host) override {
+    LM_RETURN_IF_ERROR(Ready());
+    LM_CUDA_RETURN(
+        cudaMemcpyAsync(host, p32_, layout_.total * sizeof(float), cudaMemcpyDeviceToHost, s_));
+    LM_CUDA_RETURN(cudaStreamSynchronize(s_));
+    return Status::OK();
+  }
+  Status SetOptimizerState(const float* m, const float* v, int64_t step) override {
+    LM_RETURN_IF_ERROR(Trainable());
+    if (step < 0) return Status::Invalid("cuda backend: negative optimizer step");
+    const size_t bytes = layout_.total * sizeof(float);
+    LM_CUDA_RETURN(cudaMemcpyAsync(m_, m, bytes, cudaMemcpyHostToDevice, s_));
+    LM_CUDA_RETURN(cudaMemcpyAsync(v_, v, bytes, cudaMemcpyHostToDevice, s_));
+    LM_CUDA_RETURN(cudaStreamSynchronize(s_));
+    step_ = step;
+    return Status::OK();
+  }
+  Status GetOptimizerState(float* m, float* v, int64_t* step) override {
+    LM_RETURN_IF_ERROR(Trainable());
+    const size_t bytes = layout_.total * sizeof(float);
+    LM_CUDA_RETURN(cudaMemcpyAsync(m, m_, bytes, cudaMemcpyDeviceToHost, s_));
+    LM_CUDA_RETURN(cudaMemcpyAsync(v, v_, bytes, cudaMemcpyDeviceToHost, s_));
+    LM_CUDA_RETURN(cudaStreamSynchronize(s_));
+    *step = step_;
+    return Status::OK();
+  }
+
+  Status ZeroGrad() override {
+    LM_RETURN_IF_ERROR(Trainable());
+    LM_CUDA_RETURN(cudaMemsetAsync(grad_, 0, layout_.total * sizeof(float), s_));
+    return Status::OK();
+  }
+
+  Status ForwardBackward(const int32_t* inputs, const int32_t* targets, int B, int T,
+                         float grad_scale, float* loss) override {
+    LM_RETURN_IF_ERROR(Trainable());
+    LM_RETURN_IF_ERROR(Upload(inputs, targets, B, T));
+    const int64_t N = (int64_t)B * T;
+    int64_t count = 0;
+    for (int64_t i = 0; i < N; i++) count += targets[i] >= 0;
+    LM_RETURN_IF_ERROR(Forward(B, T, /*save=*/true));
+    const float dloss = count ? (float)((double)grad_scale / (double)count) : 0.f;
+    LM_RETURN_IF_ERROR(HeadAndLoss(B, T, count ? dloss : 0.f, /*backward=*/count > 0));
+    if (count) LM_RETURN_IF_ERROR(Backward(B, T));
+    std::vector<float> l(N);
+    LM_CUDA_RETURN(
+        cudaMemcpyAsync(l.data(), losses_, N * sizeof(float), cudaMemcpyDeviceToHost, s_));
+    LM_CUDA_RETURN(cudaStreamSynchronize(s_));
+    double sum = 0;
+    for (int64_t i = 0; i < N; i++) sum += l[i];
+    *loss = count ? (float)(sum / (double)count) : 0.f;
+    return Status::OK();
+  }
+
+  Status OptimizerStep(const AdamWConfig& opt, float* grad_norm, bool* skipped) override {
+    LM_RETURN_IF_ERROR(Trainable());
+    LM_CUDA_RETURN(cudaMemsetAsync(sumsq_, 0, sizeof(double), s_));
+    LM_RETURN_IF_ERROR(sum_squares(grad_, (int64_t)layout_.total, sumsq_, s_));
+    double ss = 0;
+    LM_CUDA_RETURN(cudaMemcpyAsync(&ss, sumsq_, sizeof(double), cudaMemcpyDeviceToHost, s_));
+    LM_CUDA_RETURN(cudaStreamSynchronize(s_));
+    const double norm = std::sqrt(ss);
+    *grad_norm = (float)norm;
+    if (!std::isfinite(norm)) {  // NaN or Inf somewhere: leave everything as it was
+      *skipped = true;
+      return Status::OK();
+    }
+    *skipped = false;
+    const float scale =
+        opt.grad_clip > 0 && norm > opt.grad_clip ? (float)(opt.grad_clip / norm) : 1.0f;
+    step_++;
+    for (const Run& r : runs_) {
+      LM_RETURN_IF_ERROR(adamw_update(p32_ + r.offset, p16_ + r.offset, grad_ + r.offset,
+                                      m_ + r.offset, v_ + r.offset, (int64_t)r.count, opt.lr,
+                                      opt.beta1, opt.beta2, opt.eps,
+                                      r.decay ? opt.weight_decay : 0.0f, step_, scale, s_));
+    }
+    LM_CUDA_RETURN(cudaStreamSynchronize(s_));
+    return Status::OK();
+  }
+
+  Status GetGrads(float* host) override {
+    LM_RETURN_IF_ERROR(Trainable());
+    LM_CUDA_RETURN(
+        cudaMemcpyAsync(host, grad_, layout_.total * sizeof(float), cudaMemcpyDeviceToHost, s_));
+    LM_CUDA_RETURN(cudaStreamSynchronize(s_));
+    return Status::OK();
+  }
+
+  Status ForwardLoss(const int32_t* inputs, const int32_t* targets, int B, int T,
+                     float* losses) override {
+    LM_RETURN_IF_ERROR(Ready());
+    LM_RETURN_IF_ERROR(Upload(inputs, targets, B, T));
+    LM_RETURN_IF_ERROR(Forward(B, T, /*save=*/false));
+    LM_RETURN_IF_ERROR(HeadAndLoss(B, T, 0.f, /*backward=*/false));
+    const int64_t N = (int64_t)B * T;
+    LM_CUDA_RETURN(cudaMemcpyAsync(losses, losses_, N * sizeof(float), cudaMemcpyDeviceToHost, s_));
+    LM_CUDA_RETURN(cudaStreamSynchronize(s_));
+    return Status::OK();
+  }
+
+  Status ForwardLogits(const int32_t* inputs, int B, int T, float* logits) override {
+    LM_RETURN_IF_ERROR(Ready());
+    LM_RETURN_IF_ERROR(Upload(inputs, nullptr, B, T));
+    LM_RETURN_IF_ERROR(Forward(B, T, /*save=*/false));
+    const int64_t N = (int64_t)B * T, C = cfg_.dim, V = cfg_.vocab_size, Vp = cfg_.padded_vocab;
+    LM_RETURN_IF_ERROR(rmsnorm_forward(xnf_, rstdf_, X(cfg_.n_layers), p32_ + normf_, N, (int)C,
+                                       cfg_.norm_eps, s_));
+    for (int64_t r0 = 0; r0 < N; r0 += chunk_) {
+      const int64_t R = std::min(chunk_, N - r0);
+      LM_RETURN_IF_ERROR(
+          mm_->Linear(xnf_ + r0 * C, p16_ + head_, R, C, Vp, logits_, OutType::kF32));
+      LM_CUDA_RETURN(cudaMemcpy2DAsync(logits + r0 * V, V * sizeof(float), logits_,
+                                       Vp * sizeof(float), V * sizeof(float), R,
+                                       cudaMemcpyDeviceToHost, s_));
+      LM_CUDA_RETURN(cudaStreamSynchronize(s_));  // logits_ is reused by the next chunk
+    }
+    return Status::OK();
+  }
+
+  Status ResetCache() override {
+    LM_RETURN_IF_ERROR(Ready());
+    cache_pos_ = 0;
+    return Status::OK();
+  }
+
+  Status Decode(const int32_t* tokens, int n, float* logits) override {
+    LM_RETURN_IF_ERROR(Ready());
+    if (n <= 0) return Status::Invalid("cuda backend: Decode needs at least one token");
+    if ((int64_t)cache_pos_ + n > cfg_.context)
+      return Status::Invalid("cuda backend: decoding " + std::to_string(n) +
+                             " tokens at position " + std::to_string(cache_pos_) +
+                             " passes the context of " + std::to_string(cfg_.context));
+    for (int i = 0; i < n; i++)
+      if (tokens[i] < 0 || tokens[i] >= cfg_.vocab_size)
+        return Status::Invalid("cuda backend: token id " + std::to_string(tokens[i]) +
+                               " outside the vocabulary of " + std::to_string(cfg_.vocab_size));
+    const int64_t kvd = cfg_.kv_dim(), L = cfg_.n_layers, C = cfg_.dim;
+    const int64_t per_layer = (int64_t)cfg_.context * kvd;
+    if (!kcache_) {
+      LM_RETURN_IF_ERROR(Alloc(&kcache_, per_layer * L, "KV cache"));
+      LM_RETURN_IF_ERROR(Alloc(&vcache_, per_layer * L, "KV cache"));
+    }
+    const int64_t rows = (int64_t)B_ * T_;
+    int last = 0;
+    for (int done = 0; done < n;) {
+      const int m = (int)std::min<int64_t>(rows, n - done);
+      LM_CUDA_RETURN(
+          cudaMemcpyAsync(tok_, tokens + done, m * sizeof(int32_t), cudaMemcpyHostToDevice, s_));
+      LM_RETURN_IF_ERROR(embedding_forward(X(0), tok_, p32_ + embed_, m, (int)C, s_));
+      for (int l = 0; l < L; l++)
+        LM_RETURN_IF_ERROR(LayerForward(l, acts_[0], X(l), X(l + 1), 1, m, cache_pos_,
+                                        kcache_ + per_layer * l, vcache_ + per_layer * l));
+      cache_pos_ += m;
+      done += m;
+      last = m - 1;
+      // tok_ is rewritten by the next chunk's copy only after this chunk's
+      // kernels, since both are ordered on s_.
+    }
+    LM_RETURN_IF_ERROR(rmsnorm_forward(xnf_, rstdf_, X(L) + (int64_t)last * C, p32_ + normf_, 1,
+                                       (int)C, cfg_.norm_eps, s_));
+    LM_RETURN_IF_ERROR(
+        mm_->Linear(xnf_, p16_ + head_, 1, C, cfg_.padded_vocab, logits_, OutType::kF32));
+    LM_CUDA_RETURN(cudaMemcpyAsync(logits, logits_, cfg_.vocab_size * sizeof(float),
+                                   cudaMemcpyDeviceToHost, s_));
+    LM_CUDA_RETURN(cudaStreamSynchronize(s_));
+    return Status::OK();
+  }
+  int CachePosition() const override { return cache_pos_; }
+
+ private:
+  struct Run {
+    size_t offset, count;
+    bool decay;
+  };
+
+  template <typename P>
+  Status Alloc(P** p, int64_t count, const char* what) {
+    size_t bytes = (size_t)std::max<int64_t>(count, 1) * sizeof(P);
+    void* q = nullptr;
+    cudaError_t e = cudaMalloc(&q, bytes);
+    if (e != cudaSuccess) {
+      cudaGetLastError();  // clear the sticky-free allocation error
+      size_t free_b = 0, total_b = 0;
+      cudaMemGetInfo(&free_b, &total_b);
+      return Status::Resource("cuda backend: cannot allocate " + std::to_string(bytes >> 20) +
+                              " MiB for the " + what + " (" + std::to_string(allocated_ >> 20) +
+                              " MiB allocated so far, " + std::to_string(free_b >> 20) +
+                              " MiB free of " + std::to_string(total_b >> 20) +
+                              "); lower the batch, or use recompute");
+    }
+    allocs_.push_back(q);
+    allocated_ += bytes;
+    *p = static_cast<P*>(q);
+    return Status::OK();
+  }
+
+  void Release() {
+    if (s_) cudaStreamSynchronize(s_);
+    mm_.reset();  // its handles and workspace, before the stream goes
+    for (void* p : allocs_) cudaFree(p);
+    allocs_.clear();
+    if (s_) cudaStreamDestroy(s_);
+    s_ = nullptr;
+  }
+
+  Status Ready() const {
+    return ready_ ? Status::OK() : Status::Invalid("cuda backend: not initialised");
+  }
+  Status Trainable() const {
+    LM_RETURN_IF_ERROR(Ready());
+    if (!training_)
+      return Status::Invalid("cuda backend: initialised for inference (training = false)");
+    return Status::OK();
+  }
+
+  Status FindOffsets() {
+    auto off = [&](const std::string& name, size_t* o) -> Status {
+      int i = layout_.Find(name);
+      if (i < 0) return Status::Invalid("cuda backend: parameter layout lacks " + name);
+      *o = layout_.tensors[i].offset;
+      return Status::OK();
+    };
+    LM_RETURN_IF_ERROR(off("model.embed_tokens.weight", &embed_));
+    LM_RETURN_IF_ERROR(off("model.norm.weight", &normf_));
+    if (cfg_.tied_embeddings)
+      head_ = embed_;
+    else
+      LM_RETURN_IF_ERROR(off("lm_head.weight", &head_));
+    const size_t C = cfg_.dim, kvd = cfg_.kv_dim(), F = cfg_.ffn_dim;
+    layers_.resize(cfg_.n_layers);
+    for (int l = 0; l < cfg_.n_layers; l++) {
+      const std::string p = "model.layers." + std::to_string(l) + ".";
+      LayerOffsets& o = layers_[l];
+      size_t k = 0, v = 0, up = 0;
+      LM_RETURN_IF_ERROR(off(p + "input_layernorm.weight", &o.ln1));
+      LM_RETURN_IF_ERROR(off(p + "self_attn.q_proj.weight", &o.qkv));
+      LM_RETURN_IF_ERROR(off(p + "self_attn.k_proj.weight", &k));
+      LM_RETURN_IF_ERROR(off(p + "self_attn.v_proj.weight", &v));
+      LM_RETURN_IF_ERROR(off(p + "self_attn.o_proj.weight", &o.o));
+      LM_RETURN_IF_ERROR(off(p + "post_attention_layernorm.weight", &o.ln2));
+      LM_RETURN_IF_ERROR(off(p + "mlp.gate_proj.weight", &o.gu));
+      LM_RETURN_IF_ERROR(off(p + "mlp.up_proj.weight", &up));
+      LM_RETURN_IF_ERROR(off(p + "mlp.down_proj.weight", &o.down));
+      // The fused products rely on q, k, v (and gate, up) being adjacent rows.
+      if (k != o.qkv + C * C || v != k + kvd * C || up != o.gu + F * C)
+        return Status::Invalid("cuda backend: unexpected parameter layout in layer " +
+                               std::to_string(l));
+    }
+    return Status::OK();
+  }
+
+  float* X(int l) const { return xs_[xs_.size() == 2 ? l % 2 : l]; }
+
+  Status Upload(const int32_t* inputs, const int32_t* targets, int B, int T) {
+    if (B <= 0 || T <= 0 || B > B_ || T > T_)
+      return Status::Invalid("cuda backend: batch " + std::to_string(B) + " x " +
+                             std::to_string(T) + " outside the initialised " + std::to_string(B_) +
+                             " x " + std::to_string(T_));
+    const int64_t N = (int64_t)B * T;
+    for (int64_t i = 0; i < N; i++) {
+      if (inputs[i] < 0 || inputs[i] >= cfg_.vocab_size)
+        return Status::Invalid("cuda backend: token id " + std::to_string(inputs[i]) +
+                               " outside the vocabulary of " + std::to_string(cfg_.vocab_size));
+      if (targets && targets[i] >= cfg_.vocab_size)
+        return Status::Invalid("cuda backend: target id " + std::to_string(targets[i]) +
+                               " outside the vocabulary of " + std::to_string(cfg_.vocab_size));
+    }
+    LM_CUDA_RETURN(cudaMemcpyAsync(tok_, inputs, N * sizeof(int32_t), cudaMemcpyHostToDevice, s_));
+    if (targets)
+      LM_CUDA_RETURN(
+          cudaMemcpyAsync(tgt_, targets, N * sizeof(int32_t), cudaMemcpyHostToDevice, s_));
+    return Status::OK();
+  }
+
+  AttentionArgs AttnArgs(const Acts& a, int B, int T) const {
+    const int64_t C = cfg_.dim, kvd = cfg_.kv_dim(), Q = C + 2 * kvd;
+    AttentionArgs g;
+    g.B = B;
+    g.Tq = g.Tk = T;
+    g.heads = cfg_.n_heads;
+    g.kv_heads = cfg_.n_kv_heads;
+    g.head_dim = cfg_.head_dim();
+    g.q = a.qkv;
+    g.k = a.qkv + C;
+    g.v = a.qkv + C + kvd;
+    g.q_rstride = g.kv_rstride = Q;
+    g.q_bstride = g.kv_bstride = (int64_t)T * Q;
+    g.out = a.att;
+    g.o_rstride = C;
+    g.o_bstride = (int64_t)T * C;
+    g.lse2 = a.lse;
+    return g;
+  }
+
+  // One layer forward over B x T rows from x_in. x_out null: stop after the
+  // SwiGLU (recomputation needs no more). kc/vc non-null: decoding one sequence
+  // (B = 1) at positions pos0.., with keys and values appended to the cache.
+  Status LayerForward(int l, const Acts& a, const float* x_in, float* x_out, int B, int T, int pos0,
+                      bf16* kc, bf16* vc) {
+    const LayerOffsets& w = layers_[l];
+    const int64_t N = (int64_t)B * T, C = cfg_.dim, F = cfg_.ffn_dim, kvd = cfg_.kv_dim();
+    const int64_t Q = C + 2 * kvd;
+    LM_RETURN_IF_ERROR(
+        rmsnorm_forward(a.xn1, a.rstd1, x_in, p32_ + w.ln1, N, (int)C, cfg_.norm_eps, s_));
+    LM_RETURN_IF_ERROR(mm_->Linear(a.xn1, p16_ + w.qkv, N, C, Q, a.qkv, OutType::kBF16));
+    LM_RETURN_IF_ERROR(rope_apply(a.qkv, B, T, Q, cfg_.n_heads + cfg_.n_kv_heads, cfg_.head_dim(),
+                                  pos0, rope_, cfg_.context, false, s_));
+    AttentionArgs g = AttnArgs(a, B, T);
+    if (kc) {
+      const size_t es = sizeof(bf16);
+      LM_CUDA_RETURN(cudaMemcpy2DAsync(kc + (int64_t)pos0 * kvd, kvd * es, a.qkv + C, Q * es,
+                                       kvd * es, T, cudaMemcpyDeviceToDevice, s_));
+      LM_CUDA_RETURN(cudaMemcpy2DAsync(vc + (int64_t)pos0 * kvd, kvd * es, a.qkv + C + kvd, Q * es,
+                                       kvd * es, T, cudaMemcpyDeviceToDevice, s_));
+      g.k = kc;
+      g.v = vc;
+      g.kv_rstride = kvd;
+      g.kv_bstride = 0;
+      g.Tk = pos0 + T;
+      g.q_pos0 = pos0;
+    }
+    LM_RETURN_IF_ERROR(attention_forward(g, s_));
+    LM_RETURN_IF_ERROR(mm_->Linear(a.att, p16_ + w.o, N, C, C, a.mid, OutType::kF32, 1.f, x_in));
+    LM_RETURN_IF_ERROR(
+        rmsnorm_forward(a.xn2, a.rstd2, a.mid, p32_ + w.ln2, N, (int)C, cfg_.norm_eps, s_));
+    LM_RETURN_IF_ERROR(mm_->Linear(a.xn2, p16_ + w.gu, N, C, 2 * F, a.gu, OutType::kBF16));
+    LM_RETURN_IF_ERROR(swiglu_forward(a.h, a.gu, N, (int)F, s_));
+    if (x_out)
+      LM_RETURN_IF_ERROR(
+          mm_->Linear(a.h, p16_ + w.down, N, F, C, x_out, OutType::kF32, 1.f, a.mid));
+    return Status::OK();
+  }
+
+  // Embedding and every layer; the result is X(n_layers). save: keep what the
+  // backward pass needs (all layers' activations, or only their inputs with
+  // recompute).
+  Status Forward(int B, int T, bool save) {
+    const int64_t N = (int64_t)B * T;
+    LM_RETURN_IF_ERROR(embedding_forward(X(0), tok_, p32_ + embed_, N, cfg_.dim, s_));
+    for (int l = 0; l < cfg_.n_layers; l++) {
+      const Acts& a = save && acts_.size() > 1 ? acts_[l] : acts_[0];
+      LM_RETURN_IF_ERROR(LayerForward(l, a, X(l), X(l + 1), B, T, 0, nullptr, nullptr));
+    }
+    return Status::OK();
+  }
+
+  // Final norm, then per chunk of rows: logits, losses and (backward) the head's
+  // gradients and d(final norm output), then d(residual) into dres_.
+  Status HeadAndLoss(int B, int T, float dloss, bool backward) {
+    const int64_t N = (int64_t)B * T, C = cfg_.dim, Vp = cfg_.padded_vocab;
+    const int L = cfg_.n_layers;
+    LM_RETURN_IF_ERROR(
+        rmsnorm_forward(xnf_, rstdf_, X(L), p32_ + normf_, N, (int)C, cfg_.norm_eps, s_));
+    for (int64_t r0 = 0; r0 < N; r0 += chunk_) {
+      const int64_t R = std::min(chunk_, N - r0);
+      LM_RETURN_IF_ERROR(
+          mm_->Linear(xnf_ + r0 * C, p16_ + head_, R, C, Vp, logits_, OutType::kF32));
+      LM_RETURN_IF_ERROR(cross_entropy_forward_backward(losses_ + r0, backward ? dlogits_ : nullptr,
+                                                        logits_, tgt_ + r0, R, cfg_.vocab_size,
+                                                        (int)Vp, dloss, s_));
+      if (!backward) continue;
+      LM_RETURN_IF_ERROR(
+          mm_->LinearBackData(dlogits_, p16_ + head_, R, C, Vp, dxn_ + r0 * C, OutType::kF32));
+      LM_RETURN_IF_ERROR(mm_->LinearBackWeight(dlogits_, xnf_ + r0 * C, R, C, Vp, grad_ + head_));
+    }
+    if (!backward) return Status::OK();
+    LM_CUDA_RETURN(cudaMemsetAsync(dres_, 0, N * C * sizeof(float), s_));
+    return rmsnorm_backward(dres_, grad_ + normf_, dxn_, X(L), p32_ + normf_, rstdf_, N, (int)C,
+                            s_);
+  }
+
+  // From dres_ = d loss / d X(n_layers) down to the embedding.
+  Status Backward(int B, int T) {
+    const int64_t N = (int64_t)B * T, C = cfg_.dim, F = cfg_.ffn_dim, kvd = cfg_.kv_dim();
+    const int64_t Q = C + 2 * kvd;
+    for (int l = cfg_.n_layers - 1; l >= 0; l--) {
+      const LayerOffsets& w = layers_[l];
+      const Acts& a = recompute_ ? acts_[0] : acts_[l];
+      const float* x_in = X(l);
+      if (recompute_)
+        LM_RETURN_IF_ERROR(LayerForward(l, a, x_in, nullptr, B, T, 0, nullptr, nullptr));
+      // MLP: x_out = mid + h Wdown^T.
+      LM_RETURN_IF_ERROR(f32_to_bf16(dres_, dres16_, N * C, s_));
+      LM_RETURN_IF_ERROR(mm_->LinearBackWeight(dres16_, a.h, N, F, C, grad_ + w.down));
+      LM_RETURN_IF_ERROR(
+          mm_->LinearBackData(dres16_, p16_ + w.down, N, F, C, dnarrow_, OutType::kBF16));
+      LM_RETURN_IF_ERROR(swiglu_backward(dwide_, dnarrow_, a.gu, N, (int)F, s_));
+      LM_RETURN_IF_ERROR(mm_->LinearBackWeight(dwide_, a.xn2, N, C, 2 * F, grad_ + w.gu));
+      LM_RETURN_IF_ERROR(
+          mm_->LinearBackData(dwide_, p16_ + w.gu, N, C, 2 * F, dxn_, OutType::kF32));
+      LM_RETURN_IF_ERROR(rmsnorm_backward(dres_, grad_ + w.ln2, dxn_, a.mid, p32_ + w.ln2, a.rstd2,
+                                          N, (int)C, s_));
+      // Attention: mid = x + att Wo^T.
+      LM_RETURN_IF_ERROR(f32_to_bf16(dres_, dres16_, N * C, s_));
+      LM_RETURN_IF_ERROR(mm_->LinearBackWeight(dres16_, a.att, N, C, C, grad_ + w.o));
+      LM_RETURN_IF_ERROR(
+          mm_->LinearBackData(dres16_, p16_ + w.o, N, C, C, dnarrow_, OutType::kBF16));
+      AttentionArgs g = AttnArgs(a, B, T);
+      LM_RETURN_IF_ERROR(
+          attention_backward(g, dnarrow_, dwide_, dwide_ + C, dwide_ + C + kvd, delta_, s_));
+      LM_RETURN_IF_ERROR(rope_apply(dwide_, B, T, Q, cfg_.n_heads + cfg_.n_kv_heads,
+                                    cfg_.head_dim(), 0, rope_, cfg_.context, true, s_));
+      LM_RETURN_IF_ERROR(mm_->LinearBackWeight(dwide_, a.xn1, N, C, Q, grad_ + w.qkv));
+      LM_RETURN_IF_ERROR(mm_->LinearBackData(dwide_, p16_ + w.qkv, N, C, Q, dxn_, OutType::kF32));
+      LM_RETURN_IF_ERROR(
+          rmsnorm_backward(dres_, grad_ + w.ln1, dxn_, x_in, p32_ + w.ln1, a.rstd1, N, (int)C, s_));
+    }
+    return embedding_backward(grad_ + embed_, dres_, tok_, N, cfg_.dim, s_);
+  }
+
+  std::string name_ = "no device";
+  int cc_major_ = 0, cc_minor_ = 0, device_ = 0;
+  bool ready_ = false, training_ = false, recompute_ = false;
+  ModelConfig cfg_;
+  BackendOptions opt_;
+  ParamLayout layout_;
+  int B_ = 0, T_ = 0;
+  cudaStream_t s_ = nullptr;
+  std::unique_ptr<Matmul> mm_;
+  std::vector<void*> allocs_;
+  size_t allocated_ = 0;
+
+  size_t embed_ = 0, normf_ = 0, head_ = 0;
+  std::vector<LayerOffsets> layers_;
+  std::vector<Run> runs_;
+
+  float* p32_ = nullptr;
+  bf16* p16_ = nullptr;
+  float *grad_ = nullptr, *m_ = nullptr, *v_ = nullptr;
+  double* sumsq_ = nullptr;
+  int64_t step_ = 0;
+
+  std::vector<float*> xs_;
+  std::vector<Acts> acts_;
+  bf16* xnf_ = nullptr;
+  float* rstdf_ = nullptr;
+  float* losses_ = nullptr;
+  int32_t *tok_ = nullptr, *tgt_ = nullptr;
+  int64_t chunk_ = 0;
+  float* logits_ = nullptr;
+  bf16* dlogits_ = nullptr;
+  float *dres_ = nullptr, *dxn_ = nullptr, *delta_ = nullptr;
+  bf16 *dres16_ = nullptr, *dwide_ = nullptr, *dnarrow_ = nullptr;
+  float* rope_ = nullptr;
+  bf16 *kcache_ = nullptr, *vcache_ = nullptr;
+  int cache_pos_ = 0;
+};
+
+}  // namespace
+}  // namespace cuda
+
+Status NewCudaBackend(std::unique_ptr<Backend>* out) {
+  auto b = std::make_unique<cuda::CudaBackend>();
+  LM_RETURN_IF_ERROR(b->Probe(0));
+  *out = std::move(b);
+  return Status::OK();
+}
+
+}  // namespace lm
+#endif  // LM_HAVE_CUDA

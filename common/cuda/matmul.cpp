@@ -1,0 +1,234 @@
+// matmul.cpp: cuBLASLt products with plans cached per shape and alignment
+// (matmul.h). CPU twin: matmul in common/cpu/ops.h.
+#ifdef LM_HAVE_CUDA
+#include "cuda/matmul.h"
+
+#include <cstdlib>
+#include <string>
+
+#include "cuda/check.h"
+
+namespace lm {
+namespace cuda {
+
+namespace {
+
+Status BlasError(cublasStatus_t st, const char* what) {
+  return Status::Invalid(std::string(what) + ": " + cublasGetStatusString(st));
+}
+#define LM_BLAS_RETURN(expr)                                        \
+  do {                                                              \
+    cublasStatus_t _st = (expr);                                    \
+    if (_st != CUBLAS_STATUS_SUCCESS) return BlasError(_st, #expr); \
+  } while (0)
+
+// Largest power of two (<= 256) dividing the address: cuBLASLt's heuristic
+// otherwise assumes 256-byte alignment and may pick a kernel that needs it.
+int Alignment(const void* p) {
+  uintptr_t a = reinterpret_cast<uintptr_t>(p);
+  int al = 256;
+  while (al > 1 && (a % al) != 0) al >>= 1;
+  return al;
+}
+
+}  // namespace
+
+Matmul::~Matmul() {
+  for (auto& kv : plans_) {
+    Plan& p = kv.second;
+    if (p.desc) cublasLtMatmulDescDestroy(p.desc);
+    if (p.a) cublasLtMatrixLayoutDestroy(p.a);
+    if (p.b) cublasLtMatrixLayoutDestroy(p.b);
+    if (p.c) cublasLtMatrixLayoutDestroy(p.c);
+  }
+  if (workspace_) cudaFree(workspace_);
+  if (blas_) cublasDestroy(blas_);
+  if (lt_) cublasLtDestroy(lt_);
+}
+
+Status Matmul::Init(cudaStream_t stream, size_t workspace_bytes) {
+  stream_ = stream;
+  LM_BLAS_RETURN(cublasLtCreate(&lt_));
+  LM_BLAS_RETURN(cublasCreate(&blas_));
+  LM_BLAS_RETURN(cublasSetStream(blas_, stream_));
+  // Tensor-core math with fp32 accumulation; no reduced-precision reductions.
+  LM_BLAS_RETURN(cublasSetMathMode(blas_, CUBLAS_DEFAULT_MATH));
+  workspace_bytes_ = workspace_bytes;
+  if (workspace_bytes_) LM_CUDA_RETURN(cudaMalloc(&workspace_, workspace_bytes_));
+  const char* f = getenv("LM_CUDA_GEMMEX");
+  force_fallback_ = f && f[0] == '1';
+  return Status::OK();
+}
+
+Status Matmul::GetPlan(const Gemm& g, Plan** plan) {
+  const void* C = g.C ? g.C : g.D;
+  Key key{(g.ta ? 1 : 0) | (g.tb ? 2 : 0),
+          g.m,
+          g.n,
+          g.k,
+          g.lda,
+          g.ldb,
+          g.ldc,
+          g.out == OutType::kF32 ? 1 : 0,
+          Alignment(g.A),
+          Alignment(g.B),
+          std::min(Alignment(C), Alignment(g.D)),
+          g.beta != 0.f ? 1 : 0};
+  auto it = plans_.find(key);
+  if (it != plans_.end()) {
+    *plan = &it->second;
+    return Status::OK();
+  }
+  Plan& p = plans_[key];
+  *plan = &p;
+  cudaDataType_t ct = g.out == OutType::kF32 ? CUDA_R_32F : CUDA_R_16BF;
+  LM_BLAS_RETURN(cublasLtMatmulDescCreate(&p.desc, CUBLAS_COMPUTE_32F, CUDA_R_32F));
+  cublasOperation_t opa = g.ta ? CUBLAS_OP_T : CUBLAS_OP_N, opb = g.tb ? CUBLAS_OP_T : CUBLAS_OP_N;
+  LM_BLAS_RETURN(
+      cublasLtMatmulDescSetAttribute(p.desc, CUBLASLT_MATMUL_DESC_TRANSA, &opa, sizeof(opa)));
+  LM_BLAS_RETURN(
+      cublasLtMatmulDescSetAttribute(p.desc, CUBLASLT_MATMUL_DESC_TRANSB, &opb, sizeof(opb)));
+  // Stored shapes (column-major): A is m x k, or k x m when transposed; likewise B.
+  LM_BLAS_RETURN(
+      cublasLtMatrixLayoutCreate(&p.a, CUDA_R_16BF, g.ta ? g.k : g.m, g.ta ? g.m : g.k, g.lda));
+  LM_BLAS_RETURN(
+      cublasLtMatrixLayoutCreate(&p.b, CUDA_R_16BF, g.tb ? g.n : g.k, g.tb ? g.k : g.n, g.ldb));
+  LM_BLAS_RETURN(cublasLtMatrixLayoutCreate(&p.c, ct, g.m, g.n, g.ldc));
+
+  cublasLtMatmulPreference_t pref = nullptr;
+  LM_BLAS_RETURN(cublasLtMatmulPreferenceCreate(&pref));
+  uint64_t ws = workspace_bytes_;
+  uint32_t al_a = Alignment(g.A), al_b = Alignment(g.B), al_c = Alignment(C), al_d = Alignment(g.D);
+  cublasStatus_t st = cublasLtMatmulPreferenceSetAttribute(
+      pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &ws, sizeof(ws));
+  if (st == CUBLAS_STATUS_SUCCESS)
+    st = cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES,
+                                              &al_a, sizeof(al_a));
+  if (st == CUBLAS_STATUS_SUCCESS)
+    st = cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES,
+                                              &al_b, sizeof(al_b));
+  if (st == CUBLAS_STATUS_SUCCESS)
+    st = cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES,
+                                              &al_c, sizeof(al_c));
+  if (st == CUBLAS_STATUS_SUCCESS)
+    st = cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES,
+                                              &al_d, sizeof(al_d));
+  if (st != CUBLAS_STATUS_SUCCESS) {
+    cublasLtMatmulPreferenceDestroy(pref);
+    return BlasError(st, "cublasLtMatmulPreferenceSetAttribute");
+  }
+  cublasLtMatmulHeuristicResult_t res;
+  int count = 0;
+  st = cublasLtMatmulAlgoGetHeuristic(lt_, p.desc, p.a, p.b, p.c, p.c, pref, 1, &res, &count);
+  cublasLtMatmulPreferenceDestroy(pref);
+  // No algorithm (NOT_SUPPORTED or zero results) is not an error: the fallback runs.
+  if (st == CUBLAS_STATUS_SUCCESS && count > 0 && res.state == CUBLAS_STATUS_SUCCESS) {
+    p.algo = res.algo;
+    p.ok = true;
+  }
+  return Status::OK();
+}
+
+Status Matmul::RunFallback(const Gemm& g) {
+  fallbacks_++;
+  size_t es = g.out == OutType::kF32 ? 4 : 2;
+  if (g.beta != 0.f && g.C && g.C != g.D) {
+    LM_CUDA_RETURN(cudaMemcpy2DAsync(g.D, g.ldc * es, g.C, g.ldc * es, g.m * es, g.n,
+                                     cudaMemcpyDeviceToDevice, stream_));
+  }
+  if (g.m > INT32_MAX || g.n > INT32_MAX || g.k > INT32_MAX || g.lda > INT32_MAX ||
+      g.ldb > INT32_MAX || g.ldc > INT32_MAX)
+    return Status::Invalid("matmul fallback: dimension over 2^31");
+  LM_BLAS_RETURN(cublasGemmEx(blas_, g.ta ? CUBLAS_OP_T : CUBLAS_OP_N,
+                              g.tb ? CUBLAS_OP_T : CUBLAS_OP_N, (int)g.m, (int)g.n, (int)g.k,
+                              &g.alpha, g.A, CUDA_R_16BF, (int)g.lda, g.B, CUDA_R_16BF, (int)g.ldb,
+                              &g.beta, g.D, g.out == OutType::kF32 ? CUDA_R_32F : CUDA_R_16BF,
+                              (int)g.ldc, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
+  return Status::OK();
+}
+
+Status Matmul::Run(const Gemm& g) {
+  if (g.m <= 0 || g.n <= 0 || g.k <= 0) {
+    if (g.m < 0 || g.n < 0 || g.k < 0) return Status::Invalid("matmul: negative dimension");
+    return Status::OK();  // empty product; k == 0 does not occur in the model
+  }
+  if (!g.A || !g.B || !g.D) return Status::Invalid("matmul: null pointer");
+  if (g.beta != 0.f && !g.C) return Status::Invalid("matmul: beta without C");
+  if (g.lda < (g.ta ? g.k : g.m) || g.ldb < (g.tb ? g.n : g.k) || g.ldc < g.m)
+    return Status::Invalid("matmul: leading dimension too small");
+  if (force_fallback_) return RunFallback(g);
+  Plan* p = nullptr;
+  LM_RETURN_IF_ERROR(GetPlan(g, &p));
+  if (!p->ok) return RunFallback(g);
+  const void* C = g.C ? g.C : g.D;
+  cublasStatus_t st = cublasLtMatmul(lt_, p->desc, &g.alpha, g.A, p->a, g.B, p->b, &g.beta, C, p->c,
+                                     g.D, p->c, &p->algo, workspace_, workspace_bytes_, stream_);
+  if (st == CUBLAS_STATUS_NOT_SUPPORTED) {
+    p->ok = false;
+    return RunFallback(g);
+  }
+  if (st != CUBLAS_STATUS_SUCCESS) return BlasError(st, "cublasLtMatmul");
+  return Status::OK();
+}
+
+Status Matmul::Linear(const __nv_bfloat16* X, const __nv_bfloat16* W, int64_t rows, int64_t in,
+                      int64_t out, void* Y, OutType ytype, float beta, const void* C) {
+  Gemm g;
+  g.ta = true;
+  g.tb = false;
+  g.m = out;
+  g.n = rows;
+  g.k = in;
+  g.A = W;
+  g.lda = in;
+  g.B = X;
+  g.ldb = in;
+  g.C = C;
+  g.D = Y;
+  g.ldc = out;
+  g.out = ytype;
+  g.beta = beta;
+  return Run(g);
+}
+
+Status Matmul::LinearBackData(const __nv_bfloat16* dY, const __nv_bfloat16* W, int64_t rows,
+                              int64_t in, int64_t out, void* dX, OutType xtype, float beta) {
+  Gemm g;
+  g.m = in;
+  g.n = rows;
+  g.k = out;
+  g.A = W;
+  g.lda = in;
+  g.B = dY;
+  g.ldb = out;
+  g.C = beta != 0.f ? dX : nullptr;
+  g.D = dX;
+  g.ldc = in;
+  g.out = xtype;
+  g.beta = beta;
+  return Run(g);
+}
+
+Status Matmul::LinearBackWeight(const __nv_bfloat16* dY, const __nv_bfloat16* X, int64_t rows,
+                                int64_t in, int64_t out, float* dW) {
+  Gemm g;
+  g.ta = false;
+  g.tb = true;
+  g.m = in;
+  g.n = out;
+  g.k = rows;
+  g.A = X;
+  g.lda = in;
+  g.B = dY;
+  g.ldb = out;
+  g.C = dW;
+  g.D = dW;
+  g.ldc = in;
+  g.out = OutType::kF32;
+  g.beta = 1.f;
+  return Run(g);
+}
+
+}  // namespace cuda
+}  // namespace lm
+#endif  // LM_HAVE_CUDA

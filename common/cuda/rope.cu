@@ -1,0 +1,64 @@
+// rope.cu: rotary position embedding, rotate-half convention (transformers'
+// apply_rotary_pos_emb), applied in place to the query and key heads of the
+// fused qkv rows; the backward pass is the inverse rotation. CPU twin: rope in
+// common/cpu/ops.h.
+#include <cmath>
+
+#include "cuda/device.cuh"
+
+namespace lm {
+namespace cuda {
+
+// One thread per (row, head, pair).
+__global__ void rope_kernel(bf16* __restrict__ x, int64_t rows, int T, int64_t row_stride,
+                            int heads, int head_dim, int pos0, const float* __restrict__ table,
+                            int max_pos, float sign) {
+  int half = head_dim / 2;
+  int64_t total = rows * heads * half, stride = (int64_t)gridDim.x * blockDim.x;
+  for (int64_t idx = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; idx < total; idx += stride) {
+    int i = (int)(idx % half);
+    int64_t rh = idx / half;
+    int h = (int)(rh % heads);
+    int64_t row = rh / heads;
+    int pos = pos0 + (int)(row % T);
+    float c = table[(int64_t)pos * half + i];
+    float sn = sign * table[((int64_t)max_pos + pos) * half + i];
+    bf16* p = x + row * row_stride + (int64_t)h * head_dim;
+    float x1 = to_f(p[i]), x2 = to_f(p[i + half]);
+    p[i] = to_bf(x1 * c - x2 * sn);
+    p[i + half] = to_bf(x2 * c + x1 * sn);
+  }
+}
+
+void rope_table_host(int head_dim, int max_pos, float theta, float* table) {
+  int half = head_dim / 2;
+  for (int i = 0; i < half; i++) {
+    // inv_freq = 1 / theta^(2i/d), in float like torch.arange(0, d, 2).float() / d.
+    float inv_freq = 1.0f / std::pow(theta, (float)(2 * i) / (float)head_dim);
+    for (int p = 0; p < max_pos; p++) {
+      float a = (float)p * inv_freq;
+      table[(size_t)p * half + i] = (float)std::cos((double)a);
+      table[((size_t)max_pos + p) * half + i] = (float)std::sin((double)a);
+    }
+  }
+}
+
+Status rope_apply(bf16* x, int B, int T, int64_t row_stride, int heads, int head_dim, int pos0,
+                  const float* table, int max_pos, bool inverse, cudaStream_t s) {
+  if (B < 0 || T < 0 || heads <= 0 || head_dim <= 0 || (head_dim & 1) || pos0 < 0 ||
+      row_stride < (int64_t)heads * head_dim)
+    return Status::Invalid("rope_apply: bad shape");
+  if ((int64_t)pos0 + T > max_pos)
+    return Status::Invalid("rope_apply: position " + std::to_string(pos0 + T - 1) +
+                           " past the table's " + std::to_string(max_pos));
+  int64_t rows = (int64_t)B * T;
+  if (rows == 0) return Status::OK();
+  int64_t work = rows * heads * (head_dim / 2);
+  rope_kernel<<<blocks_for(work, 256, 65536), 256, 0, s>>>(
+      x, rows, T, row_stride, heads, head_dim, pos0, table, max_pos, inverse ? -1.f : 1.f);
+  LM_CUDA_LAUNCHED("rope_kernel");
+  return Status::OK();
+}
+
+}  // namespace cuda
+}  // namespace lm
