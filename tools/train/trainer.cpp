@@ -1,0 +1,566 @@
+// trainer.cpp: lm-train's state, steps, validation, samples and checkpoints.
+#include "trainer.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/sysinfo.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <nlohmann/json.hpp>
+
+#include "model/params.h"
+#include "util/cli.h"
+#include "util/hash.h"
+#include "util/progress.h"
+
+namespace lm {
+
+namespace {
+
+using json = nlohmann::json;
+using Clock = std::chrono::steady_clock;
+
+uint64_t SplitMix64(uint64_t* s) {
+  uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+  return z ^ (z >> 31);
+}
+
+// Independent streams from one --seed: the weights, the data order, the prompts.
+uint64_t DeriveSeed(uint64_t seed, uint64_t stream) {
+  uint64_t s = seed ^ (stream * 0xd1b54a32d192ed03ull);
+  return SplitMix64(&s);
+}
+
+std::string Gib(double bytes) {
+  char b[32];
+  snprintf(b, sizeof b, "%.1f GiB", bytes / (1024.0 * 1024 * 1024));
+  return b;
+}
+
+// The fields that make two configs the same model.
+std::string ConfigDiff(const ModelConfig& a, const ModelConfig& b) {
+  std::string d;
+  auto cmp = [&](const char* what, double x, double y) {
+    if (x != y) {
+      char buf[160];
+      snprintf(buf, sizeof buf, "%s%s %g (run) vs %g (asked)", d.empty() ? "" : ", ", what, x, y);
+      d += buf;
+    }
+  };
+  cmp("vocab_size", a.vocab_size, b.vocab_size);
+  cmp("layers", a.n_layers, b.n_layers);
+  cmp("dim", a.dim, b.dim);
+  cmp("heads", a.n_heads, b.n_heads);
+  cmp("kv-heads", a.n_kv_heads, b.n_kv_heads);
+  cmp("ffn-dim", a.ffn_dim, b.ffn_dim);
+  cmp("context", a.context, b.context);
+  cmp("rope_theta", a.rope_theta, b.rope_theta);
+  cmp("norm_eps", a.norm_eps, b.norm_eps);
+  cmp("tied embeddings", a.tied_embeddings, b.tied_embeddings);
+  return d;
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------
+// Setup
+
+Status Trainer::Setup(const TrainerOptions& opt) {
+  opt_ = opt;
+  session_start_ = Clock::now();
+  if (opt_.micro_batch < 1) return Status::Usage("--micro-batch must be at least 1");
+  if (opt_.keep < 0) return Status::Usage("--keep must be >= 0");
+  int given = (opt_.steps >= 0) + (opt_.tokens > 0) + (opt_.budget_seconds > 0);
+  if (given > 1) return Status::Usage("give only one of --steps, --tokens and --budget");
+
+  // The run directory first: a run in progress elsewhere, or holding another
+  // model, must be refused before anything is loaded.
+  LM_RETURN_IF_ERROR(MakeDirs(opt_.out_dir));
+  bool held = false;
+  LM_RETURN_IF_ERROR(lock_.TryLock(JoinPath(opt_.out_dir, ".lock"), &held));
+  if (!held)
+    return Status::Invalid(opt_.out_dir + ": another lm-train is using this run directory");
+  Checkpoint meta;
+  bool have_ckpt = false;
+  LM_RETURN_IF_ERROR(CheckRunDirectory(&meta, &have_ckpt));
+  if (opt_.resume && !have_ckpt)
+    return Status::NotFound(opt_.out_dir + ": --resume: no checkpoint to resume from");
+  if (given == 0 && have_ckpt) {
+    // Resuming without a length: the run's own.
+    json st = json::parse(meta.state_json, nullptr, false);
+    if (!st.is_discarded() && st.contains("train") && st["train"].is_object()) {
+      opt_.budget_seconds = st["train"].value("budget_seconds", 0.0);
+      if (opt_.budget_seconds <= 0) opt_.steps = st["train"].value("total_steps", (int64_t)-1);
+      given = opt_.budget_seconds > 0 || opt_.steps >= 0;
+    }
+  }
+  if (given == 0)
+    return Status::Usage("give the length of the run: --steps N, --tokens N or --budget DURATION");
+
+  // Data and vocabulary.
+  LM_RETURN_IF_ERROR(Dataset::Open(opt_.data_dir, &ds_));
+  const DatasetInfo& di = ds_->info();
+  std::string vocab_path = opt_.vocab_path;
+  if (vocab_path.empty()) {
+    if (!have_ckpt)
+      return Status::Usage("--vocab is required (the tok.bpe the data was encoded with)");
+    vocab_path = meta.vocab_path;
+  }
+  LM_RETURN_IF_ERROR(Vocab::Load(vocab_path, &vocab_));
+  opt_.vocab_path = vocab_path;
+  if (vocab_.id() != di.vocab_id || vocab_.size() != di.vocab_size)
+    return Status::Invalid(opt_.data_dir + ": packed with a different vocabulary (id " +
+                           HashHex(di.vocab_id) + ", " + std::to_string(di.vocab_size) +
+                           " tokens) than " + vocab_path + " (id " + HashHex(vocab_.id()) + ", " +
+                           std::to_string(vocab_.size()) + " tokens)");
+  if (have_ckpt && meta.vocab_id != vocab_.id())
+    return Status::Invalid(opt_.out_dir + ": the run was trained with a different vocabulary (id " +
+                           HashHex(meta.vocab_id) + ") than " + vocab_path + " (id " +
+                           HashHex(vocab_.id()) + ")");
+
+  // The model.
+  if (opt_.have_model) {
+    cfg_ = opt_.model;
+    cfg_.vocab_size = (int)vocab_.size();
+    cfg_.Pad();
+    LM_RETURN_IF_ERROR(cfg_.Validate().With("model"));
+    if (have_ckpt) {
+      std::string d = ConfigDiff(meta.config, cfg_);
+      if (!d.empty())
+        return Status::Invalid(opt_.out_dir + " holds a different model (" + d +
+                               "); use another --out, or resume without model options");
+    }
+  } else if (have_ckpt) {
+    cfg_ = meta.config;
+  } else {
+    return Status::Usage("choose a model: --preset NAME (" + [] {
+      std::string s;
+      for (const auto& n : PresetNames()) s += (s.empty() ? "" : ", ") + n;
+      return s;
+    }() + ") or --layers/--dim/--heads/--ffn-dim/--context");
+  }
+  T_ = cfg_.context;
+  if (di.tokens[(int)Split::kTrain] < (uint64_t)T_ + 1)
+    return Status::Invalid(opt_.data_dir + ": the train split holds " +
+                           std::to_string(di.tokens[(int)Split::kTrain]) + " tokens, but context " +
+                           std::to_string(T_) + " needs at least " + std::to_string(T_ + 1) +
+                           " (use a smaller --context or more data)");
+
+  // Batch geometry: micro-batches of B x T, accumulated to --batch-tokens.
+  micro_batch_ = opt_.micro_batch;
+  int64_t bt = opt_.batch_tokens > 0 ? opt_.batch_tokens : (int64_t)micro_batch_ * T_;
+  if (bt < T_)
+    return Status::Usage("--batch-tokens " + std::to_string(bt) +
+                         " is less than one sequence of context " + std::to_string(T_));
+  if ((int64_t)micro_batch_ * T_ > bt) micro_batch_ = (int)(bt / T_);
+  micro_steps_ = (int)std::max<int64_t>(
+      1, (bt + (int64_t)micro_batch_ * T_ / 2) / ((int64_t)micro_batch_ * T_));
+  if ((int64_t)micro_steps_ * micro_batch_ * T_ != bt)
+    LogWarn(
+        "--batch-tokens %lld is not a multiple of micro-batch %d x context %d; using %llu tokens "
+        "per step",
+        (long long)bt, micro_batch_, T_, (unsigned long long)tokens_per_step());
+  LM_RETURN_IF_ERROR(ResolveLength());
+
+  // Memory: the host keeps the weights and both moments for checkpoints.
+  ParamLayout layout = MakeParamLayout(cfg_);
+  double host_need = 3.0 * 4.0 * (double)layout.total;
+  struct sysinfo si;
+  if (sysinfo(&si) == 0) {
+    double total = (double)si.totalram * si.mem_unit;
+    if (host_need > total)
+      return Status::Resource(
+          "the model needs " + Gib(host_need) + " of host memory for its weights and optimizer " +
+          "moments, more than this machine's " + Gib(total) + " (" + cfg_.Describe() + ")");
+  }
+
+  LM_RETURN_IF_ERROR(MakeBackend(opt_.device, &backend_));
+  BackendOptions bo;
+  bo.threads = opt_.threads;
+  bo.max_batch = std::max(micro_batch_, 1);
+  bo.max_seq = T_;
+  bo.training = true;
+  Status s = backend_->Init(cfg_, bo);
+  if (!s.ok()) {
+    if (s.code() == Status::kResource)
+      return Status::Resource("cannot allocate the model on " + backend_->Describe() + ": " +
+                              s.message() + " (" + cfg_.Describe() + ", micro-batch " +
+                              std::to_string(micro_batch_) +
+                              "; try a smaller model or --micro-batch)");
+    return s;
+  }
+
+  LM_RETURN_IF_ERROR(
+      BatchSampler::Create(ds_.get(), Split::kTrain, T_, DeriveSeed(opt_.seed, 2), &sampler_));
+  LM_RETURN_IF_ERROR(LoadValWindows());
+  rng_ = DeriveSeed(opt_.seed, 3);
+
+  double lost = 0;
+  if (have_ckpt) {
+    LM_RETURN_IF_ERROR(RestoreFrom(meta));
+    LM_RETURN_IF_ERROR(PrepareMetrics(step_, &lost));
+    // Under a budget, time spent after the last checkpoint before a crash
+    // still counts: the deadline does not move.
+    if (opt_.budget_seconds > 0 && lost > elapsed_base_) elapsed_base_ = lost;
+  } else {
+    std::vector<float> p(layout.total);
+    InitParams(cfg_, layout, DeriveSeed(opt_.seed, 1), p.data());
+    LM_RETURN_IF_ERROR(backend_->SetParams(p.data()));
+    std::vector<float> zero(layout.total, 0.0f);
+    LM_RETURN_IF_ERROR(backend_->SetOptimizerState(zero.data(), zero.data(), 0));
+    LM_RETURN_IF_ERROR(PrepareMetrics(-1, &lost));
+  }
+  batch_.resize((size_t)micro_batch_ * (T_ + 1));
+  inputs_.resize((size_t)micro_batch_ * T_);
+  targets_.resize((size_t)micro_batch_ * T_);
+  session_start_ = Clock::now();
+  return Status::OK();
+}
+
+Status Trainer::CheckRunDirectory(Checkpoint* ck, bool* have) {
+  *have = false;
+  std::vector<std::string> dirs;
+  LM_RETURN_IF_ERROR(ListCheckpoints(opt_.out_dir, &dirs));
+  // Leftovers of a save that a crash interrupted are never complete.
+  if (DIR* d = opendir(opt_.out_dir.c_str())) {
+    std::vector<std::string> stale;
+    while (struct dirent* e = readdir(d)) {
+      std::string n = e->d_name;
+      if (n.rfind(".tmp-step-", 0) == 0 || n.rfind(".old-step-", 0) == 0 ||
+          n.rfind(".latest-", 0) == 0)
+        stale.push_back(JoinPath(opt_.out_dir, n));
+    }
+    closedir(d);
+    for (const auto& p : stale) RemoveAll(p);
+  }
+  if (dirs.empty()) return Status::OK();
+  std::string step_dir;
+  LM_RETURN_IF_ERROR(ResolveCheckpoint(opt_.out_dir, &step_dir));
+  LM_RETURN_IF_ERROR(LoadCheckpoint(step_dir, false, ck));
+  *have = true;
+  return Status::OK();
+}
+
+Status Trainer::ResolveLength() {
+  Schedule& sc = opt_.schedule;
+  if (opt_.tokens > 0) {
+    opt_.steps = (int64_t)((opt_.tokens + tokens_per_step() - 1) / tokens_per_step());
+  }
+  total_steps_ = opt_.budget_seconds > 0 ? -1 : opt_.steps;
+  // Warmup in the unit the run is measured in.
+  sc.warmup_steps = 0;
+  sc.warmup_fraction = 0;
+  if (opt_.warmup_steps >= 0) {
+    sc.warmup_steps = opt_.warmup_steps;
+  } else if (opt_.warmup_fraction >= 0) {
+    if (total_steps_ > 0)
+      sc.warmup_steps = (int64_t)std::llround(opt_.warmup_fraction * (double)total_steps_);
+    else
+      sc.warmup_fraction = opt_.warmup_fraction;
+  } else if (opt_.warmup_seconds >= 0) {
+    if (opt_.budget_seconds <= 0) return Status::Usage("--warmup as a duration needs --budget");
+    sc.warmup_fraction = opt_.warmup_seconds / opt_.budget_seconds;
+  }
+  return sc.Validate();
+}
+
+Status Trainer::LoadValWindows() {
+  const DatasetInfo& di = ds_->info();
+  uint64_t n = di.tokens[(int)Split::kVal];
+  if (n < 2 || opt_.val_tokens == 0) return Status::OK();
+  // Contiguous windows of val_T_+1 tokens every val_T_ tokens from the start;
+  // a val split shorter than the context gets one shorter window.
+  val_T_ = (int)std::min<uint64_t>((uint64_t)T_, n - 1);
+  uint64_t windows = std::min<uint64_t>((n - 1) / val_T_, (opt_.val_tokens + val_T_ - 1) / val_T_);
+  windows = std::max<uint64_t>(windows, 1);
+  val_windows_.resize(windows * (val_T_ + 1));
+  for (uint64_t w = 0; w < windows; w++)
+    LM_RETURN_IF_ERROR(
+        ds_->Read(Split::kVal, w * val_T_, val_T_ + 1, &val_windows_[w * (val_T_ + 1)]));
+  val_bytes_ = 0;
+  for (uint64_t w = 0; w < windows; w++)
+    for (int t = 1; t <= val_T_; t++) {
+      uint32_t id = val_windows_[w * (val_T_ + 1) + t];
+      if (id >= vocab_.size())
+        return Status::Corruption(opt_.data_dir + ": val token id out of range");
+      if (!vocab_.is_special(id)) val_bytes_ += vocab_.token_bytes(id).size();
+    }
+  return Status::OK();
+}
+
+Status Trainer::RestoreFrom(const Checkpoint& meta) {
+  Checkpoint ck;
+  LM_RETURN_IF_ERROR(LoadCheckpoint(meta.dir, true, &ck));
+  std::vector<float> m, v;
+  int64_t adam_step = 0;
+  LM_RETURN_IF_ERROR(LoadOptimizerState(ck.dir, ck.config, &m, &v, &adam_step));
+  LM_RETURN_IF_ERROR(backend_->SetParams(ck.params.data()));
+  LM_RETURN_IF_ERROR(backend_->SetOptimizerState(m.data(), v.data(), adam_step));
+  json st = json::parse(ck.state_json, nullptr, false);
+  std::string sp = JoinPath(ck.dir, "trainer-state.json");
+  if (st.is_discarded() || !st.contains("loader") || !st.contains("rng"))
+    return Status::Corruption(sp + ": no loader cursor or RNG state");
+  BatchCursor cur;
+  LM_RETURN_IF_ERROR(BatchCursor::FromJson(st["loader"].dump(), &cur).With(sp));
+  LM_RETURN_IF_ERROR(sampler_->Seek(cur).With(sp));
+  if (!st["rng"].is_object() || !st["rng"].contains("state") || !st["rng"]["state"].is_string() ||
+      !ParseHashHex(st["rng"]["state"].get<std::string>(), &rng_))
+    return Status::Corruption(sp + ": bad rng state");
+  if (st.contains("data") && st["data"].is_object() && st["data"].contains("identity") &&
+      st["data"]["identity"] != HashHex(ds_->info().identity))
+    LogWarn(
+        "%s: the data differs from the run's (dataset identity %s, run's %s); continuing on the "
+        "new data",
+        opt_.data_dir.c_str(), HashHex(ds_->info().identity).c_str(),
+        st["data"]["identity"].get<std::string>().c_str());
+  if (st.contains("train") && st["train"].is_object()) {
+    const json& tr = st["train"];
+    if (tr.value("tokens_per_step", (uint64_t)0) != tokens_per_step())
+      LogWarn("resuming with %llu tokens per step; the run used %llu",
+              (unsigned long long)tokens_per_step(),
+              (unsigned long long)tr.value("tokens_per_step", (uint64_t)0));
+    if (tr.value("total_steps", (int64_t)-2) != total_steps_ ||
+        tr.value("budget_seconds", -1.0) != opt_.budget_seconds)
+      LogWarn(
+          "resuming with a different run length than the run started with; the schedule follows "
+          "the new one");
+  }
+  step_ = ck.step;
+  tokens_seen_ = ck.tokens_seen;
+  elapsed_base_ = ck.elapsed_seconds;
+  last_saved_ = ck.step;
+  resumed_ = true;
+  resumed_from_ = ck.dir;
+  return Status::OK();
+}
+
+// metrics.jsonl keeps the records of steps up to the checkpoint resumed from
+// (the later ones will be redone); *lost_elapsed gets the clock of the last
+// record dropped, so that a budget run can count the time a crash cost.
+Status Trainer::PrepareMetrics(int64_t keep_upto_step, double* lost_elapsed) {
+  std::string path = JoinPath(opt_.out_dir, "metrics.jsonl");
+  *lost_elapsed = 0;
+  std::string text, kept;
+  if (PathExists(path)) {
+    LM_RETURN_IF_ERROR(ReadFile(path, &text));
+    size_t pos = 0;
+    while (pos < text.size()) {
+      size_t nl = text.find('\n', pos);
+      if (nl == std::string::npos) break;  // a torn last line
+      std::string line = text.substr(pos, nl - pos);
+      pos = nl + 1;
+      json j = json::parse(line, nullptr, false);
+      if (j.is_discarded() || !j.is_object() || !j.contains("step")) continue;
+      if (j["step"].get<int64_t>() <= keep_upto_step) {
+        kept += line + "\n";
+      } else if (j.contains("elapsed") && j["elapsed"].is_number()) {
+        *lost_elapsed = std::max(*lost_elapsed, j["elapsed"].get<double>());
+      }
+    }
+    if (kept != text) LM_RETURN_IF_ERROR(WriteFileAtomic(path, kept));
+  }
+  metrics_fd_ = open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+  if (metrics_fd_ < 0) return Status::FromErrno(path, "cannot open");
+  return Status::OK();
+}
+
+// ---------------------------------------------------------------------------
+// Training
+
+double Trainer::elapsed() const {
+  return elapsed_base_ + std::chrono::duration<double>(Clock::now() - session_start_).count();
+}
+
+double Trainer::progress() const {
+  if (opt_.budget_seconds > 0) return elapsed() / opt_.budget_seconds;
+  if (total_steps_ <= 0) return 1.0;
+  return (double)step_ / (double)total_steps_;
+}
+
+bool Trainer::Finished() const {
+  if (opt_.budget_seconds > 0) return elapsed() >= opt_.budget_seconds;
+  return step_ >= total_steps_;
+}
+
+Status Trainer::Step(StepStats* st) {
+  auto t0 = Clock::now();
+  double mult = opt_.schedule.Multiplier(progress(), step_);
+  AdamWConfig a = opt_.adam;
+  a.lr = (float)(opt_.adam.lr * mult);
+  LM_RETURN_IF_ERROR(backend_->ZeroGrad());
+  double loss_sum = 0;
+  const int B = micro_batch_;
+  for (int m = 0; m < micro_steps_; m++) {
+    LM_RETURN_IF_ERROR(sampler_->Next(B, 0, B, batch_.data()));
+    for (int b = 0; b < B; b++)
+      for (int t = 0; t < T_; t++) {
+        inputs_[(size_t)b * T_ + t] = (int32_t)batch_[(size_t)b * (T_ + 1) + t];
+        targets_[(size_t)b * T_ + t] = (int32_t)batch_[(size_t)b * (T_ + 1) + t + 1];
+      }
+    float loss = 0;
+    LM_RETURN_IF_ERROR(backend_->ForwardBackward(inputs_.data(), targets_.data(), B, T_,
+                                                 1.0f / (float)micro_steps_, &loss));
+    loss_sum += loss;
+  }
+  st->loss = (float)(loss_sum / micro_steps_);
+  st->lr = opt_.adam.lr * mult;
+  st->grad_norm = 0;
+  st->skipped = false;
+  if (!std::isfinite(st->loss)) {
+    st->skipped = true;
+    st->grad_norm = NAN;
+  } else {
+    LM_RETURN_IF_ERROR(backend_->OptimizerStep(a, &st->grad_norm, &st->skipped));
+  }
+  step_++;
+  tokens_seen_ += tokens_per_step();
+  st->step = step_;
+  st->tokens = tokens_per_step();
+  st->seconds = std::chrono::duration<double>(Clock::now() - t0).count();
+  return Status::OK();
+}
+
+Status Trainer::Validate(double* loss, double* bpb) {
+  if (val_windows_.empty()) return Status::NotFound("no validation data");
+  size_t windows = val_windows_.size() / (val_T_ + 1);
+  int B = micro_batch_;
+  std::vector<int32_t> in((size_t)B * val_T_), tg((size_t)B * val_T_);
+  std::vector<float> losses((size_t)B * val_T_);
+  double sum = 0;
+  uint64_t count = 0;
+  for (size_t w0 = 0; w0 < windows; w0 += B) {
+    int rows = (int)std::min<size_t>(B, windows - w0);
+    for (int r = 0; r < rows; r++)
+      for (int t = 0; t < val_T_; t++) {
+        const uint32_t* win = &val_windows_[(w0 + r) * (val_T_ + 1)];
+        in[(size_t)r * val_T_ + t] = (int32_t)win[t];
+        tg[(size_t)r * val_T_ + t] = (int32_t)win[t + 1];
+      }
+    LM_RETURN_IF_ERROR(backend_->ForwardLoss(in.data(), tg.data(), rows, val_T_, losses.data()));
+    for (size_t i = 0; i < (size_t)rows * val_T_; i++) sum += losses[i];
+    count += (uint64_t)rows * val_T_;
+  }
+  *loss = sum / (double)count;
+  *bpb = val_bytes_ ? sum / std::log(2.0) / (double)val_bytes_ : NAN;
+  return Status::OK();
+}
+
+Status Trainer::Sample(std::string* prompt, std::string* text) {
+  if (val_windows_.empty()) return Status::NotFound("no validation data for prompts");
+  size_t windows = val_windows_.size() / (val_T_ + 1);
+  size_t w = (size_t)(SplitMix64(&rng_) % windows);
+  int plen = std::min(16, std::max(1, val_T_ / 2));
+  std::vector<int32_t> p(plen);
+  std::vector<uint32_t> pu(plen);
+  for (int i = 0; i < plen; i++) pu[i] = val_windows_[w * (val_T_ + 1) + i], p[i] = (int32_t)pu[i];
+  int gen = std::min(opt_.sample_tokens, cfg_.context - plen);
+  std::vector<float> logits(cfg_.vocab_size);
+  LM_RETURN_IF_ERROR(backend_->ResetCache());
+  LM_RETURN_IF_ERROR(backend_->Decode(p.data(), plen, logits.data()));
+  std::vector<uint32_t> out;
+  for (int i = 0; i < gen; i++) {
+    int32_t best = (int32_t)(std::max_element(logits.begin(), logits.end()) - logits.begin());
+    out.push_back((uint32_t)best);
+    if ((uint32_t)best == vocab_.eot_id() || i + 1 == gen) break;
+    LM_RETURN_IF_ERROR(backend_->Decode(&best, 1, logits.data()));
+  }
+  LM_RETURN_IF_ERROR(vocab_.Decode(pu.data(), pu.size(), prompt));
+  return vocab_.Decode(out.data(), out.size(), text);
+}
+
+std::string Trainer::ExtraStateJson() {
+  json j = json::object();
+  j["rng"] = {{"algorithm", "splitmix64"}, {"state", HashHex(rng_)}};
+  json cur = json::parse(sampler_->cursor().ToJson(), nullptr, false);
+  j["loader"] = cur;
+  j["command_line"] = opt_.command_line;
+  j["seed"] = opt_.seed;
+  j["data"] = {{"dir", opt_.data_dir}, {"identity", HashHex(ds_->info().identity)}};
+  j["train"] = {{"total_steps", total_steps_},
+                {"budget_seconds", opt_.budget_seconds},
+                {"tokens_per_step", tokens_per_step()},
+                {"micro_batch", micro_batch_},
+                {"micro_steps", micro_steps_},
+                {"seq_len", T_},
+                {"lr", opt_.adam.lr},
+                {"beta1", opt_.adam.beta1},
+                {"beta2", opt_.adam.beta2},
+                {"eps", opt_.adam.eps},
+                {"weight_decay", opt_.adam.weight_decay},
+                {"grad_clip", opt_.adam.grad_clip}};
+  j["schedule"] = {{"kind", ScheduleKindName(opt_.schedule.kind)},
+                   {"warmup_steps", opt_.schedule.warmup_steps},
+                   {"warmup_fraction", opt_.schedule.warmup_fraction},
+                   {"decay_fraction", opt_.schedule.decay_fraction},
+                   {"progress", progress()}};
+  j["device"] = backend_->Describe();
+  j["lm_version"] = kVersion;
+  return j.dump();
+}
+
+Status Trainer::Save(std::string* dir) {
+  ParamLayout layout = MakeParamLayout(cfg_);
+  std::vector<float> p(layout.total), m(layout.total), v(layout.total);
+  int64_t adam_step = 0;
+  LM_RETURN_IF_ERROR(backend_->GetParams(p.data()));
+  LM_RETURN_IF_ERROR(backend_->GetOptimizerState(m.data(), v.data(), &adam_step));
+  CheckpointContents c;
+  c.config = cfg_;
+  c.eot_id = (int)vocab_.eot_id();
+  c.step = step_;
+  c.tokens_seen = tokens_seen_;
+  c.elapsed_seconds = elapsed();
+  c.vocab_id = vocab_.id();
+  c.vocab_path = opt_.vocab_path;
+  c.params = p.data();
+  c.adam_m = m.data();
+  c.adam_v = v.data();
+  c.adam_step = adam_step;
+  c.extra_json = ExtraStateJson();
+  LM_RETURN_IF_ERROR(SaveCheckpoint(opt_.out_dir, c, opt_.keep, dir));
+  last_saved_ = step_;
+  return Status::OK();
+}
+
+// ---------------------------------------------------------------------------
+// Metrics
+
+Status Trainer::AppendMetrics(const std::string& line) {
+  if (metrics_fd_ < 0) return Status::OK();
+  return WriteAll(metrics_fd_, line.data(), line.size(), JoinPath(opt_.out_dir, "metrics.jsonl"));
+}
+
+namespace {
+// JSON has no NaN; a skipped step's values are written as null.
+json Num(double x) {
+  return std::isfinite(x) ? json(x) : json(nullptr);
+}
+}  // namespace
+
+Status Trainer::LogStep(const StepStats& st, double tokens_per_s) {
+  json j = {{"step", st.step},
+            {"tokens", tokens_seen_},
+            {"elapsed", elapsed()},
+            {"loss", Num(st.loss)},
+            {"lr", st.lr},
+            {"grad_norm", Num(st.grad_norm)},
+            {"tokens_per_s", Num(tokens_per_s)},
+            {"skipped", st.skipped}};
+  return AppendMetrics(j.dump() + "\n");
+}
+
+Status Trainer::LogVal(double loss, double bpb) {
+  json j = {{"step", step_},
+            {"tokens", tokens_seen_},
+            {"elapsed", elapsed()},
+            {"val_loss", Num(loss)},
+            {"val_bpb", Num(bpb)}};
+  return AppendMetrics(j.dump() + "\n");
+}
+
+}  // namespace lm
