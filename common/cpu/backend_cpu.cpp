@@ -25,7 +25,7 @@ class CpuBackend : public Backend {
   Status Init(const ModelConfig& cfg, const BackendOptions& opt) override {
     threads_ = opt.threads > 0 ? opt.threads : omp_get_num_procs();
     omp_set_num_threads(threads_);
-    openblas_set_num_threads(threads_);
+    cpu::blas_single_threaded();  // the ops split products across OpenMP threads
     training_ = opt.training;
     LM_RETURN_IF_ERROR(model_.Init(cfg, opt.max_batch, opt.max_seq, opt.training));
     const size_t n = model_.layout().total;

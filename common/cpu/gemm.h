@@ -19,20 +19,9 @@ inline void gemm(bool ta, bool tb, int M, int N, int K, double alpha, const doub
               K, alpha, A, lda, B, ldb, beta, C, ldc);
 }
 
-// While alive, OpenBLAS runs single-threaded: for products issued from inside
-// an OpenMP parallel region (attention), where each thread already has its own
-// work. The OpenMP build of OpenBLAS does this by itself; the pthread build
-// (Debian's default alternative) would otherwise oversubscribe the cores.
-class SerialBlas {
- public:
-  SerialBlas();
-  ~SerialBlas();
-  SerialBlas(const SerialBlas&) = delete;
-  SerialBlas& operator=(const SerialBlas&) = delete;
-
- private:
-  int saved_;
-};
+// Makes OpenBLAS single-threaded when it is the pthreads build (the ops split
+// products across OpenMP threads themselves). Cheap; every product op calls it.
+void blas_single_threaded();
 
 }  // namespace cpu
 }  // namespace lm

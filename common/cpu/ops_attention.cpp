@@ -59,7 +59,7 @@ void attention_forward_(T* out, T* lse, const T* q, const T* k, const T* v, int 
   const T scale = T(1) / std::sqrt(T(hd));
   const int group = H / KVH;
   const int ldq = H * hd, ldkv = KVH * hd;
-  SerialBlas serial;
+  blas_single_threaded();
 #pragma omp parallel if ((int64_t)B * H * T_ * T_ * hd >= kSerialBelow)
   {
     std::vector<T> S((size_t)kRows * T_);
@@ -80,7 +80,7 @@ void attention_forward_cached_(T* out, const T* q, const T* kc, const T* vc, int
   const T scale = T(1) / std::sqrt(T(hd));
   const int group = H / KVH;
   const int ldq = H * hd, ldkv = KVH * hd;
-  SerialBlas serial;
+  blas_single_threaded();
 #pragma omp parallel if ((int64_t)H * Tq * Tk * hd >= kSerialBelow)
   {
     std::vector<T> S((size_t)kRows * Tk);
@@ -99,7 +99,7 @@ void attention_backward_(T* dq, T* dk, T* dv, const T* dout, const T* out, const
   const T scale = T(1) / std::sqrt(T(hd));
   const int group = H / KVH;
   const int ldq = H * hd, ldkv = KVH * hd;
-  SerialBlas serial;
+  blas_single_threaded();
   // Parallel over (b, kv head): the query heads of a group all add into the
   // same dk and dv, so one thread handles the whole group, in order.
 #pragma omp parallel if ((int64_t)B * H * T_ * T_ * hd >= kSerialBelow)

@@ -28,17 +28,23 @@ void cross_entropy_(T* losses, T* dlogits, const T* logits, const int32_t* targe
     }
     T mx = l[0];
     for (int v = 1; v < V; v++) mx = std::max(mx, l[v]);
-    double sum = 0;
-    for (int v = 0; v < V; v++) sum += std::exp((double)(l[v] - mx));
-    const double lse = (double)mx + std::log(sum);
     const T target_logit = l[tgt];  // read before dlogits may overwrite it
-    if (losses) losses[n] = (T)(lse - (double)target_logit);
-    if (dlogits) {
+    double sum = 0;
+    if (dlogits) {  // exp once, kept for the gradient
       T* d = dlogits + (size_t)n * Vp;
-      for (int v = 0; v < V; v++) d[v] = (T)std::exp((double)l[v] - lse) * dloss;
+      for (int v = 0; v < V; v++) {
+        const T e = std::exp(l[v] - mx);
+        d[v] = e;
+        sum += e;
+      }
+      const T k = (T)(1.0 / sum) * dloss;
+      for (int v = 0; v < V; v++) d[v] *= k;
       d[tgt] -= dloss;
       for (int v = V; v < Vp; v++) d[v] = 0;
+    } else {
+      for (int v = 0; v < V; v++) sum += std::exp(l[v] - mx);
     }
+    if (losses) losses[n] = (T)((double)mx + std::log(sum) - (double)target_logit);
   }
 }
 
