@@ -49,9 +49,12 @@ class Status {
 
 }  // namespace lm
 
-// Return early from the enclosing function when `expr` is not OK.
-#define LM_RETURN_IF_ERROR(expr)        \
-  do {                                  \
-    ::lm::Status _lm_s = (expr);        \
-    if (!_lm_s.ok()) return _lm_s;      \
+// Return early from the enclosing function when `expr` is not OK. The local's
+// name carries the line number so that uses inside lambdas never shadow.
+#define LM_STATUS_CONCAT_(a, b) a##b
+#define LM_STATUS_NAME_(line) LM_STATUS_CONCAT_(lm_status_, line)
+#define LM_RETURN_IF_ERROR(expr)                                  \
+  do {                                                            \
+    ::lm::Status LM_STATUS_NAME_(__LINE__) = (expr);              \
+    if (!LM_STATUS_NAME_(__LINE__).ok()) return LM_STATUS_NAME_(__LINE__); \
   } while (0)
