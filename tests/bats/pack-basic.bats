@@ -1,0 +1,130 @@
+#!/usr/bin/env bats
+# lm-pack: packing, the train/val split, verify, inspect, cat, as users run them.
+
+load pack_helpers
+
+setup_file() { pack_fixture; }
+setup() {
+  need_tokenize
+  cd "$BATS_TEST_TMPDIR"
+}
+
+@test "pack: --help is a manual with examples and exit status" {
+  run lm-pack --help
+  [ "$status" -eq 0 ]
+  [[ "$output" == *"Usage: lm-pack -o DIR"* ]]
+  [[ "$output" == *"--val-fraction"* ]]
+  [[ "$output" == *"DESCRIPTION"* ]]
+  [[ "$output" == *"EXAMPLES"* ]]
+  [[ "$output" == *"EXIT STATUS"* ]]
+  run lm-pack verify --help
+  [ "$status" -eq 0 ]
+  [[ "$output" == *"Usage: lm-pack verify DIR"* ]]
+}
+
+@test "pack: a usage error exits 2" {
+  run lm-pack --no-such-option -o x "$FIX/corpus.tok"
+  [ "$status" -eq 2 ]
+  run lm-pack "$FIX/corpus.tok"
+  [ "$status" -eq 2 ]
+  [[ "$output" == *"-o DIR"* ]]
+  run lm-pack -o x --level 99 "$FIX/corpus.tok"
+  [ "$status" -eq 2 ]
+  run lm-pack -o x --val-fraction 0.1 --val-docs 2 "$FIX/corpus.tok"
+  [ "$status" -eq 2 ]
+  [ ! -e x ]
+}
+
+@test "pack: stdin to shards, verify, and cat | decode gives back the text" {
+  lm-tokenize --vocab "$FIX/tok.bpe" "$FIX"/doc?.txt | lm-pack -o shards/ --shard-tokens 2k --block-tokens 256 -q
+  [ -f shards/manifest.json ]
+  run lm-pack verify shards
+  [ "$status" -eq 0 ]
+  [[ "$output" == "shards: OK: "*" shards, "*" tokens, 8 documents, "* ]]
+  lm-pack cat shards | lm-tokenize decode --vocab "$FIX/tok.bpe" >back.txt
+  cmp back.txt "$FIX/corpus.txt"
+}
+
+@test "pack: inspect shows counts, shards and the compression ratio" {
+  lm-pack -o shards --shard-tokens 1500 -q "$FIX/corpus.tok"
+  run lm-pack inspect shards
+  [ "$status" -eq 0 ]
+  [[ "$output" == *"vocabulary:   300 ids"* ]]
+  [[ "$output" == *"16-bit tokens"* ]]
+  [[ "$output" == *"train: "*" 8 documents"* ]]
+  [[ "$output" == *"ratio"* ]]
+  [ "$(printf '%s\n' "$output" | grep -c ' train .*\.lms$')" -ge 2 ]
+  run lm-pack inspect shards --json
+  [ "$status" -eq 0 ]
+  python3 -c 'import json,sys; m=json.loads(sys.argv[1]); assert m["format"]=="lm-dataset" and m["version"]==1' "$output"
+}
+
+@test "pack: the split keeps documents whole and depends only on the seed" {
+  lm-pack -o a --val-fraction 0.4 --seed 3 -q "$FIX/corpus.tok"
+  lm-pack -o b --val-fraction 0.4 --seed 3 -j 2 --block-tokens 100 -q "$FIX"/doc?.tok
+  run lm-pack inspect a
+  train_docs=$(printf '%s\n' "$output" | awk '$1=="train:" {print $4}')
+  val_docs=$(printf '%s\n' "$output" | awk '$1=="val:" {print $4}')
+  [ $((train_docs + val_docs)) -eq 8 ]
+  [ "$val_docs" -ge 1 ] && [ "$train_docs" -ge 1 ]
+  # Each document decodes whole in one split: val + train text is the corpus, reordered by file.
+  lm-pack cat a --split val | lm-tokenize decode --vocab "$FIX/tok.bpe" >val.txt
+  lm-pack cat a --split train | lm-tokenize decode --vocab "$FIX/tok.bpe" >train.txt
+  for d in 0 1 2 3 4 5 6 7; do
+    first=$(head -n1 "$FIX/doc$d.txt")
+    in_val=$(grep -cxF "$first" val.txt || true)
+    in_train=$(grep -cxF "$first" train.txt || true)
+    [ $((in_val + in_train)) -eq 1 ]
+    if [ "$in_val" -eq 1 ]; then grep -qxF "$(tail -n1 "$FIX/doc$d.txt")" val.txt; fi
+  done
+  # Same seed, same input (as one stream or eight, another block size): same split.
+  run lm-pack cat b --split val
+  lm-pack cat b --split val | lm-tokenize decode --vocab "$FIX/tok.bpe" | cmp - val.txt
+  lm-pack -o c --val-fraction 0.4 --seed 4 -q "$FIX/corpus.tok"
+  lm-pack cat c --split val | lm-tokenize decode --vocab "$FIX/tok.bpe" >val4.txt
+  ! cmp -s val4.txt val.txt
+}
+
+@test "pack: --val-docs holds out the first documents" {
+  lm-pack -o shards --val-docs 2 -q "$FIX/corpus.tok"
+  run lm-pack inspect shards
+  [[ "$output" == *"val: "*" 2 documents, 1 shards"* ]]
+  lm-pack cat shards --split val | lm-tokenize decode --vocab "$FIX/tok.bpe" >val.txt
+  cat "$FIX/doc0.txt" "$FIX/doc1.txt" | cmp - val.txt
+}
+
+@test "pack: --level 0 stores raw tokens that verify and cat read" {
+  lm-pack -o raw --level 0 --block-tokens 1024 -q "$FIX/corpus.tok"
+  lm-pack verify raw
+  run lm-pack inspect raw
+  [[ "$output" =~ ratio\ 0\.9[0-9] ]]  # raw tokens plus header and index
+  lm-pack cat raw | lm-tokenize decode --vocab "$FIX/tok.bpe" | cmp - "$FIX/corpus.txt"
+}
+
+@test "pack: concatenated streams and several files are one input" {
+  cat "$FIX/doc0.tok" "$FIX/doc1.tok" | lm-pack -o a -q
+  lm-pack -o b -q "$FIX/doc0.tok" - <"$FIX/doc1.tok"
+  cat "$FIX/doc0.txt" "$FIX/doc1.txt" >want.txt
+  lm-pack cat a | lm-tokenize decode --vocab "$FIX/tok.bpe" | cmp - want.txt
+  lm-pack cat b | lm-tokenize decode --vocab "$FIX/tok.bpe" | cmp - want.txt
+}
+
+@test "pack: output does not depend on -j" {
+  lm-pack -o a -j 1 --block-tokens 128 -q "$FIX/corpus.tok"
+  lm-pack -o b -j 2 --block-tokens 128 -q "$FIX/corpus.tok"
+  run lm-pack inspect a
+  ida=$(inspect_field identity)
+  run lm-pack inspect b
+  [ "$(inspect_field identity)" = "$ida" ]
+}
+
+@test "pack: cat --shard N and -o FILE" {
+  lm-pack -o shards --shard-tokens 1000 -q "$FIX/corpus.tok"
+  lm-pack cat shards --shard 0 -o s0.tok
+  lm-pack cat shards --shard 1 -o s1.tok
+  cat s0.tok s1.tok | lm-pack -o two -q
+  run lm-pack inspect two
+  [[ "$output" == *"total:        2000 tokens"* ]]
+  run lm-pack cat shards --shard 999
+  [ "$status" -eq 2 ]
+}

@@ -1,0 +1,174 @@
+#!/usr/bin/env bats
+# lm-pack: every bad input of the issue gets a one-line error naming the file,
+# exit 1, and leaves the dataset as it was.
+
+load pack_helpers
+
+setup_file() { pack_fixture; }
+setup() {
+  need_tokenize
+  cd "$BATS_TEST_TMPDIR"
+  lm-pack -o ds --shard-tokens 4000 --block-tokens 256 -q "$FIX/doc0.tok" "$FIX/doc1.tok"
+  before=$(snapshot ds)
+}
+
+# The dataset is exactly as setup left it, and still verifies.
+unchanged() {
+  [ "$(snapshot ds)" = "$before" ]
+  lm-pack verify ds >/dev/null
+}
+
+one_line_error() {
+  [ "$status" -eq 1 ]
+  [ "${#lines[@]}" -eq 1 ]
+  [[ "${lines[0]}" == "lm-pack: error: "* ]]
+}
+
+@test "errors: text instead of a token stream (wrong magic)" {
+  run lm-pack -o ds --append "$FIX/doc2.txt"
+  one_line_error || { echo "status $status: $output"; false; }
+  [[ "$output" == *"$FIX/doc2.txt"*"bad magic"* ]]
+  unchanged
+}
+
+@test "errors: a token stream of an unknown version" {
+  python3 - "$FIX/doc2.tok" v2.tok <<'EOF'
+import sys
+b = bytearray(open(sys.argv[1], "rb").read())
+b[4] = 2
+open(sys.argv[2], "wb").write(b)
+EOF
+  run lm-pack -o ds --append v2.tok
+  one_line_error || { echo "status $status: $output"; false; }
+  [[ "$output" == *"v2.tok"*"version 2"* ]]
+  unchanged
+}
+
+@test "errors: empty input" {
+  run lm-pack -o ds --append </dev/null
+  one_line_error || { echo "status $status: $output"; false; }
+  [[ "$output" == *"empty input"* ]]
+  unchanged
+  run lm-pack -o fresh </dev/null
+  [ "$status" -eq 1 ]
+  [ ! -e fresh/manifest.json ]
+}
+
+@test "errors: a truncated token stream adds nothing" {
+  size=$(stat -c %s "$FIX/corpus.tok")
+  head -c $((size - 30)) "$FIX/corpus.tok" >cut.tok
+  run lm-pack -o ds --append --shard-tokens 1000 cut.tok
+  one_line_error || { echo "status $status: $output"; false; }
+  [[ "$output" == *"cut.tok"*"truncated"* ]]
+  unchanged
+}
+
+@test "errors: a stream of another vocabulary is refused by --append" {
+  lm-tokenize --vocab "$FIX/other.bpe" "$FIX/doc2.txt" >other.tok
+  run lm-pack -o ds --append other.tok
+  one_line_error || { echo "status $status: $output"; false; }
+  [[ "$output" == *"ds/manifest.json"*"vocabulary"* ]]
+  unchanged
+  # Streams of two vocabularies in one run are refused too.
+  run lm-pack -o mixed "$FIX/doc2.tok" other.tok
+  one_line_error || { echo "status $status: $output"; false; }
+  [[ "$output" == *"other.tok"*"vocabulary"* ]]
+  [ ! -e mixed/manifest.json ]
+}
+
+@test "errors: packing into an existing dataset needs --append" {
+  run lm-pack -o ds "$FIX/doc2.tok"
+  one_line_error || { echo "status $status: $output"; false; }
+  [[ "$output" == *"already holds a dataset"* ]]
+  unchanged
+}
+
+@test "errors: a shard with the wrong magic or version" {
+  shard=$(first_shard ds)
+  printf 'XXXX' | dd of="$shard" bs=1 seek=0 conv=notrunc 2>/dev/null
+  run lm-pack verify ds
+  one_line_error || { echo "status $status: $output"; false; }
+  [[ "$output" == *"$shard"*"bad magic"* ]]
+  printf 'LMSH\x07' | dd of="$shard" bs=1 seek=0 conv=notrunc 2>/dev/null
+  run lm-pack verify ds
+  one_line_error || { echo "status $status: $output"; false; }
+  [[ "$output" == *"$shard"*"version 7"* ]]
+  run lm-pack cat ds
+  [ "$status" -eq 1 ]
+}
+
+@test "errors: a truncated shard" {
+  shard=$(first_shard ds)
+  truncate -s -100 "$shard"
+  run lm-pack verify ds
+  one_line_error || { echo "status $status: $output"; false; }
+  [[ "$output" == *"$shard"*"truncated"* ]]
+  run lm-pack cat ds
+  [ "$status" -eq 1 ]
+  [[ "$output" == *"$shard"* ]]
+}
+
+@test "errors: a flipped bit in a block, the header, the index is named" {
+  shard=$(first_shard ds)
+  size=$(stat -c %s "$shard")
+  cp "$shard" good.lms
+  flip_bit "$shard" 70 2
+  run lm-pack verify ds
+  one_line_error || { echo "status $status: $output"; false; }
+  [[ "$output" == *"$shard: block 0: checksum mismatch"* ]]
+  run lm-pack cat ds
+  [ "$status" -eq 1 ]
+  [[ "$output" == *"$shard: block 0: checksum mismatch"* ]]
+  for off in 17 $((size - 20)) $((size - 1)); do
+    cp good.lms "$shard"
+    flip_bit "$shard" "$off" 0
+    run lm-pack verify ds
+    one_line_error
+    [[ "$output" == *"$shard"* ]]
+  done
+}
+
+@test "errors: a manifest naming a missing file" {
+  shard=$(first_shard ds)
+  rm "$shard"
+  run lm-pack verify ds
+  one_line_error || { echo "status $status: $output"; false; }
+  [[ "$output" == *"$shard"*"listed in ds/manifest.json"* ]]
+  run lm-pack inspect ds
+  [ "$status" -eq 0 ]
+}
+
+@test "errors: not a dataset directory" {
+  mkdir empty
+  run lm-pack verify empty
+  one_line_error || { echo "status $status: $output"; false; }
+  [[ "$output" == *"empty/manifest.json"* ]]
+  run lm-pack inspect nowhere
+  [ "$status" -eq 1 ]
+}
+
+@test "errors: disk full (file size limit) leaves the dataset as it was" {
+  cat "$FIX"/doc?.tok "$FIX"/doc?.tok "$FIX"/doc?.tok >big.tok
+  # bash's ulimit -f counts KiB and limits each file. A 40 KB shard does not fit:
+  run bash -c 'ulimit -f 30; lm-pack -o ds --append --level 0 --shard-tokens 20000 big.tok'
+  one_line_error || { echo "status $status: $output"; false; }
+  [[ "$output" == *"ds/train-"*".lms: write failed: File too large"* ]]
+  unchanged
+  # Hundreds of small shards fit, then the manifest listing them does not:
+  run bash -c 'ulimit -f 30; lm-pack -o ds --append --shard-tokens 300 big.tok'
+  one_line_error || { echo "status $status: $output"; false; }
+  [[ "$output" == *"ds/manifest.json: write failed: File too large"* ]]
+  unchanged
+  [ -z "$(find ds -name '.*tmp*')" ]
+  run bash -c 'ulimit -f 30; lm-pack -o fresh --level 0 --shard-tokens 20000 big.tok'
+  [ "$status" -eq 1 ]
+  [ -z "$(ls -A fresh | grep -v '^\.lock$')" ]
+}
+
+@test "errors: a write error on stdout is reported" {
+  run lm-pack cat ds -o /dev/full/x
+  [ "$status" -eq 1 ]
+  run bash -c 'lm-pack cat ds >/dev/full'
+  [ "$status" -eq 1 ]
+  [[ "$output" == *"write failed"* ]]
+}
