@@ -75,6 +75,7 @@ class CpuBackend : public Backend {
   }
   Status ForwardBackward(const int32_t* inputs, const int32_t* targets, int B, int T,
                          float grad_scale, float* loss) override {
+    UseThreads();
     LM_RETURN_IF_ERROR(Trainable());
     double l = 0;
     LM_RETURN_IF_ERROR(model_.ForwardBackward(inputs, targets, B, T, grad_scale, &l));
@@ -83,6 +84,7 @@ class CpuBackend : public Backend {
   }
 
   Status OptimizerStep(const AdamWConfig& opt, float* grad_norm, bool* skipped) override {
+    UseThreads();
     LM_RETURN_IF_ERROR(Trainable());
     const ParamLayout& layout = model_.layout();
     const double norm = std::sqrt(cpu::sum_squares(model_.grads(), (int64_t)layout.total));
@@ -114,9 +116,11 @@ class CpuBackend : public Backend {
 
   Status ForwardLoss(const int32_t* inputs, const int32_t* targets, int B, int T,
                      float* losses) override {
+    UseThreads();
     return model_.ForwardLoss(inputs, targets, B, T, losses);
   }
   Status ForwardLogits(const int32_t* inputs, int B, int T, float* logits) override {
+    UseThreads();
     return model_.ForwardLogits(inputs, B, T, logits);
   }
 
@@ -126,11 +130,17 @@ class CpuBackend : public Backend {
     return Status::OK();
   }
   Status Decode(const int32_t* tokens, int n, float* logits) override {
+    UseThreads();
     return model_.Decode(tokens, n, logits);
   }
   int CachePosition() const override { return model_.CachePosition(); }
 
  private:
+  // The thread count is per process in OpenMP: set ours again before each
+  // computation in case another backend changed it.
+  void UseThreads() const {
+    if (omp_get_max_threads() != threads_) omp_set_num_threads(threads_);
+  }
   Status Ready() const {
     return model_.params() ? Status::OK() : Status::Invalid("cpu backend: not initialised");
   }

@@ -33,10 +33,15 @@ void matmul_forward_(T* out, const T* x, const T* w, int N, int IC, int OC) {
 #pragma omp parallel if ((int64_t)N * IC * OC >= kSerialBelow)
   {
     const int nth = omp_get_num_threads(), tid = omp_get_thread_num();
-    const int n0 = Split(N, nth, tid), n1 = Split(N, nth, tid + 1);
-    if (n1 > n0)
+    if (N >= 8 * nth) {
+      const int n0 = Split(N, nth, tid), n1 = Split(N, nth, tid + 1);
       gemm(false, true, n1 - n0, OC, IC, T(1), x + (size_t)n0 * IC, IC, w, IC, T(0),
            out + (size_t)n0 * OC, OC);
+    } else {  // few rows (decoding): split the output columns instead
+      const int o0 = Split(OC, nth, tid), o1 = Split(OC, nth, tid + 1);
+      if (o1 > o0)
+        gemm(false, true, N, o1 - o0, IC, T(1), x, IC, w + (size_t)o0 * IC, IC, T(0), out + o0, OC);
+    }
   }
 }
 

@@ -102,6 +102,7 @@ void CheckCase(const std::string& python, const Case& k, bool corrupt) {
   }
   const std::string dir = tmpl;
   SafetensorsWriter w;
+  w.SetMetadata("format", "pt");  // transformers' from_pretrained requires it
   for (const TensorInfo& t : L.tensors) {
     std::vector<int64_t> shape = t.shape;
     if (t.vocab_rows) shape[0] = c.vocab_size;  // padding rows are never written
@@ -121,7 +122,11 @@ void CheckCase(const std::string& python, const Case& k, bool corrupt) {
     CHECK_EQ(rc, 1);
   else
     CHECK_EQ(rc, 0);
-  CHECK_OK(RemoveAll(dir));
+  // LM_KEEP_CHECK_DIR=1 keeps the files, e.g. to load them with transformers by hand.
+  if (getenv("LM_KEEP_CHECK_DIR"))
+    printf("# kept %s\n", dir.c_str());
+  else
+    CHECK_OK(RemoveAll(dir));
 }
 
 const Case kCases[] = {

@@ -366,4 +366,63 @@ TEST(float_ops_match_double) {
   CHECK(MaxAbsDiff(mmf.data(), mm.data(), mm.size()) < 1e-4);
 }
 
+// Sizes large enough that the ops run on several threads (the small cases
+// above stay on one), against plain double loops.
+TEST(parallel_paths_match_plain_loops) {
+  for (int N : {3, 300}) {  // few rows: columns split; many rows: rows split
+    const int IC = 96, OC = 1000;
+    Vec x = Randn((size_t)N * IC, 110), w = Randn((size_t)OC * IC, 111),
+        R = Randn((size_t)N * OC, 112);
+    Vec out((size_t)N * OC), dx((size_t)N * IC, 0.0), dw((size_t)OC * IC, 0.0);
+    matmul_forward(out.data(), x.data(), w.data(), N, IC, OC);
+    matmul_backward(dx.data(), dw.data(), R.data(), x.data(), w.data(), N, IC, OC);
+    double e1 = 0, e2 = 0, e3 = 0;
+    for (int n = 0; n < N; n++)
+      for (int o = 0; o < OC; o++) {
+        double s = 0;
+        for (int i = 0; i < IC; i++) s += x[(size_t)n * IC + i] * w[(size_t)o * IC + i];
+        e1 = std::max(e1, std::fabs(s - out[(size_t)n * OC + o]));
+      }
+    for (int n = 0; n < N; n++)
+      for (int i = 0; i < IC; i++) {
+        double s = 0;
+        for (int o = 0; o < OC; o++) s += R[(size_t)n * OC + o] * w[(size_t)o * IC + i];
+        e2 = std::max(e2, std::fabs(s - dx[(size_t)n * IC + i]));
+      }
+    for (int o = 0; o < OC; o += 7)
+      for (int i = 0; i < IC; i++) {
+        double s = 0;
+        for (int n = 0; n < N; n++) s += R[(size_t)n * OC + o] * x[(size_t)n * IC + i];
+        e3 = std::max(e3, std::fabs(s - dw[(size_t)o * IC + i]));
+      }
+    CHECK(e1 < 1e-10);
+    CHECK(e2 < 1e-10);
+    CHECK(e3 < 1e-10);
+  }
+  const int N = 700, C = 100, V = 50;
+  Vec x = Randn((size_t)N * C, 120), w = Randn(C, 121), R = Randn((size_t)N * C, 122);
+  Vec out((size_t)N * C), rstd(N), dx((size_t)N * C, 0.0), dw(C, 0.0), dt((size_t)V * C, 0.0);
+  rmsnorm_forward(out.data(), rstd.data(), x.data(), w.data(), N, C, 1e-5f);
+  rmsnorm_backward(dx.data(), dw.data(), R.data(), x.data(), w.data(), rstd.data(), N, C);
+  std::vector<int32_t> ids(N);
+  for (int n = 0; n < N; n++) ids[n] = (n * 37) % V;
+  embedding_backward(dt.data(), R.data(), ids.data(), N, C);
+  Vec dw_ref(C, 0.0), dt_ref((size_t)V * C, 0.0);
+  for (int n = 0; n < N; n++) {
+    double ms = 0, dot = 0;
+    for (int c = 0; c < C; c++) ms += x[(size_t)n * C + c] * x[(size_t)n * C + c] / C;
+    const double r = 1 / std::sqrt(ms + 1e-5);
+    for (int c = 0; c < C; c++) dot += R[(size_t)n * C + c] * w[c] * x[(size_t)n * C + c];
+    for (int c = 0; c < C; c++) {
+      const size_t i = (size_t)n * C + c;
+      CHECK_NEAR(out[i], x[i] * r * w[c], 1e-12);
+      CHECK_NEAR(dx[i], r * w[c] * R[i] - x[i] * r * r * r * dot / C, 1e-10);
+      dw_ref[c] += R[i] * x[i] * r;
+      dt_ref[(size_t)ids[n] * C + c] += R[i];
+    }
+  }
+  for (int c = 0; c < C; c++) CHECK_NEAR(dw[c], dw_ref[c], 1e-9);
+  for (size_t i = 0; i < dt.size(); i++) CHECK_NEAR(dt[i], dt_ref[i], 1e-10);
+}
+
 TEST_MAIN()
