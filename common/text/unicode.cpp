@@ -101,26 +101,24 @@ void Build() {
   g_table = t;
 }
 
-// ASCII classes, so that plain English never touches the big table.
-struct AsciiTable {
-  uint8_t c[128];
-  AsciiTable() {
-    for (int i = 0; i < 128; i++) {
-      uint8_t v = 0;
-      if ((i >= 'a' && i <= 'z')) v = kL | kLower;
-      if ((i >= 'A' && i <= 'Z')) v = kL | kUpper;
-      if (i >= '0' && i <= '9') v = kN;
-      if ((i >= 9 && i <= 13) || i == ' ') v = kWs;
-      c[i] = v;
-    }
-  }
-};
-const AsciiTable kAscii;
-
 }  // namespace
 
-uint8_t Class(uint32_t cp) {
-  if (cp < 128) return kAscii.c[cp];
+// ASCII classes, so that plain English never touches the big table.
+#define LM_A(c)                                                       \
+  (uint8_t)(((c) >= 'a' && (c) <= 'z')                ? (kL | kLower) \
+            : ((c) >= 'A' && (c) <= 'Z')              ? (kL | kUpper) \
+            : ((c) >= '0' && (c) <= '9')              ? kN            \
+            : (((c) >= 9 && (c) <= 13) || (c) == ' ') ? kWs           \
+                                                      : 0)
+#define LM_A8(c) \
+  LM_A(c), LM_A(c + 1), LM_A(c + 2), LM_A(c + 3), LM_A(c + 4), LM_A(c + 5), LM_A(c + 6), LM_A(c + 7)
+const uint8_t kAsciiClass[128] = {
+    LM_A8(0),  LM_A8(8),  LM_A8(16), LM_A8(24), LM_A8(32), LM_A8(40),  LM_A8(48),  LM_A8(56),
+    LM_A8(64), LM_A8(72), LM_A8(80), LM_A8(88), LM_A8(96), LM_A8(104), LM_A8(112), LM_A8(120)};
+#undef LM_A8
+#undef LM_A
+
+uint8_t ClassSlow(uint32_t cp) {
   std::call_once(g_once, Build);
   return cp < 0x110000 ? (*g_table)[cp] : 0;
 }

@@ -19,9 +19,14 @@ enum : uint8_t {
   kLower = 32,  // [\p{Ll}\p{Lm}\p{Lo}\p{M}]        (o200k)
 };
 
+extern const uint8_t kAsciiClass[128];
+uint8_t ClassSlow(uint32_t cp);
+
 // The class bits of code point `cp` (< 0x110000). Thread-safe; the first call
 // for a non-ASCII code point builds the table (tens of milliseconds).
-uint8_t Class(uint32_t cp);
+inline uint8_t Class(uint32_t cp) {
+  return cp < 128 ? kAsciiClass[cp] : ClassSlow(cp);
+}
 
 // Decodes one UTF-8 character at p (p < end). Returns its length (1-4), or 0
 // when the bytes at p do not start a valid, complete, shortest-form character

@@ -66,9 +66,16 @@ struct Vocab::Impl {
   uint64_t id = 0;
   uint32_t byte_id[256];
   std::vector<uint8_t> kind;  // TokenKind per id
-  // bytes -> id of non-special tokens, open addressing on Hash64.
-  std::vector<uint32_t> slots;
+  // bytes -> id of non-special tokens, open addressing on Hash64; the tag (high
+  // half of the hash) spares most byte comparisons. Token bytes live in one
+  // arena so that a probe touches little memory.
+  struct Slot {
+    uint32_t id, tag;
+  };
+  std::vector<Slot> slots;
   size_t slot_mask = 0;
+  std::string arena;
+  std::vector<uint32_t> arena_off;  // id -> offset; size()+1 entries
   PairMap pairs;
   std::vector<std::pair<std::string, uint32_t>> specials;
   bool special_first[256] = {false};
@@ -76,12 +83,15 @@ struct Vocab::Impl {
 
   const std::string& bytes(uint32_t i) const { return file.tokens[i].bytes; }
 
-  uint32_t Find(const char* p, size_t n) const {
-    for (size_t i = Hash64(p, n) & slot_mask;; i = (i + 1) & slot_mask) {
-      uint32_t v = slots[i];
-      if (v == kNoId) return kNoId;
-      const std::string& b = bytes(v);
-      if (b.size() == n && std::memcmp(b.data(), p, n) == 0) return v;
+  uint32_t Find(const char* p, size_t n) const { return Find(p, n, Hash64(p, n)); }
+  uint32_t Find(const char* p, size_t n, uint64_t h) const {
+    uint32_t tag = (uint32_t)(h >> 32);
+    for (size_t i = h & slot_mask;; i = (i + 1) & slot_mask) {
+      const Slot& s = slots[i];
+      if (s.id == kNoId) return kNoId;
+      if (s.tag != tag) continue;
+      uint32_t o = arena_off[s.id], len = arena_off[s.id + 1] - o;
+      if (len == n && std::memcmp(arena.data() + o, p, n) == 0) return s.id;
     }
   }
 
@@ -154,6 +164,69 @@ struct Vocab::Impl {
     }
     for (uint32_t i = 0; i < n; i = next[i]) out->push_back(tok[i]);
   }
+
+  // The same merges for very long chunks (a megabyte of one letter): one
+  // bucket of positions per rank instead of a heap. Ranks are visited lowest
+  // first; a bucket is walked left to right, which is tiktoken's leftmost-first
+  // order because a merge never creates a pair of its own rank (the pair's
+  // bytes are longer). A merge that creates a pair of lower rank suspends the
+  // bucket until that rank is done.
+  void BpeHuge(const uint8_t* p, size_t n, std::vector<uint32_t>* out) const {
+    const uint32_t kDead = kNoId;
+    std::vector<uint32_t> tok(n), next(n), prev(n);
+    for (size_t i = 0; i < n; i++) {
+      tok[i] = byte_id[p[i]];
+      next[i] = (uint32_t)(i + 1);
+      prev[i] = (uint32_t)(i - 1);
+    }
+    std::vector<std::vector<uint32_t>> bucket(kind.size());
+    std::priority_queue<uint32_t, std::vector<uint32_t>, std::greater<uint32_t>> ranks;
+    auto add = [&](uint32_t r, uint32_t pos) {
+      if (bucket[r].empty()) ranks.push(r);
+      bucket[r].push_back(pos);
+    };
+    for (size_t i = 0; i + 1 < n; i++) {
+      uint32_t r = pairs.Get(tok[i], tok[i + 1]);
+      if (r != kNoId) add(r, (uint32_t)i);
+    }
+    std::vector<uint32_t> v;
+    while (!ranks.empty()) {
+      uint32_t r = ranks.top();
+      ranks.pop();
+      if (bucket[r].empty()) continue;
+      v.swap(bucket[r]);
+      bucket[r].clear();
+      if (!std::is_sorted(v.begin(), v.end())) std::sort(v.begin(), v.end());
+      for (size_t k = 0; k < v.size(); k++) {
+        uint32_t i = v[k];
+        if (tok[i] == kDead) continue;
+        uint32_t j = next[i];
+        if (j >= n || pairs.Get(tok[i], tok[j]) != r) continue;
+        tok[i] = r;
+        tok[j] = kDead;
+        uint32_t nx = next[j];
+        next[i] = nx;
+        if (nx < n) prev[nx] = i;
+        bool suspend = false;
+        uint32_t pl = prev[i];
+        if (pl != (uint32_t)-1) {
+          uint32_t r1 = pairs.Get(tok[pl], tok[i]);
+          if (r1 != kNoId) add(r1, pl), suspend |= r1 < r;
+        }
+        if (nx < n) {
+          uint32_t r2 = pairs.Get(tok[i], tok[nx]);
+          if (r2 != kNoId) add(r2, i), suspend |= r2 < r;
+        }
+        if (suspend && k + 1 < v.size()) {
+          if (bucket[r].empty()) ranks.push(r);
+          bucket[r].insert(bucket[r].end(), v.begin() + (long)k + 1, v.end());
+          break;
+        }
+      }
+      v.clear();
+    }
+    for (uint32_t i = 0; i < n; i = next[i]) out->push_back(tok[i]);
+  }
 };
 
 Vocab::Vocab() : impl_(new Impl) {}
@@ -197,15 +270,24 @@ Status Vocab::FromFile(VocabFile file, uint64_t id, Vocab* out) {
   }
   size_t cap = 16;
   while (cap < plain * 2) cap <<= 1;
-  m.slots.assign(cap, kNoId);
+  m.slots.assign(cap, Impl::Slot{kNoId, 0});
   m.slot_mask = cap - 1;
+  m.arena_off.resize(n + 1);
+  for (size_t i = 0; i < n; i++) {
+    m.arena_off[i] = (uint32_t)m.arena.size();
+    uint8_t k = m.kind[i];
+    if (k == (uint8_t)TokenKind::kUnused || k == (uint8_t)TokenKind::kSpecial) continue;
+    m.arena += m.file.tokens[i].bytes;
+  }
+  m.arena_off[n] = (uint32_t)m.arena.size();
   for (size_t i = 0; i < n; i++) {
     uint8_t k = m.kind[i];
     if (k == (uint8_t)TokenKind::kUnused || k == (uint8_t)TokenKind::kSpecial) continue;
     const std::string& b = m.file.tokens[i].bytes;
-    size_t s = Hash64(b.data(), b.size()) & m.slot_mask;
-    while (m.slots[s] != kNoId) s = (s + 1) & m.slot_mask;
-    m.slots[s] = (uint32_t)i;
+    uint64_t h = Hash64(b.data(), b.size());
+    size_t s = h & m.slot_mask;
+    while (m.slots[s].id != kNoId) s = (s + 1) & m.slot_mask;
+    m.slots[s] = Impl::Slot{(uint32_t)i, (uint32_t)(h >> 32)};
   }
   // Every way to cut each token into two tokens is a pair that merges into it
   // (tiktoken ranks concatenations, not recorded merges).
@@ -261,11 +343,46 @@ uint32_t Vocab::Lookup(const char* p, size_t n) const {
   return impl_->Find(p, n);
 }
 
+void Vocab::EncodeChunkForTest(const char* p, size_t n, int algo,
+                               std::vector<uint32_t>* out) const {
+  if (n == 0) return;
+  if (algo == 0 && n <= 256)
+    impl_->BpeSmall((const uint8_t*)p, n, out);
+  else if (algo == 1)
+    impl_->BpeLarge((const uint8_t*)p, n, out);
+  else if (algo == 2)
+    impl_->BpeHuge((const uint8_t*)p, n, out);
+  else
+    EncodeChunk(p, n, out);
+}
+
 uint32_t Vocab::SpecialId(const std::string& text) const {
   for (auto& s : impl_->specials)
     if (s.first == text) return s.second;
   return kNoId;
 }
+
+namespace {
+
+// A per-thread direct-mapped cache of short chunks that needed merging: prose
+// repeats its multi-token words, and a hit skips the merge loop.
+struct ChunkCache {
+  static constexpr size_t kSlots = 1 << 14, kMaxBytes = 24, kMaxIds = 6;
+  struct Entry {
+    uint64_t hash;
+    uint8_t len, nids;
+    char bytes[kMaxBytes];
+    uint32_t ids[kMaxIds];
+  };
+  const void* owner = nullptr;
+  uint64_t owner_id = 0;
+  std::vector<Entry> e;
+};
+thread_local ChunkCache t_cache;
+// Chunks this long use the bucket merge (BpeHuge).
+constexpr size_t kHugeChunk = 1 << 16;
+
+}  // namespace
 
 void Vocab::EncodeChunk(const char* p, size_t n, std::vector<uint32_t>* out) const {
   const Impl& m = *impl_;
@@ -274,15 +391,42 @@ void Vocab::EncodeChunk(const char* p, size_t n, std::vector<uint32_t>* out) con
     out->push_back(m.byte_id[(uint8_t)p[0]]);
     return;
   }
-  uint32_t whole = m.Find(p, n);
+  uint64_t h = Hash64(p, n);
+  uint32_t whole = m.Find(p, n, h);
   if (whole != kNoId) {
     out->push_back(whole);
     return;
   }
-  if (n <= 256)
-    m.BpeSmall((const uint8_t*)p, n, out);
-  else
-    m.BpeLarge((const uint8_t*)p, n, out);
+  if (n > ChunkCache::kMaxBytes) {
+    if (n <= 256)
+      m.BpeSmall((const uint8_t*)p, n, out);
+    else if (n < kHugeChunk)
+      m.BpeLarge((const uint8_t*)p, n, out);
+    else
+      m.BpeHuge((const uint8_t*)p, n, out);
+    return;
+  }
+  ChunkCache& c = t_cache;
+  if (c.owner != impl_ || c.owner_id != m.id || c.e.empty()) {
+    c.e.assign(ChunkCache::kSlots, ChunkCache::Entry{0, 0, 0, {}, {}});
+    c.owner = impl_;
+    c.owner_id = m.id;
+  }
+  ChunkCache::Entry& e = c.e[(h ^ (h >> 29)) & (ChunkCache::kSlots - 1)];
+  if (e.hash == h && e.len == n && std::memcmp(e.bytes, p, n) == 0) {
+    out->insert(out->end(), e.ids, e.ids + e.nids);
+    return;
+  }
+  size_t before = out->size();
+  m.BpeSmall((const uint8_t*)p, n, out);
+  size_t k = out->size() - before;
+  if (k <= ChunkCache::kMaxIds) {
+    e.hash = h;
+    e.len = (uint8_t)n;
+    e.nids = (uint8_t)k;
+    std::memcpy(e.bytes, p, n);
+    std::memcpy(e.ids, out->data() + before, k * sizeof(uint32_t));
+  }
 }
 
 Status Vocab::EncodeOrdinary(const char* p, size_t n, std::vector<uint32_t>* out) const {

@@ -63,6 +63,10 @@ class Vocab {
   void EncodeChunk(const char* p, size_t n, std::vector<uint32_t>* out) const;
   // Encodes ordinary text (no special tokens) from [p, p+n), appending.
   Status EncodeOrdinary(const char* p, size_t n, std::vector<uint32_t>* out) const;
+  // EncodeChunk without the whole-token shortcut, by one merge algorithm:
+  // 0 the small-array loop (n <= 256), 1 the heap, 2 the rank buckets. They
+  // must agree; tests check that they do.
+  void EncodeChunkForTest(const char* p, size_t n, int algo, std::vector<uint32_t>* out) const;
   // The id of a special token's text, or kNoId.
   uint32_t SpecialId(const std::string& text) const;
   static constexpr uint32_t kNoId = 0xffffffffu;
