@@ -347,9 +347,14 @@ Status ReadRecord(const std::string& path, const std::string& key, std::set<std:
 }
 
 Status AppendRecord(const std::string& path, const std::string& line) {
-  int fd = open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+  int fd = open(path.c_str(), O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
   if (fd < 0) return Status::FromErrno(path, "open");
-  Status s = WriteAll(fd, line.data(), line.size(), path);
+  // After a line torn by a crash, start a new line so this record stays whole.
+  std::string text = line;
+  off_t size = lseek(fd, 0, SEEK_END);
+  char last = '\n';
+  if (size > 0 && pread(fd, &last, 1, size - 1) == 1 && last != '\n') text = "\n" + text;
+  Status s = WriteAll(fd, text.data(), text.size(), path);
   if (s.ok() && fsync(fd) != 0) s = Status::FromErrno(path, "fsync");
   close(fd);
   return s;

@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <cstring>
 #include <nlohmann/json.hpp>
@@ -178,7 +179,7 @@ class Generator {
     if (!cache_) return Refill();
     return be_->Decode(&t, 1, logits_.data());
   }
-  const float* logits() const { return logits_.data(); }
+  float* logits() { return logits_.data(); }
   size_t window_size() const { return window_.size(); }
   int slides() const { return slides_; }
   bool truncated(size_t n) const { return n > window_.size(); }
@@ -314,6 +315,10 @@ Status Run(int argc, char** argv) {
   }
 
   const int32_t eot = (int32_t)vocab.eot_id();
+  // Ids an imported vocabulary leaves unused stand for nothing: never drawn.
+  std::vector<int32_t> unused;
+  for (uint32_t id = 0; id < vocab.size(); id++)
+    if (vocab.is_unused(id)) unused.push_back((int32_t)id);
   Sampler sampler(o.sc, V);
   Generator gen(be.get(), ck.config.context, V, !o.no_cache);
   for (int k = 0; k < o.num_samples; k++) {
@@ -332,6 +337,7 @@ Status Run(int argc, char** argv) {
     if (!o.json && k > 0) LM_RETURN_IF_ERROR(WriteOut("\n---\n"));
     for (int i = 0; i < o.n; i++) {
       int32_t t;
+      for (int32_t id : unused) gen.logits()[id] = -INFINITY;
       LM_RETURN_IF_ERROR(sampler.Sample(gen.logits(), history.data(), history.size(), &t));
       generated++;
       if (t == eot) {
@@ -339,6 +345,7 @@ Status Run(int argc, char** argv) {
         break;
       }
       uint32_t u = (uint32_t)t;
+      piece.clear();
       LM_RETURN_IF_ERROR(vocab.Decode(&u, 1, &piece));
       bool stopped = stream.Append(piece, &out);
       text += out;
