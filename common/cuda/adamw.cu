@@ -46,7 +46,7 @@ __global__ void adamw_kernel(float* __restrict__ p, bf16* __restrict__ p16,
 Status sum_squares(const float* x, int64_t n, double* sum, cudaStream_t s) {
   if (n < 0) return Status::Invalid("sum_squares: negative count");
   if (n == 0) return Status::OK();
-  sum_squares_kernel<<<blocks_for(n, 256 * 8, 2048), 256, 0, s>>>(x, n, sum);
+  LM_LAUNCH(sum_squares_kernel, blocks_for(n, 256 * 8, 2048), 256, 0, s, x, n, sum);
   LM_CUDA_LAUNCHED("sum_squares_kernel");
   return Status::OK();
 }
@@ -60,8 +60,8 @@ Status adamw_update(float* params, bf16* p16, const float* grads, float* m, floa
   double bc2 = 1.0 - std::pow((double)b2, (double)t);
   float step_size = (float)(lr / bc1);
   float bc2_sqrt = (float)std::sqrt(bc2);
-  adamw_kernel<<<blocks_for(n, 256 * 4, 65536), 256, 0, s>>>(
-      params, p16, grads, m, v, n, lr, b1, b2, eps, wd, step_size, bc2_sqrt, grad_scale);
+  LM_LAUNCH(adamw_kernel, blocks_for(n, 256 * 4, 65536), 256, 0, s, params, p16, grads, m, v, n, lr,
+            b1, b2, eps, wd, step_size, bc2_sqrt, grad_scale);
   LM_CUDA_LAUNCHED("adamw_kernel");
   return Status::OK();
 }

@@ -306,7 +306,7 @@ Status forward_d(const AttentionArgs& a, cudaStream_t s) {
   using C = Cfg<D>;
   float scale_log2 = kLog2e / sqrtf((float)D);
   dim3 grid((a.Tq + C::BQ - 1) / C::BQ, a.heads, a.B);
-  attention_forward_kernel<D><<<grid, C::THREADS, 0, s>>>(a, scale_log2);
+  LM_LAUNCH(attention_forward_kernel<D>, grid, C::THREADS, 0, s, a, scale_log2);
   LM_CUDA_LAUNCHED("attention_forward_kernel");
   return Status::OK();
 }
@@ -318,13 +318,14 @@ Status backward_d(const AttentionArgs& a, const bf16* dout, bf16* dq, bf16* dk, 
   float scale = 1.f / sqrtf((float)D);
   float scale_log2 = kLog2e * scale;
   int64_t rows = (int64_t)a.B * a.heads * a.Tq;
-  attention_delta_kernel<<<blocks_for(rows, 256, INT32_MAX), 256, 0, s>>>(a, dout, delta);
+  LM_LAUNCH(attention_delta_kernel, blocks_for(rows, 256, INT32_MAX), 256, 0, s, a, dout, delta);
   LM_CUDA_LAUNCHED("attention_delta_kernel");
   dim3 gq((a.Tq + C::BQ - 1) / C::BQ, a.heads, a.B);
-  attention_dq_kernel<D><<<gq, C::THREADS, 0, s>>>(a, dout, dq, delta, scale_log2, scale);
+  LM_LAUNCH(attention_dq_kernel<D>, gq, C::THREADS, 0, s, a, dout, dq, delta, scale_log2, scale);
   LM_CUDA_LAUNCHED("attention_dq_kernel");
   dim3 gk((a.Tq + C::BQ - 1) / C::BQ, a.kv_heads, a.B);
-  attention_dkv_kernel<D><<<gk, C::THREADS, 0, s>>>(a, dout, dk, dv, delta, scale_log2, scale);
+  LM_LAUNCH(attention_dkv_kernel<D>, gk, C::THREADS, 0, s, a, dout, dk, dv, delta, scale_log2,
+            scale);
   LM_CUDA_LAUNCHED("attention_dkv_kernel");
   return Status::OK();
 }

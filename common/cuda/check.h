@@ -32,4 +32,6 @@ bool SyncEachLaunch();
     if (_lm_e != cudaSuccess) return ::lm::cuda::CudaError(_lm_e, #expr, __FILE__, __LINE__); \
   } while (0)
 
+#ifndef LM_CUDA_LAUNCHED
 #define LM_CUDA_LAUNCHED(name) LM_RETURN_IF_ERROR(::lm::cuda::CheckLaunch(name, __FILE__, __LINE__))
+#endif

@@ -16,7 +16,7 @@ __global__ void f32_to_bf16_kernel(const float* __restrict__ in, bf16* __restric
 Status f32_to_bf16(const float* in, bf16* out, int64_t count, cudaStream_t s) {
   if (count < 0) return Status::Invalid("f32_to_bf16: negative count");
   if (count == 0) return Status::OK();
-  f32_to_bf16_kernel<<<blocks_for(count, 256, 65536), 256, 0, s>>>(in, out, count);
+  LM_LAUNCH(f32_to_bf16_kernel, blocks_for(count, 256, 65536), 256, 0, s, in, out, count);
   LM_CUDA_LAUNCHED("f32_to_bf16_kernel");
   return Status::OK();
 }

@@ -52,8 +52,8 @@ Status cross_entropy_forward_backward(float* losses, bf16* dlogits, const float*
     return Status::Invalid("cross_entropy_forward_backward: bad shape");
   if (rows == 0) return Status::OK();
   if (rows > INT32_MAX) return Status::Invalid("cross_entropy_forward_backward: too many rows");
-  cross_entropy_kernel<<<(unsigned)rows, 512, 0, s>>>(logits, targets, vocab, padded_vocab, dscale,
-                                                      losses, dlogits);
+  LM_LAUNCH(cross_entropy_kernel, (unsigned)rows, 512, 0, s, logits, targets, vocab, padded_vocab,
+            dscale, losses, dlogits);
   LM_CUDA_LAUNCHED("cross_entropy_kernel");
   return Status::OK();
 }

@@ -195,8 +195,8 @@ class CudaBackend : public Backend {
     std::vector<float> table((size_t)cfg_.context * cfg_.head_dim());
     rope_table_host(cfg_.head_dim(), cfg_.context, cfg_.rope_theta, table.data());
     LM_RETURN_IF_ERROR(Alloc(&rope_, table.size(), "rope table"));
-    LM_CUDA_RETURN(
-        cudaMemcpy(rope_, table.data(), table.size() * sizeof(float), cudaMemcpyHostToDevice));
+    LM_CUDA_RETURN(cudaMemcpyAsync(rope_, table.data(), table.size() * sizeof(float),
+                                   cudaMemcpyHostToDevice, s_));
     // Runs of adjacent tensors with the same decay flag: one AdamW launch each.
     runs_.clear();
     for (const TensorInfo& t : layout_.tensors) {

@@ -10,6 +10,14 @@
 #include "cuda/check.h"
 #include "cuda/kernels.h"
 
+// Launches go through LM_LAUNCH so that tests/gpu/emu.h can run the same
+// kernels on the CPU (one thread per CUDA thread) where no GPU is present.
+#ifndef LM_CUDA_EMULATE
+#define LM_LAUNCH(kernel, grid, block, smem, stream, ...) \
+  kernel<<<(grid), (block), (smem), (stream)>>>(__VA_ARGS__)
+#define LM_DYNAMIC_SHARED(type, name) extern __shared__ type name[]
+#endif
+
 namespace lm {
 namespace cuda {
 

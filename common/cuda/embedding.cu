@@ -36,7 +36,7 @@ Status embedding_forward(float* out, const int32_t* tokens, const float* table, 
   if (n < 0 || dim <= 0) return Status::Invalid("embedding_forward: bad shape");
   if (n == 0) return Status::OK();
   if (n > INT32_MAX) return Status::Invalid("embedding_forward: too many rows");
-  embedding_forward_kernel<<<(unsigned)n, 128, 0, s>>>(tokens, table, out, dim);
+  LM_LAUNCH(embedding_forward_kernel, (unsigned)n, 128, 0, s, tokens, table, out, dim);
   LM_CUDA_LAUNCHED("embedding_forward_kernel");
   return Status::OK();
 }
@@ -46,7 +46,7 @@ Status embedding_backward(float* dtable, const float* dout, const int32_t* token
   if (n < 0 || dim <= 0) return Status::Invalid("embedding_backward: bad shape");
   if (n == 0) return Status::OK();
   if (n > INT32_MAX) return Status::Invalid("embedding_backward: too many rows");
-  embedding_backward_kernel<<<(unsigned)n, 128, 0, s>>>(tokens, dout, dtable, dim);
+  LM_LAUNCH(embedding_backward_kernel, (unsigned)n, 128, 0, s, tokens, dout, dtable, dim);
   LM_CUDA_LAUNCHED("embedding_backward_kernel");
   return Status::OK();
 }

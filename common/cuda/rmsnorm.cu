@@ -29,7 +29,7 @@ __global__ void rmsnorm_backward_kernel(const float* __restrict__ x, const float
                                         const float* __restrict__ rstd,
                                         const float* __restrict__ dout, float* __restrict__ dx,
                                         float* __restrict__ dw, int64_t n, int dim, bool smem_dw) {
-  extern __shared__ float sdw[];
+  LM_DYNAMIC_SHARED(float, sdw);
   float* acc = smem_dw ? sdw : dw;
   if (smem_dw) {
     for (int i = threadIdx.x; i < dim; i += blockDim.x) sdw[i] = 0.f;
@@ -64,8 +64,8 @@ Status rmsnorm_forward(bf16* out, float* rstd, const float* x, const float* w, i
   if (n < 0 || dim <= 0) return Status::Invalid("rmsnorm_forward: bad shape");
   if (n == 0) return Status::OK();
   const int rows_per_block = 8;
-  rmsnorm_forward_kernel<<<blocks_for(n, rows_per_block, INT32_MAX), 32 * rows_per_block, 0, s>>>(
-      x, w, out, rstd, n, dim, eps);
+  LM_LAUNCH(rmsnorm_forward_kernel, blocks_for(n, rows_per_block, INT32_MAX), 32 * rows_per_block,
+            0, s, x, w, out, rstd, n, dim, eps);
   LM_CUDA_LAUNCHED("rmsnorm_forward_kernel");
   return Status::OK();
 }
@@ -80,8 +80,8 @@ Status rmsnorm_backward(float* dx, float* dw, const float* dout, const float* x,
   unsigned blocks = blocks_for(n, warps * 16, 1024);
   bool smem_dw = (size_t)dim * sizeof(float) <= 48 * 1024;
   size_t smem = smem_dw ? (size_t)dim * sizeof(float) : 0;
-  rmsnorm_backward_kernel<<<blocks, 32 * warps, smem, s>>>(x, w, rstd, dout, dx, dw, n, dim,
-                                                           smem_dw);
+  LM_LAUNCH(rmsnorm_backward_kernel, blocks, 32 * warps, smem, s, x, w, rstd, dout, dx, dw, n, dim,
+            smem_dw);
   LM_CUDA_LAUNCHED("rmsnorm_backward_kernel");
   return Status::OK();
 }

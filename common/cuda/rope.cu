@@ -54,8 +54,8 @@ Status rope_apply(bf16* x, int B, int T, int64_t row_stride, int heads, int head
   int64_t rows = (int64_t)B * T;
   if (rows == 0) return Status::OK();
   int64_t work = rows * heads * (head_dim / 2);
-  rope_kernel<<<blocks_for(work, 256, 65536), 256, 0, s>>>(
-      x, rows, T, row_stride, heads, head_dim, pos0, table, max_pos, inverse ? -1.f : 1.f);
+  LM_LAUNCH(rope_kernel, blocks_for(work, 256, 65536), 256, 0, s, x, rows, T, row_stride, heads,
+            head_dim, pos0, table, max_pos, inverse ? -1.f : 1.f);
   LM_CUDA_LAUNCHED("rope_kernel");
   return Status::OK();
 }

@@ -38,7 +38,7 @@ __global__ void swiglu_backward_kernel(const bf16* __restrict__ gu, const bf16* 
 Status swiglu_forward(bf16* h, const bf16* gu, int64_t n, int ffn, cudaStream_t s) {
   if (n < 0 || ffn <= 0) return Status::Invalid("swiglu_forward: bad shape");
   if (n == 0) return Status::OK();
-  swiglu_forward_kernel<<<blocks_for(n * ffn, 256, 65536), 256, 0, s>>>(gu, h, n, ffn);
+  LM_LAUNCH(swiglu_forward_kernel, blocks_for(n * ffn, 256, 65536), 256, 0, s, gu, h, n, ffn);
   LM_CUDA_LAUNCHED("swiglu_forward_kernel");
   return Status::OK();
 }
@@ -47,7 +47,8 @@ Status swiglu_backward(bf16* dgu, const bf16* dh, const bf16* gu, int64_t n, int
                        cudaStream_t s) {
   if (n < 0 || ffn <= 0) return Status::Invalid("swiglu_backward: bad shape");
   if (n == 0) return Status::OK();
-  swiglu_backward_kernel<<<blocks_for(n * ffn, 256, 65536), 256, 0, s>>>(gu, dh, dgu, n, ffn);
+  LM_LAUNCH(swiglu_backward_kernel, blocks_for(n * ffn, 256, 65536), 256, 0, s, gu, dh, dgu, n,
+            ffn);
   LM_CUDA_LAUNCHED("swiglu_backward_kernel");
   return Status::OK();
 }

@@ -1,0 +1,860 @@
+// kernel_check.cpp: bin/lm-kernel-check, every CUDA kernel of common/cuda/
+// against its CPU twin in common/cpu/ops.h, then the whole model on both
+// backends (gradients of one step, logits, decoding, and 50 training steps from
+// the same initialization).
+//
+// Each check draws fresh random inputs (the seed is printed; --seed repeats a
+// run), rounds to bf16 the inputs that the GPU reads in bf16 and gives the CPU
+// the same rounded values, fills every GPU output with NaN before the kernel
+// runs (an element left unwritten fails), checks every CUDA call and launch, and
+// prints one line: kernel, shape, max error over max |ref|, ||got - ref|| / ||ref||,
+// tolerance, PASS/FAIL. Tolerances follow the device notes' METHOD.md: outputs
+// stored in bf16 (8-bit mantissa) pass at a norm-wise error up to 1e-2, fp32
+// arithmetic at 1e-4 or tighter.
+//
+// Exit status: 0 all passed; 1 a check failed or a CUDA call failed; 2 bad
+// usage; 77 no CUDA GPU is visible (nothing was run on a device; the host-only
+// checks still ran and passed).
+#include <cuda_bf16.h>
+#include <cuda_runtime_api.h>
+
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <functional>
+#include <memory>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "backend/backend.h"
+#include "cpu/ops.h"
+#include "cuda/check.h"
+#include "cuda/cuda_backend.h"
+#include "cuda/kernels.h"
+#include "cuda/matmul.h"
+#include "model/config.h"
+#include "model/params.h"
+
+using lm::Status;
+using lm::cuda::bf16;
+
+namespace {
+
+constexpr int kExitNoGpu = 77;
+
+int g_failed = 0, g_passed = 0;
+std::mt19937_64 g_rng;
+// The legacy default stream: the plain cudaMemcpy and cudaMemset calls below are
+// ordered with the kernels without further synchronization.
+cudaStream_t g_s = 0;
+
+// --- host helpers ------------------------------------------------------------
+float RoundBf16(float x) {
+  return __bfloat162float(__float2bfloat16(x));
+}
+
+std::vector<float> Randn(size_t n, float scale = 1.f) {
+  std::normal_distribution<float> d(0.f, scale);
+  std::vector<float> v(n);
+  for (auto& x : v) x = d(g_rng);
+  return v;
+}
+std::vector<float> RoundedRandn(size_t n, float scale = 1.f) {
+  std::vector<float> v = Randn(n, scale);
+  for (auto& x : v) x = RoundBf16(x);
+  return v;
+}
+std::vector<int32_t> RandIds(size_t n, int lo, int hi) {
+  std::uniform_int_distribution<int> d(lo, hi - 1);
+  std::vector<int32_t> v(n);
+  for (auto& x : v) x = d(g_rng);
+  return v;
+}
+std::vector<bf16> ToBf16(const std::vector<float>& v) {
+  std::vector<bf16> o(v.size());
+  for (size_t i = 0; i < v.size(); i++) o[i] = __float2bfloat16(v[i]);
+  return o;
+}
+std::vector<float> FromBf16(const std::vector<bf16>& v) {
+  std::vector<float> o(v.size());
+  for (size_t i = 0; i < v.size(); i++) o[i] = __bfloat162float(v[i]);
+  return o;
+}
+
+// One result line. Errors are relative to the reference's scale: max |got-ref|
+// over max |ref|, and the norm-wise ||got-ref|| / ||ref||. NaN never passes.
+bool Report(const std::string& name, const std::string& shape, const float* got, const float* ref,
+            size_t n, double tol) {
+  double max_err = 0, max_ref = 0, se = 0, sr = 0;
+  size_t nan_at = n;
+  for (size_t i = 0; i < n; i++) {
+    double g = got[i], r = ref[i];
+    if (!std::isfinite(g) && nan_at == n) nan_at = i;
+    double e = std::fabs(g - r);
+    max_err = std::max(max_err, e);
+    max_ref = std::max(max_ref, std::fabs(r));
+    se += e * e;
+    sr += r * r;
+  }
+  double max_rel = max_ref > 0 ? max_err / max_ref : max_err;
+  double norm_rel = sr > 0 ? std::sqrt(se / sr) : std::sqrt(se);
+  // The element-wise bound is looser than the norm-wise one: single elements
+  // near a rounding boundary carry a few bf16 ulps.
+  bool ok = nan_at == n && norm_rel <= tol && max_rel <= 4 * tol;
+  printf("%-26s %-34s max_rel %9.2e  norm_rel %9.2e  tol %7.0e  %s", name.c_str(), shape.c_str(),
+         max_rel, norm_rel, tol, ok ? "PASS" : "FAIL");
+  if (nan_at != n) printf("  (non-finite or unwritten at %zu)", nan_at);
+  printf("\n");
+  fflush(stdout);
+  (ok ? g_passed : g_failed)++;
+  return ok;
+}
+bool Report(const std::string& name, const std::string& shape, const std::vector<float>& got,
+            const std::vector<float>& ref, double tol) {
+  if (got.size() != ref.size()) {
+    printf("%-26s %-34s FAIL (size %zu vs %zu)\n", name.c_str(), shape.c_str(), got.size(),
+           ref.size());
+    g_failed++;
+    return false;
+  }
+  return Report(name, shape, got.data(), ref.data(), got.size(), tol);
+}
+void Verdict(const std::string& name, const std::string& shape, bool ok, const std::string& what) {
+  printf("%-26s %-34s %s  %s\n", name.c_str(), shape.c_str(), what.c_str(), ok ? "PASS" : "FAIL");
+  fflush(stdout);
+  (ok ? g_passed : g_failed)++;
+}
+
+std::string Shape(std::initializer_list<std::pair<const char*, long long>> kv) {
+  std::string s;
+  for (auto& p : kv)
+    s += (s.empty() ? "" : " ") + std::string(p.first) + "=" + std::to_string(p.second);
+  return s;
+}
+
+// --- device buffers: allocated, poisoned with NaN (all bits set) ----------------
+template <typename T>
+class Dev {
+ public:
+  ~Dev() {
+    if (p_) cudaFree(p_);
+  }
+  Status Alloc(size_t n) {
+    n_ = n;
+    LM_CUDA_RETURN(cudaMalloc(reinterpret_cast<void**>(&p_), std::max<size_t>(n, 1) * sizeof(T)));
+    return Poison();
+  }
+  Status Poison() {
+    LM_CUDA_RETURN(cudaMemset(p_, 0xFF, std::max<size_t>(n_, 1) * sizeof(T)));
+    return Status::OK();
+  }
+  Status Put(const std::vector<T>& v) {
+    if (!p_) LM_RETURN_IF_ERROR(Alloc(v.size()));
+    if (v.size() != n_) return Status::Invalid("Dev::Put: size mismatch");
+    LM_CUDA_RETURN(cudaMemcpy(p_, v.data(), n_ * sizeof(T), cudaMemcpyHostToDevice));
+    return Status::OK();
+  }
+  Status Get(std::vector<T>* v) const {
+    LM_CUDA_RETURN(cudaStreamSynchronize(g_s));
+    v->resize(n_);
+    LM_CUDA_RETURN(cudaMemcpy(v->data(), p_, n_ * sizeof(T), cudaMemcpyDeviceToHost));
+    return Status::OK();
+  }
+  T* p() const { return p_; }
+
+ private:
+  T* p_ = nullptr;
+  size_t n_ = 0;
+};
+
+Status GetF(const Dev<bf16>& d, std::vector<float>* out) {
+  std::vector<bf16> t;
+  LM_RETURN_IF_ERROR(d.Get(&t));
+  *out = FromBf16(t);
+  return Status::OK();
+}
+
+// --- kernels -------------------------------------------------------------------
+Status CheckConvert(int64_t n) {
+  std::vector<float> x = Randn(n, 3.f);
+  Dev<float> dx;
+  Dev<bf16> dy;
+  LM_RETURN_IF_ERROR(dx.Put(x));
+  LM_RETURN_IF_ERROR(dy.Alloc(n));
+  LM_RETURN_IF_ERROR(lm::cuda::f32_to_bf16(dx.p(), dy.p(), n, g_s));
+  std::vector<float> got, ref(n);
+  LM_RETURN_IF_ERROR(GetF(dy, &got));
+  for (int64_t i = 0; i < n; i++) ref[i] = RoundBf16(x[i]);
+  Report("f32_to_bf16", Shape({{"n", n}}), got, ref, 0.0);
+  return Status::OK();
+}
+
+Status CheckEmbedding(int N, int C, int V) {
+  std::vector<float> table = Randn((size_t)V * C);
+  std::vector<int32_t> ids = RandIds(N, 0, std::max(1, V / 8));  // repeats: atomics collide
+  Dev<float> dt, dout, dtab;
+  Dev<int32_t> di;
+  LM_RETURN_IF_ERROR(dt.Put(table));
+  LM_RETURN_IF_ERROR(di.Put(ids));
+  LM_RETURN_IF_ERROR(dout.Alloc((size_t)N * C));
+  LM_RETURN_IF_ERROR(lm::cuda::embedding_forward(dout.p(), di.p(), dt.p(), N, C, g_s));
+  std::vector<float> got, ref((size_t)N * C);
+  LM_RETURN_IF_ERROR(dout.Get(&got));
+  lm::cpu::embedding_forward(ref.data(), ids.data(), table.data(), N, C);
+  std::string sh = Shape({{"N", N}, {"C", C}, {"V", V}});
+  Report("embedding_forward", sh, got, ref, 0.0);
+
+  std::vector<float> g = Randn((size_t)N * C), acc = Randn((size_t)V * C);
+  LM_RETURN_IF_ERROR(dout.Put(g));
+  LM_RETURN_IF_ERROR(dtab.Put(acc));  // accumulates onto existing values
+  LM_RETURN_IF_ERROR(lm::cuda::embedding_backward(dtab.p(), dout.p(), di.p(), N, C, g_s));
+  LM_RETURN_IF_ERROR(dtab.Get(&got));
+  lm::cpu::embedding_backward(acc.data(), g.data(), ids.data(), N, C);
+  Report("embedding_backward", sh, got, acc, 1e-6);
+  return Status::OK();
+}
+
+Status CheckRmsnorm(int N, int C) {
+  const float eps = 1e-5f;
+  std::vector<float> x = Randn((size_t)N * C, 2.f), w = Randn(C, 0.5f);
+  for (auto& v : w) v += 1.f;
+  Dev<float> dx, dw, drstd, ddout, ddx, ddw;
+  Dev<bf16> dout;
+  LM_RETURN_IF_ERROR(dx.Put(x));
+  LM_RETURN_IF_ERROR(dw.Put(w));
+  LM_RETURN_IF_ERROR(dout.Alloc((size_t)N * C));
+  LM_RETURN_IF_ERROR(drstd.Alloc(N));
+  LM_RETURN_IF_ERROR(
+      lm::cuda::rmsnorm_forward(dout.p(), drstd.p(), dx.p(), dw.p(), N, C, eps, g_s));
+  std::vector<float> out, rstd, ref_out((size_t)N * C), ref_rstd(N);
+  LM_RETURN_IF_ERROR(GetF(dout, &out));
+  LM_RETURN_IF_ERROR(drstd.Get(&rstd));
+  lm::cpu::rmsnorm_forward(ref_out.data(), ref_rstd.data(), x.data(), w.data(), N, C, eps);
+  std::string sh = Shape({{"N", N}, {"C", C}});
+  Report("rmsnorm_forward out", sh, out, ref_out, 1e-2);
+  Report("rmsnorm_forward rstd", sh, rstd, ref_rstd, 1e-5);
+
+  std::vector<float> g = Randn((size_t)N * C), dx0 = Randn((size_t)N * C), dw0 = Randn(C);
+  LM_RETURN_IF_ERROR(ddout.Put(g));
+  LM_RETURN_IF_ERROR(ddx.Put(dx0));
+  LM_RETURN_IF_ERROR(ddw.Put(dw0));
+  LM_RETURN_IF_ERROR(lm::cuda::rmsnorm_backward(ddx.p(), ddw.p(), ddout.p(), dx.p(), dw.p(),
+                                                drstd.p(), N, C, g_s));
+  std::vector<float> gdx, gdw;
+  LM_RETURN_IF_ERROR(ddx.Get(&gdx));
+  LM_RETURN_IF_ERROR(ddw.Get(&gdw));
+  // The CPU backward gets the GPU's rstd so that only the backward is measured.
+  lm::cpu::rmsnorm_backward(dx0.data(), dw0.data(), g.data(), x.data(), w.data(), rstd.data(), N,
+                            C);
+  Report("rmsnorm_backward dx", sh, gdx, dx0, 1e-4);
+  Report("rmsnorm_backward dw", sh, gdw, dw0, 1e-4);
+  return Status::OK();
+}
+
+Status CheckMatmul(lm::cuda::Matmul* mm, int N, int IC, int OC) {
+  std::vector<float> x = RoundedRandn((size_t)N * IC), w = RoundedRandn((size_t)OC * IC, 0.05f);
+  std::vector<float> res = Randn((size_t)N * OC);
+  Dev<bf16> dx, dw, dy16;
+  Dev<float> dy32, dres, ddx, ddw;
+  LM_RETURN_IF_ERROR(dx.Put(ToBf16(x)));
+  LM_RETURN_IF_ERROR(dw.Put(ToBf16(w)));
+  LM_RETURN_IF_ERROR(dy16.Alloc((size_t)N * OC));
+  LM_RETURN_IF_ERROR(dy32.Alloc((size_t)N * OC));
+  LM_RETURN_IF_ERROR(dres.Put(res));
+  std::string sh = Shape({{"N", N}, {"IC", IC}, {"OC", OC}});
+  std::vector<float> ref((size_t)N * OC), got;
+  lm::cpu::matmul_forward(ref.data(), x.data(), w.data(), N, IC, OC);
+
+  LM_RETURN_IF_ERROR(mm->Linear(dx.p(), dw.p(), N, IC, OC, dy16.p(), lm::cuda::OutType::kBF16));
+  LM_RETURN_IF_ERROR(GetF(dy16, &got));
+  Report("matmul_forward bf16", sh, got, ref, 1e-2);
+
+  // y = res + x W^T into a separate output: the fused residual add.
+  LM_RETURN_IF_ERROR(
+      mm->Linear(dx.p(), dw.p(), N, IC, OC, dy32.p(), lm::cuda::OutType::kF32, 1.f, dres.p()));
+  LM_RETURN_IF_ERROR(dy32.Get(&got));
+  std::vector<float> ref_res((size_t)N * OC);
+  lm::cpu::residual_forward(ref_res.data(), ref.data(), res.data(), (int64_t)N * OC);
+  Report("matmul_forward +residual", sh, got, ref_res, 1e-4);
+
+  std::vector<float> dout = RoundedRandn((size_t)N * OC);
+  LM_RETURN_IF_ERROR(dy16.Put(ToBf16(dout)));
+  std::vector<float> rdx((size_t)N * IC, 0.f), rdw = Randn((size_t)OC * IC);
+  std::vector<float> dw0 = rdw;
+  LM_RETURN_IF_ERROR(ddx.Alloc((size_t)N * IC));
+  LM_RETURN_IF_ERROR(ddw.Put(dw0));
+  LM_RETURN_IF_ERROR(
+      mm->LinearBackData(dy16.p(), dw.p(), N, IC, OC, ddx.p(), lm::cuda::OutType::kF32));
+  LM_RETURN_IF_ERROR(mm->LinearBackWeight(dy16.p(), dx.p(), N, IC, OC, ddw.p()));
+  lm::cpu::matmul_backward(rdx.data(), rdw.data(), dout.data(), x.data(), w.data(), N, IC, OC);
+  std::vector<float> gdx, gdw;
+  LM_RETURN_IF_ERROR(ddx.Get(&gdx));
+  LM_RETURN_IF_ERROR(ddw.Get(&gdw));
+  Report("matmul_backward dx", sh, gdx, rdx, 1e-4);
+  Report("matmul_backward dw (+=)", sh, gdw, rdw, 1e-4);
+  return Status::OK();
+}
+
+// x rows of `stride` values; the first nh heads of hd are rotated, the rest
+// must come back untouched.
+Status CheckRope(int B, int T, int nh, int hd, int pos0, int extra_heads) {
+  const float theta = 10000.f;
+  const int64_t stride = (int64_t)(nh + extra_heads) * hd;
+  const int max_pos = pos0 + T + 3;
+  std::vector<float> x = RoundedRandn((size_t)B * T * stride);
+  std::vector<float> table((size_t)max_pos * hd);
+  lm::cuda::rope_table_host(hd, max_pos, theta, table.data());
+  Dev<float> dtab;
+  Dev<bf16> dx;
+  LM_RETURN_IF_ERROR(dtab.Put(table));
+  LM_RETURN_IF_ERROR(dx.Put(ToBf16(x)));
+  // CPU: the rotated heads as a contiguous (B,T,nh,hd) array.
+  std::vector<float> q((size_t)B * T * nh * hd);
+  for (int64_t r = 0; r < (int64_t)B * T; r++)
+    memcpy(&q[r * nh * hd], &x[r * stride], sizeof(float) * nh * hd);
+  std::string sh = Shape({{"B", B}, {"T", T}, {"nh", nh}, {"hd", hd}, {"pos0", pos0}});
+  for (int pass = 0; pass < 2; pass++) {
+    bool inverse = pass == 1;
+    LM_RETURN_IF_ERROR(
+        lm::cuda::rope_apply(dx.p(), B, T, stride, nh, hd, pos0, dtab.p(), max_pos, inverse, g_s));
+    if (!inverse)
+      lm::cpu::rope_forward(q.data(), B, T, nh, hd, pos0, theta);
+    else
+      lm::cpu::rope_backward(q.data(), B, T, nh, hd, pos0, theta);
+    std::vector<float> got, ref = x;
+    LM_RETURN_IF_ERROR(GetF(dx, &got));
+    for (int64_t r = 0; r < (int64_t)B * T; r++)
+      memcpy(&ref[r * stride], &q[r * nh * hd], sizeof(float) * nh * hd);
+    Report(inverse ? "rope_backward" : "rope_forward", sh + (extra_heads ? " strided" : ""), got,
+           ref, 1e-2);
+    // Round the CPU's state like the GPU's bf16 storage before the next pass.
+    for (auto& v : q) v = RoundBf16(v);
+  }
+  return Status::OK();
+}
+
+Status CheckSwiglu(int N, int F) {
+  std::vector<float> gu = RoundedRandn((size_t)N * 2 * F, 2.f);
+  std::vector<float> gate((size_t)N * F), up((size_t)N * F);
+  for (int64_t r = 0; r < N; r++)
+    for (int c = 0; c < F; c++) {
+      gate[r * F + c] = gu[r * 2 * F + c];
+      up[r * F + c] = gu[r * 2 * F + F + c];
+    }
+  Dev<bf16> dgu, dh, ddh, ddgu;
+  LM_RETURN_IF_ERROR(dgu.Put(ToBf16(gu)));
+  LM_RETURN_IF_ERROR(dh.Alloc((size_t)N * F));
+  LM_RETURN_IF_ERROR(lm::cuda::swiglu_forward(dh.p(), dgu.p(), N, F, g_s));
+  std::vector<float> got, ref((size_t)N * F);
+  LM_RETURN_IF_ERROR(GetF(dh, &got));
+  lm::cpu::swiglu_forward(ref.data(), gate.data(), up.data(), N, F);
+  std::string sh = Shape({{"N", N}, {"F", F}});
+  Report("swiglu_forward", sh, got, ref, 1e-2);
+
+  std::vector<float> dout = RoundedRandn((size_t)N * F);
+  LM_RETURN_IF_ERROR(ddh.Put(ToBf16(dout)));
+  LM_RETURN_IF_ERROR(ddgu.Alloc((size_t)N * 2 * F));
+  LM_RETURN_IF_ERROR(lm::cuda::swiglu_backward(ddgu.p(), ddh.p(), dgu.p(), N, F, g_s));
+  std::vector<float> dg((size_t)N * F, 0.f), du((size_t)N * F, 0.f);
+  lm::cpu::swiglu_backward(dg.data(), du.data(), dout.data(), gate.data(), up.data(), N, F);
+  std::vector<float> ref2((size_t)N * 2 * F);
+  for (int64_t r = 0; r < N; r++)
+    for (int c = 0; c < F; c++) {
+      ref2[r * 2 * F + c] = dg[r * F + c];
+      ref2[r * 2 * F + F + c] = du[r * F + c];
+    }
+  LM_RETURN_IF_ERROR(GetF(ddgu, &got));
+  Report("swiglu_backward", sh, got, ref2, 1e-2);
+  return Status::OK();
+}
+
+// Attention over separate q, k, v arrays (B,T,H,hd) / (B,T,KVH,hd), or, with
+// fused, over one (B,T,H+2*KVH,hd) qkv array as the backend lays it out.
+Status CheckAttention(int B, int T, int H, int KVH, int hd, bool fused) {
+  const int64_t qd = (int64_t)H * hd, kvd = (int64_t)KVH * hd, row = qd + 2 * kvd;
+  std::vector<float> q = RoundedRandn((size_t)B * T * qd), k = RoundedRandn((size_t)B * T * kvd),
+                     v = RoundedRandn((size_t)B * T * kvd);
+  std::string sh =
+      Shape({{"B", B}, {"T", T}, {"H", H}, {"KVH", KVH}, {"hd", hd}}) + (fused ? " qkv" : "");
+  Dev<bf16> dq, dk, dv, dqkv, dout, ddout, ddq, ddk, ddv, ddqkv;
+  Dev<float> dlse, ddelta;
+  lm::cuda::AttentionArgs a;
+  a.B = B;
+  a.Tq = a.Tk = T;
+  a.heads = H;
+  a.kv_heads = KVH;
+  a.head_dim = hd;
+  if (fused) {
+    std::vector<float> qkv((size_t)B * T * row);
+    for (int64_t r = 0; r < (int64_t)B * T; r++) {
+      memcpy(&qkv[r * row], &q[r * qd], sizeof(float) * qd);
+      memcpy(&qkv[r * row + qd], &k[r * kvd], sizeof(float) * kvd);
+      memcpy(&qkv[r * row + qd + kvd], &v[r * kvd], sizeof(float) * kvd);
+    }
+    LM_RETURN_IF_ERROR(dqkv.Put(ToBf16(qkv)));
+    a.q = dqkv.p();
+    a.k = dqkv.p() + qd;
+    a.v = dqkv.p() + qd + kvd;
+    a.q_rstride = a.kv_rstride = row;
+  } else {
+    LM_RETURN_IF_ERROR(dq.Put(ToBf16(q)));
+    LM_RETURN_IF_ERROR(dk.Put(ToBf16(k)));
+    LM_RETURN_IF_ERROR(dv.Put(ToBf16(v)));
+    a.q = dq.p();
+    a.k = dk.p();
+    a.v = dv.p();
+    a.q_rstride = qd;
+    a.kv_rstride = kvd;
+  }
+  a.q_bstride = (int64_t)T * a.q_rstride;
+  a.kv_bstride = (int64_t)T * a.kv_rstride;
+  LM_RETURN_IF_ERROR(dout.Alloc((size_t)B * T * qd));
+  LM_RETURN_IF_ERROR(dlse.Alloc((size_t)B * H * T));
+  a.out = dout.p();
+  a.o_rstride = qd;
+  a.o_bstride = (int64_t)T * qd;
+  a.lse2 = dlse.p();
+  LM_RETURN_IF_ERROR(lm::cuda::attention_forward(a, g_s));
+
+  std::vector<float> out((size_t)B * T * qd), lse((size_t)B * H * T);
+  lm::cpu::attention_forward(out.data(), lse.data(), q.data(), k.data(), v.data(), B, T, H, KVH,
+                             hd);
+  std::vector<float> got, glse;
+  LM_RETURN_IF_ERROR(GetF(dout, &got));
+  LM_RETURN_IF_ERROR(dlse.Get(&glse));
+  for (auto& x : glse) x *= 0.6931471805599453f;  // base 2 -> natural
+  Report("attention_forward out", sh, got, out, 1e-2);
+  Report("attention_forward lse", sh, glse, lse, 1e-4);
+
+  // Backward, from the CPU's own forward results (the GPU uses its bf16 out).
+  std::vector<float> g = RoundedRandn((size_t)B * T * qd);
+  LM_RETURN_IF_ERROR(ddout.Put(ToBf16(g)));
+  LM_RETURN_IF_ERROR(ddelta.Alloc((size_t)B * H * T));
+  bf16 *pq, *pk, *pv;
+  if (fused) {
+    LM_RETURN_IF_ERROR(ddqkv.Alloc((size_t)B * T * row));
+    pq = ddqkv.p();
+    pk = ddqkv.p() + qd;
+    pv = ddqkv.p() + qd + kvd;
+  } else {
+    LM_RETURN_IF_ERROR(ddq.Alloc((size_t)B * T * qd));
+    LM_RETURN_IF_ERROR(ddk.Alloc((size_t)B * T * kvd));
+    LM_RETURN_IF_ERROR(ddv.Alloc((size_t)B * T * kvd));
+    pq = ddq.p();
+    pk = ddk.p();
+    pv = ddv.p();
+  }
+  LM_RETURN_IF_ERROR(lm::cuda::attention_backward(a, ddout.p(), pq, pk, pv, ddelta.p(), g_s));
+  std::vector<float> rq((size_t)B * T * qd, 0.f), rk((size_t)B * T * kvd, 0.f),
+      rv((size_t)B * T * kvd, 0.f);
+  lm::cpu::attention_backward(rq.data(), rk.data(), rv.data(), g.data(), out.data(), lse.data(),
+                              q.data(), k.data(), v.data(), B, T, H, KVH, hd);
+  std::vector<float> gq, gk, gv;
+  if (fused) {
+    std::vector<float> all;
+    LM_RETURN_IF_ERROR(GetF(ddqkv, &all));
+    gq.resize(rq.size());
+    gk.resize(rk.size());
+    gv.resize(rv.size());
+    for (int64_t r = 0; r < (int64_t)B * T; r++) {
+      memcpy(&gq[r * qd], &all[r * row], sizeof(float) * qd);
+      memcpy(&gk[r * kvd], &all[r * row + qd], sizeof(float) * kvd);
+      memcpy(&gv[r * kvd], &all[r * row + qd + kvd], sizeof(float) * kvd);
+    }
+  } else {
+    LM_RETURN_IF_ERROR(GetF(ddq, &gq));
+    LM_RETURN_IF_ERROR(GetF(ddk, &gk));
+    LM_RETURN_IF_ERROR(GetF(ddv, &gv));
+  }
+  Report("attention_backward dq", sh, gq, rq, 1e-2);
+  Report("attention_backward dk", sh, gk, rk, 1e-2);
+  Report("attention_backward dv", sh, gv, rv, 1e-2);
+  return Status::OK();
+}
+
+// Decoding: Tq new queries at positions Tk-Tq.. against a cache of Tk keys.
+Status CheckAttentionCached(int Tq, int Tk, int H, int KVH, int hd) {
+  const int64_t qd = (int64_t)H * hd, kvd = (int64_t)KVH * hd;
+  std::vector<float> q = RoundedRandn((size_t)Tq * qd), kc = RoundedRandn((size_t)Tk * kvd),
+                     vc = RoundedRandn((size_t)Tk * kvd);
+  Dev<bf16> dq, dk, dv, dout;
+  Dev<float> dlse;
+  LM_RETURN_IF_ERROR(dq.Put(ToBf16(q)));
+  LM_RETURN_IF_ERROR(dk.Put(ToBf16(kc)));
+  LM_RETURN_IF_ERROR(dv.Put(ToBf16(vc)));
+  LM_RETURN_IF_ERROR(dout.Alloc((size_t)Tq * qd));
+  LM_RETURN_IF_ERROR(dlse.Alloc((size_t)H * Tq));
+  lm::cuda::AttentionArgs a;
+  a.B = 1;
+  a.Tq = Tq;
+  a.Tk = Tk;
+  a.q_pos0 = Tk - Tq;
+  a.heads = H;
+  a.kv_heads = KVH;
+  a.head_dim = hd;
+  a.q = dq.p();
+  a.k = dk.p();
+  a.v = dv.p();
+  a.q_rstride = qd;
+  a.kv_rstride = kvd;
+  a.out = dout.p();
+  a.o_rstride = qd;
+  a.lse2 = dlse.p();
+  LM_RETURN_IF_ERROR(lm::cuda::attention_forward(a, g_s));
+  std::vector<float> ref((size_t)Tq * qd), got;
+  lm::cpu::attention_forward_cached(ref.data(), q.data(), kc.data(), vc.data(), Tq, Tk, H, KVH, hd);
+  LM_RETURN_IF_ERROR(GetF(dout, &got));
+  Report("attention_forward_cached",
+         Shape({{"Tq", Tq}, {"Tk", Tk}, {"H", H}, {"KVH", KVH}, {"hd", hd}}), got, ref, 1e-2);
+  return Status::OK();
+}
+
+Status CheckCrossEntropy(int N, int V, int Vp) {
+  std::vector<float> logits = Randn((size_t)N * Vp, 3.f);
+  std::vector<int32_t> t = RandIds(N, 0, V);
+  for (int i = 0; i < N; i += 5) t[i] = -1;  // ignored targets
+  const float dloss = 0.37f / N;
+  Dev<float> dl, dloss_out;
+  Dev<int32_t> dt;
+  Dev<bf16> dd;
+  LM_RETURN_IF_ERROR(dl.Put(logits));
+  LM_RETURN_IF_ERROR(dt.Put(t));
+  LM_RETURN_IF_ERROR(dloss_out.Alloc(N));
+  LM_RETURN_IF_ERROR(dd.Alloc((size_t)N * Vp));
+  LM_RETURN_IF_ERROR(lm::cuda::cross_entropy_forward_backward(dloss_out.p(), dd.p(), dl.p(), dt.p(),
+                                                              N, V, Vp, dloss, g_s));
+  std::vector<float> rl(N), rd((size_t)N * Vp), gl, gd;
+  lm::cpu::cross_entropy_forward_backward(rl.data(), rd.data(), logits.data(), t.data(), N, V, Vp,
+                                          dloss);
+  LM_RETURN_IF_ERROR(dloss_out.Get(&gl));
+  LM_RETURN_IF_ERROR(GetF(dd, &gd));
+  std::string sh = Shape({{"N", N}, {"V", V}, {"Vp", Vp}});
+  Report("cross_entropy losses", sh, gl, rl, 1e-5);
+  Report("cross_entropy dlogits", sh, gd, rd, 1e-2);
+  // Forward only: dlogits null must leave the buffer alone.
+  LM_RETURN_IF_ERROR(dloss_out.Poison());
+  LM_RETURN_IF_ERROR(lm::cuda::cross_entropy_forward_backward(dloss_out.p(), nullptr, dl.p(),
+                                                              dt.p(), N, V, Vp, 0.f, g_s));
+  LM_RETURN_IF_ERROR(dloss_out.Get(&gl));
+  Report("cross_entropy fwd-only", sh, gl, rl, 1e-5);
+  return Status::OK();
+}
+
+Status CheckOptimizer(int64_t n, int64_t t) {
+  std::vector<float> p = Randn(n), g = Randn(n, 0.1f), m = Randn(n, 0.01f), v = Randn(n, 0.01f);
+  for (auto& x : v) x = x * x;
+  Dev<float> dp, dg, dm, dv;
+  Dev<double> dsum;
+  Dev<bf16> dp16;
+  LM_RETURN_IF_ERROR(dp.Put(p));
+  LM_RETURN_IF_ERROR(dg.Put(g));
+  LM_RETURN_IF_ERROR(dm.Put(m));
+  LM_RETURN_IF_ERROR(dv.Put(v));
+  LM_RETURN_IF_ERROR(dsum.Alloc(1));
+  LM_CUDA_RETURN(cudaMemset(dsum.p(), 0, sizeof(double)));
+  LM_RETURN_IF_ERROR(lm::cuda::sum_squares(dg.p(), n, dsum.p(), g_s));
+  std::vector<double> s;
+  LM_RETURN_IF_ERROR(dsum.Get(&s));
+  double ref = lm::cpu::sum_squares(g.data(), n);
+  float fs = (float)s[0], fr = (float)ref;
+  std::string sh = Shape({{"n", n}, {"t", t}});
+  Report("sum_squares", Shape({{"n", n}}), &fs, &fr, 1, 1e-5);
+
+  const float lr = 1e-3f, b1 = 0.9f, b2 = 0.95f, eps = 1e-8f, wd = 0.1f, scale = 0.7f;
+  LM_RETURN_IF_ERROR(dp16.Alloc(n));
+  LM_RETURN_IF_ERROR(lm::cuda::adamw_update(dp.p(), dp16.p(), dg.p(), dm.p(), dv.p(), n, lr, b1, b2,
+                                            eps, wd, t, scale, g_s));
+  lm::cpu::adamw_update(p.data(), g.data(), m.data(), v.data(), n, lr, b1, b2, eps, wd, t, scale);
+  std::vector<float> gp, gm, gv, gp16;
+  LM_RETURN_IF_ERROR(dp.Get(&gp));
+  LM_RETURN_IF_ERROR(dm.Get(&gm));
+  LM_RETURN_IF_ERROR(dv.Get(&gv));
+  LM_RETURN_IF_ERROR(GetF(dp16, &gp16));
+  Report("adamw params", sh, gp, p, 1e-6);
+  Report("adamw m", sh, gm, m, 1e-6);
+  Report("adamw v", sh, gv, v, 1e-6);
+  std::vector<float> p16(n);
+  for (int64_t i = 0; i < n; i++) p16[i] = RoundBf16(p[i]);
+  Report("adamw bf16 copy", sh, gp16, p16, 1e-2);
+  return Status::OK();
+}
+
+// --- the whole model -------------------------------------------------------------
+std::vector<int32_t> Sequence(int n, int V, uint64_t seed) {
+  // A learnable stream: mostly next = (3*prev + 1) mod V, sometimes random, so
+  // that the loss falls well below log(V) within 50 steps.
+  std::mt19937_64 r(seed);
+  std::vector<int32_t> s(n);
+  s[0] = (int32_t)(r() % V);
+  for (int i = 1; i < n; i++)
+    s[i] = (r() % 10 == 0) ? (int32_t)(r() % V) : (int32_t)((3 * (int64_t)s[i - 1] + 1) % V);
+  return s;
+}
+
+struct ModelCase {
+  const char* name;
+  lm::ModelConfig cfg;
+  int B, T;
+  bool recompute;
+};
+
+Status MakeBackends(const ModelCase& mc, bool training, std::unique_ptr<lm::Backend>* cpu,
+                    std::unique_ptr<lm::Backend>* gpu, const std::vector<float>& init) {
+  lm::BackendOptions o;
+  o.max_batch = mc.B;
+  o.max_seq = mc.T;
+  o.training = training;
+  o.recompute = mc.recompute;
+  *cpu = lm::NewCpuBackend();
+  LM_RETURN_IF_ERROR((*cpu)->Init(mc.cfg, o));
+  LM_RETURN_IF_ERROR(lm::NewCudaBackend(gpu));
+  LM_RETURN_IF_ERROR((*gpu)->Init(mc.cfg, o));
+  LM_RETURN_IF_ERROR((*cpu)->SetParams(init.data()));
+  LM_RETURN_IF_ERROR((*gpu)->SetParams(init.data()));
+  return Status::OK();
+}
+
+Status CheckModel(const ModelCase& mc, int steps) {
+  const lm::ModelConfig& c = mc.cfg;
+  lm::ParamLayout layout = lm::MakeParamLayout(c);
+  std::vector<float> init(layout.total);
+  lm::InitParams(c, layout, g_rng(), init.data());
+  std::unique_ptr<lm::Backend> cpu, gpu;
+  LM_RETURN_IF_ERROR(MakeBackends(mc, true, &cpu, &gpu, init));
+  const int B = mc.B, T = mc.T, N = B * T;
+  std::string sh = std::string(mc.name) + Shape({{" B", B}, {"T", T}});
+
+  // One step's gradients, tensor by tensor.
+  std::vector<int32_t> seq = Sequence(N + 1, c.vocab_size, g_rng());
+  std::vector<int32_t> in(seq.begin(), seq.begin() + N), tg(seq.begin() + 1, seq.end());
+  tg[3] = -1;  // an ignored target
+  float lc = 0, lg = 0;
+  LM_RETURN_IF_ERROR(cpu->ZeroGrad());
+  LM_RETURN_IF_ERROR(gpu->ZeroGrad());
+  LM_RETURN_IF_ERROR(cpu->ForwardBackward(in.data(), tg.data(), B, T, 1.f, &lc));
+  LM_RETURN_IF_ERROR(gpu->ForwardBackward(in.data(), tg.data(), B, T, 1.f, &lg));
+  Report("model loss", sh, &lg, &lc, 1, 1e-2);
+  std::vector<float> gc(layout.total), gg(layout.total);
+  LM_RETURN_IF_ERROR(cpu->GetGrads(gc.data()));
+  LM_RETURN_IF_ERROR(gpu->GetGrads(gg.data()));
+  for (const lm::TensorInfo& t : layout.tensors) {
+    // Layer 0 and the last layer stand for all of them.
+    bool show = t.name.find("layers.") == std::string::npos ||
+                t.name.find("layers.0.") != std::string::npos ||
+                t.name.find("layers." + std::to_string(c.n_layers - 1) + ".") != std::string::npos;
+    if (!show) continue;
+    // Gradients pass through every bf16 activation of the network: a looser bound.
+    Report("grad " + t.name, sh, gg.data() + t.offset, gc.data() + t.offset, t.numel, 3e-2);
+  }
+
+  // Logits and per-position losses, forward only.
+  std::vector<float> logc((size_t)N * c.vocab_size), logg((size_t)N * c.vocab_size);
+  LM_RETURN_IF_ERROR(cpu->ForwardLogits(in.data(), B, T, logc.data()));
+  LM_RETURN_IF_ERROR(gpu->ForwardLogits(in.data(), B, T, logg.data()));
+  Report("model logits", sh, logg, logc, 2e-2);
+  std::vector<float> lsc(N), lsg(N);
+  LM_RETURN_IF_ERROR(cpu->ForwardLoss(in.data(), tg.data(), B, T, lsc.data()));
+  LM_RETURN_IF_ERROR(gpu->ForwardLoss(in.data(), tg.data(), B, T, lsg.data()));
+  Report("model losses", sh, lsg, lsc, 1e-2);
+
+  // Decoding: the prompt in one call, then tokens one by one.
+  const int prompt = std::min(T - 4, 9);
+  std::vector<float> dc(c.vocab_size), dg(c.vocab_size);
+  LM_RETURN_IF_ERROR(cpu->ResetCache());
+  LM_RETURN_IF_ERROR(gpu->ResetCache());
+  LM_RETURN_IF_ERROR(cpu->Decode(in.data(), prompt, dc.data()));
+  LM_RETURN_IF_ERROR(gpu->Decode(in.data(), prompt, dg.data()));
+  Report("decode prompt logits", sh, dg, dc, 2e-2);
+  for (int i = prompt; i < prompt + 3; i++) {
+    LM_RETURN_IF_ERROR(cpu->Decode(in.data() + i, 1, dc.data()));
+    LM_RETURN_IF_ERROR(gpu->Decode(in.data() + i, 1, dg.data()));
+  }
+  Report("decode step logits", sh + " pos=" + std::to_string(prompt + 3), dg, dc, 2e-2);
+  Verdict("decode position", sh, gpu->CachePosition() == cpu->CachePosition(),
+          std::to_string(gpu->CachePosition()) + " vs " + std::to_string(cpu->CachePosition()));
+
+  // Training from the same start: losses within 1% at every step.
+  LM_RETURN_IF_ERROR(cpu->SetParams(init.data()));
+  LM_RETURN_IF_ERROR(gpu->SetParams(init.data()));
+  std::vector<float> zeros(layout.total, 0.f);
+  LM_RETURN_IF_ERROR(cpu->SetOptimizerState(zeros.data(), zeros.data(), 0));
+  LM_RETURN_IF_ERROR(gpu->SetOptimizerState(zeros.data(), zeros.data(), 0));
+  lm::AdamWConfig opt;
+  opt.lr = 3e-3f;
+  double worst = 0;
+  int worst_step = 0;
+  float first = 0, last_c = 0, last_g = 0;
+  uint64_t data_seed = g_rng();
+  for (int step = 0; step < steps; step++) {
+    std::vector<int32_t> s = Sequence(N + 1, c.vocab_size, data_seed + step);
+    std::vector<int32_t> x(s.begin(), s.begin() + N), y(s.begin() + 1, s.end());
+    float a = 0, b = 0, na = 0, nb = 0;
+    bool sa = false, sb = false;
+    LM_RETURN_IF_ERROR(cpu->ZeroGrad());
+    LM_RETURN_IF_ERROR(gpu->ZeroGrad());
+    LM_RETURN_IF_ERROR(cpu->ForwardBackward(x.data(), y.data(), B, T, 1.f, &a));
+    LM_RETURN_IF_ERROR(gpu->ForwardBackward(x.data(), y.data(), B, T, 1.f, &b));
+    LM_RETURN_IF_ERROR(cpu->OptimizerStep(opt, &na, &sa));
+    LM_RETURN_IF_ERROR(gpu->OptimizerStep(opt, &nb, &sb));
+    if (sb || !std::isfinite(b)) {
+      Verdict("train " + std::to_string(steps) + " steps", sh, false,
+              "GPU step " + std::to_string(step) + " skipped or non-finite");
+      return Status::OK();
+    }
+    double rel = std::fabs((double)b - a) / std::max(1e-6, std::fabs((double)a));
+    if (rel > worst) {
+      worst = rel;
+      worst_step = step;
+    }
+    if (step == 0) first = a;
+    last_c = a;
+    last_g = b;
+  }
+  char buf[200];
+  snprintf(buf, sizeof buf, "loss %.3f -> cpu %.4f gpu %.4f, worst rel diff %.2e at step %d", first,
+           last_c, last_g, worst, worst_step);
+  Verdict("train " + std::to_string(steps) + " steps", sh, worst <= 0.01, buf);
+  return Status::OK();
+}
+
+// --- host-only checks (run without a GPU too) --------------------------------------
+void CheckPeakTable() {
+  struct Case {
+    const char* name;
+    double want;
+  } cases[] = {{"NVIDIA H200", 989e12},
+               {"NVIDIA H100 80GB HBM3", 989e12},
+               {"NVIDIA H100 PCIe", 756e12},
+               {"NVIDIA H100 NVL", 835e12},
+               {"NVIDIA A100-SXM4-80GB", 312e12},
+               {"NVIDIA GeForce RTX 4090", 0},
+               {"Tesla T4", 0}};
+  bool ok = true;
+  for (const Case& c : cases) ok = ok && lm::cuda::PeakFlopsForName(c.name) == c.want;
+  Verdict("peak flops table", "7 device names", ok, ok ? "as documented" : "mismatch");
+}
+
+int Usage(const char* msg) {
+  fprintf(stderr, "lm-kernel-check: %s\nusage: lm-kernel-check [--seed N] [--quick]\n", msg);
+  return 2;
+}
+
+Status RunDeviceChecks(bool quick) {
+  lm::cuda::Matmul mm;
+  LM_RETURN_IF_ERROR(mm.Init(g_s));
+
+  LM_RETURN_IF_ERROR(CheckConvert(1000003));
+  LM_RETURN_IF_ERROR(CheckEmbedding(37, 67, 101));
+  LM_RETURN_IF_ERROR(CheckEmbedding(1024, 768, 5000));
+  LM_RETURN_IF_ERROR(CheckRmsnorm(33, 97));
+  LM_RETURN_IF_ERROR(CheckRmsnorm(2048, 768));
+  LM_RETURN_IF_ERROR(CheckRmsnorm(64, 13001));  // dw beyond the shared-memory path
+  LM_RETURN_IF_ERROR(CheckMatmul(&mm, 37, 67, 45));
+  LM_RETURN_IF_ERROR(CheckMatmul(&mm, 512, 768, 2304));
+  LM_RETURN_IF_ERROR(CheckMatmul(&mm, 300, 1024, 1000));
+  LM_RETURN_IF_ERROR(CheckRope(2, 17, 6, 16, 0, 0));
+  LM_RETURN_IF_ERROR(CheckRope(3, 64, 12, 64, 100, 4));
+  LM_RETURN_IF_ERROR(CheckRope(1, 33, 5, 128, 7, 2));
+  LM_RETURN_IF_ERROR(CheckSwiglu(37, 71));
+  LM_RETURN_IF_ERROR(CheckSwiglu(512, 2048));
+  LM_RETURN_IF_ERROR(CheckAttention(2, 37, 4, 4, 16, false));
+  LM_RETURN_IF_ERROR(CheckAttention(1, 130, 6, 2, 32, false));
+  LM_RETURN_IF_ERROR(CheckAttention(2, 200, 12, 12, 64, true));
+  LM_RETURN_IF_ERROR(CheckAttention(1, 100, 4, 1, 128, false));
+  if (!quick) LM_RETURN_IF_ERROR(CheckAttention(2, 1024, 12, 12, 64, true));
+  LM_RETURN_IF_ERROR(CheckAttentionCached(1, 77, 4, 4, 16));
+  LM_RETURN_IF_ERROR(CheckAttentionCached(5, 300, 8, 2, 64));
+  LM_RETURN_IF_ERROR(CheckAttentionCached(70, 70, 4, 4, 128));
+  LM_RETURN_IF_ERROR(CheckCrossEntropy(5, 3, 128));
+  LM_RETURN_IF_ERROR(CheckCrossEntropy(17, 1000, 1024));
+  LM_RETURN_IF_ERROR(CheckCrossEntropy(64, 50257, 50304));
+  LM_RETURN_IF_ERROR(CheckOptimizer(100003, 1));
+  LM_RETURN_IF_ERROR(CheckOptimizer(1 << 20, 10));
+  printf("matmul fallbacks to cublasGemmEx: %lld\n", (long long)mm.fallbacks());
+
+  // Whole model: tied embeddings with grouped-query heads; untied with
+  // recomputation.
+  ModelCase a{"gqa-tied", {}, 4, 64, false};
+  a.cfg.vocab_size = 500;
+  a.cfg.dim = 128;
+  a.cfg.n_layers = 2;
+  a.cfg.n_heads = 4;
+  a.cfg.n_kv_heads = 2;
+  a.cfg.ffn_dim = 352;
+  a.cfg.context = 64;
+  a.cfg.tied_embeddings = true;
+  a.cfg.Pad();
+  LM_RETURN_IF_ERROR(a.cfg.Validate());
+  LM_RETURN_IF_ERROR(CheckModel(a, 50));
+  ModelCase b{"untied-recompute", {}, 2, 96, true};
+  b.cfg.vocab_size = 777;
+  b.cfg.dim = 256;
+  b.cfg.n_layers = 3;
+  b.cfg.n_heads = 4;
+  b.cfg.n_kv_heads = 4;
+  b.cfg.ffn_dim = 688;
+  b.cfg.context = 128;
+  b.cfg.tied_embeddings = false;
+  b.cfg.Pad();
+  LM_RETURN_IF_ERROR(b.cfg.Validate());
+  LM_RETURN_IF_ERROR(CheckModel(b, quick ? 10 : 50));
+  return Status::OK();
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  uint64_t seed = (uint64_t)std::chrono::steady_clock::now().time_since_epoch().count();
+  bool quick = false;
+  for (int i = 1; i < argc; i++) {
+    std::string a = argv[i];
+    if (a == "--seed" && i + 1 < argc) {
+      char* end = nullptr;
+      seed = strtoull(argv[++i], &end, 10);
+      if (!end || *end) return Usage("--seed takes a number");
+    } else if (a == "--quick") {
+      quick = true;
+    } else if (a == "-h" || a == "--help") {
+      printf(
+          "usage: lm-kernel-check [--seed N] [--quick]\n\n"
+          "Runs every CUDA kernel of the lm CUDA backend against its CPU twin on fresh\n"
+          "random inputs, then the whole model on both backends (one step's gradients,\n"
+          "logits, decoding, 50 training steps). One line per check.\n\n"
+          "  --seed N   repeat a run's random inputs (the seed is printed first)\n"
+          "  --quick    skip the largest attention shape and shorten the second model\n\n"
+          "Environment: LM_CUDA_SYNC=1 waits after every launch (set by this program),\n"
+          "so an asynchronous fault is reported at its kernel.\n\n"
+          "Exit status: 0 all checks passed; 1 a check or a CUDA call failed; 2 bad\n"
+          "usage; 77 no CUDA GPU visible (host-only checks ran; nothing on a device).\n");
+      return 0;
+    } else {
+      return Usage(("unknown argument '" + a + "'").c_str());
+    }
+  }
+  setenv("LM_CUDA_SYNC", "1", 0);
+  g_rng.seed(seed);
+  printf("lm-kernel-check: seed %llu\n", (unsigned long long)seed);
+  CheckPeakTable();
+
+  int count = 0;
+  cudaError_t e = cudaGetDeviceCount(&count);
+  if (e != cudaSuccess || count == 0) {
+    printf("lm-kernel-check: no CUDA GPU visible (%s); nothing run on a device\n",
+           e != cudaSuccess ? cudaGetErrorString(e) : "0 devices");
+    return g_failed ? 1 : kExitNoGpu;
+  }
+  cudaDeviceProp prop;
+  if (cudaGetDeviceProperties(&prop, 0) == cudaSuccess)
+    printf("lm-kernel-check: device 0: %s, sm_%d%d, %d SMs, %.1f GiB\n", prop.name, prop.major,
+           prop.minor, prop.multiProcessorCount, prop.totalGlobalMem / 1073741824.0);
+  Status s = RunDeviceChecks(quick);
+  if (!s.ok()) {
+    printf("lm-kernel-check: error: %s\n", s.ToString().c_str());
+    g_failed++;
+  }
+  printf("lm-kernel-check: %d passed, %d failed\n", g_passed, g_failed);
+  return g_failed ? 1 : 0;
+}

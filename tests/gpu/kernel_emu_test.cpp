@@ -1,0 +1,365 @@
+// kernel_emu_test.cpp: the CUDA backend's hand-written kernels, run on the CPU
+// through tests/gpu/emu.h (one OS thread per CUDA thread), against their CPU
+// twins in common/cpu/ops.h. This is what checks the kernels' indexing,
+// masking, barriers and shuffles on machines without a GPU (CI, this project's
+// build machine); bin/lm-kernel-check checks the real thing on a device.
+// Shapes are small (every CUDA thread is an OS thread) but cross the kernels'
+// tile boundaries and cover every head size the attention kernels are built for.
+#include "emu.h"
+
+// The kernels and their launchers, compiled as C++.
+#include "common/cuda/adamw.cu"
+#include "common/cuda/attention.cu"
+#include "common/cuda/convert.cu"
+#include "common/cuda/cross_entropy.cu"
+#include "common/cuda/embedding.cu"
+#include "common/cuda/rmsnorm.cu"
+#include "common/cuda/rope.cu"
+#include "common/cuda/swiglu.cu"
+
+#include <cstring>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "cpu/ops.h"
+#include "tests/unit/test.h"
+
+namespace {
+
+using lm::cuda::bf16;
+std::mt19937_64 rng(20261128);
+
+float Rb(float x) {
+  return __bfloat162float(__float2bfloat16(x));
+}
+std::vector<float> Randn(size_t n, float s = 1.f, bool round = false) {
+  std::normal_distribution<float> d(0.f, s);
+  std::vector<float> v(n);
+  for (auto& x : v) x = round ? Rb(d(rng)) : d(rng);
+  return v;
+}
+std::vector<bf16> ToB(const std::vector<float>& v) {
+  std::vector<bf16> o(v.size());
+  for (size_t i = 0; i < v.size(); i++) o[i] = __float2bfloat16(v[i]);
+  return o;
+}
+std::vector<float> ToF(const std::vector<bf16>& v) {
+  std::vector<float> o(v.size());
+  for (size_t i = 0; i < v.size(); i++) o[i] = __bfloat162float(v[i]);
+  return o;
+}
+// Outputs start as NaN: an element the kernel never writes fails the check.
+std::vector<bf16> PoisonB(size_t n) {
+  return std::vector<bf16>(n, __float2bfloat16(NAN));
+}
+std::vector<float> PoisonF(size_t n) {
+  return std::vector<float>(n, NAN);
+}
+
+// ||got - ref|| / ||ref||, infinite when anything is not finite.
+double RelErr(const std::vector<float>& got, const std::vector<float>& ref) {
+  if (got.size() != ref.size()) return INFINITY;
+  double se = 0, sr = 0;
+  for (size_t i = 0; i < got.size(); i++) {
+    if (!std::isfinite(got[i])) return INFINITY;
+    se += (double)(got[i] - ref[i]) * (got[i] - ref[i]);
+    sr += (double)ref[i] * ref[i];
+  }
+  return sr > 0 ? std::sqrt(se / sr) : std::sqrt(se);
+}
+#define CHECK_REL(got, ref, tol)                                                      \
+  do {                                                                                \
+    double _e = RelErr(got, ref);                                                     \
+    if (!(_e <= (tol))) {                                                             \
+      lm_test::Fail(__FILE__, __LINE__,                                               \
+                    std::string(#got " vs " #ref ": rel err ") + std::to_string(_e)); \
+    }                                                                                 \
+  } while (0)
+
+void Attention(int B, int T, int H, int KVH, int hd, bool fused) {
+  const int64_t qd = (int64_t)H * hd, kvd = (int64_t)KVH * hd, row = qd + 2 * kvd;
+  auto q = Randn((size_t)B * T * qd, 1.f, true), k = Randn((size_t)B * T * kvd, 1.f, true),
+       v = Randn((size_t)B * T * kvd, 1.f, true);
+  std::vector<bf16> qkv, qb, kb, vb;
+  lm::cuda::AttentionArgs a;
+  a.B = B;
+  a.Tq = a.Tk = T;
+  a.heads = H;
+  a.kv_heads = KVH;
+  a.head_dim = hd;
+  if (fused) {
+    std::vector<float> f((size_t)B * T * row);
+    for (int64_t r = 0; r < (int64_t)B * T; r++) {
+      memcpy(&f[r * row], &q[r * qd], 4 * qd);
+      memcpy(&f[r * row + qd], &k[r * kvd], 4 * kvd);
+      memcpy(&f[r * row + qd + kvd], &v[r * kvd], 4 * kvd);
+    }
+    qkv = ToB(f);
+    a.q = qkv.data();
+    a.k = qkv.data() + qd;
+    a.v = qkv.data() + qd + kvd;
+    a.q_rstride = a.kv_rstride = row;
+  } else {
+    qb = ToB(q);
+    kb = ToB(k);
+    vb = ToB(v);
+    a.q = qb.data();
+    a.k = kb.data();
+    a.v = vb.data();
+    a.q_rstride = qd;
+    a.kv_rstride = kvd;
+  }
+  a.q_bstride = T * a.q_rstride;
+  a.kv_bstride = T * a.kv_rstride;
+  std::vector<bf16> out = PoisonB((size_t)B * T * qd);
+  std::vector<float> lse2 = PoisonF((size_t)B * H * T);
+  a.out = out.data();
+  a.o_rstride = qd;
+  a.o_bstride = T * qd;
+  a.lse2 = lse2.data();
+  CHECK_OK(lm::cuda::attention_forward(a, nullptr));
+  std::vector<float> ro((size_t)B * T * qd), rl((size_t)B * H * T);
+  lm::cpu::attention_forward(ro.data(), rl.data(), q.data(), k.data(), v.data(), B, T, H, KVH, hd);
+  CHECK_REL(ToF(out), ro, 1e-2);
+  std::vector<float> lse_nat = lse2;  // lse2 itself feeds the backward pass below
+  for (auto& x : lse_nat) x *= 0.6931471805599453f;
+  CHECK_REL(lse_nat, rl, 1e-5);
+
+  auto g = Randn((size_t)B * T * qd, 1.f, true);
+  std::vector<bf16> gb = ToB(g), dqkv, dq, dk, dv;
+  std::vector<float> delta = PoisonF((size_t)B * H * T);
+  bf16 *pq, *pk, *pv;
+  if (fused) {
+    dqkv = PoisonB((size_t)B * T * row);
+    pq = dqkv.data();
+    pk = pq + qd;
+    pv = pq + qd + kvd;
+  } else {
+    dq = PoisonB((size_t)B * T * qd);
+    dk = PoisonB((size_t)B * T * kvd);
+    dv = PoisonB((size_t)B * T * kvd);
+    pq = dq.data();
+    pk = dk.data();
+    pv = dv.data();
+  }
+  CHECK_OK(lm::cuda::attention_backward(a, gb.data(), pq, pk, pv, delta.data(), nullptr));
+  std::vector<float> rq((size_t)B * T * qd, 0.f), rk((size_t)B * T * kvd, 0.f),
+      rv((size_t)B * T * kvd, 0.f);
+  lm::cpu::attention_backward(rq.data(), rk.data(), rv.data(), g.data(), ro.data(), rl.data(),
+                              q.data(), k.data(), v.data(), B, T, H, KVH, hd);
+  std::vector<float> gq, gk, gv;
+  if (fused) {
+    std::vector<float> all = ToF(dqkv);
+    gq.resize(rq.size());
+    gk.resize(rk.size());
+    gv.resize(rv.size());
+    for (int64_t r = 0; r < (int64_t)B * T; r++) {
+      memcpy(&gq[r * qd], &all[r * row], 4 * qd);
+      memcpy(&gk[r * kvd], &all[r * row + qd], 4 * kvd);
+      memcpy(&gv[r * kvd], &all[r * row + qd + kvd], 4 * kvd);
+    }
+  } else {
+    gq = ToF(dq);
+    gk = ToF(dk);
+    gv = ToF(dv);
+  }
+  CHECK_REL(gq, rq, 1e-2);
+  CHECK_REL(gk, rk, 1e-2);
+  CHECK_REL(gv, rv, 1e-2);
+}
+
+}  // namespace
+
+TEST(attention_hd16_gqa) {
+  Attention(1, 37, 2, 1, 16, false);
+}
+TEST(attention_hd32_two_tiles) {
+  Attention(1, 70, 2, 2, 32, true);
+}
+TEST(attention_hd64_fused_qkv) {
+  Attention(2, 67, 2, 1, 64, true);
+}
+TEST(attention_hd128) {
+  Attention(1, 35, 2, 2, 128, false);
+}
+
+TEST(attention_cached_decode) {
+  const int Tq = 3, Tk = 41, H = 4, KVH = 2, hd = 32;
+  const int64_t qd = H * hd, kvd = KVH * hd;
+  auto q = Randn(Tq * qd, 1.f, true), kc = Randn(Tk * kvd, 1.f, true),
+       vc = Randn(Tk * kvd, 1.f, true);
+  auto qb = ToB(q), kb = ToB(kc), vb = ToB(vc);
+  std::vector<bf16> out = PoisonB(Tq * qd);
+  std::vector<float> lse = PoisonF(H * Tq);
+  lm::cuda::AttentionArgs a;
+  a.B = 1;
+  a.Tq = Tq;
+  a.Tk = Tk;
+  a.q_pos0 = Tk - Tq;
+  a.heads = H;
+  a.kv_heads = KVH;
+  a.head_dim = hd;
+  a.q = qb.data();
+  a.k = kb.data();
+  a.v = vb.data();
+  a.q_rstride = qd;
+  a.kv_rstride = kvd;
+  a.out = out.data();
+  a.o_rstride = qd;
+  a.lse2 = lse.data();
+  CHECK_OK(lm::cuda::attention_forward(a, nullptr));
+  std::vector<float> ref(Tq * qd);
+  lm::cpu::attention_forward_cached(ref.data(), q.data(), kc.data(), vc.data(), Tq, Tk, H, KVH, hd);
+  CHECK_REL(ToF(out), ref, 1e-2);
+}
+
+TEST(rmsnorm_forward_backward) {
+  for (int C : {70, 13001}) {  // 13001: dw accumulated in global memory
+    const int N = C > 1000 ? 3 : 9;
+    auto x = Randn((size_t)N * C, 2.f), w = Randn(C, 0.3f);
+    for (auto& e : w) e += 1.f;
+    std::vector<bf16> out = PoisonB((size_t)N * C);
+    std::vector<float> rstd = PoisonF(N);
+    CHECK_OK(lm::cuda::rmsnorm_forward(out.data(), rstd.data(), x.data(), w.data(), N, C, 1e-5f,
+                                       nullptr));
+    std::vector<float> ro((size_t)N * C), rr(N);
+    lm::cpu::rmsnorm_forward(ro.data(), rr.data(), x.data(), w.data(), N, C, 1e-5f);
+    CHECK_REL(ToF(out), ro, 1e-2);
+    CHECK_REL(rstd, rr, 1e-6);
+    auto g = Randn((size_t)N * C), dx = Randn((size_t)N * C), dw = Randn(C);
+    auto rdx = dx, rdw = dw;
+    CHECK_OK(lm::cuda::rmsnorm_backward(dx.data(), dw.data(), g.data(), x.data(), w.data(),
+                                        rstd.data(), N, C, nullptr));
+    lm::cpu::rmsnorm_backward(rdx.data(), rdw.data(), g.data(), x.data(), w.data(), rstd.data(), N,
+                              C);
+    CHECK_REL(dx, rdx, 1e-5);
+    CHECK_REL(dw, rdw, 1e-5);
+  }
+}
+
+TEST(rope_forward_inverse_strided) {
+  const int B = 2, T = 5, nh = 3, hd = 16, pos0 = 4, extra = 2, maxp = 12;
+  const int64_t stride = (nh + extra) * hd;
+  auto x = Randn((size_t)B * T * stride, 1.f, true);
+  std::vector<float> table((size_t)maxp * hd);
+  lm::cuda::rope_table_host(hd, maxp, 10000.f, table.data());
+  auto xb = ToB(x);
+  CHECK_OK(lm::cuda::rope_apply(xb.data(), B, T, stride, nh, hd, pos0, table.data(), maxp, false,
+                                nullptr));
+  std::vector<float> q((size_t)B * T * nh * hd);
+  for (int r = 0; r < B * T; r++) memcpy(&q[r * nh * hd], &x[r * stride], 4 * nh * hd);
+  lm::cpu::rope_forward(q.data(), B, T, nh, hd, pos0, 10000.f);
+  std::vector<float> ref = x;
+  for (int r = 0; r < B * T; r++) memcpy(&ref[r * stride], &q[r * nh * hd], 4 * nh * hd);
+  CHECK_REL(ToF(xb), ref, 1e-2);
+  CHECK_OK(lm::cuda::rope_apply(xb.data(), B, T, stride, nh, hd, pos0, table.data(), maxp, true,
+                                nullptr));
+  CHECK_REL(ToF(xb), x, 2e-2);  // back to the start, up to two bf16 roundings
+  CHECK(!lm::cuda::rope_apply(xb.data(), B, T, stride, nh, hd, 9, table.data(), maxp, false,
+                              nullptr)
+             .ok());  // positions past the table
+}
+
+TEST(swiglu_forward_backward) {
+  const int N = 7, F = 45;
+  auto gu = Randn((size_t)N * 2 * F, 2.f, true);
+  std::vector<float> gate(N * F), up(N * F);
+  for (int r = 0; r < N; r++)
+    for (int c = 0; c < F; c++)
+      gate[r * F + c] = gu[r * 2 * F + c], up[r * F + c] = gu[r * 2 * F + F + c];
+  auto gub = ToB(gu);
+  std::vector<bf16> h = PoisonB(N * F), dgu = PoisonB(N * 2 * F);
+  CHECK_OK(lm::cuda::swiglu_forward(h.data(), gub.data(), N, F, nullptr));
+  std::vector<float> rh(N * F);
+  lm::cpu::swiglu_forward(rh.data(), gate.data(), up.data(), N, F);
+  CHECK_REL(ToF(h), rh, 1e-2);
+  auto d = Randn(N * F, 1.f, true);
+  auto db = ToB(d);
+  CHECK_OK(lm::cuda::swiglu_backward(dgu.data(), db.data(), gub.data(), N, F, nullptr));
+  std::vector<float> dg(N * F, 0.f), du(N * F, 0.f), ref(N * 2 * F);
+  lm::cpu::swiglu_backward(dg.data(), du.data(), d.data(), gate.data(), up.data(), N, F);
+  for (int r = 0; r < N; r++)
+    for (int c = 0; c < F; c++)
+      ref[r * 2 * F + c] = dg[r * F + c], ref[r * 2 * F + F + c] = du[r * F + c];
+  CHECK_REL(ToF(dgu), ref, 1e-2);
+}
+
+TEST(cross_entropy_padded_ignored) {
+  const int N = 4, V = 300, Vp = 384;
+  auto logits = Randn((size_t)N * Vp, 3.f);
+  std::vector<int32_t> t = {5, -1, 299, 0};
+  std::vector<float> losses = PoisonF(N), rl(N), rd((size_t)N * Vp);
+  std::vector<bf16> d = PoisonB((size_t)N * Vp);
+  CHECK_OK(lm::cuda::cross_entropy_forward_backward(losses.data(), d.data(), logits.data(),
+                                                    t.data(), N, V, Vp, 0.25f, nullptr));
+  lm::cpu::cross_entropy_forward_backward(rl.data(), rd.data(), logits.data(), t.data(), N, V, Vp,
+                                          0.25f);
+  CHECK_REL(losses, rl, 1e-6);
+  CHECK_REL(ToF(d), rd, 1e-2);
+}
+
+TEST(embedding_forward_backward) {
+  const int N = 11, C = 37, V = 6;
+  auto table = Randn(V * C);
+  std::vector<int32_t> ids = {0, 5, 5, 1, 2, 5, 0, 3, 4, 4, 1};
+  std::vector<float> out = PoisonF(N * C), ref(N * C);
+  CHECK_OK(lm::cuda::embedding_forward(out.data(), ids.data(), table.data(), N, C, nullptr));
+  lm::cpu::embedding_forward(ref.data(), ids.data(), table.data(), N, C);
+  CHECK_REL(out, ref, 0.0);
+  auto g = Randn(N * C), dt = Randn(V * C);
+  auto rdt = dt;
+  CHECK_OK(lm::cuda::embedding_backward(dt.data(), g.data(), ids.data(), N, C, nullptr));
+  lm::cpu::embedding_backward(rdt.data(), g.data(), ids.data(), N, C);
+  CHECK_REL(dt, rdt, 1e-6);
+}
+
+TEST(adamw_and_sum_squares) {
+  const int64_t n = 3001;
+  auto p = Randn(n), g = Randn(n, 0.1f), m = Randn(n, 0.01f), v = Randn(n, 0.01f);
+  for (auto& x : v) x *= x;
+  double s = 0;
+  CHECK_OK(lm::cuda::sum_squares(g.data(), n, &s, nullptr));
+  double rs = lm::cpu::sum_squares(g.data(), n);
+  CHECK_NEAR(s, rs, 1e-5 * rs);
+  auto rp = p, rm = m, rv = v;
+  std::vector<bf16> p16 = PoisonB(n);
+  CHECK_OK(lm::cuda::adamw_update(p.data(), p16.data(), g.data(), m.data(), v.data(), n, 1e-3f,
+                                  0.9f, 0.95f, 1e-8f, 0.1f, 7, 0.5f, nullptr));
+  lm::cpu::adamw_update(rp.data(), g.data(), rm.data(), rv.data(), n, 1e-3f, 0.9f, 0.95f, 1e-8f,
+                        0.1f, 7, 0.5f);
+  CHECK_REL(p, rp, 1e-7);
+  CHECK_REL(m, rm, 1e-7);
+  CHECK_REL(v, rv, 1e-7);
+  CHECK_REL(ToF(p16), rp, 1e-2);
+}
+
+TEST(f32_to_bf16_rounds_like_the_host) {
+  auto x = Randn(1000, 5.f);
+  std::vector<bf16> y = PoisonB(1000);
+  CHECK_OK(lm::cuda::f32_to_bf16(x.data(), y.data(), 1000, nullptr));
+  std::vector<float> ref(1000);
+  for (int i = 0; i < 1000; i++) ref[i] = Rb(x[i]);
+  CHECK_REL(ToF(y), ref, 0.0);
+}
+
+TEST(launchers_refuse_bad_shapes) {
+  lm::cuda::AttentionArgs a;
+  CHECK(!lm::cuda::attention_forward(a, nullptr).ok());
+  a.B = 1;
+  a.Tq = a.Tk = 4;
+  a.heads = 3;
+  a.kv_heads = 2;  // does not divide
+  a.head_dim = 16;
+  CHECK(!lm::cuda::attention_forward(a, nullptr).ok());
+  a.kv_heads = 3;
+  a.head_dim = 48;  // not built
+  CHECK(!lm::cuda::attention_forward(a, nullptr).ok());
+  CHECK(!lm::cuda::attention_supports(48));
+  CHECK(lm::cuda::attention_supports(64));
+  CHECK(!lm::cuda::cross_entropy_forward_backward(nullptr, nullptr, nullptr, nullptr, 1, 10, 5, 0.f,
+                                                  nullptr)
+             .ok());
+}
+
+TEST_MAIN()
