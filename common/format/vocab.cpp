@@ -197,14 +197,13 @@ Status DecodeVocabFile(const uint8_t* p, size_t n, const std::string& name, Voca
     return Status::Invalid(name + ": unsupported vocabulary version " + std::to_string(version) +
                            " (this build reads version 1)");
   uint64_t body_size = LoadU64(p + 16);
-  if (body_size > n || kVocabHeaderSize + body_size + 8 != n) {
-    if (body_size < n && kVocabHeaderSize + body_size + 8 > n)
-      return Status::Corruption(name + ": truncated vocabulary file (" + std::to_string(n) +
-                                " of " + std::to_string(kVocabHeaderSize + body_size + 8) +
-                                " bytes)");
-    return Status::Corruption(name + ": vocabulary file size " + std::to_string(n) +
-                              " does not match its header");
-  }
+  if (body_size > n - kVocabHeaderSize - 8)
+    return Status::Corruption(name + ": truncated vocabulary file (" + std::to_string(n) +
+                              " bytes; its header promises " +
+                              std::to_string(kVocabHeaderSize + 8) + " + " + std::to_string(body_size) + ")");
+  if (kVocabHeaderSize + body_size + 8 != n)
+    return Status::Corruption(name + ": " + std::to_string(n - kVocabHeaderSize - 8 - body_size) +
+                              " unexpected bytes after the vocabulary");
   uint64_t sum = LoadU64(p + n - 8);
   if (sum != Hash64(p, n - 8))
     return Status::Corruption(name + ": vocabulary checksum mismatch (file damaged)");

@@ -1,0 +1,149 @@
+#!/usr/bin/env bats
+# tokenize-badinput.bats: every kind of bad input gets one clear line naming
+# the file, a non-zero exit, and leaves existing outputs alone.
+
+load tokenize_helpers
+
+setup() { setup_vocab; }
+
+# One line on stderr+stdout, starting with the tool's name.
+one_error_line() {
+  [ "${#lines[@]}" -eq 1 ] || [[ "${lines[1]}" == "Try "* ]]
+  [[ "${lines[0]}" == "lm-tokenize: error: "* ]]
+}
+
+@test "missing vocabulary file" {
+  run lm-tokenize --vocab "$T/nope.bpe" "$T/train.txt"
+  [ "$status" -eq 1 ]
+  one_error_line
+  [[ "$output" == *"nope.bpe"*"not found"* ]]
+}
+
+@test "truncated vocabulary file" {
+  head -c 1000 "$T/v.bpe" >"$T/t.bpe"
+  run lm-tokenize --vocab "$T/t.bpe" --ids "$T/train.txt"
+  [ "$status" -eq 1 ]
+  one_error_line
+  [[ "$output" == *"t.bpe"*"truncated"* ]]
+}
+
+@test "corrupt vocabulary file (one byte changed)" {
+  cp "$T/v.bpe" "$T/c.bpe"
+  printf '\x55' | dd of="$T/c.bpe" bs=1 seek=2000 conv=notrunc 2>/dev/null
+  run lm-tokenize --vocab "$T/c.bpe" --ids "$T/train.txt"
+  [ "$status" -eq 1 ]
+  one_error_line
+  [[ "$output" == *"c.bpe"*"checksum mismatch"* ]]
+}
+
+@test "wrong magic: not a vocabulary file" {
+  run lm-tokenize --vocab "$T/train.txt" --ids "$T/train.txt"
+  [ "$status" -eq 1 ]
+  one_error_line
+  [[ "$output" == *"train.txt"*"not a vocabulary file"* ]]
+  : >"$T/empty.bpe"
+  run lm-tokenize decode --vocab "$T/empty.bpe" "$T/train.txt"
+  [ "$status" -eq 1 ]
+  [[ "$output" == *"empty.bpe"*"empty"* ]]
+}
+
+@test "a token stream made with another vocabulary" {
+  lm-tokenize train -q --vocab-size 500 -o "$T/other.bpe" "$T/train.txt"
+  lm-tokenize --vocab "$T/other.bpe" "$T/train.txt" >"$T/o.tok"
+  run lm-tokenize decode --vocab "$T/v.bpe" "$T/o.tok"
+  [ "$status" -eq 1 ]
+  one_error_line
+  [[ "$output" == *"o.tok"*"another vocabulary"* ]]
+}
+
+@test "an id outside the vocabulary" {
+  run lm-tokenize decode --vocab "$T/v.bpe" --ids <<<"1 2 600"
+  [ "$status" -eq 1 ]
+  one_error_line
+  [[ "$output" == *"<stdin>"*"600 outside the vocabulary"* ]]
+  run lm-tokenize decode --vocab "$T/v.bpe" --ids <<<"1 x 2"
+  [ "$status" -eq 1 ]
+  [[ "$output" == *"<stdin>:1"*"expected decimal token ids"* ]]
+}
+
+@test "a truncated or corrupt token stream" {
+  lm-tokenize --vocab "$T/v.bpe" "$T/train.txt" >"$T/a.tok"
+  head -c 500 "$T/a.tok" >"$T/cut.tok"
+  run lm-tokenize decode --vocab "$T/v.bpe" "$T/cut.tok"
+  [ "$status" -eq 1 ]
+  [[ "${lines[-1]}" == "lm-tokenize: error: "*"cut.tok"* ]]
+  run lm-tokenize decode --vocab "$T/v.bpe" "$T/train.txt"
+  [ "$status" -eq 1 ]
+  [[ "$output" == *"not a token stream"* ]]
+}
+
+@test "vocabulary size smaller than 256 bytes + specials" {
+  printf 'old' >"$T/keep.bpe"
+  run lm-tokenize train --vocab-size 257 --special '<|pad|>' -o "$T/keep.bpe" "$T/train.txt"
+  [ "$status" -eq 2 ]
+  [[ "${lines[0]}" == *"--vocab-size 257 is smaller than 256 bytes + 2 special"* ]]
+  [ "$(cat "$T/keep.bpe")" = "old" ]
+}
+
+@test "empty input: encode, train, stats, decode" {
+  : >"$T/empty.txt"
+  run lm-tokenize --vocab "$T/v.bpe" "$T/empty.txt"
+  [ "$status" -eq 1 ]
+  one_error_line
+  [[ "$output" == *"empty.txt: empty input"* ]]
+  printf 'old' >"$T/keep.bpe"
+  run lm-tokenize train -q --vocab-size 300 -o "$T/keep.bpe" "$T/empty.txt"
+  [ "$status" -eq 1 ]
+  [[ "$output" == *"empty.txt: empty input"* ]]
+  [ "$(cat "$T/keep.bpe")" = "old" ]
+  run lm-tokenize stats --vocab "$T/v.bpe" <"$T/empty.txt"
+  [ "$status" -eq 1 ]
+  [[ "$output" == *"<stdin>: empty input"* ]]
+  run lm-tokenize decode --vocab "$T/v.bpe" <"$T/empty.txt"
+  [ "$status" -eq 1 ]
+  [[ "$output" == *"empty"* ]]
+  printf '\n\n' >"$T/blank.txt"
+  run lm-tokenize --vocab "$T/v.bpe" --lines "$T/blank.txt"
+  [ "$status" -eq 1 ]
+  [[ "$output" == *"blank.txt: no document"* ]]
+}
+
+@test "bad JSON lines name the file and line" {
+  printf '{"text": "ok"}\n{"text": 5}\n' >"$T/b.jsonl"
+  run lm-tokenize --vocab "$T/v.bpe" --ids --jsonl text "$T/b.jsonl"
+  [ "$status" -eq 1 ]
+  [[ "${lines[-1]}" == *"b.jsonl:2: field 'text' is not a string"* ]]
+  printf 'not json\n' >"$T/c.jsonl"
+  run lm-tokenize --vocab "$T/v.bpe" --ids --jsonl text "$T/c.jsonl"
+  [ "$status" -eq 1 ]
+  [[ "$output" == *"c.jsonl:1: not a JSON object"* ]]
+}
+
+@test "a failed import or train overwrites nothing" {
+  printf 'old' >"$T/keep.bpe"
+  printf 'zz!! 3\n' >"$T/bad.tiktoken"
+  run lm-tokenize import -q --tiktoken "$T/bad.tiktoken" --pattern gpt2 -o "$T/keep.bpe"
+  [ "$status" -eq 1 ]
+  [[ "$output" == *"bad.tiktoken:1"* ]]
+  [ "$(cat "$T/keep.bpe")" = "old" ]
+  run lm-tokenize train -q --vocab-size 300 -o "$T/keep.bpe" "$T/missing.txt"
+  [ "$status" -eq 1 ]
+  [[ "$output" == *"missing.txt"* ]]
+  [ "$(cat "$T/keep.bpe")" = "old" ]
+  [ -z "$(ls "$T" | grep -v -e '^keep.bpe$' -e '^v.bpe$' -e '^train.txt$' -e '^bad.tiktoken$')" ]
+}
+
+@test "usage errors exit 2" {
+  run lm-tokenize --vocab "$T/v.bpe" --bogus
+  [ "$status" -eq 2 ]
+  run lm-tokenize encode "$T/train.txt"
+  [ "$status" -eq 2 ]
+  [[ "$output" == *"--vocab is required"* ]]
+  run lm-tokenize frobnicate
+  [ "$status" -eq 2 ]
+  run lm-tokenize train --vocab-size 300 --pattern '(unclosed' -o "$T/x.bpe" "$T/train.txt"
+  [ "$status" -eq 2 ]
+  [[ "$output" == *"bad pattern"* ]]
+  run lm-tokenize --vocab "$T/v.bpe" --lines --jsonl x "$T/train.txt"
+  [ "$status" -eq 2 ]
+}

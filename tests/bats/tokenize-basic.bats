@@ -1,0 +1,137 @@
+#!/usr/bin/env bats
+# tokenize-basic.bats: lm-tokenize as users run it: train, encode, decode,
+# documents, ids, threads, stats, help.
+
+load tokenize_helpers
+
+setup() { setup_vocab; }
+
+@test "help reads like a man page, for the tool and every command" {
+  run lm-tokenize --help
+  [ "$status" -eq 0 ]
+  [[ "$output" == *"Usage: lm-tokenize"* ]]
+  [[ "$output" == *"EXIT STATUS"* ]]
+  for c in encode decode train import export stats; do
+    run lm-tokenize "$c" --help
+    [ "$status" -eq 0 ]
+    [[ "$output" == *"Usage: lm-tokenize"* ]]
+    [[ "$output" == *"DESCRIPTION"* ]]
+    [[ "$output" == *"EXAMPLES"* ]]
+  done
+  run lm-tokenize --version
+  [ "$status" -eq 0 ]
+  [[ "$output" == "lm-tokenize "* ]]
+}
+
+@test "train writes a vocabulary of the asked size with <|endoftext|> last" {
+  run lm-tokenize train --vocab-size 300 -o "$T/s.bpe" "$T/train.txt"
+  [ "$status" -eq 0 ]
+  [[ "$output" == *"300 ids (43 merges, 1 special)"* ]]
+  echo -n '<|endoftext|>' | lm-tokenize --vocab "$T/s.bpe" --ids --allow-special --no-eot >"$T/ids"
+  [ "$(cat "$T/ids")" = "299" ]
+}
+
+@test "encode then decode gives back the exact bytes, invalid UTF-8 included" {
+  printf 'caf\xc3\xa9 \xff\xfe broken \xe2\x82 end\n\n  spaces   \x00 nul' >"$T/in.bin"
+  cat "$T/train.txt" >>"$T/in.bin"
+  lm-tokenize --vocab "$T/v.bpe" "$T/in.bin" >"$T/out.tok"
+  lm-tokenize decode --vocab "$T/v.bpe" "$T/out.tok" >"$T/back.bin"
+  cmp "$T/in.bin" "$T/back.bin"
+}
+
+@test "the bare command, encode, and stdin all give the same stream" {
+  lm-tokenize --vocab "$T/v.bpe" "$T/train.txt" >"$T/a.tok"
+  lm-tokenize encode --vocab "$T/v.bpe" "$T/train.txt" >"$T/b.tok"
+  lm-tokenize encode --vocab "$T/v.bpe" <"$T/train.txt" >"$T/c.tok"
+  cmp "$T/a.tok" "$T/b.tok"
+  cmp "$T/a.tok" "$T/c.tok"
+  [ "$(head -c 4 "$T/a.tok")" = "LMTS" ]
+}
+
+@test "--ids writes one line per document, <|endoftext|> last unless --no-eot" {
+  printf 'the world\nof men\n' >"$T/two.txt"
+  run lm-tokenize --vocab "$T/v.bpe" --ids --lines "$T/two.txt"
+  [ "$status" -eq 0 ]
+  [ "${#lines[@]}" -eq 2 ]
+  [[ "${lines[0]}" == *" 599" ]]
+  [[ "${lines[1]}" == *" 599" ]]
+  run lm-tokenize --vocab "$T/v.bpe" --ids --lines --no-eot "$T/two.txt"
+  [[ "${lines[0]}" != *"599"* ]]
+  echo "${lines[0]} ${lines[1]}" | lm-tokenize decode --vocab "$T/v.bpe" --ids >"$T/back"
+  [ "$(cat "$T/back")" = "the worldof men" ]
+}
+
+@test "--doc-delim cuts documents and decode --doc-delim restores them" {
+  printf 'first quote\n%%\nsecond\none\n%%\nthird\n' >"$T/f.txt"
+  run lm-tokenize --vocab "$T/v.bpe" --ids --doc-delim '\n%\n' "$T/f.txt"
+  [ "$status" -eq 0 ]
+  [ "${#lines[@]}" -eq 3 ]
+  lm-tokenize --vocab "$T/v.bpe" --doc-delim '\n%\n' "$T/f.txt" |
+    lm-tokenize decode --vocab "$T/v.bpe" --doc-delim '\n%\n' >"$T/back"
+  printf 'first quote\n%%\nsecond\none\n%%\nthird\n\n%%\n' >"$T/want"
+  cmp "$T/want" "$T/back"
+}
+
+@test "--jsonl FIELD takes the document from each line's string field" {
+  printf '{"text": "the world", "id": 1}\n\n{"id": 2, "text": "of \\u00e9 men"}\n' >"$T/d.jsonl"
+  run lm-tokenize --vocab "$T/v.bpe" --ids --no-eot --jsonl text "$T/d.jsonl"
+  [ "$status" -eq 0 ]
+  [ "${#lines[@]}" -eq 2 ]
+  echo "${lines[1]}" | lm-tokenize decode --vocab "$T/v.bpe" --ids >"$T/back"
+  [ "$(cat "$T/back")" = "of é men" ]
+}
+
+@test "special-token text is ordinary text unless --allow-special" {
+  run lm-tokenize --vocab "$T/v.bpe" --ids --no-eot <<<"a<|endoftext|>b"
+  [[ " $output " != *" 599 "* ]]
+  run lm-tokenize --vocab "$T/v.bpe" --ids --no-eot --allow-special <<<"a<|endoftext|>b"
+  [[ " $output " == *" 599 "* ]]
+}
+
+@test "one thread or many: the same stream, on documents long enough to split" {
+  for i in 1 2 3 4 5 6; do cat "$T/train.txt"; done >"$T/big.txt"
+  printf 'tail without newline' >>"$T/big.txt"
+  lm-tokenize --vocab "$T/v.bpe" -j 1 "$T/big.txt" "$T/train.txt" >"$T/j1.tok"
+  lm-tokenize --vocab "$T/v.bpe" -j 3 "$T/big.txt" "$T/train.txt" >"$T/j3.tok"
+  cmp "$T/j1.tok" "$T/j3.tok"
+  lm-tokenize --vocab "$T/v.bpe" --ids --no-eot "$T/big.txt" >"$T/ids"
+  [ "$(wc -l <"$T/ids")" -eq 1 ]
+}
+
+@test "training gives the same vocabulary for any thread count" {
+  for i in 1 2 3 4; do cat "$T/train.txt"; done >"$T/big.txt"
+  lm-tokenize train -q -j 1 --vocab-size 800 -o "$T/a.bpe" "$T/big.txt" "$T/train.txt"
+  lm-tokenize train -q -j 3 --vocab-size 800 -o "$T/b.bpe" "$T/big.txt" "$T/train.txt"
+  cmp "$T/a.bpe" "$T/b.bpe"
+}
+
+@test "train options: pattern, specials, min-frequency, stdin" {
+  lm-tokenize train -q --vocab-size 400 --pattern cl100k --special '<|pad|>' -o "$T/c.bpe" <"$T/train.txt"
+  run lm-tokenize --vocab "$T/c.bpe" --ids --no-eot --allow-special <<<"<|pad|>"
+  [ "$output" = "399 10" ]
+  run lm-tokenize train --vocab-size 100000 --min-frequency 1000 -o "$T/m.bpe" "$T/train.txt"
+  [ "$status" -eq 0 ]
+  [[ "$output" == *"ran out of pairs"* ]]
+  lm-tokenize train -q --vocab-size 400 --pattern '[a-z]+|[^a-z]' -o "$T/r.bpe" "$T/train.txt"
+  lm-tokenize --vocab "$T/r.bpe" "$T/train.txt" | lm-tokenize decode --vocab "$T/r.bpe" | cmp - "$T/train.txt"
+}
+
+@test "concatenated streams decode to the concatenated texts" {
+  printf 'one' >"$T/1.txt"
+  printf 'two' >"$T/2.txt"
+  lm-tokenize --vocab "$T/v.bpe" "$T/1.txt" >"$T/1.tok"
+  lm-tokenize --vocab "$T/v.bpe" "$T/2.txt" >"$T/2.tok"
+  cat "$T/1.tok" "$T/2.tok" | lm-tokenize decode --vocab "$T/v.bpe" --lines >"$T/back"
+  [ "$(cat "$T/back")" = "$(printf 'one\ntwo')" ]
+}
+
+@test "stats counts documents, bytes and tokens" {
+  printf 'the world\nof men\n' >"$T/two.txt"
+  run lm-tokenize stats --vocab "$T/v.bpe" --lines "$T/two.txt"
+  [ "$status" -eq 0 ]
+  [ "${lines[0]}" = "documents 2" ]
+  [ "${lines[1]}" = "bytes 15" ]
+  n=$(lm-tokenize --vocab "$T/v.bpe" --ids --no-eot --lines "$T/two.txt" | wc -w)
+  [ "${lines[2]}" = "tokens $n" ]
+  [[ "${lines[3]}" == "bytes_per_token "* ]]
+}
