@@ -99,7 +99,7 @@ if [ ! -s "$DEMO/samples.txt" ]; then
 fi
 
 # 7. summary -----------------------------------------------------------------
-json_field() { python3 -c 'import json,sys; print(json.loads(sys.stdin.readline())[sys.argv[1]])' "$1"; }
+json_field() { python3 -c 'import json,sys; print(json.loads(sys.stdin.read())[sys.argv[1]])' "$1"; }
 start=$(sed -n 1p "$DEMO/eval.jsonl")
 end=$(sed -n 2p "$DEMO/eval.jsonl")
 state=$(cat "$DEMO/run/latest/trainer-state.json" 2>/dev/null || true)
