@@ -24,7 +24,7 @@ constexpr size_t kShardHeaderSize = 64;
 constexpr size_t kShardSeekEntrySize = 24;
 constexpr uint8_t kShardFlagZstd = 1;
 constexpr uint32_t kShardMaxBlockTokens = 1u << 22;
-constexpr uint32_t kShardDefaultBlockTokens = 1u << 16;
+constexpr uint32_t kShardDefaultBlockTokens = 1u << 13;
 
 struct ShardHeader {
   int token_width = 2;  // 2 or 4 bytes
@@ -101,7 +101,7 @@ class ShardWriter {
   std::string path_, tmp_;
   int fd_ = -1;
   int width_ = 2;
-  uint64_t tokens_ = 0, file_off_ = 0;
+  uint64_t tokens_ = 0, file_off_ = 0, synced_ = 0;
   std::string pending_;  // raw token bytes not yet in a block (up to threads blocks)
   std::vector<SeekEntry> seek_;
   std::vector<uint64_t> docs_;

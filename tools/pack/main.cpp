@@ -130,7 +130,7 @@ Status RunPack(int argc, char** argv) {
       "append", "add to the dataset in DIR (safe with concurrent writers)")(
       "shard-tokens", po::value(&shard_tokens)->default_value("64M")->value_name("N"),
       "tokens per shard file, at most (k, M, G suffixes)")(
-      "block-tokens", po::value(&block_tokens)->default_value("65536")->value_name("N"),
+      "block-tokens", po::value(&block_tokens)->default_value("8192")->value_name("N"),
       "tokens per independently compressed block (1..4194304)")(
       "level", po::value(&level)->default_value(3)->value_name("L"),
       "zstd level 1..19 (up to 22); 0 stores raw tokens, used in place by readers")(

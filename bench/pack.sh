@@ -1,0 +1,120 @@
+#!/usr/bin/env bash
+# bench/pack.sh: lm-pack and the loader on the GPT-2 tokens of
+# ../shared/corpora/gutenberg/train.
+#
+#   1. packing throughput, lm-pack -j 1 --level 3, against its anchor measured
+#      in the same run: `zstd -3 -T1` compressing the same tokens as raw 16-bit
+#      bytes (the limit: lm-pack does that compression plus parsing, checksums,
+#      the split and fsync). Goal: ratio >= 0.8.
+#   2. compression ratio of the shards against raw 16-bit tokens (and zstd -3's).
+#   3. loader throughput: random training batches (T=1024, B=16) through
+#      Dataset + BatchSampler, one thread, every block verified at first read:
+#      with the default 64 MiB cache, with no cache (every window decompresses
+#      its block), and from an uncompressed (--level 0) dataset. Goal: >= 1 GB/s
+#      of tokens per core.
+#   4. Dataset::Open on a manifest of 5000 shards.
+#
+# Environment: BUILD, BIN (default build, bin), REPEAT (best of, default 3),
+# SECONDS_PER_RUN (loader runs, default 3), KEEP=1 keeps the work directory.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BUILD=${BUILD:-build}
+BIN=${BIN:-bin}
+REPEAT=${REPEAT:-3}
+RUN_S=${SECONDS_PER_RUN:-3}
+CORPUS=../shared/corpora/gutenberg/train
+TIKTOKEN=../shared/corpora/tokenizers/gpt2.tiktoken
+if [ ! -d "$CORPUS" ] || [ ! -f "$TIKTOKEN" ]; then
+  echo "bench/pack.sh: ../shared/corpora absent, nothing measured"
+  exit 0
+fi
+command -v zstd >/dev/null || { echo "bench/pack.sh: zstd (the anchor) not found" >&2; exit 1; }
+
+make --no-print-directory BUILD="$BUILD" BIN="$BIN" NVCC= -j2 "$BIN/lm-pack" "$BIN/lm-tokenize" \
+  "$BUILD/libdata.a" "$BUILD/libformat.a" "$BUILD/libutil.a" >/dev/null
+W=$(mktemp -d /tmp/lm-bench-pack.XXXXXX)
+[ "${KEEP:-0}" = 1 ] || trap 'rm -rf "$W"' EXIT
+PATH="$PWD/$BIN:$PATH"
+g++ -O2 -std=c++17 -Icommon bench/pack_loader.cpp -o "$W/pack_loader" \
+  "$BUILD/libdata.a" "$BUILD/libformat.a" "$BUILD/libutil.a" -lzstd -lxxhash -fopenmp -lpthread
+
+# best_of NAME CMD...: runs CMD REPEAT times; sets NAME_wall and NAME_cpu
+# (user + system seconds) to the run with the least wall time.
+best_of() {
+  local name=$1 best= cpu= w u s
+  shift
+  for _ in $(seq "$REPEAT"); do
+    /usr/bin/time -f '%e %U %S' -o "$W/time.txt" "$@"
+    read -r w u s <"$W/time.txt"
+    if [ -z "$best" ] || [ "$(echo "$w < $best" | bc -l)" = 1 ]; then
+      best=$w
+      cpu=$(echo "$u + $s" | bc -l)
+    fi
+  done
+  printf -v "${name}_wall" '%s' "$best"
+  printf -v "${name}_cpu" '%s' "$cpu"
+}
+rate() { echo "$1 / $2 / 1000000" | bc -l; }
+
+echo "== inputs"
+lm-tokenize import --tiktoken "$TIKTOKEN" --pattern gpt2 -o "$W/gpt2.bpe" -q
+lm-tokenize --vocab "$W/gpt2.bpe" "$CORPUS"/*.txt >"$W/train.tok"
+# The same tokens as raw little-endian 16-bit bytes, for the anchor.
+python3 - "$W/train.tok" "$W/raw.u16" <<'EOF'
+import struct, sys
+data = open(sys.argv[1], "rb").read()
+out, p = [], 0
+while p < len(data):
+    assert data[p:p + 4] == b"LMTS" and data[p + 6] == 2, "expected a 16-bit token stream"
+    p += 32
+    while True:
+        (n,) = struct.unpack_from("<I", data, p)
+        p += 4
+        if n == 0:
+            p += 16
+            break
+        out.append(data[p:p + 2 * n])
+        p += 2 * n + 8
+open(sys.argv[2], "wb").write(b"".join(out))
+EOF
+# Four copies, so that the packing runs last long enough to time (and the
+# CPU-time clock's 10 ms resolution matters less).
+for f in train.tok raw.u16; do cat "$W/$f" "$W/$f" "$W/$f" "$W/$f" >"$W/x4.$f"; done
+raw_bytes=$(stat -c %s "$W/raw.u16")
+tokens=$((raw_bytes / 2))
+echo "corpus: $CORPUS ($(du -sb "$CORPUS" | cut -f1) bytes of text), $tokens GPT-2 tokens"
+echo "machine: $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg)"
+
+echo "== 1. packing throughput (best of $REPEAT, the tokens four times: $((4 * tokens)) tokens)"
+cat "$W/x4.train.tok" "$W/x4.raw.u16" >/dev/null  # both in the page cache
+best_of zstd zstd -3 -T1 -q -f "$W/x4.raw.u16" -o "$W/x4.raw.zst"
+best_of pack bash -c 'rm -rf "$1" && exec lm-pack -o "$1" -j 1 --level 3 -q "$2"' _ "$W/x4" "$W/x4.train.tok"
+rm -rf "$W/x4"
+zstd -3 -T1 -q -f "$W/raw.u16" -o "$W/raw.zst"
+lm-pack -o "$W/shards" -j 1 --level 3 -q "$W/train.tok"
+for v in zstd pack; do
+  wall=${v}_wall cpu=${v}_cpu
+  label=$([ $v = zstd ] && echo "zstd -3 -T1:" || echo "lm-pack -j1 -l3:")
+  printf '%-18s wall %.3f s (%6.1f M tokens/s)   cpu %.3f s (%6.1f M tokens/s)\n' "$label" \
+    "${!wall}" "$(rate $((4 * tokens)) "${!wall}")" "${!cpu}" "$(rate $((4 * tokens)) "${!cpu}")"
+done
+printf 'ratio lm-pack / zstd -3 -T1: %.2fx by wall time, %.2fx by CPU time (goal >= 0.8)\n' \
+  "$(echo "$zstd_wall / $pack_wall" | bc -l)" "$(echo "$zstd_cpu / $pack_cpu" | bc -l)"
+
+echo "== 2. compression"
+shard_bytes=$(du -cb "$W"/shards/*.lms | tail -1 | cut -f1)
+zst_bytes=$(stat -c %s "$W/raw.zst")
+printf 'lm-pack --level 3:  %d bytes, %.3fx smaller than raw 16-bit tokens (%d bytes)\n' "$shard_bytes" \
+  "$(echo "$raw_bytes / $shard_bytes" | bc -l)" "$raw_bytes"
+printf 'zstd -3 (one frame): %d bytes, %.3fx\n' "$zst_bytes" "$(echo "$raw_bytes / $zst_bytes" | bc -l)"
+
+echo "== 3. loader: random batches T=1024 B=16, one thread, checksums verified at first read"
+lm-pack -o "$W/raw" -j 1 --level 0 -q "$W/train.tok"
+for c in "zstd, 64 MiB cache:$W/shards:67108864" "zstd, no cache:$W/shards:0" "raw --level 0 (mmap):$W/raw:0"; do
+  IFS=: read -r label dir cache <<<"$c"
+  printf '%-22s %s\n' "$label" "$("$W/pack_loader" "$dir" 1024 16 "$RUN_S" "$cache")"
+done
+echo "(gb_per_s_u32: GB/s of tokens as the uint32 the loader hands out)"
+
+echo "== 4. open"
+"$W/pack_loader" --open "$W/shards" 5000
