@@ -1,0 +1,128 @@
+#!/usr/bin/env bats
+# lm-train: a short run produces a complete checkpoint, metrics and progress.
+
+bats_require_minimum_version 1.5.0
+load train_helpers
+
+setup_file() { train_setup_file; }
+
+@test "train: --help is a manual" {
+  run lm-train --help
+  [ "$status" -eq 0 ]
+  [[ "$output" == *"Usage: lm-train"* ]]
+  [[ "$output" == *"--budget"* ]]
+  [[ "$output" == *"DESCRIPTION"* ]]
+  [[ "$output" == *"EXAMPLES"* ]]
+  [[ "$output" == *"EXIT STATUS"* ]]
+}
+
+@test "train: a short run writes a complete step directory, latest and metrics" {
+  run --separate-stderr train "$BATS_TEST_TMPDIR/run" --steps 6 --val-every 3
+  [ "$status" -eq 0 ]
+  r="$BATS_TEST_TMPDIR/run"
+  for f in model.safetensors optimizer.safetensors config.json trainer-state.json tok.bpe; do
+    [ -s "$r/step-0000006/$f" ]
+  done
+  [ "$(readlink "$r/latest")" = step-0000006 ]
+  cmp "$r/step-0000006/tok.bpe" "$D/tok.bpe"
+  # Progress lines carry every field; the CPU's peak is unknown.
+  [[ "$stderr" == *"step 1/6 | loss "*" | lr "*" | grad norm "*" tok/s | MFU unknown | "*" elapsed, "*" left"* ]]
+  [[ "$stderr" == *"saved $r/step-0000006"* ]]
+  [[ "$stderr" == *"val loss"* ]]
+  # metrics.jsonl: one record per step, validation at 3 and at the end.
+  [ "$(grep -c '"loss"' "$r/metrics.jsonl")" -eq 6 ]
+  [ "$(grep -c '"val_loss"' "$r/metrics.jsonl")" -eq 2 ]
+  python3 - "$r" <<'PY'
+import json, sys
+run = sys.argv[1]
+recs = [json.loads(l) for l in open(run + "/metrics.jsonl")]
+steps = [r["step"] for r in recs if "loss" in r]
+assert steps == [1, 2, 3, 4, 5, 6], steps
+for r in recs:
+    if "loss" in r:
+        assert r["loss"] > 0 and r["lr"] >= 0 and r["grad_norm"] > 0 and r["tokens_per_s"] > 0 and not r["skipped"]
+assert recs[-1]["val_loss"] > 0 and recs[-1]["val_bpb"] > 0
+st = json.load(open(run + "/step-0000006/trainer-state.json"))
+assert st["format"] == "lm-trainer-state" and st["version"] == 1
+assert st["step"] == 6 and st["tokens_seen"] == 6 * 4 * 32
+assert st["elapsed_seconds"] > 0
+assert set(st["files"]) == {"model.safetensors", "optimizer.safetensors", "config.json", "tok.bpe"}
+assert "index" in st["loader"] and "state" in st["rng"] and "--steps" in st["command_line"]
+cfg = json.load(open(run + "/step-0000006/config.json"))
+assert cfg["architectures"] == ["LlamaForCausalLM"] and cfg["model_type"] == "llama"
+assert cfg["vocab_size"] == 300 and cfg["hidden_size"] == 64 and cfg["max_position_embeddings"] == 32
+PY
+}
+
+@test "train: the checkpoint's tensors are the HF Llama ones, fp32, real vocabulary rows" {
+  train "$BATS_TEST_TMPDIR/run" --steps 1 2>/dev/null
+  python3 - "$BATS_TEST_TMPDIR/run/latest" <<'PY'
+import json, struct, sys
+d = sys.argv[1]
+raw = open(d + "/model.safetensors", "rb").read()
+n = struct.unpack("<Q", raw[:8])[0]
+hdr = json.loads(raw[8:8 + n])
+assert hdr.pop("__metadata__") == {"format": "pt"}
+cfg = json.load(open(d + "/config.json"))
+dim, ffn, V = cfg["hidden_size"], cfg["intermediate_size"], cfg["vocab_size"]
+want = {"model.embed_tokens.weight": [V, dim], "model.norm.weight": [dim]}
+for i in range(cfg["num_hidden_layers"]):
+    p = "model.layers.%d." % i
+    want.update({p + "input_layernorm.weight": [dim], p + "post_attention_layernorm.weight": [dim],
+                 p + "self_attn.q_proj.weight": [dim, dim], p + "self_attn.k_proj.weight": [dim, dim],
+                 p + "self_attn.v_proj.weight": [dim, dim], p + "self_attn.o_proj.weight": [dim, dim],
+                 p + "mlp.gate_proj.weight": [ffn, dim], p + "mlp.up_proj.weight": [ffn, dim],
+                 p + "mlp.down_proj.weight": [dim, ffn]})
+assert {k: v["shape"] for k, v in hdr.items()} == want, sorted(hdr)
+assert all(v["dtype"] == "F32" for v in hdr.values())
+end = max(v["data_offsets"][1] for v in hdr.values())
+assert 8 + n + end == len(raw)
+norm = hdr["model.norm.weight"]["data_offsets"]
+w = struct.unpack("<%df" % dim, raw[8 + n + norm[0]:8 + n + norm[1]])
+assert all(abs(x - 1) < 0.1 for x in w), w
+PY
+}
+
+@test "train: --steps 0 saves the initial weights" {
+  run train "$BATS_TEST_TMPDIR/run" --steps 0
+  [ "$status" -eq 0 ]
+  [ -s "$BATS_TEST_TMPDIR/run/step-0000000/model.safetensors" ]
+  [ "$(readlink "$BATS_TEST_TMPDIR/run/latest")" = step-0000000 ]
+}
+
+@test "train: --ckpt-every and --keep keep only the newest step directories" {
+  run train "$BATS_TEST_TMPDIR/run" --steps 6 --ckpt-every 2 --keep 2 --val-every 0
+  [ "$status" -eq 0 ]
+  [ "$(cd "$BATS_TEST_TMPDIR/run" && echo step-*)" = "step-0000004 step-0000006" ]
+  [ -z "$(cd "$BATS_TEST_TMPDIR/run" && ls -A | grep -E '^\.(tmp|old|latest)')" ]
+}
+
+@test "train: the same seed gives the same weights; another seed does not" {
+  train "$BATS_TEST_TMPDIR/a" --steps 2 --seed 5 2>/dev/null
+  train "$BATS_TEST_TMPDIR/b" --steps 2 --seed 5 2>/dev/null
+  train "$BATS_TEST_TMPDIR/c" --steps 2 --seed 6 2>/dev/null
+  [ "$(sha "$BATS_TEST_TMPDIR/a/latest/model.safetensors")" = "$(sha "$BATS_TEST_TMPDIR/b/latest/model.safetensors")" ]
+  [ "$(sha "$BATS_TEST_TMPDIR/a/latest/model.safetensors")" != "$(sha "$BATS_TEST_TMPDIR/c/latest/model.safetensors")" ]
+}
+
+@test "train: gradient accumulation reaches --batch-tokens" {
+  run --separate-stderr train "$BATS_TEST_TMPDIR/run" --steps 2 --batch-tokens 512
+  [ "$status" -eq 0 ]
+  [[ "$stderr" == *"4 x 32 tokens x 4 micro-steps = 512 tokens per step"* ]]
+  grep -q '"tokens_seen": 1024' "$BATS_TEST_TMPDIR/run/latest/trainer-state.json"
+}
+
+@test "train: --budget stops at the deadline with the learning rate decayed" {
+  run train "$BATS_TEST_TMPDIR/run" --budget 4s --val-every 0 --warmup 0
+  [ "$status" -eq 0 ]
+  python3 - "$BATS_TEST_TMPDIR/run" <<'PY'
+import json, sys
+recs = [json.loads(l) for l in open(sys.argv[1] + "/metrics.jsonl") if '"loss"' in l]
+st = json.load(open(sys.argv[1] + "/latest/trainer-state.json"))
+assert len(recs) >= 2, len(recs)
+assert 3.0 <= st["elapsed_seconds"] <= 8.0, st["elapsed_seconds"]
+peak = recs[0]["lr"]
+assert recs[-1]["lr"] < 0.35 * peak, (recs[-1]["lr"], peak)   # in the last 20%: decaying
+assert all(b["lr"] <= a["lr"] + 1e-12 for a, b in zip(recs, recs[1:]))
+PY
+}

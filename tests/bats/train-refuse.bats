@@ -1,0 +1,82 @@
+#!/usr/bin/env bats
+# lm-train: what it refuses before any work, with one clear line and exit 1 or 2.
+
+bats_require_minimum_version 1.5.0
+load train_helpers
+
+setup_file() { train_setup_file; }
+
+@test "refuse: data packed with another vocabulary" {
+  lm-tokenize train --vocab-size 280 -o "$BATS_TEST_TMPDIR/other.bpe" "$D/corpus.txt" 2>/dev/null
+  run --separate-stderr lm-train --data "$D/shards" --vocab "$BATS_TEST_TMPDIR/other.bpe" \
+    --out "$BATS_TEST_TMPDIR/run" --preset tiny --steps 1 --device cpu
+  [ "$status" -eq 1 ]
+  [[ "$stderr" == *"error: $D/shards: packed with a different vocabulary"* ]]
+  [ "$(echo "$stderr" | wc -l)" -eq 1 ]
+  [ ! -e "$BATS_TEST_TMPDIR/run/latest" ]
+}
+
+@test "refuse: a context longer than the data supplies" {
+  run --separate-stderr train "$BATS_TEST_TMPDIR/run" --steps 1 --context 100000
+  [ "$status" -eq 1 ]
+  [[ "$stderr" == *"the train split holds"*"context 100000 needs at least 100001"* ]]
+}
+
+@test "refuse: heads that do not divide dim" {
+  run --separate-stderr train "$BATS_TEST_TMPDIR/run" --steps 1 --dim 66 --heads 4
+  [ "$status" -ne 0 ]
+  [[ "$stderr" == *"error: model: "* ]]
+  [ ! -e "$BATS_TEST_TMPDIR/run/latest" ]
+}
+
+@test "refuse: a model too large for memory" {
+  run --separate-stderr train "$BATS_TEST_TMPDIR/run" --steps 1 --dim 8192 --heads 64 --layers 400 --ffn-dim 22016
+  [ "$status" -eq 1 ]
+  [[ "$stderr" == *"memory"* ]]
+}
+
+@test "refuse: no length, two lengths, unknown preset, bad durations: usage errors" {
+  run train "$BATS_TEST_TMPDIR/run"
+  [ "$status" -eq 2 ]
+  [[ "$output" == *"--steps N, --tokens N or --budget DURATION"* ]]
+  run train "$BATS_TEST_TMPDIR/run" --steps 1 --budget 1h
+  [ "$status" -eq 2 ]
+  run lm-train --data "$D/shards" --vocab "$D/tok.bpe" --out "$BATS_TEST_TMPDIR/run" --preset huge --steps 1
+  [ "$status" -eq 2 ]
+  run train "$BATS_TEST_TMPDIR/run" --budget soon
+  [ "$status" -eq 2 ]
+  run train "$BATS_TEST_TMPDIR/run" --steps 1 --schedule linear
+  [ "$status" -eq 2 ]
+  run train "$BATS_TEST_TMPDIR/run" --steps 1 --ckpt-every often
+  [ "$status" -eq 2 ]
+}
+
+@test "refuse: missing or corrupt data" {
+  run --separate-stderr train "$BATS_TEST_TMPDIR/run" --steps 1 --data "$BATS_TEST_TMPDIR/nothing"
+  [ "$status" -eq 1 ]
+  [[ "$stderr" == *"nothing"* ]]
+}
+
+@test "refuse: a second lm-train on the same run directory" {
+  r="$BATS_TEST_TMPDIR/run"
+  train_bg "$BATS_TEST_TMPDIR/log" "$r" --steps 100000 --log-every 0 --val-every 0
+  pid=$TRAIN_PID
+  wait_for "$BATS_TEST_TMPDIR/log" "step 1/" 60
+  run --separate-stderr train "$r" --steps 100000
+  kill -INT "$pid"
+  wait "$pid"
+  [ "$status" -eq 1 ]
+  [[ "$stderr" == *"another lm-train is using this run directory"* ]]
+}
+
+@test "nan: non-finite steps are skipped, then the run stops leaving the last good checkpoint" {
+  r="$BATS_TEST_TMPDIR/run"
+  train "$r" --steps 1 2>/dev/null
+  # A learning rate of 1e30 sends the weights to overflow after one update.
+  run --separate-stderr train "$r" --steps 40 --lr 1e30 --warmup 0 --max-bad-steps 3 --val-every 0
+  [ "$status" -eq 1 ]
+  [[ "$stderr" == *"is not finite; update skipped (1 in a row)"* ]]
+  [[ "$stderr" == *"all had a non-finite loss or gradient; stopping (the last good checkpoint: $r/step-0000001"* ]]
+  [ "$(readlink "$r/latest")" = step-0000001 ]
+  grep -q '"skipped":true' "$r/metrics.jsonl"
+}

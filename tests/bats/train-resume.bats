@@ -1,0 +1,113 @@
+#!/usr/bin/env bats
+# lm-train: resuming is bitwise identical on the CPU; signals checkpoint.
+
+bats_require_minimum_version 1.5.0
+load train_helpers
+
+setup_file() { train_setup_file; }
+
+@test "resume: N steps straight == N/2, stop, rerun the same command (bitwise)" {
+  a="$BATS_TEST_TMPDIR/a" b="$BATS_TEST_TMPDIR/b"
+  train "$a" --steps 8 --val-every 3 --batch-tokens 256 2>/dev/null
+  run --separate-stderr train "$b" --steps 8 --val-every 3 --batch-tokens 256 --stop-at 4
+  [ "$status" -eq 0 ]
+  [[ "$stderr" == *"stopped at step 4"* ]]
+  [ "$(readlink "$b/latest")" = step-0000004 ]
+  run --separate-stderr train "$b" --steps 8 --val-every 3 --batch-tokens 256
+  [ "$status" -eq 0 ]
+  [[ "$stderr" == *"resuming from $b/step-0000004"* ]]
+  for f in model.safetensors optimizer.safetensors; do
+    [ "$(sha "$a/step-0000008/$f")" = "$(sha "$b/step-0000008/$f")" ]
+  done
+  # The loader cursor and step counters agree too, and metrics.jsonl holds each step once.
+  python3 - "$a" "$b" <<'PY'
+import json, sys
+a, b = (json.load(open(d + "/step-0000008/trainer-state.json")) for d in sys.argv[1:])
+for k in ("step", "tokens_seen", "loader", "rng", "adam_step"):
+    assert a[k] == b[k], (k, a[k], b[k])
+def losses(d):
+    return [(r["step"], r["loss"]) for r in map(json.loads, open(d + "/metrics.jsonl")) if "loss" in r]
+assert losses(sys.argv[1]) == losses(sys.argv[2])
+PY
+}
+
+@test "resume: --resume without model options takes the run's model and length" {
+  r="$BATS_TEST_TMPDIR/run"
+  train "$r" --steps 4 --stop-at 2 2>/dev/null
+  run --separate-stderr lm-train --data "$D/shards" --out "$r" --resume --device cpu --threads 1
+  [ "$status" -eq 0 ]
+  [ "$(readlink "$r/latest")" = step-0000004 ]
+}
+
+@test "resume: a finished run is left alone" {
+  r="$BATS_TEST_TMPDIR/run"
+  train "$r" --steps 2 2>/dev/null
+  before=$(sha "$r/latest/model.safetensors")
+  run --separate-stderr train "$r" --steps 2
+  [ "$status" -eq 0 ]
+  [[ "$stderr" == *"already complete at step 2"* ]]
+  [ "$(sha "$r/latest/model.safetensors")" = "$before" ]
+}
+
+@test "resume: --resume on an empty run directory is an error" {
+  run --separate-stderr train "$BATS_TEST_TMPDIR/none" --steps 2 --resume
+  [ "$status" -eq 1 ]
+  [[ "$stderr" == *"no checkpoint to resume from"* ]]
+}
+
+@test "resume: a run holding a different model is refused" {
+  r="$BATS_TEST_TMPDIR/run"
+  train "$r" --steps 1 2>/dev/null
+  run --separate-stderr train "$r" --steps 2 --dim 128
+  [ "$status" -eq 1 ]
+  [[ "$stderr" == *"holds a different model (dim 64 (run) vs 128 (asked))"* ]]
+  [ "$(readlink "$r/latest")" = step-0000001 ]
+}
+
+@test "signals: SIGINT finishes the step, checkpoints and exits 0; the rerun completes" {
+  r="$BATS_TEST_TMPDIR/run"
+  train_bg "$BATS_TEST_TMPDIR/log" "$r" --steps 100000 --log-every 0 --val-every 0
+  pid=$TRAIN_PID
+  wait_for "$BATS_TEST_TMPDIR/log" "step 3/" 60
+  kill -INT "$pid"
+  rc=0
+  wait "$pid" || rc=$?
+  [ "$rc" -eq 0 ]
+  grep -q "stopped by SIGINT at step [0-9]*; saved $r/step-" "$BATS_TEST_TMPDIR/log"
+  step=$(sed -n 's/.*stopped by SIGINT at step \([0-9]*\).*/\1/p' "$BATS_TEST_TMPDIR/log")
+  [ "$step" -ge 3 ]
+  [ "$(readlink "$r/latest")" = "$(printf 'step-%07d' "$step")" ]
+  [ "$(grep -c '"loss"' "$r/metrics.jsonl")" -eq "$step" ]
+  run --separate-stderr train "$r" --steps $((step + 2)) --val-every 0
+  [ "$status" -eq 0 ]
+  [ "$(readlink "$r/latest")" = "$(printf 'step-%07d' $((step + 2)))" ]
+}
+
+@test "signals: SIGTERM checkpoints too" {
+  r="$BATS_TEST_TMPDIR/run"
+  train_bg "$BATS_TEST_TMPDIR/log" "$r" --steps 100000 --log-every 0 --val-every 0
+  pid=$TRAIN_PID
+  wait_for "$BATS_TEST_TMPDIR/log" "step 2/" 60
+  kill -TERM "$pid"
+  rc=0
+  wait "$pid" || rc=$?
+  [ "$rc" -eq 0 ]
+  grep -q "stopped by SIGTERM" "$BATS_TEST_TMPDIR/log"
+  [ -L "$r/latest" ]
+}
+
+@test "signals: SIGUSR1 checkpoints and training goes on" {
+  r="$BATS_TEST_TMPDIR/run"
+  train_bg "$BATS_TEST_TMPDIR/log" "$r" --steps 100000 --log-every 0 --val-every 0
+  pid=$TRAIN_PID
+  wait_for "$BATS_TEST_TMPDIR/log" "step 2/" 60
+  kill -USR1 "$pid"
+  wait_for "$BATS_TEST_TMPDIR/log" "(SIGUSR1)" 60
+  s1=$(sed -n 's/.*step \([0-9]*\): saved .*(SIGUSR1).*/\1/p' "$BATS_TEST_TMPDIR/log")
+  wait_for "$BATS_TEST_TMPDIR/log" "step $((s1 + 2))/" 60
+  kill -INT "$pid"
+  rc=0
+  wait "$pid" || rc=$?
+  [ "$rc" -eq 0 ]
+  [ -d "$r/$(printf 'step-%07d' "$s1")" ]
+}
