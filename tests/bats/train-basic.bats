@@ -126,3 +126,14 @@ assert recs[-1]["lr"] < 0.35 * peak, (recs[-1]["lr"], peak)   # in the last 20%:
 assert all(b["lr"] <= a["lr"] + 1e-12 for a, b in zip(recs, recs[1:]))
 PY
 }
+
+@test "plot-metrics: draws a run's metrics to a PNG" {
+  r="$BATS_TEST_TMPDIR/run"
+  train "$r" --steps 4 --val-every 2 2>/dev/null
+  run "$BATS_TEST_DIRNAME/../../scripts/plot-metrics" "$r"
+  [ "$status" -eq 0 ]
+  [ "$(head -c 8 "$r/loss.png" | od -An -tx1 | tr -d ' \n')" = 89504e470d0a1a0a ]
+  run "$BATS_TEST_DIRNAME/../../scripts/plot-metrics" "$BATS_TEST_TMPDIR/none"
+  [ "$status" -eq 1 ]
+  [[ "$output" == *"metrics.jsonl: missing or empty"* ]]
+}
