@@ -182,6 +182,8 @@ class CudaBackend : public Backend {
     // Logit chunks of at most ~512 MiB in fp32 (whole rows, at least one).
     chunk_ = std::max<int64_t>(1, std::min<int64_t>(N, (512ll << 20) / (Vp * 4)));
     if (chunk_ >= 64) chunk_ -= chunk_ % 64;
+    if (const char* rows = getenv("LM_CUDA_LOGIT_ROWS"))  // tests: force small chunks
+      if (atoll(rows) > 0) chunk_ = std::min<int64_t>(N, atoll(rows));
     LM_RETURN_IF_ERROR(Alloc(&logits_, chunk_ * Vp, "logits"));
     if (training_) {
       LM_RETURN_IF_ERROR(Alloc(&dlogits_, chunk_ * Vp, "logit gradients"));

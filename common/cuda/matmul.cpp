@@ -11,6 +11,9 @@
 namespace lm {
 namespace cuda {
 
+// Under tests/gpu/emu.h the cuBLAS half below is replaced by a host GEMM with
+// the same column-major contract; the row-major helpers after it are shared.
+#ifndef LM_CUDA_EMULATE
 namespace {
 
 Status BlasError(cublasStatus_t st, const char* what) {
@@ -170,6 +173,8 @@ Status Matmul::Run(const Gemm& g) {
   if (st != CUBLAS_STATUS_SUCCESS) return BlasError(st, "cublasLtMatmul");
   return Status::OK();
 }
+
+#endif  // LM_CUDA_EMULATE
 
 Status Matmul::Linear(const __nv_bfloat16* X, const __nv_bfloat16* W, int64_t rows, int64_t in,
                       int64_t out, void* Y, OutType ytype, float beta, const void* C) {

@@ -1,5 +1,5 @@
 // emu.h: runs the CUDA backend's kernels (common/cuda/*.cu, compiled as plain
-// C++) on the CPU, one OS thread per CUDA thread, one block at a time, so that
+// C++) on the CPU, one fiber per CUDA thread, one block at a time, so that
 // their index arithmetic, masking, barriers and shuffles can be checked against
 // the CPU twins on a machine without a GPU. Not a performance tool and not a
 // full CUDA model: it covers what these kernels use (1-D blocks, static and
@@ -13,55 +13,76 @@
 #include <cuda_bf16.h>
 #include <cuda_runtime.h>
 
+#include <ucontext.h>
+
 #include <cmath>
-#include <condition_variable>
 #include <cstdint>
+#include <cstdio>
+#include <cstdlib>
 #include <map>
 #include <memory>
-#include <mutex>
-#include <thread>
 #include <vector>
 
 namespace lm_emu {
 
+// Every CUDA thread of a block is a fiber (ucontext) on the calling OS thread;
+// a scheduler runs the runnable fibers in turn until all have returned. A
+// barrier (a block's __syncthreads, or the lanes of one shuffle) blocks its
+// fibers until the expected number have arrived. When nothing is runnable but
+// fibers remain, the kernel would hang on a GPU too: the emulator says so and
+// aborts.
+struct Fiber {
+  ucontext_t ctx;
+  std::vector<char> stack;
+  bool done = false, waiting = false;
+  unsigned tid = 0;
+};
+
 class Barrier {
  public:
   explicit Barrier(int n) : n_(n) {}
-  void Wait() {
-    std::unique_lock<std::mutex> l(m_);
-    uint64_t gen = gen_;
-    if (++count_ == n_) {
-      count_ = 0;
-      gen_++;
-      cv_.notify_all();
-      return;
-    }
-    cv_.wait(l, [&] { return gen_ != gen; });
-  }
+  void Wait();
 
  private:
-  std::mutex m_;
-  std::condition_variable cv_;
-  int n_, count_ = 0;
-  uint64_t gen_ = 0;
+  int n_;
+  std::vector<Fiber*> waiters_;
 };
 
 struct Block {
-  explicit Block(int threads, size_t smem) : nthreads(threads), sync(threads), slots(threads) {
-    dynamic_smem.resize(smem / 8 + 1);
-  }
+  explicit Block(int threads, size_t smem)
+      : nthreads(threads), sync(threads), slots(threads), dynamic_smem(smem / 8 + 1) {}
   int nthreads;
   Barrier sync;
-  std::mutex mu;
   std::map<std::pair<int, unsigned>, std::unique_ptr<Barrier>> groups;
   std::vector<double> slots;
   std::vector<double> dynamic_smem;  // 8-byte aligned
 };
 
-inline thread_local uint3 t_thread, t_block;
-inline thread_local dim3 t_bdim, t_gdim;
-inline thread_local Block* t_blk = nullptr;
-inline std::mutex g_atomic;
+inline uint3 t_thread, t_block;
+inline dim3 t_bdim, t_gdim;
+inline Block* t_blk = nullptr;
+inline Fiber* t_cur = nullptr;
+inline ucontext_t t_sched;
+inline std::vector<std::unique_ptr<Fiber>> t_fibers;  // reused across launches
+inline void (*t_entry_fn)(void*) = nullptr;
+inline void* t_entry_arg = nullptr;
+
+// Back to the scheduler until this fiber is released.
+inline void Yield() {
+  swapcontext(&t_cur->ctx, &t_sched);
+}
+
+inline void Barrier::Wait() {
+  Fiber* me = t_cur;
+  if ((int)waiters_.size() + 1 >= n_) {
+    for (Fiber* f : waiters_) f->waiting = false;
+    waiters_.clear();
+    return;
+  }
+  me->waiting = true;
+  waiters_.push_back(me);
+  while (me->waiting) Yield();
+}
 
 inline void SyncThreads() {
   t_blk->sync.Wait();
@@ -73,49 +94,84 @@ T ShflXor(unsigned mask, T v, int offset) {
   int in_warp = std::min(32, t_blk->nthreads - warp * 32);
   int n = __builtin_popcount(mask);
   if (n > in_warp) n = in_warp;
-  Barrier* b;
-  {
-    std::lock_guard<std::mutex> l(t_blk->mu);
-    auto& p = t_blk->groups[{warp, mask}];
-    if (!p) p = std::make_unique<Barrier>(n);
-    b = p.get();
-  }
+  auto& b = t_blk->groups[{warp, mask}];
+  if (!b) b = std::make_unique<Barrier>(n);
+  Barrier* bar = b.get();
   t_blk->slots[tid] = (double)v;
-  b->Wait();
+  bar->Wait();
   T r = (T)t_blk->slots[(warp << 5) | (lane ^ offset)];
-  b->Wait();
+  bar->Wait();
   return r;
 }
 
 template <typename T>
 T AtomicAdd(T* p, T v) {
-  std::lock_guard<std::mutex> l(g_atomic);
   T old = *p;
   *p = old + v;
   return old;
 }
 
-// Runs every block of the grid in turn, each with blockDim.x threads.
+inline void FiberEntry() {
+  t_entry_fn(t_entry_arg);
+  t_cur->done = true;  // returning switches to uc_link, the scheduler
+}
+
+// Runs every block of the grid in turn, each with blockDim.x fibers.
 template <typename F>
 void Launch(dim3 grid, dim3 block, size_t smem, F f) {
   const int n = (int)(block.x * block.y * block.z);
+  constexpr size_t kStack = 128 << 10;
+  while ((int)t_fibers.size() < n) {
+    t_fibers.push_back(std::make_unique<Fiber>());
+    t_fibers.back()->stack.resize(kStack);
+  }
+  // A heap copy of the kernel call (a local's address in a global would dangle
+  // by the compiler's reckoning, though every fiber ends before we return).
+  std::unique_ptr<F> call(new F(f));
+  t_entry_fn = [](void* p) { (*static_cast<F*>(p))(); };
+  t_entry_arg = call.get();
+  t_bdim = block;
+  t_gdim = grid;
   for (unsigned z = 0; z < grid.z; z++)
     for (unsigned y = 0; y < grid.y; y++)
       for (unsigned x = 0; x < grid.x; x++) {
         Block blk(n, smem);
-        std::vector<std::thread> th;
-        th.reserve(n);
-        for (int t = 0; t < n; t++)
-          th.emplace_back([&, t] {
-            t_thread = make_uint3((unsigned)t, 0, 0);
-            t_block = make_uint3(x, y, z);
-            t_bdim = block;
-            t_gdim = grid;
-            t_blk = &blk;
-            f();
-          });
-        for (auto& t : th) t.join();
+        t_blk = &blk;
+        t_block = make_uint3(x, y, z);
+        for (int t = 0; t < n; t++) {
+          Fiber* fb = t_fibers[t].get();
+          fb->done = fb->waiting = false;
+          fb->tid = (unsigned)t;
+          getcontext(&fb->ctx);
+          fb->ctx.uc_stack.ss_sp = fb->stack.data();
+          fb->ctx.uc_stack.ss_size = fb->stack.size();
+          fb->ctx.uc_link = &t_sched;
+          makecontext(&fb->ctx, FiberEntry, 0);
+        }
+        for (int remaining = n; remaining > 0;) {
+          bool progressed = false;
+          remaining = 0;
+          for (int t = 0; t < n; t++) {
+            Fiber* fb = t_fibers[t].get();
+            if (fb->done) continue;
+            if (!fb->waiting) {
+              t_cur = fb;
+              t_thread = make_uint3(fb->tid, 0, 0);
+              swapcontext(&t_sched, &fb->ctx);
+              progressed = true;
+            }
+            if (!fb->done) remaining++;
+          }
+          if (remaining > 0 && !progressed) {
+            fprintf(stderr,
+                    "emu: block (%u,%u,%u): %d threads wait at a barrier others never reach\n", x,
+                    y, z, remaining);
+            abort();
+          }
+        }
+        t_blk = nullptr;
       }
+  t_entry_arg = nullptr;
 }
 
 }  // namespace lm_emu

@@ -1,9 +1,9 @@
 // kernel_emu_test.cpp: the CUDA backend's hand-written kernels, run on the CPU
-// through tests/gpu/emu.h (one OS thread per CUDA thread), against their CPU
+// through tests/gpu/emu.h (one fiber per CUDA thread), against their CPU
 // twins in common/cpu/ops.h. This is what checks the kernels' indexing,
 // masking, barriers and shuffles on machines without a GPU (CI, this project's
 // build machine); bin/lm-kernel-check checks the real thing on a device.
-// Shapes are small (every CUDA thread is an OS thread) but cross the kernels'
+// Shapes are small (every CUDA thread is a fiber) but cross the kernels'
 // tile boundaries and cover every head size the attention kernels are built for.
 #include "emu.h"
 

@@ -1,0 +1,324 @@
+// backend_emu_test.cpp: the whole CUDA backend (common/cuda/cuda_backend.cpp,
+// its kernels and the row-major matmul helpers) run on the CPU, against the CPU
+// backend, on small models. The kernels run through tests/gpu/emu.h; the CUDA
+// runtime calls the backend makes are served from host memory below, and
+// cuBLAS(Lt) is replaced by a host GEMM with cuBLAS's column-major contract
+// (bf16 operands, fp32 accumulation and output rounding), so this checks the
+// backend's orchestration (parameter offsets, the fused qkv and gate/up
+// products, their transposes, the chunked loss, recomputation, the KV cache) on
+// machines without a GPU. bin/lm-kernel-check does the same on a device.
+#include "emu.h"
+
+#include <cstdlib>
+#include <cstring>
+
+// The backend, its helpers and kernels, compiled as C++.
+#include "common/cuda/adamw.cu"
+#include "common/cuda/attention.cu"
+#include "common/cuda/check.cpp"
+#include "common/cuda/convert.cu"
+#include "common/cuda/cross_entropy.cu"
+#include "common/cuda/cuda_backend.cpp"
+#include "common/cuda/embedding.cu"
+#include "common/cuda/matmul.cpp"
+#include "common/cuda/rmsnorm.cu"
+#include "common/cuda/rope.cu"
+#include "common/cuda/swiglu.cu"
+
+#include <random>
+#include <string>
+#include <vector>
+
+#include "backend/backend.h"
+#include "model/config.h"
+#include "model/params.h"
+#include "tests/unit/test.h"
+
+// --- the CUDA runtime, in host memory ------------------------------------------------
+extern "C" {
+cudaError_t cudaGetDeviceCount(int* n) {
+  *n = 1;
+  return cudaSuccess;
+}
+cudaError_t cudaGetDeviceProperties(cudaDeviceProp* p, int) {
+  memset(p, 0, sizeof(*p));
+  strcpy(p->name, "Emulated GPU");
+  p->major = 9;
+  p->minor = 0;
+  return cudaSuccess;
+}
+cudaError_t cudaSetDevice(int) {
+  return cudaSuccess;
+}
+cudaError_t cudaStreamCreateWithFlags(cudaStream_t* s, unsigned) {
+  *s = reinterpret_cast<cudaStream_t>(0x1);
+  return cudaSuccess;
+}
+cudaError_t cudaStreamDestroy(cudaStream_t) {
+  return cudaSuccess;
+}
+cudaError_t cudaStreamSynchronize(cudaStream_t) {
+  return cudaSuccess;
+}
+cudaError_t cudaDeviceSynchronize(void) {
+  return cudaSuccess;
+}
+cudaError_t cudaMalloc(void** p, size_t n) {
+  // Fresh allocations hold garbage, as on a device: NaN bytes.
+  *p = malloc(n);
+  if (!*p) return cudaErrorMemoryAllocation;
+  memset(*p, 0xFF, n);
+  return cudaSuccess;
+}
+cudaError_t cudaFree(void* p) {
+  free(p);
+  return cudaSuccess;
+}
+cudaError_t cudaMemcpy(void* d, const void* s, size_t n, cudaMemcpyKind) {
+  memcpy(d, s, n);
+  return cudaSuccess;
+}
+cudaError_t cudaMemcpyAsync(void* d, const void* s, size_t n, cudaMemcpyKind, cudaStream_t) {
+  memcpy(d, s, n);
+  return cudaSuccess;
+}
+cudaError_t cudaMemcpy2DAsync(void* d, size_t dp, const void* s, size_t sp, size_t w, size_t h,
+                              cudaMemcpyKind, cudaStream_t) {
+  if (w > dp || w > sp) return cudaErrorInvalidPitchValue;
+  for (size_t r = 0; r < h; r++) memcpy((char*)d + r * dp, (const char*)s + r * sp, w);
+  return cudaSuccess;
+}
+cudaError_t cudaMemsetAsync(void* p, int v, size_t n, cudaStream_t) {
+  memset(p, v, n);
+  return cudaSuccess;
+}
+cudaError_t cudaGetLastError(void) {
+  return cudaSuccess;
+}
+const char* cudaGetErrorString(cudaError_t) {
+  return "emulated error";
+}
+cudaError_t cudaMemGetInfo(size_t* f, size_t* t) {
+  *f = *t = 0;
+  return cudaSuccess;
+}
+}
+
+// --- cuBLAS(Lt)'s contract on the host ----------------------------------------------------
+namespace lm {
+namespace cuda {
+Matmul::~Matmul() {}
+Status Matmul::Init(cudaStream_t stream, size_t) {
+  stream_ = stream;
+  return Status::OK();
+}
+Status Matmul::Run(const Gemm& g) {
+  if (g.m < 0 || g.n < 0 || g.k < 0) return Status::Invalid("matmul: negative dimension");
+  if (g.lda < (g.ta ? g.k : g.m) || g.ldb < (g.tb ? g.n : g.k) || g.ldc < g.m)
+    return Status::Invalid("matmul: leading dimension too small");
+  if (g.beta != 0.f && !g.C) return Status::Invalid("matmul: beta without C");
+  const bf16* A = static_cast<const bf16*>(g.A);
+  const bf16* B = static_cast<const bf16*>(g.B);
+  for (int64_t j = 0; j < g.n; j++)
+    for (int64_t i = 0; i < g.m; i++) {
+      float acc = 0.f;
+      for (int64_t l = 0; l < g.k; l++) {
+        float a = __bfloat162float(g.ta ? A[l + i * g.lda] : A[i + l * g.lda]);
+        float b = __bfloat162float(g.tb ? B[j + l * g.ldb] : B[l + j * g.ldb]);
+        acc += a * b;
+      }
+      const int64_t o = i + j * g.ldc;
+      if (g.out == OutType::kF32) {
+        float c = g.beta != 0.f ? static_cast<const float*>(g.C)[o] : 0.f;
+        static_cast<float*>(g.D)[o] = g.alpha * acc + g.beta * c;
+      } else {
+        float c = g.beta != 0.f ? __bfloat162float(static_cast<const bf16*>(g.C)[o]) : 0.f;
+        static_cast<bf16*>(g.D)[o] = __float2bfloat16(g.alpha * acc + g.beta * c);
+      }
+    }
+  return Status::OK();
+}
+}  // namespace cuda
+}  // namespace lm
+
+namespace {
+
+double RelErr(const float* got, const float* ref, size_t n) {
+  double se = 0, sr = 0;
+  for (size_t i = 0; i < n; i++) {
+    if (!std::isfinite(got[i])) return INFINITY;
+    se += (double)(got[i] - ref[i]) * (got[i] - ref[i]);
+    sr += (double)ref[i] * ref[i];
+  }
+  return sr > 0 ? std::sqrt(se / sr) : std::sqrt(se);
+}
+#define CHECK_REL(got, ref, n, tol, what)                                                       \
+  do {                                                                                          \
+    double _e = RelErr(got, ref, n);                                                            \
+    if (!(_e <= (tol)))                                                                         \
+      lm_test::Fail(__FILE__, __LINE__, std::string(what) + ": rel err " + std::to_string(_e)); \
+  } while (0)
+
+lm::ModelConfig Tiny(bool tied, int kv_heads) {
+  lm::ModelConfig c;
+  c.vocab_size = 61;
+  c.dim = 32;
+  c.n_layers = 2;
+  c.n_heads = 2;
+  c.n_kv_heads = kv_heads;
+  c.ffn_dim = 40;
+  c.context = 24;
+  c.tied_embeddings = tied;
+  c.Pad();
+  return c;
+}
+
+std::vector<int32_t> Tokens(int n, int V, uint64_t seed) {
+  std::mt19937_64 r(seed);
+  std::vector<int32_t> t(n);
+  for (auto& x : t) x = (int32_t)(r() % V);
+  return t;
+}
+
+void Compare(const lm::ModelConfig& c, int B, int T, bool recompute, int steps) {
+  lm::ParamLayout layout = lm::MakeParamLayout(c);
+  std::vector<float> init(layout.total);
+  lm::InitParams(c, layout, 7, init.data());
+  lm::BackendOptions o;
+  o.max_batch = B;
+  o.max_seq = T;
+  o.recompute = recompute;
+  std::unique_ptr<lm::Backend> cpu = lm::NewCpuBackend(), gpu;
+  CHECK_OK(cpu->Init(c, o));
+  CHECK_OK(lm::NewCudaBackend(&gpu));
+  CHECK_OK(gpu->Init(c, o));
+  CHECK_OK(cpu->SetParams(init.data()));
+  CHECK_OK(gpu->SetParams(init.data()));
+  CHECK_EQ(gpu->Describe(), std::string("cuda (Emulated GPU, sm_90)"));
+
+  const int N = B * T;
+  std::vector<int32_t> seq = Tokens(N + 1, c.vocab_size, 11);
+  std::vector<int32_t> in(seq.begin(), seq.begin() + N), tg(seq.begin() + 1, seq.end());
+  tg[2] = -1;
+  float lc = 0, lg = 0;
+  CHECK_OK(cpu->ZeroGrad());
+  CHECK_OK(gpu->ZeroGrad());
+  CHECK_OK(cpu->ForwardBackward(in.data(), tg.data(), B, T, 0.5f, &lc));
+  CHECK_OK(gpu->ForwardBackward(in.data(), tg.data(), B, T, 0.5f, &lg));
+  CHECK_NEAR(lg, lc, 1e-2 * lc);
+  std::vector<float> gc(layout.total), gg(layout.total);
+  CHECK_OK(cpu->GetGrads(gc.data()));
+  CHECK_OK(gpu->GetGrads(gg.data()));
+  for (const lm::TensorInfo& t : layout.tensors)
+    CHECK_REL(gg.data() + t.offset, gc.data() + t.offset, t.numel, 3e-2, "grad " + t.name);
+
+  std::vector<float> xc((size_t)N * c.vocab_size), xg((size_t)N * c.vocab_size);
+  CHECK_OK(cpu->ForwardLogits(in.data(), B, T, xc.data()));
+  CHECK_OK(gpu->ForwardLogits(in.data(), B, T, xg.data()));
+  CHECK_REL(xg.data(), xc.data(), xc.size(), 2e-2, "logits");
+  std::vector<float> sc(N), sg(N);
+  CHECK_OK(cpu->ForwardLoss(in.data(), tg.data(), B, T, sc.data()));
+  CHECK_OK(gpu->ForwardLoss(in.data(), tg.data(), B, T, sg.data()));
+  CHECK_REL(sg.data(), sc.data(), N, 1e-2, "losses");
+  CHECK_EQ(sg[2], 0.f);
+
+  std::vector<float> dc(c.vocab_size), dg(c.vocab_size);
+  CHECK_OK(gpu->ResetCache());
+  CHECK_OK(cpu->ResetCache());
+  CHECK_OK(cpu->Decode(in.data(), 5, dc.data()));
+  CHECK_OK(gpu->Decode(in.data(), 5, dg.data()));
+  CHECK_REL(dg.data(), dc.data(), dc.size(), 2e-2, "decode prompt");
+  // The decoded prompt's last logits are the full forward's logits at position 4.
+  CHECK_REL(dg.data(), xc.data() + 4 * c.vocab_size, dc.size(), 2e-2, "decode vs forward");
+  CHECK_OK(cpu->Decode(in.data() + 5, 1, dc.data()));
+  CHECK_OK(gpu->Decode(in.data() + 5, 1, dg.data()));
+  CHECK_REL(dg.data(), dc.data(), dc.size(), 2e-2, "decode step");
+  CHECK_EQ(gpu->CachePosition(), 6);
+  std::vector<int32_t> many(c.context, 1);
+  CHECK(!gpu->Decode(many.data(), c.context, dg.data()).ok());  // past the context
+
+  lm::AdamWConfig opt;
+  opt.lr = 1e-2f;
+  for (int s = 0; s < steps; s++) {
+    float a = 0, b = 0, na = 0, nb = 0;
+    bool ka = false, kb = false;
+    CHECK_OK(cpu->ZeroGrad());
+    CHECK_OK(gpu->ZeroGrad());
+    CHECK_OK(cpu->ForwardBackward(in.data(), tg.data(), B, T, 1.f, &a));
+    CHECK_OK(gpu->ForwardBackward(in.data(), tg.data(), B, T, 1.f, &b));
+    CHECK_OK(cpu->OptimizerStep(opt, &na, &ka));
+    CHECK_OK(gpu->OptimizerStep(opt, &nb, &kb));
+    CHECK(!ka && !kb);
+    CHECK_NEAR(b, a, 1e-2 * a);
+    CHECK_NEAR(nb, na, 3e-2 * na);
+  }
+  std::vector<float> pc(layout.total), pg(layout.total), m(layout.total), v(layout.total);
+  CHECK_OK(cpu->GetParams(pc.data()));
+  CHECK_OK(gpu->GetParams(pg.data()));
+  CHECK_REL(pg.data(), pc.data(), pc.size(), 1e-2, "params after training");
+  int64_t step = -1;
+  CHECK_OK(gpu->GetOptimizerState(m.data(), v.data(), &step));
+  CHECK_EQ(step, (int64_t)steps);
+}
+
+}  // namespace
+
+TEST(tied_gqa_matches_cpu) {
+  Compare(Tiny(true, 1), 2, 12, false, 3);
+}
+TEST(untied_recompute_matches_cpu) {
+  Compare(Tiny(false, 2), 1, 20, true, 2);
+}
+TEST(small_logit_chunks_match_cpu) {
+  setenv("LM_CUDA_LOGIT_ROWS", "5", 1);  // 24 rows in chunks of 5: a ragged last chunk
+  Compare(Tiny(true, 2), 2, 12, false, 1);
+  unsetenv("LM_CUDA_LOGIT_ROWS");
+}
+
+TEST(inference_only_backend) {
+  lm::ModelConfig c = Tiny(false, 1);
+  lm::ParamLayout layout = lm::MakeParamLayout(c);
+  std::vector<float> init(layout.total);
+  lm::InitParams(c, layout, 3, init.data());
+  lm::BackendOptions o;
+  o.training = false;
+  o.max_batch = 1;
+  o.max_seq = 7;  // prompts longer than this are decoded in pieces
+  std::unique_ptr<lm::Backend> cpu = lm::NewCpuBackend(), gpu;
+  CHECK_OK(cpu->Init(c, o));
+  CHECK_OK(lm::NewCudaBackend(&gpu));
+  CHECK_OK(gpu->Init(c, o));
+  CHECK_OK(cpu->SetParams(init.data()));
+  CHECK_OK(gpu->SetParams(init.data()));
+  std::vector<int32_t> t = Tokens(17, c.vocab_size, 5);
+  std::vector<float> dc(c.vocab_size), dg(c.vocab_size);
+  CHECK_OK(cpu->Decode(t.data(), 17, dc.data()));
+  CHECK_OK(gpu->Decode(t.data(), 17, dg.data()));
+  CHECK_REL(dg.data(), dc.data(), dc.size(), 2e-2, "decode in pieces");
+  std::vector<float> xc(7 * c.vocab_size), xg(7 * c.vocab_size);
+  CHECK_OK(cpu->ForwardLogits(t.data(), 1, 7, xc.data()));
+  CHECK_OK(gpu->ForwardLogits(t.data(), 1, 7, xg.data()));
+  CHECK_REL(xg.data(), xc.data(), xc.size(), 2e-2, "inference logits");
+  float loss = 0;
+  CHECK(!gpu->ForwardBackward(t.data(), t.data() + 1, 1, 7, 1.f, &loss).ok());
+  CHECK(!gpu->ForwardLogits(t.data(), 1, 8, xg.data()).ok());  // longer than max_seq
+  std::vector<int32_t> bad = {0, c.vocab_size};
+  CHECK(!gpu->ForwardLogits(bad.data(), 1, 2, xg.data()).ok());  // token out of range
+}
+
+TEST(peak_flops_table_and_override) {
+  CHECK_EQ(lm::cuda::PeakFlopsForName("NVIDIA H200"), 989e12);
+  CHECK_EQ(lm::cuda::PeakFlopsForName("NVIDIA H100 80GB HBM3"), 989e12);
+  CHECK_EQ(lm::cuda::PeakFlopsForName("NVIDIA A100-SXM4-40GB"), 312e12);
+  CHECK_EQ(lm::cuda::PeakFlopsForName("NVIDIA GeForce RTX 3090"), 0.0);
+  std::unique_ptr<lm::Backend> gpu;
+  CHECK_OK(lm::NewCudaBackend(&gpu));
+  CHECK_EQ(gpu->PeakFlops(), 0.0);  // "Emulated GPU" is not in the table: unknown
+  setenv("LM_PEAK_FLOPS", "500T", 1);
+  CHECK_EQ(gpu->PeakFlops(), 500e12);
+  setenv("LM_PEAK_FLOPS", "bogus", 1);
+  CHECK_EQ(gpu->PeakFlops(), 0.0);  // never a made-up figure
+  unsetenv("LM_PEAK_FLOPS");
+}
+
+TEST_MAIN()
