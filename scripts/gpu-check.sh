@@ -1,0 +1,106 @@
+#!/usr/bin/env bash
+# gpu-check.sh: the one script to run on a lent GPU (an H100/H200; see
+# docs/cuda.md). Builds with the CUDA backend for sm_90 (+ PTX), runs
+# bin/lm-kernel-check (every kernel against its CPU twin, the whole model on
+# both backends), then bench/train-gpu.sh (lm-train --device cuda against the
+# PyTorch reference), and prints a short table last. Meant to finish in under
+# 8 minutes on one H200 with 16 cores.
+#
+#   scripts/gpu-check.sh --prepare   on the build machine: build the programs
+#                                    into build-gpu/carry/bin (stripped) and copy
+#                                    the shared libraries they need beyond glibc
+#                                    and CUDA into build-gpu/carry/lib
+#   scripts/gpu-check.sh             on the GPU machine: use build-gpu/carry when
+#                                    it was carried there and its programs load,
+#                                    else build there; then check and bench
+#
+# Logs go to $OUT when set (the device tool brings it back), else gpu-check/.
+# Environment: JOBS (make -j, default: all cores), STEPS (bench steps, default
+# 15), SKIP_BENCH=1, SHAPES (bench shapes, default "124m 350m").
+set -uo pipefail
+cd "$(dirname "$0")/.."
+carry=build-gpu/carry
+jobs=${JOBS:-$(nproc)}
+arch="-gencode arch=compute_90,code=sm_90 -gencode arch=compute_90,code=compute_90"
+progs="lm-kernel-check lm-train lm-tokenize lm-pack"
+
+build() {  # make the programs into $carry/bin
+  make -j"$jobs" BUILD=build-gpu BIN="$carry/bin" CUDA_ARCH="$arch" \
+    $(for p in $progs; do echo "$carry/bin/$p"; done)
+}
+
+if [ "${1:-}" = --prepare ]; then
+  set -e
+  build
+  mkdir -p "$carry/lib"
+  for p in $progs; do strip --strip-debug "$carry/bin/$p"; done
+  # Everything the programs load except glibc's own libraries, the compiler's
+  # runtime (the GPU machine's newer ones serve these binaries) and CUDA's (the
+  # GPU machine has its own, matching its driver).
+  for p in $progs; do ldd "$carry/bin/$p"; done | awk '$3 ~ /^\// {print $3}' | sort -u |
+    grep -vE '/(libc|libm|libdl|librt|libpthread|libstdc\+\+|libgcc_s|ld-linux[^/]*)\.so|/libcu[a-z]*\.so|/usr/local/cuda' |
+    while read -r lib; do cp -L "$lib" "$carry/lib/"; done
+  du -sh "$carry"
+  echo "carry $carry to the GPU machine (device tool: carry [\"$carry\"])"
+  exit 0
+fi
+
+out=${OUT:-gpu-check}
+mkdir -p "$out"
+start=$(date +%s)
+stamp() { echo "[$(($(date +%s) - start))s] $*" >&2; }
+# Only lm's programs get the carried libraries (Python and PyTorch keep theirs).
+export LM_LD_PATH="$PWD/$carry/lib:/usr/local/cuda/lib64"
+lmenv() { LD_LIBRARY_PATH="$LM_LD_PATH${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" "$@"; }
+
+{
+  date -u
+  git rev-parse HEAD 2>/dev/null || echo "(no git)"
+  nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.sm,clocks.max.sm --format=csv 2>&1
+  nvcc --version 2>&1 | tail -1
+} >"$out/machine.txt" 2>&1
+cat "$out/machine.txt" >&2
+
+loads() {
+  for p in $progs; do
+    [ -x "$carry/bin/$p" ] || return 1
+    lmenv ldd "$carry/bin/$p" 2>&1 | grep -q "not found" && return 1
+  done
+  return 0
+}
+if loads; then
+  stamp "using the carried programs in $carry/bin"
+else
+  stamp "build (sm_90 + compute_90 PTX, -j$jobs)"
+  if ! build >"$out/build.log" 2>&1; then
+    tail -30 "$out/build.log" >&2
+    stamp "BUILD FAILED"
+    exit 1
+  fi
+fi
+
+stamp "lm-kernel-check"
+check_rc=0
+LM_CUDA_SYNC=1 lmenv timeout 240 "$carry/bin/lm-kernel-check" >"$out/kernel-check.log" 2>&1 || check_rc=$?
+grep -E "FAIL|error" "$out/kernel-check.log" | head -40 >&2
+tail -3 "$out/kernel-check.log" >&2
+
+bench_rc=skipped
+if [ "${SKIP_BENCH:-0}" != 1 ]; then
+  stamp "bench/train-gpu.sh"
+  bench_rc=0
+  STEPS=${STEPS:-15} OUT="$out/bench" timeout 330 bench/train-gpu.sh "$carry/bin" \
+    >"$out/bench.txt" 2>"$out/bench.log" || bench_rc=$?
+  tail -8 "$out/bench.log" >&2
+fi
+
+stamp "done"
+echo
+echo "== gpu-check $(head -1 "$out/machine.txt"), commit $(sed -n 2p "$out/machine.txt" | cut -c1-12)"
+sed -n 3,4p "$out/machine.txt"
+printf 'lm-kernel-check: exit %s, %s\n' "$check_rc" \
+  "$(grep -E '^lm-kernel-check: [0-9]+ passed' "$out/kernel-check.log" || echo 'no summary (crashed or timed out)')"
+echo "failing lines: $(grep -c FAIL "$out/kernel-check.log")"
+echo "bench: exit $bench_rc"
+[ -s "$out/bench.txt" ] && cat "$out/bench.txt"
+[ "$check_rc" = 0 ] && { [ "$bench_rc" = 0 ] || [ "$bench_rc" = skipped ]; }
