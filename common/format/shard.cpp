@@ -2,9 +2,11 @@
 #include "format/shard.h"
 
 #include <fcntl.h>
+#include <omp.h>
 #include <unistd.h>
 #include <zstd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <random>
@@ -136,7 +138,15 @@ Status ShardWriter::Open(const std::string& path, const Options& opt) {
   seek_.clear();
   docs_.clear();
   pending_.clear();
-  pending_.reserve((size_t)opt_.threads * opt_.block_tokens * width_);
+  // With several threads, each parallel flush gets about 2 MB of tokens per
+  // thread: small flushes cost more in thread wake-ups than they gain,
+  // badly so on a busy machine. Memory stays bounded by this buffer.
+  flush_blocks_ = 1;
+  if (opt_.threads > 1) {
+    size_t per_thread = std::max<size_t>(1, (2u << 20) / ((size_t)opt_.block_tokens * width_));
+    flush_blocks_ = (size_t)opt_.threads * per_thread;
+  }
+  pending_.reserve(flush_blocks_ * opt_.block_tokens * width_);
   if (opt_.level > 0) {
     while ((int)cctx_.size() < opt_.threads) {
       ZSTD_CCtx* c = ZSTD_createCCtx();
@@ -166,7 +176,7 @@ Status ShardWriter::WriteOut(const void* p, size_t n) {
 
 Status ShardWriter::Add(const uint32_t* ids, size_t n) {
   if (fd_ < 0) return Status::IOError(path_ + ": add to a shard that is not open");
-  size_t full = (size_t)opt_.threads * opt_.block_tokens * width_;
+  size_t full = flush_blocks_ * opt_.block_tokens * width_;
   while (n > 0) {
     size_t room = (full - pending_.size()) / width_;
     size_t take = n < room ? n : room;
@@ -215,7 +225,7 @@ Status ShardWriter::FlushBlocks() {
       LM_RETURN_IF_ERROR(WriteOut(p, len));
     }
   } else {
-    // Blocks compress independently, so a flush of up to `threads` blocks runs
+    // Blocks compress independently, so the blocks of a flush run
     // in parallel; they are written in order, so the output does not depend on -j.
     std::vector<size_t> sizes(nblocks);
     std::vector<std::string> errors(nblocks);
@@ -226,8 +236,9 @@ Status ShardWriter::FlushBlocks() {
       const char* p = piece(i, &len);
       std::string& out = out_bufs_[i];
       out.resize(ZSTD_compressBound(len));
-      size_t r = ZSTD_compressCCtx(static_cast<ZSTD_CCtx*>(cctx_[i % cctx_.size()]), &out[0],
-                                   out.size(), p, len, opt_.level);
+      size_t r =
+          ZSTD_compressCCtx(static_cast<ZSTD_CCtx*>(cctx_[omp_get_thread_num() % cctx_.size()]),
+                            &out[0], out.size(), p, len, opt_.level);
       if (ZSTD_isError(r))
         errors[i] = ZSTD_getErrorName(r);
       else
@@ -284,13 +295,27 @@ Status ShardWriter::Finish(ShardSummary* out) {
   int fd = fd_;
   fd_ = -1;
   if (close(fd) != 0) return Status::FromErrno(path_, "close failed");
-  // Read the file back for its hash: this also proves the bytes landed.
-  MappedFile m;
-  LM_RETURN_IF_ERROR(m.Open(tmp_));
-  if (m.size() != file_off_)
+  // Read the file back for its hash (in pieces, so memory stays bounded):
+  // this also proves the bytes landed.
+  int rfd = open(tmp_.c_str(), O_RDONLY | O_CLOEXEC);
+  if (rfd < 0) return Status::FromErrno(tmp_, "cannot open");
+  Hasher hasher;
+  std::string buf(1 << 20, '\0');
+  uint64_t total = 0;
+  Status rs;
+  for (;;) {
+    size_t got = 0;
+    rs = ReadFull(rfd, &buf[0], buf.size(), &got, tmp_);
+    if (!rs.ok() || got == 0) break;
+    hasher.Update(buf.data(), got);
+    total += got;
+  }
+  close(rfd);
+  LM_RETURN_IF_ERROR(rs);
+  if (total != file_off_)
     return Status::IOError(path_ + ": wrote " + std::to_string(file_off_) +
-                           " bytes but the file has " + std::to_string(m.size()));
-  out->file_hash = Hash64(m.data(), m.size());
+                           " bytes but the file has " + std::to_string(total));
+  out->file_hash = hasher.Digest();
   if (rename(tmp_.c_str(), path_.c_str()) != 0)
     return Status::FromErrno(path_, "cannot rename " + tmp_ + " into place");
   tmp_.clear();

@@ -60,7 +60,7 @@ struct ShardSummary {
 };
 
 // Writes one shard, streaming blocks out as they fill: memory is bounded by
-// `threads` blocks. The file is written to a temporary beside `path`, fsynced
+// about 2 MB of tokens per thread. The file is written to a temporary beside `path`, fsynced
 // and renamed by Finish. Not thread-safe.
 class ShardWriter {
  public:
@@ -101,6 +101,7 @@ class ShardWriter {
   std::string path_, tmp_;
   int fd_ = -1;
   int width_ = 2;
+  size_t flush_blocks_ = 1;  // blocks compressed per flush
   uint64_t tokens_ = 0, file_off_ = 0, synced_ = 0;
   std::string pending_;  // raw token bytes not yet in a block (up to threads blocks)
   std::vector<SeekEntry> seek_;
