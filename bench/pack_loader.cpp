@@ -8,6 +8,8 @@
 //                                                    hard links of its first shard
 #include <unistd.h>
 
+#include <time.h>
+
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -23,6 +25,13 @@ using Clock = std::chrono::steady_clock;
 
 static double Since(Clock::time_point t) {
   return std::chrono::duration<double>(Clock::now() - t).count();
+}
+
+// Seconds of CPU this process used: on a shared machine, steadier than wall time.
+static double CpuSeconds() {
+  timespec ts;
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+  return ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
 static int Fail(const Status& s) {
@@ -80,6 +89,7 @@ int main(int argc, char** argv) {
   std::vector<uint32_t> buf((size_t)B * (T + 1));
   uint64_t tokens = 0, batches = 0, check = 0;
   auto t0 = Clock::now();
+  double c0 = CpuSeconds();
   double dt = 0;
   while ((dt = Since(t0)) < seconds) {
     s = bs->Next(B, 0, B, buf.data());
@@ -88,11 +98,11 @@ int main(int argc, char** argv) {
     batches++;
     check += buf[batches % buf.size()];
   }
+  double cpu = CpuSeconds() - c0;
   printf(
-      "batches=%llu tokens=%llu seconds=%.3f tokens_per_s=%.4g gb_per_s_u32=%.3f windows=%llu "
-      "check=%llu\n",
-      (unsigned long long)batches, (unsigned long long)tokens, dt, tokens / dt,
-      tokens * 4.0 / dt / 1e9, (unsigned long long)bs->windows_per_epoch(),
-      (unsigned long long)check);
+      "%.3g tokens/s (%.2f GB/s) per wall second, %.3g tokens/s (%.2f GB/s) per CPU second;"
+      " %llu tokens, wall %.2f s, cpu %.2f s (check %llu)\n",
+      tokens / dt, tokens * 4.0 / dt / 1e9, tokens / cpu, tokens * 4.0 / cpu / 1e9,
+      (unsigned long long)tokens, dt, cpu, (unsigned long long)check);
   return 0;
 }

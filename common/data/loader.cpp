@@ -64,6 +64,7 @@ class DatasetImpl : public Dataset {
   std::list<uint64_t> lru_;  // most recent first
   std::unordered_map<uint64_t, CacheEntry> cache_;
   size_t cache_bytes_ = 0, cache_limit_ = kDefaultCacheBytes;
+  std::string spare_;  // the last evicted block's buffer
 };
 
 Status DatasetImpl::Init(const std::string& dir) {
@@ -119,6 +120,7 @@ void DatasetImpl::Evict() {
     lru_.pop_back();
     auto it = cache_.find(key);
     cache_bytes_ -= it->second.raw.size();
+    spare_ = std::move(it->second.raw);  // reused by the next miss: no allocation
     cache_.erase(it);
   }
 }
@@ -144,6 +146,8 @@ Status DatasetImpl::BlockData(uint32_t si, uint32_t b, const uint8_t** data) {
     return Status::OK();
   }
   CacheEntry e;
+  e.raw = std::move(spare_);
+  spare_.clear();
   LM_RETURN_IF_ERROR(r.ReadBlock(b, &e.raw));
   LM_RETURN_IF_ERROR(
       r.CheckTokens(b, reinterpret_cast<const uint8_t*>(e.raw.data()), r.block_tokens(b)));
