@@ -39,7 +39,7 @@ void rmsnorm_backward(float* dx, float* dw, const float* dout, const float* x, c
 
 // ---- linear layer without bias ----------------------------------------------
 // out (N,OC) = x (N,IC) W^T, with W (OC,IC) as torch stores nn.Linear weights.
-// One cblas_sgemm.
+// OpenBLAS sgemm, split across the OpenMP threads by rows (by columns when N is small).
 void matmul_forward(float* out, const float* x, const float* w, int N, int IC, int OC);
 // dx (N,IC) += dout (N,OC) W;  dw (OC,IC) += dout^T x.
 void matmul_backward(float* dx, float* dw, const float* dout, const float* x, const float* w, int N,

@@ -12,6 +12,7 @@
 
 #include "cpu/gemm.h"
 #include "cpu/ops.h"
+#include "cpu/vexp.h"
 
 namespace lm {
 namespace cpu {
@@ -36,15 +37,10 @@ void head_forward(T* out, int ldo, T* lse, const T* q, int ldq, const T* k, cons
     for (int i = 0; i < m; i++) {
       T* s = S + (size_t)i * nk;
       const int last = off + i0 + i;  // inclusive
-      T mx = s[0];
-      for (int j = 1; j <= last; j++) mx = std::max(mx, s[j]);
-      double sum = 0;
-      for (int j = 0; j <= last; j++) {
-        const T e = std::exp(s[j] - mx);
-        s[j] = e;
-        sum += e;
-      }
+      const T mx = max_of(s, last + 1);
+      const double sum = exp_sum(s, s, last + 1, mx);
       const T inv = (T)(1.0 / sum);
+#pragma omp simd
       for (int j = 0; j <= last; j++) s[j] *= inv;
       for (int j = last + 1; j < nk; j++) s[j] = 0;
       if (lse) lse[i0 + i] = mx + (T)std::log(sum);
@@ -131,8 +127,9 @@ void attention_backward_(T* dq, T* dk, T* dv, const T* dout, const T* out, const
             // D = sum_j P dP = dout . out for the row.
             T D = 0;
             for (int c = 0; c < hd; c++) D += gb[(size_t)i * ldq + c] * ob[(size_t)i * ldq + c];
+#pragma omp simd
             for (int j = 0; j <= last; j++) {
-              p[j] = std::exp(p[j] - l);
+              p[j] = vexp(p[j] - l);
               dp[j] = p[j] * (dp[j] - D);
             }
             for (int j = last + 1; j < nk; j++) p[j] = dp[j] = 0;

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "cpu/ops.h"
+#include "cpu/vexp.h"
 
 namespace lm {
 namespace cpu {
@@ -153,23 +154,33 @@ void rope_apply(T* x, int B, int T_, int nh, int hd, int pos0, float theta, bool
 template <typename T>
 void swiglu_forward_(T* out, const T* gate, const T* up, int N, int F) {
   const int64_t n = (int64_t)N * F;
-#pragma omp parallel for schedule(static) if (n >= kSerialBelow)
+#pragma omp parallel for simd schedule(static) if (n >= kSerialBelow)
   for (int64_t i = 0; i < n; i++) {
     const T g = gate[i];
-    out[i] = g / (T(1) + std::exp(-g)) * up[i];
+    out[i] = g / (T(1) + vexp(-g)) * up[i];
   }
 }
 
 template <typename T>
 void swiglu_backward_(T* dgate, T* dup, const T* dout, const T* gate, const T* up, int N, int F) {
   const int64_t n = (int64_t)N * F;
-#pragma omp parallel for schedule(static) if (n >= kSerialBelow)
+  if (dgate && dup) {  // the training path, branch-free so that it vectorises
+#pragma omp parallel for simd schedule(static) if (n >= kSerialBelow)
+    for (int64_t i = 0; i < n; i++) {
+      const T g = gate[i];
+      const T sig = T(1) / (T(1) + vexp(-g));
+      const T silu = g * sig;
+      dup[i] += dout[i] * silu;
+      // d silu/dg = sig + g sig (1 - sig)
+      dgate[i] += dout[i] * up[i] * (sig + silu * (T(1) - sig));
+    }
+    return;
+  }
   for (int64_t i = 0; i < n; i++) {
     const T g = gate[i];
-    const T sig = T(1) / (T(1) + std::exp(-g));
+    const T sig = T(1) / (T(1) + vexp(-g));
     const T silu = g * sig;
     if (dup) dup[i] += dout[i] * silu;
-    // d silu/dg = sig + g sig (1 - sig)
     if (dgate) dgate[i] += dout[i] * up[i] * (sig + silu * (T(1) - sig));
   }
 }

@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "cpu/ops.h"
+#include "cpu/vexp.h"
 
 namespace lm {
 namespace cpu {
@@ -26,23 +27,16 @@ void cross_entropy_(T* losses, T* dlogits, const T* logits, const int32_t* targe
       if (dlogits) std::fill(dlogits + (size_t)n * Vp, dlogits + (size_t)(n + 1) * Vp, T(0));
       continue;
     }
-    T mx = l[0];
-    for (int v = 1; v < V; v++) mx = std::max(mx, l[v]);
+    const T mx = max_of(l, V);
     const T target_logit = l[tgt];  // read before dlogits may overwrite it
-    double sum = 0;
-    if (dlogits) {  // exp once, kept for the gradient
-      T* d = dlogits + (size_t)n * Vp;
-      for (int v = 0; v < V; v++) {
-        const T e = std::exp(l[v] - mx);
-        d[v] = e;
-        sum += e;
-      }
+    T* d = dlogits ? dlogits + (size_t)n * Vp : nullptr;
+    const double sum = exp_sum(d, l, V, mx);  // d keeps each exp for the gradient
+    if (d) {
       const T k = (T)(1.0 / sum) * dloss;
+#pragma omp simd
       for (int v = 0; v < V; v++) d[v] *= k;
       d[tgt] -= dloss;
       for (int v = V; v < Vp; v++) d[v] = 0;
-    } else {
-      for (int v = 0; v < V; v++) sum += std::exp(l[v] - mx);
     }
     if (losses) losses[n] = (T)((double)mx + std::log(sum) - (double)target_logit);
   }

@@ -9,6 +9,7 @@
 
 #include "../test.h"
 #include "cpu/ops.h"
+#include "cpu/vexp.h"
 
 using namespace lm::cpu;
 using Vec = std::vector<double>;
@@ -423,6 +424,32 @@ TEST(parallel_paths_match_plain_loops) {
   }
   for (int c = 0; c < C; c++) CHECK_NEAR(dw[c], dw_ref[c], 1e-9);
   for (size_t i = 0; i < dt.size(); i++) CHECK_NEAR(dt[i], dt_ref[i], 1e-10);
+}
+
+TEST(vexp_accuracy_and_edges) {
+  double worst = 0;
+  for (int i = 0; i <= 2000000; i++) {
+    const float x = -87.0f + 175.0f * (float)i / 2000000.0f;
+    const double want = std::exp((double)x);
+    worst = std::max(worst, std::fabs((double)vexp(x) - want) / want);
+  }
+  CHECK(worst < 3e-7);  // about 2.5 ulp
+  CHECK_EQ(vexp(0.0f), 1.0f);
+  CHECK_EQ(vexp(-200.0f), 0.0f);
+  CHECK_EQ(vexp(-1e30f), 0.0f);
+  CHECK(std::isinf(vexp(200.0f)));
+  CHECK(std::isinf(vexp(1e30f)));
+  CHECK(std::isnan(vexp(NAN)));
+  // The vectorised loops agree with the scalar function.
+  std::vector<float> x(1003), out(1003);
+  for (size_t i = 0; i < x.size(); i++) x[i] = -20.0f + 0.02f * (float)i;
+  double s = exp_sum(out.data(), x.data(), (int)x.size(), 1.5f), ref = 0;
+  for (size_t i = 0; i < x.size(); i++) {
+    CHECK_EQ(out[i], vexp(x[i] - 1.5f));
+    ref += std::exp((double)x[i] - 1.5);
+  }
+  CHECK_NEAR(s, ref, 1e-6 * ref);
+  CHECK_EQ(max_of(x.data(), (int)x.size()), x.back());
 }
 
 TEST_MAIN()
