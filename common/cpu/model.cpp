@@ -4,6 +4,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 
@@ -21,9 +22,17 @@ size_t PhysicalMemory() {
   return pages > 0 && page > 0 ? (size_t)pages * (size_t)page : 0;
 }
 
+// memset on all threads: on one, zeroing the backward pass's scratch was a
+// tenth of a step's wall time with the other core idle.
 template <typename T>
 void Zero(T* p, size_t n) {
-  std::memset(p, 0, n * sizeof(T));
+  constexpr size_t kChunk = 1 << 16;
+  const int64_t chunks = (int64_t)((n + kChunk - 1) / kChunk);
+#pragma omp parallel for schedule(static) if (chunks > 1)
+  for (int64_t c = 0; c < chunks; c++) {
+    const size_t i = (size_t)c * kChunk;
+    std::memset(p + i, 0, std::min(kChunk, n - i) * sizeof(T));
+  }
 }
 
 std::string Gib(size_t bytes) {
