@@ -48,6 +48,14 @@ bool IsWhiteSpace(uint32_t c) {
          c == 0x3000;
 }
 
+struct NewerRange {
+  uint32_t first, last;
+  uint8_t bit;
+};
+const NewerRange kNewer[] = {
+#include "text/unicode_newer.inc"
+};
+
 void Build() {
   auto* t = new std::vector<uint8_t>(0x110000, 0);
   // Every scalar value once, in order, with its offset.
@@ -96,6 +104,8 @@ void Build() {
     pcre2_match_data_free(md);
     pcre2_code_free(re);
   }
+  for (const NewerRange& r : kNewer)
+    for (uint32_t cp = r.first; cp <= r.last; cp++) (*t)[cp] |= r.bit;
   for (uint32_t cp = 0; cp < 0x110000; cp++)
     if (IsWhiteSpace(cp)) (*t)[cp] |= kWs;
   g_table = t;
@@ -117,6 +127,12 @@ const uint8_t kAsciiClass[128] = {
     LM_A8(64), LM_A8(72), LM_A8(80), LM_A8(88), LM_A8(96), LM_A8(104), LM_A8(112), LM_A8(120)};
 #undef LM_A8
 #undef LM_A
+
+bool InNewerTable(uint32_t cp) {
+  for (const NewerRange& r : kNewer)
+    if (cp >= r.first && cp <= r.last) return true;
+  return false;
+}
 
 uint8_t ClassSlow(uint32_t cp) {
   std::call_once(g_once, Build);

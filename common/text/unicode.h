@@ -1,6 +1,8 @@
 // unicode.h: UTF-8 decoding and the character classes the pre-tokenizer needs
 // (\p{L}, \p{N}, \p{M}, the o200k letter sets, White_Space), taken from PCRE2's
-// own Unicode tables so that the hand-written pre-tokenizer and PCRE2 agree.
+// own Unicode tables so that the hand-written pre-tokenizer and PCRE2 agree,
+// plus the characters newer Unicode versions added (unicode_newer.inc), so
+// that both agree with tiktoken, whose regex engine knows Unicode 16.0.
 #pragma once
 
 #include <cstddef>
@@ -27,6 +29,10 @@ uint8_t ClassSlow(uint32_t cp);
 inline uint8_t Class(uint32_t cp) {
   return cp < 128 ? kAsciiClass[cp] : ClassSlow(cp);
 }
+
+// True for the characters Unicode 15.0-16.0 added, whose classes come from
+// unicode_newer.inc rather than from PCRE2 10.42 (which predates them).
+bool InNewerTable(uint32_t cp);
 
 // Decodes one UTF-8 character at p (p < end). Returns its length (1-4), or 0
 // when the bytes at p do not start a valid, complete, shortest-form character
