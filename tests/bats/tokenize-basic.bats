@@ -135,3 +135,40 @@ setup() { setup_vocab; }
   [ "${lines[2]}" = "tokens $n" ]
   [[ "${lines[3]}" == "bytes_per_token "* ]]
 }
+
+@test "import a tiktoken rank file: ids kept, gaps unused, specials placed" {
+  # 256 byte tokens at ranks 0..255 in reverse byte order, then "ab" = 256,
+  # "abc" = 258 (257 unused); <|endoftext|> at 300.
+  python3 - "$T/tiny.tiktoken" <<'PY'
+import base64, sys
+with open(sys.argv[1], "w") as f:
+    for r in range(256):
+        f.write("%s %d\n" % (base64.b64encode(bytes([255 - r])).decode(), r))
+    f.write("%s 256\n%s 258\n" % (base64.b64encode(b"ab").decode(), base64.b64encode(b"abc").decode()))
+PY
+  run lm-tokenize import --tiktoken "$T/tiny.tiktoken" --pattern gpt2 --special '<|endoftext|>=300' -o "$T/tiny.bpe"
+  [ "$status" -eq 0 ]
+  [[ "$output" == *"301 ids (2 merges, 1 special)"* ]]
+  run lm-tokenize --vocab "$T/tiny.bpe" --ids <<<"abcab"
+  [ "$output" = "258 256 245 300" ]
+  run lm-tokenize decode --vocab "$T/tiny.bpe" --ids <<<"257"
+  [ "$status" -eq 1 ]
+  [[ "$output" == *"257 is unused"* ]]
+  run lm-tokenize import --tiktoken "$T/tiny.tiktoken" -o "$T/x.bpe"
+  [ "$status" -eq 2 ]
+}
+
+@test "export --hf writes a byte-level BPE tokenizer.json" {
+  lm-tokenize export --hf "$T/tokenizer.json" --vocab "$T/v.bpe"
+  python3 - "$T/tokenizer.json" <<'PY'
+import json, sys
+j = json.load(open(sys.argv[1]))
+m = j["model"]
+assert m["type"] == "BPE" and m["ignore_merges"] is True, m["type"]
+assert len(m["vocab"]) == 599, len(m["vocab"])
+assert len(m["merges"]) >= 343, len(m["merges"])
+assert [t["content"] for t in j["added_tokens"]] == ["<|endoftext|>"]
+assert j["added_tokens"][0]["id"] == 599
+assert j["pre_tokenizer"]["pretokenizers"][0]["type"] == "Split"
+PY
+}
