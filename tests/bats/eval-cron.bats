@@ -133,3 +133,9 @@ print(" ".join(str(s) for s in sorted(json.loads(l)["step"] for l in open(sys.ar
   [ "$status" -eq 1 ]
   [[ "$output" == *"none"* ]]
 }
+
+@test "cron: --new-only on a step directory is a usage error" {
+  run lm-eval --ckpt "$RUN/step-0000050" --data "$FIX/shards" --new-only
+  [ "$status" -eq 2 ]
+  [[ "$output" == *"step directory"* ]]
+}

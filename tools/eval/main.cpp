@@ -363,6 +363,9 @@ Status AppendRecord(const std::string& path, const std::string& line) {
 Status RunNewOnly(const Options& o, EvalData* data) {
   const std::string& run = o.ckpt;
   if (!IsDirectory(run)) return Status::NotFound(run + ": no such run directory");
+  if (PathExists(JoinPath(run, "trainer-state.json")))
+    return Status::Usage("--new-only: " + run +
+                         " is a step directory; give the run directory that holds it");
   FileLock lock;
   LM_RETURN_IF_ERROR(lock.Lock(JoinPath(run, "eval-record.lock")));
   const std::string record = JoinPath(run, "eval-record.jsonl");
