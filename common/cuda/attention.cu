@@ -13,11 +13,19 @@
 // row, so the reads are broadcasts without bank conflicts.
 //
 //   forward    one thread group per query, loops over key tiles   (out, lse2)
+//   forward_tc the same on the tensor cores: 4 warps x 16 queries per block,
+//              S = Q K^T and O += P V as 16x16x16 bf16 wmma products with fp32
+//              accumulation; the online softmax and the running O (fp32) live
+//              in shared memory, so no fragment layout is assumed
 //   delta      one thread per (b, h, t): sum(dout * out)
 //   dq         one thread group per query, loops over key tiles   (dq)
 //   dk, dv     one thread group per key, loops over the query heads of its
 //              kv head and over query tiles                       (dk, dv)
+#include <mma.h>
+
 #include <climits>
+#include <cstdlib>
+#include <cstring>
 
 #include "cuda/device.cuh"
 
@@ -135,6 +143,150 @@ __global__ void __launch_bounds__(Cfg<D>::THREADS)
 #pragma unroll
   for (int e = 0; e < DPT; e++) op[p + P * e] = to_bf(o[e] * inv);
   if (p == 0) a.lse2[((int64_t)b * a.heads + h) * a.Tq + t] = m + log2f(l);
+}
+
+// ---- forward on the tensor cores ---------------------------------------------
+// Shared memory of one block (4 warps, 64 queries, 64-key tiles), in bytes.
+template <int D>
+struct TcLayout {
+  static constexpr int BQ = 64, BK = 64, W = 4;
+  static constexpr size_t q = 0;                                  // bf16 [BQ][D]
+  static constexpr size_t k = q + sizeof(bf16) * BQ * D;          // bf16 [BK][D]
+  static constexpr size_t v = k + sizeof(bf16) * BK * D;          // bf16 [BK][D]
+  static constexpr size_t sc = v + sizeof(bf16) * BK * D;         // f32 [W][16][BK] scores
+  static constexpr size_t p = sc + sizeof(float) * W * 16 * BK;   // bf16 [W][16][BK] probabilities
+  static constexpr size_t o = p + sizeof(bf16) * W * 16 * BK;     // f32 [W][16][D] running output
+  static constexpr size_t pv = o + sizeof(float) * W * 16 * D;    // f32 [W][16][D] this tile's P V
+  static constexpr size_t row = pv + sizeof(float) * W * 16 * D;  // f32 [3][W][16]: m, l, alpha
+  static constexpr size_t bytes = row + sizeof(float) * 3 * W * 16;
+};
+
+template <int D>
+__global__ void __launch_bounds__(128)
+    attention_forward_tc_kernel(AttentionArgs a, float scale_log2) {
+  using namespace nvcuda;
+  using Lay = TcLayout<D>;
+  constexpr int BQ = Lay::BQ, BK = Lay::BK;
+  LM_DYNAMIC_SHARED(unsigned char, smem);
+  bf16* Qs = reinterpret_cast<bf16*>(smem + Lay::q);
+  bf16* Ks = reinterpret_cast<bf16*>(smem + Lay::k);
+  bf16* Vs = reinterpret_cast<bf16*>(smem + Lay::v);
+  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+  float* Sw = reinterpret_cast<float*>(smem + Lay::sc) + warp * 16 * BK;
+  bf16* Pw = reinterpret_cast<bf16*>(smem + Lay::p) + warp * 16 * BK;
+  float* Ow = reinterpret_cast<float*>(smem + Lay::o) + warp * 16 * D;
+  float* PVw = reinterpret_cast<float*>(smem + Lay::pv) + warp * 16 * D;
+  float* Mw = reinterpret_cast<float*>(smem + Lay::row) + warp * 16;
+  float* Lw = Mw + Lay::W * 16;
+  float* Aw = Lw + Lay::W * 16;
+
+  const int tile = gridDim.x - 1 - blockIdx.x;  // heaviest first
+  const int h = blockIdx.y, b = blockIdx.z;
+  const int g = h / (a.heads / a.kv_heads);
+  const int q0 = tile * BQ;
+  const bf16* qb = a.q + b * a.q_bstride + (int64_t)h * D;
+  for (int idx = threadIdx.x; idx < BQ * D; idx += blockDim.x) {
+    int r = idx / D, c = idx % D;
+    Qs[idx] = q0 + r < a.Tq ? qb[(int64_t)(q0 + r) * a.q_rstride + c] : to_bf(0.f);
+  }
+  for (int idx = lane; idx < 16 * D; idx += 32) Ow[idx] = 0.f;
+  if (lane < 16) {
+    Mw[lane] = -INFINITY;
+    Lw[lane] = 0.f;
+  }
+  // This lane's softmax row and half of the tile's columns.
+  const int r = lane >> 1, c0 = (lane & 1) * (BK / 2);
+  const int t = q0 + warp * 16 + r;
+  const int pos = t < a.Tq ? a.q_pos0 + t : -1;
+  const int warp_last = min(a.Tq - 1, q0 + warp * 16 + 15);  // may be < q0 + warp*16
+  const int warp_max_pos = a.q_pos0 + warp_last;
+  const int last_t = min(a.Tq, q0 + BQ) - 1;
+  const int kend = min(a.Tk, a.q_pos0 + last_t + 1);
+  const bf16* kb = a.k + b * a.kv_bstride + (int64_t)g * D;
+  const bf16* vb = a.v + b * a.kv_bstride + (int64_t)g * D;
+
+  for (int k0 = 0; k0 < kend; k0 += BK) {
+    __syncthreads();  // the previous tile's K and V are no longer read
+    for (int idx = threadIdx.x; idx < BK * D; idx += blockDim.x) {
+      int rr = idx / D, c = idx % D, j = k0 + rr;
+      Ks[idx] = j < kend ? kb[(int64_t)j * a.kv_rstride + c] : to_bf(0.f);
+      Vs[idx] = j < kend ? vb[(int64_t)j * a.kv_rstride + c] : to_bf(0.f);
+    }
+    __syncthreads();
+    if (q0 + warp * 16 >= a.Tq || k0 > warp_max_pos) continue;  // warp-uniform: all masked
+
+    // S (16 x BK) = Q_w (16 x D) K^T (D x BK).
+    for (int n = 0; n < BK / 16; n++) {
+      wmma::fragment<wmma::accumulator, 16, 16, 16, float> acc;
+      wmma::fill_fragment(acc, 0.f);
+      for (int kk = 0; kk < D / 16; kk++) {
+        wmma::fragment<wmma::matrix_a, 16, 16, 16, bf16, wmma::row_major> fa;
+        wmma::fragment<wmma::matrix_b, 16, 16, 16, bf16, wmma::col_major> fb;
+        wmma::load_matrix_sync(fa, Qs + (warp * 16) * D + kk * 16, D);
+        wmma::load_matrix_sync(fb, Ks + (n * 16) * D + kk * 16, D);
+        wmma::mma_sync(acc, fa, fb, acc);
+      }
+      wmma::store_matrix_sync(Sw + n * 16, acc, BK, wmma::mem_row_major);
+    }
+    __syncwarp();
+
+    // Online softmax, two lanes per row. Masked scores are -inf; a row with
+    // nothing visible yet keeps m = -inf and uses 0 as its reference.
+    float mloc = -INFINITY;
+    for (int c = c0; c < c0 + BK / 2; c++) {
+      int j = k0 + c;
+      float sv = (j <= pos && j < kend) ? Sw[r * BK + c] * scale_log2 : -INFINITY;
+      Sw[r * BK + c] = sv;
+      mloc = fmaxf(mloc, sv);
+    }
+    mloc = fmaxf(mloc, __shfl_xor_sync(0xffffffffu, mloc, 1));
+    const float m_old = Mw[r];
+    const float m_new = fmaxf(m_old, mloc);
+    const float ref = m_new == -INFINITY ? 0.f : m_new;
+    float lsum = 0.f;
+    for (int c = c0; c < c0 + BK / 2; c++) {
+      bf16 pb = to_bf(exp2f(Sw[r * BK + c] - ref));
+      Pw[r * BK + c] = pb;
+      lsum += to_f(pb);  // the sum of what P V will actually use
+    }
+    lsum += __shfl_xor_sync(0xffffffffu, lsum, 1);
+    __syncwarp();  // every lane has read Mw[r] before it changes
+    if ((lane & 1) == 0) {
+      const float alpha = exp2f(m_old - ref);  // 0 while m_old = -inf
+      Mw[r] = m_new;
+      Lw[r] = Lw[r] * alpha + lsum;
+      Aw[r] = alpha;
+    }
+    __syncwarp();
+
+    // PV (16 x D) = P_w (16 x BK) V (BK x D); then O = alpha * O + PV.
+    for (int n = 0; n < D / 16; n++) {
+      wmma::fragment<wmma::accumulator, 16, 16, 16, float> acc;
+      wmma::fill_fragment(acc, 0.f);
+      for (int kk = 0; kk < BK / 16; kk++) {
+        wmma::fragment<wmma::matrix_a, 16, 16, 16, bf16, wmma::row_major> fa;
+        wmma::fragment<wmma::matrix_b, 16, 16, 16, bf16, wmma::row_major> fb;
+        wmma::load_matrix_sync(fa, Pw + kk * 16, BK);
+        wmma::load_matrix_sync(fb, Vs + (kk * 16) * D + n * 16, D);
+        wmma::mma_sync(acc, fa, fb, acc);
+      }
+      wmma::store_matrix_sync(PVw + n * 16, acc, D, wmma::mem_row_major);
+    }
+    __syncwarp();
+    for (int idx = lane; idx < 16 * D; idx += 32) Ow[idx] = Ow[idx] * Aw[idx / D] + PVw[idx];
+    __syncwarp();
+  }
+
+  __syncwarp();
+  bf16* ob = a.out + b * a.o_bstride + (int64_t)h * D;
+  for (int idx = lane; idx < 16 * D; idx += 32) {
+    int rr = idx / D, c = idx % D, tt = q0 + warp * 16 + rr;
+    if (tt < a.Tq) ob[(int64_t)tt * a.o_rstride + c] = to_bf(Ow[idx] / Lw[rr]);
+  }
+  if (lane < 16) {
+    int tt = q0 + warp * 16 + lane;
+    if (tt < a.Tq) a.lse2[((int64_t)b * a.heads + h) * a.Tq + tt] = Mw[lane] + log2f(Lw[lane]);
+  }
 }
 
 // delta[b, h, t] = sum_d dout[b, t, h, d] * out[b, t, h, d].
@@ -312,6 +464,17 @@ Status forward_d(const AttentionArgs& a, cudaStream_t s) {
 }
 
 template <int D>
+Status forward_tc_d(const AttentionArgs& a, cudaStream_t s) {
+  using Lay = TcLayout<D>;
+  float scale_log2 = kLog2e / sqrtf((float)D);
+  LM_CUDA_RETURN(LM_SET_MAX_SMEM(attention_forward_tc_kernel<D>, Lay::bytes));
+  dim3 grid((a.Tq + Lay::BQ - 1) / Lay::BQ, a.heads, a.B);
+  LM_LAUNCH(attention_forward_tc_kernel<D>, grid, 32 * Lay::W, Lay::bytes, s, a, scale_log2);
+  LM_CUDA_LAUNCHED("attention_forward_tc_kernel");
+  return Status::OK();
+}
+
+template <int D>
 Status backward_d(const AttentionArgs& a, const bf16* dout, bf16* dq, bf16* dk, bf16* dv,
                   float* delta, cudaStream_t s) {
   using C = Cfg<D>;
@@ -336,8 +499,27 @@ bool attention_supports(int head_dim) {
   return head_dim == 16 || head_dim == 32 || head_dim == 64 || head_dim == 128;
 }
 
-Status attention_forward(const AttentionArgs& a, cudaStream_t s) {
+Status attention_forward(const AttentionArgs& a, cudaStream_t s, AttnImpl impl) {
   LM_RETURN_IF_ERROR(check_args(a, "attention_forward"));
+  if (impl == AttnImpl::kAuto) {
+    static const bool scalar = [] {
+      const char* e = getenv("LM_CUDA_ATTN");
+      return e && strcmp(e, "scalar") == 0;
+    }();
+    impl = scalar ? AttnImpl::kScalar : AttnImpl::kTensorCore;
+  }
+  if (impl == AttnImpl::kTensorCore) {
+    switch (a.head_dim) {
+      case 16:
+        return forward_tc_d<16>(a, s);
+      case 32:
+        return forward_tc_d<32>(a, s);
+      case 64:
+        return forward_tc_d<64>(a, s);
+      case 128:
+        return forward_tc_d<128>(a, s);
+    }
+  }
   switch (a.head_dim) {
     case 16:
       return forward_d<16>(a, s);

@@ -15,7 +15,10 @@
 #ifndef LM_CUDA_EMULATE
 #define LM_LAUNCH(kernel, grid, block, smem, stream, ...) \
   kernel<<<(grid), (block), (smem), (stream)>>>(__VA_ARGS__)
-#define LM_DYNAMIC_SHARED(type, name) extern __shared__ type name[]
+#define LM_DYNAMIC_SHARED(type, name) extern __shared__ __align__(128) type name[]
+// Dynamic shared memory beyond 48 KB must be asked for per kernel.
+#define LM_SET_MAX_SMEM(kernel, bytes) \
+  cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)(bytes))
 #endif
 
 namespace lm {

@@ -81,7 +81,12 @@ struct AttentionArgs {
 };
 // Head sizes the fused kernels are built for.
 bool attention_supports(int head_dim);
-Status attention_forward(const AttentionArgs& a, cudaStream_t s);
+// The forward pass has two implementations: fp32 arithmetic on the CUDA cores
+// (kScalar), and tensor-core tiles (kTensorCore: QK^T and PV as 16x16x16 bf16
+// products with fp32 accumulation, the online softmax in shared memory).
+// kAuto picks the tensor cores unless LM_CUDA_ATTN=scalar is set.
+enum class AttnImpl { kAuto, kScalar, kTensorCore };
+Status attention_forward(const AttentionArgs& a, cudaStream_t s, AttnImpl impl = AttnImpl::kAuto);
 // Backward for Tq == Tk, q_pos0 == 0. dout has out's strides; dq, dk, dv have
 // q's, k's and v's strides (they may be the three parts of one dqkv buffer)
 // and are written, not accumulated. delta is scratch [B, heads, Tq].

@@ -255,7 +255,9 @@ void Compare(const lm::ModelConfig& c, int B, int T, bool recompute, int steps) 
   std::vector<float> pc(layout.total), pg(layout.total), m(layout.total), v(layout.total);
   CHECK_OK(cpu->GetParams(pc.data()));
   CHECK_OK(gpu->GetParams(pg.data()));
-  CHECK_REL(pg.data(), pc.data(), pc.size(), 1e-2, "params after training");
+  // Adam's first steps move each weight by about lr * sign(g), so small gradient
+  // differences show up whole in the weights: a looser bound than the losses'.
+  CHECK_REL(pg.data(), pc.data(), pc.size(), 3e-2, "params after training");
   int64_t step = -1;
   CHECK_OK(gpu->GetOptimizerState(m.data(), v.data(), &step));
   CHECK_EQ(step, (int64_t)steps);

@@ -21,6 +21,7 @@
 #include <cstdlib>
 #include <map>
 #include <memory>
+#include <type_traits>
 #include <vector>
 
 namespace lm_emu {
@@ -104,6 +105,14 @@ T ShflXor(unsigned mask, T v, int offset) {
   return r;
 }
 
+inline void SyncWarp() {
+  const int tid = (int)t_thread.x, warp = tid >> 5;
+  int n = std::min(32, t_blk->nthreads - warp * 32);
+  auto& b = t_blk->groups[{warp, 0xffffffffu}];
+  if (!b) b = std::make_unique<Barrier>(n);
+  b->Wait();
+}
+
 template <typename T>
 T AtomicAdd(T* p, T v) {
   T old = *p;
@@ -176,6 +185,60 @@ void Launch(dim3 grid, dim3 block, size_t smem, F f) {
 
 }  // namespace lm_emu
 
+// nvcuda::wmma for 16x16x16 bf16 tiles with fp32 accumulators. A fragment
+// holds the whole tile in every lane (the hardware spreads it over the warp in
+// an unspecified way, which the kernels never rely on): loads, products and
+// stores are done redundantly by each lane, so a kernel that reads fragments
+// only through store_matrix_sync computes what it would on a GPU.
+namespace nvcuda {
+namespace wmma {
+struct row_major {};
+struct col_major {};
+struct matrix_a {};
+struct matrix_b {};
+struct accumulator {};
+enum layout_t { mem_row_major, mem_col_major };
+template <typename Use, int M, int N, int K, typename T, typename Layout = void>
+struct fragment {
+  static constexpr int rows = std::is_same<Use, matrix_b>::value ? K : M;
+  static constexpr int cols = std::is_same<Use, matrix_a>::value ? K : N;
+  float x[rows * cols];
+};
+template <typename Use, int M, int N, int K, typename T, typename Layout>
+void fill_fragment(fragment<Use, M, N, K, T, Layout>& f, float v) {
+  for (float& e : f.x) e = v;
+}
+template <typename Use, int M, int N, int K, typename T, typename Layout>
+void load_matrix_sync(fragment<Use, M, N, K, T, Layout>& f, const T* p, unsigned ldm) {
+  using F = fragment<Use, M, N, K, T, Layout>;
+  const bool row = std::is_same<Layout, row_major>::value;
+  for (int r = 0; r < F::rows; r++)
+    for (int c = 0; c < F::cols; c++)
+      f.x[r * F::cols + c] = (float)(row ? p[(size_t)r * ldm + c] : p[(size_t)c * ldm + r]);
+}
+template <int M, int N, int K, typename T, typename LA, typename LB>
+void mma_sync(fragment<accumulator, M, N, K, float>& d, const fragment<matrix_a, M, N, K, T, LA>& a,
+              const fragment<matrix_b, M, N, K, T, LB>& b,
+              const fragment<accumulator, M, N, K, float>& c) {
+  float out[M * N];
+  for (int i = 0; i < M; i++)
+    for (int j = 0; j < N; j++) {
+      float acc = c.x[i * N + j];
+      for (int k = 0; k < K; k++) acc += a.x[i * K + k] * b.x[k * N + j];
+      out[i * N + j] = acc;
+    }
+  for (int i = 0; i < M * N; i++) d.x[i] = out[i];
+}
+template <int M, int N, int K>
+void store_matrix_sync(float* p, const fragment<accumulator, M, N, K, float>& f, unsigned ldm,
+                       layout_t layout) {
+  for (int i = 0; i < M; i++)
+    for (int j = 0; j < N; j++)
+      (layout == mem_row_major ? p[(size_t)i * ldm + j] : p[(size_t)j * ldm + i]) = f.x[i * N + j];
+}
+}  // namespace wmma
+}  // namespace nvcuda
+
 // CUDA's qualifiers and built-ins, for a host compiler.
 #undef __global__
 #undef __device__
@@ -193,6 +256,7 @@ void Launch(dim3 grid, dim3 block, size_t smem, F f) {
 #define blockDim (::lm_emu::t_bdim)
 #define gridDim (::lm_emu::t_gdim)
 #define __syncthreads() ::lm_emu::SyncThreads()
+#define __syncwarp(...) ::lm_emu::SyncWarp()
 #define __shfl_xor_sync(mask, v, o) ::lm_emu::ShflXor((mask), (v), (o))
 #define atomicAdd(p, v) ::lm_emu::AtomicAdd((p), (v))
 inline float rsqrtf(float x) {
@@ -208,6 +272,7 @@ using std::min;
   ::lm_emu::Launch(dim3(grid), dim3(block), (smem), [&]() { kernel(__VA_ARGS__); })
 #define LM_DYNAMIC_SHARED(type, name) \
   type* name = reinterpret_cast<type*>(::lm_emu::t_blk->dynamic_smem.data())
+#define LM_SET_MAX_SMEM(kernel, bytes) cudaSuccess
 #define LM_CUDA_LAUNCHED(name) \
   do {                         \
   } while (0)

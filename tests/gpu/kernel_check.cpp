@@ -417,17 +417,23 @@ Status CheckAttention(int B, int T, int H, int KVH, int hd, bool fused) {
   a.o_rstride = qd;
   a.o_bstride = (int64_t)T * qd;
   a.lse2 = dlse.p();
-  LM_RETURN_IF_ERROR(lm::cuda::attention_forward(a, g_s));
-
   std::vector<float> out((size_t)B * T * qd), lse((size_t)B * H * T);
   lm::cpu::attention_forward(out.data(), lse.data(), q.data(), k.data(), v.data(), B, T, H, KVH,
                              hd);
-  std::vector<float> got, glse;
-  LM_RETURN_IF_ERROR(GetF(dout, &got));
-  LM_RETURN_IF_ERROR(dlse.Get(&glse));
-  for (auto& x : glse) x *= 0.6931471805599453f;  // base 2 -> natural
-  Report("attention_forward out", sh, got, out, 1e-2);
-  Report("attention_forward lse", sh, glse, lse, 1e-4);
+  // Both implementations; the tensor-core one (the default) feeds the backward.
+  for (auto impl : {lm::cuda::AttnImpl::kScalar, lm::cuda::AttnImpl::kTensorCore}) {
+    const bool tc = impl == lm::cuda::AttnImpl::kTensorCore;
+    LM_RETURN_IF_ERROR(dout.Poison());
+    LM_RETURN_IF_ERROR(dlse.Poison());
+    LM_RETURN_IF_ERROR(lm::cuda::attention_forward(a, g_s, impl));
+    std::vector<float> got, glse;
+    LM_RETURN_IF_ERROR(GetF(dout, &got));
+    LM_RETURN_IF_ERROR(dlse.Get(&glse));
+    for (auto& x : glse) x *= 0.6931471805599453f;  // base 2 -> natural
+    Report(tc ? "attention_fwd_tc out" : "attention_forward out", sh, got, out, 1e-2);
+    // The tensor-core path sums the bf16-rounded probabilities that P V uses.
+    Report(tc ? "attention_fwd_tc lse" : "attention_forward lse", sh, glse, lse, tc ? 1e-3 : 1e-4);
+  }
 
   // Backward, from the CPU's own forward results (the GPU uses its bf16 out).
   std::vector<float> g = RoundedRandn((size_t)B * T * qd);
@@ -503,12 +509,16 @@ Status CheckAttentionCached(int Tq, int Tk, int H, int KVH, int hd) {
   a.out = dout.p();
   a.o_rstride = qd;
   a.lse2 = dlse.p();
-  LM_RETURN_IF_ERROR(lm::cuda::attention_forward(a, g_s));
   std::vector<float> ref((size_t)Tq * qd), got;
   lm::cpu::attention_forward_cached(ref.data(), q.data(), kc.data(), vc.data(), Tq, Tk, H, KVH, hd);
-  LM_RETURN_IF_ERROR(GetF(dout, &got));
-  Report("attention_forward_cached",
-         Shape({{"Tq", Tq}, {"Tk", Tk}, {"H", H}, {"KVH", KVH}, {"hd", hd}}), got, ref, 1e-2);
+  for (auto impl : {lm::cuda::AttnImpl::kScalar, lm::cuda::AttnImpl::kTensorCore}) {
+    LM_RETURN_IF_ERROR(dout.Poison());
+    LM_RETURN_IF_ERROR(lm::cuda::attention_forward(a, g_s, impl));
+    LM_RETURN_IF_ERROR(GetF(dout, &got));
+    Report(impl == lm::cuda::AttnImpl::kScalar ? "attention_forward_cached"
+                                               : "attention_fwd_tc cached",
+           Shape({{"Tq", Tq}, {"Tk", Tk}, {"H", H}, {"KVH", KVH}, {"hd", hd}}), got, ref, 1e-2);
+  }
   return Status::OK();
 }
 
