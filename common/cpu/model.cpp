@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <cstring>
 
 #include "cpu/ops.h"
@@ -17,7 +18,21 @@ namespace {
 
 constexpr size_t kAlign = 64;  // bytes: a cache line, and AVX-512 loads
 
-size_t PhysicalMemory() {
+// Memory the kernel says a new allocation can get without swapping
+// (MemAvailable), else the physical total; 0 when unknown.
+size_t AvailableMemory() {
+  if (FILE* f = fopen("/proc/meminfo", "r")) {
+    char line[256];
+    unsigned long long kb = 0;
+    bool found = false;
+    while (fgets(line, sizeof line, f))
+      if (sscanf(line, "MemAvailable: %llu kB", &kb) == 1) {
+        found = true;
+        break;
+      }
+    fclose(f);
+    if (found) return (size_t)kb * 1024;
+  }
   long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGE_SIZE);
   return pages > 0 && page > 0 ? (size_t)pages * (size_t)page : 0;
 }
@@ -121,12 +136,14 @@ Status Model<T>::Init(const ModelConfig& cfg, int max_batch, int max_seq, bool t
     }
     if (pass == 0) {
       arena_size_ = arena_used_;
-      size_t phys = PhysicalMemory();
-      if (phys && arena_size_ > phys)
+      // Refused up front: with overcommit, malloc would succeed and the OOM
+      // killer would end the process when the pages are touched.
+      size_t avail = AvailableMemory();
+      if (avail && arena_size_ > avail)
         return Status::Resource("cpu backend: needs " + Gib(arena_size_) + " for " +
                                 cfg.Describe() + " at batch " + std::to_string(max_batch) + " x " +
-                                std::to_string(max_seq) + ", but the machine has " + Gib(phys) +
-                                " (try a smaller --micro-batch or model)");
+                                std::to_string(max_seq) + ", but only " + Gib(avail) +
+                                " is available (try a smaller --micro-batch or model)");
       arena_ = std::malloc(arena_size_);
       if (!arena_)
         return Status::Resource("cpu backend: cannot allocate " + Gib(arena_size_) + " for " +

@@ -455,4 +455,26 @@ TEST(training_learns_a_repeating_pattern) {
   if (!(last < 0.2f)) printf("# loss %f -> %f\n", first, last);
 }
 
+TEST(init_refuses_what_it_cannot_hold) {
+  ModelConfig c;
+  CHECK_OK(PresetConfig("gpt2-350m", 50257, &c));
+  BackendOptions o;
+  o.max_batch = 512;  // about a terabyte of activations: refused before allocating
+  o.max_seq = 1024;
+  auto b = NewCpuBackend();
+  Status s = b->Init(c, o);
+  CHECK_EQ(s.code(), Status::kResource);
+  CHECK(s.message().find("GiB") != std::string::npos);
+  ModelConfig bad = Tiny(2, true);
+  bad.n_heads = 3;  // does not divide dim 16
+  CHECK_EQ(NewCpuBackend()->Init(bad, BackendOptions()).code(), Status::kInvalid);
+  o = BackendOptions();
+  o.max_seq = 17;  // beyond the context of 16
+  CHECK_EQ(NewCpuBackend()->Init(Tiny(2, true), o).code(), Status::kInvalid);
+  // Calls before Init fail cleanly.
+  float loss;
+  int32_t id = 0;
+  CHECK_EQ(NewCpuBackend()->ForwardBackward(&id, &id, 1, 1, 1.0f, &loss).code(), Status::kInvalid);
+}
+
 TEST_MAIN()
