@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "text/pretokenize.h"
+#include "util/cli.h"
 #include "util/status.h"
 
 namespace lm {
@@ -18,6 +19,10 @@ struct DocMode {
   std::string delim;  // kDelim
   std::string field;  // kJsonl
 };
+
+// --doc-delim, --lines, --jsonl and -j (threads), shared by the commands.
+void AddDocOptions(cli::Command* c);
+Status GetDocMode(const cli::Command& c, DocMode* m);
 
 struct Piece {
   std::string text;

@@ -21,32 +21,6 @@ namespace lm {
 
 namespace {
 
-// Options shared by encode and stats: documents and threads.
-void AddDocOptions(cli::Command* c) {
-  c->options.add_options()("doc-delim", cli::po::value<std::string>(),
-                           "documents are separated by STR (escapes: \\n \\t \\r \\0 \\\\ \\xHH)")(
-      "lines", "each line is a document (without its newline)")(
-      "jsonl", cli::po::value<std::string>(),
-      "each line is a JSON object; the document is its string field FIELD")(
-      "threads,j", cli::po::value<int>()->default_value(0), "threads (0: all cores)");
-}
-
-Status GetDocMode(const cli::Command& c, DocMode* m) {
-  int n = (int)c.vm.count("doc-delim") + (int)c.vm.count("lines") + (int)c.vm.count("jsonl");
-  if (n > 1) return Status::Usage("--doc-delim, --lines and --jsonl exclude one another");
-  if (c.vm.count("doc-delim")) {
-    m->kind = DocMode::kDelim;
-    LM_RETURN_IF_ERROR(cli::Unescape(c.vm["doc-delim"].as<std::string>(), &m->delim));
-    if (m->delim.empty()) return Status::Usage("--doc-delim: empty delimiter");
-  } else if (c.vm.count("lines")) {
-    m->kind = DocMode::kLines;
-  } else if (c.vm.count("jsonl")) {
-    m->kind = DocMode::kJsonl;
-    m->field = c.vm["jsonl"].as<std::string>();
-  }
-  return Status::OK();
-}
-
 const char kDocManual[] =
     "DOCUMENTS\n"
     "  Each FILE (or stdin) is one document unless --doc-delim, --lines or --jsonl\n"

@@ -53,7 +53,7 @@ Status CmdTrain(int argc, char** argv) {
   c.synopsis =
       "lm-tokenize train --vocab-size N [--pattern gpt2|cl100k|o200k|none|REGEX] [--special "
       "TOKEN]... "
-      "[--min-frequency F] [-j N] -o tok.bpe [FILE...]";
+      "[--min-frequency F] [--doc-delim STR | --lines | --jsonl FIELD] [-j N] -o tok.bpe [FILE...]";
   c.options.add_options()("vocab-size,n", cli::po::value<std::string>(),
                           "ids in the vocabulary, specials included (e.g. 32768, 32k)")(
       "pattern,p", cli::po::value<std::string>()->default_value("gpt2"),
@@ -63,9 +63,10 @@ Status CmdTrain(int argc, char** argv) {
       "min-frequency", cli::po::value<std::string>()->default_value("0"),
       "stop merging when the best pair occurs fewer times")(
       "output,o", cli::po::value<std::string>(), "the vocabulary file to write, required")(
-      "threads,j", cli::po::value<int>()->default_value(0),
-      "threads for chunk counting (0: all cores)")("quiet,q", "no summary line")(
-      "file", cli::po::value<std::vector<std::string>>(), "training text (default: stdin)");
+
+      "quiet,q", "no summary line")("file", cli::po::value<std::vector<std::string>>(),
+                                    "training text (default: stdin)");
+  AddDocOptions(&c);
   c.positional.add("file", -1);
   c.manual =
       "DESCRIPTION\n"
@@ -74,7 +75,9 @@ Status CmdTrain(int argc, char** argv) {
       "  Text is cut by the pattern, distinct chunks are counted (memory grows with\n"
       "  their number, not with the input), then the most frequent pair is merged\n"
       "  until the vocabulary is full. Ties go to the smallest (left id, right id),\n"
-      "  so the result is the same for any -j. Each file is one document.\n"
+      "  so the result is the same for any -j. Each file is one document unless\n"
+      "  --doc-delim, --lines or --jsonl cut it (as for encode); chunks never span\n"
+      "  documents.\n"
       "\nEXAMPLES\n"
       "  lm-tokenize train --vocab-size 32768 -o tok.bpe corpus/*.txt\n"
       "  cat corpus/*.txt | lm-tokenize train -n 8k --pattern cl100k --special '<|pad|>' -o "
@@ -111,7 +114,9 @@ Status CmdTrain(int argc, char** argv) {
   if (c.vm.count("file")) files = c.vm["file"].as<std::vector<std::string>>();
 
   // Stage 1: count chunks, one counter per thread.
-  DocReader reader(files, DocMode(), pre.get());
+  DocMode mode;
+  LM_RETURN_IF_ERROR(GetDocMode(c, &mode));
+  DocReader reader(files, mode, pre.get());
   std::vector<std::unique_ptr<ChunkCounter>> counters;
   for (int i = 0; i < threads; i++) counters.push_back(std::make_unique<ChunkCounter>(pre.get()));
   std::vector<Piece> pieces;
