@@ -33,6 +33,11 @@ class CpuBackend : public Backend {
     v_.reset();
     step_ = 0;
     if (training_) {
+      const size_t avail = cpu::AvailableMemory(), need = 2 * n * sizeof(float);
+      if (avail && need > avail)
+        return Status::Resource("cpu backend: the optimizer state needs " +
+                                std::to_string(need >> 20) + " MiB, only " +
+                                std::to_string(avail >> 20) + " MiB available");
       m_.reset((float*)std::calloc(n, sizeof(float)));
       v_.reset((float*)std::calloc(n, sizeof(float)));
       if (!m_ || !v_) return Status::Resource("cpu backend: cannot allocate the optimizer state");

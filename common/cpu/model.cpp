@@ -18,25 +18,6 @@ namespace {
 
 constexpr size_t kAlign = 64;  // bytes: a cache line, and AVX-512 loads
 
-// Memory the kernel says a new allocation can get without swapping
-// (MemAvailable), else the physical total; 0 when unknown.
-size_t AvailableMemory() {
-  if (FILE* f = fopen("/proc/meminfo", "r")) {
-    char line[256];
-    unsigned long long kb = 0;
-    bool found = false;
-    while (fgets(line, sizeof line, f))
-      if (sscanf(line, "MemAvailable: %llu kB", &kb) == 1) {
-        found = true;
-        break;
-      }
-    fclose(f);
-    if (found) return (size_t)kb * 1024;
-  }
-  long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGE_SIZE);
-  return pages > 0 && page > 0 ? (size_t)pages * (size_t)page : 0;
-}
-
 // memset on all threads: on one, zeroing the backward pass's scratch was a
 // tenth of a step's wall time with the other core idle.
 template <typename T>
@@ -57,6 +38,25 @@ std::string Gib(size_t bytes) {
 }
 
 }  // namespace
+
+// Memory the kernel says a new allocation can get without swapping
+// (MemAvailable), else the physical total; 0 when unknown.
+size_t AvailableMemory() {
+  if (FILE* f = fopen("/proc/meminfo", "r")) {
+    char line[256];
+    unsigned long long kb = 0;
+    bool found = false;
+    while (fgets(line, sizeof line, f))
+      if (sscanf(line, "MemAvailable: %llu kB", &kb) == 1) {
+        found = true;
+        break;
+      }
+    fclose(f);
+    if (found) return (size_t)kb * 1024;
+  }
+  long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGE_SIZE);
+  return pages > 0 && page > 0 ? (size_t)pages * (size_t)page : 0;
+}
 
 template <typename T>
 Model<T>::~Model() {

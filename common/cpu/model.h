@@ -16,6 +16,10 @@
 namespace lm {
 namespace cpu {
 
+// Bytes a new allocation can get without swapping (/proc/meminfo MemAvailable,
+// else the physical total); 0 when unknown.
+size_t AvailableMemory();
+
 template <typename T>
 class Model {
  public:
