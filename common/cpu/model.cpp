@@ -85,6 +85,16 @@ Status Model<T>::Init(const ModelConfig& cfg, int max_batch, int max_seq, bool t
   arena_ = nullptr;
   cfg_ = cfg;
   layout_ = MakeParamLayout(cfg);
+  // Offsets of each layer's tensors in Layer's order, looked up once by name.
+  layer_offsets_.clear();
+  for (int l = 0; l < cfg.n_layers; l++) {
+    const std::string p = "model.layers." + std::to_string(l) + ".";
+    for (const char* name :
+         {"input_layernorm.weight", "self_attn.q_proj.weight", "self_attn.k_proj.weight",
+          "self_attn.v_proj.weight", "self_attn.o_proj.weight", "post_attention_layernorm.weight",
+          "mlp.gate_proj.weight", "mlp.up_proj.weight", "mlp.down_proj.weight"})
+      layer_offsets_.push_back(layout_.tensors[layout_.Find(p + name)].offset);
+  }
   training_ = training;
   max_batch_ = max_batch;
   max_seq_ = max_seq;
@@ -158,19 +168,9 @@ Status Model<T>::Init(const ModelConfig& cfg, int max_batch, int max_seq, bool t
 
 template <typename T>
 typename Model<T>::Layer Model<T>::LayerView(T* base, int l) const {
-  const std::string p = "model.layers." + std::to_string(l) + ".";
-  auto at = [&](const char* name) { return base + layout_.tensors[layout_.Find(p + name)].offset; };
-  Layer L;
-  L.ln1 = at("input_layernorm.weight");
-  L.wq = at("self_attn.q_proj.weight");
-  L.wk = at("self_attn.k_proj.weight");
-  L.wv = at("self_attn.v_proj.weight");
-  L.wo = at("self_attn.o_proj.weight");
-  L.ln2 = at("post_attention_layernorm.weight");
-  L.wgate = at("mlp.gate_proj.weight");
-  L.wup = at("mlp.up_proj.weight");
-  L.wdown = at("mlp.down_proj.weight");
-  return L;
+  const size_t* o = &layer_offsets_[(size_t)l * 9];
+  return Layer{base + o[0], base + o[1], base + o[2], base + o[3], base + o[4],
+               base + o[5], base + o[6], base + o[7], base + o[8]};
 }
 
 template <typename T>

@@ -79,6 +79,7 @@ class Model {
 
   ModelConfig cfg_;
   ParamLayout layout_;
+  std::vector<size_t> layer_offsets_;  // 9 per layer, in Layer's order
   bool training_ = false;
   int max_batch_ = 0, max_seq_ = 0;
   size_t bytes_ = 0;
