@@ -147,3 +147,14 @@ one_error_line() {
   run lm-tokenize --vocab "$T/v.bpe" --lines --jsonl x "$T/train.txt"
   [ "$status" -eq 2 ]
 }
+
+@test "a failed encode or decode -o leaves the old output and no temporary" {
+  printf 'old' >"$T/keep.out"
+  printf 'x\n{"a": 1}\n' >"$T/b.jsonl"
+  run lm-tokenize --vocab "$T/v.bpe" --jsonl text -o "$T/keep.out" "$T/b.jsonl"
+  [ "$status" -eq 1 ]
+  run lm-tokenize decode --vocab "$T/v.bpe" -o "$T/keep.out" "$T/train.txt"
+  [ "$status" -eq 1 ]
+  [ "$(cat "$T/keep.out")" = "old" ]
+  [ -z "$(ls -A "$T" | grep tmp)" ]
+}

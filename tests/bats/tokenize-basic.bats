@@ -172,3 +172,13 @@ assert j["added_tokens"][0]["id"] == 599
 assert j["pre_tokenizer"]["pretokenizers"][0]["type"] == "Split"
 PY
 }
+
+@test "-o writes the same bytes as stdout, for encode and decode" {
+  lm-tokenize --vocab "$T/v.bpe" "$T/train.txt" >"$T/a.tok"
+  lm-tokenize --vocab "$T/v.bpe" -o "$T/b.tok" "$T/train.txt"
+  cmp "$T/a.tok" "$T/b.tok"
+  lm-tokenize decode --vocab "$T/v.bpe" -o "$T/back.txt" "$T/b.tok"
+  cmp "$T/train.txt" "$T/back.txt"
+  lm-tokenize --vocab "$T/v.bpe" --ids -o "$T/ids.txt" "$T/train.txt"
+  [ "$(wc -l <"$T/ids.txt")" -eq 1 ]
+}

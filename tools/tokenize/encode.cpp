@@ -14,12 +14,46 @@
 #include "text/pretokenize.h"
 #include "text/vocab.h"
 #include "util/cli.h"
+#include "util/file.h"
 #include "util/hash.h"
 #include "util/progress.h"
 
 namespace lm {
 
 namespace {
+
+// Where a command's data goes: stdout, or -o FILE written atomically (a
+// temporary renamed into place only when everything succeeded).
+class Output {
+ public:
+  Status Open(const cli::Command& c) {
+    if (!c.vm.count("output")) return Status::OK();
+    name_ = c.vm["output"].as<std::string>();
+    LM_RETURN_IF_ERROR(file_.Open(name_));
+    int fd = dup(file_.fd());
+    if (fd < 0 || !(f_ = fdopen(fd, "wb"))) return Status::FromErrno(name_, "cannot open");
+    return Status::OK();
+  }
+  ~Output() {
+    if (f_) fclose(f_);
+  }
+  FILE* f() const { return f_ ? f_ : stdout; }
+  const std::string& name() const { return name_; }
+  bool to_stdout() const { return f_ == nullptr; }
+  Status Commit() {
+    if (!f_) return Status::OK();
+    bool bad = fflush(f_) != 0 || ferror(f_);
+    fclose(f_);
+    f_ = nullptr;
+    if (bad) return Status::FromErrno(name_, "write failed");
+    return file_.Commit();
+  }
+
+ private:
+  std::string name_ = "<stdout>";
+  AtomicFile file_;
+  FILE* f_ = nullptr;
+};
 
 const char kDocManual[] =
     "DOCUMENTS\n"
@@ -58,7 +92,7 @@ Status EncodeAll(const Vocab& vocab, DocReader* reader, int threads, bool allow_
   return Status::OK();
 }
 
-Status WriteIdsLine(const std::vector<uint32_t>& ids, bool* line_open, bool end) {
+Status WriteIdsLine(const Output& o, const std::vector<uint32_t>& ids, bool* line_open, bool end) {
   std::string s;
   s.reserve(ids.size() * 6 + 1);
   char buf[16];
@@ -72,8 +106,8 @@ Status WriteIdsLine(const std::vector<uint32_t>& ids, bool* line_open, bool end)
     s.push_back('\n');
     *line_open = false;
   }
-  if (fwrite(s.data(), 1, s.size(), stdout) != s.size())
-    return Status::FromErrno("<stdout>", "write failed");
+  if (fwrite(s.data(), 1, s.size(), o.f()) != s.size())
+    return Status::FromErrno(o.name(), "write failed");
   return Status::OK();
 }
 
@@ -90,6 +124,7 @@ Status CmdEncode(int argc, char** argv) {
       "write decimal ids, space-separated, one line per document, instead of the binary stream")(
       "no-eot", "do not end each document with <|endoftext|>")(
       "allow-special", "text spelling a special token (<|endoftext|>) becomes that token")(
+      "output,o", cli::po::value<std::string>(), "write to FILE (atomically) instead of stdout")(
       "file", cli::po::value<std::vector<std::string>>(), "input files (default: stdin)");
   AddDocOptions(&c);
   c.positional.add("file", -1);
@@ -113,7 +148,9 @@ Status CmdEncode(int argc, char** argv) {
   DocMode mode;
   LM_RETURN_IF_ERROR(GetDocMode(c, &mode));
   bool ids_out = c.vm.count("ids") > 0;
-  if (!ids_out && isatty(1))
+  Output out;
+  LM_RETURN_IF_ERROR(out.Open(c));
+  if (!ids_out && out.to_stdout() && isatty(1))
     return Status::Usage(
         "refusing to write a binary token stream to a terminal (redirect it, or use --ids)");
   Vocab vocab;
@@ -129,11 +166,11 @@ Status CmdEncode(int argc, char** argv) {
     bool line_open = false;
     LM_RETURN_IF_ERROR(EncodeAll(vocab, &reader, threads, allow, eot, &progress,
                                  [&](const Piece& p, const std::vector<uint32_t>& ids) {
-                                   return WriteIdsLine(ids, &line_open, p.doc_end);
+                                   return WriteIdsLine(out, ids, &line_open, p.doc_end);
                                  }));
-    return Status::OK();
+    return out.Commit();
   }
-  TokenStreamWriter w(stdout, "<stdout>");
+  TokenStreamWriter w(out.f(), out.name());
   TokenStreamInfo info;
   info.vocab_size = vocab.size();
   info.eot_id = vocab.eot_id();
@@ -149,7 +186,8 @@ Status CmdEncode(int argc, char** argv) {
                                  return w.Write(ids.data(), ids.size());
                                }));
   if (!begun) LM_RETURN_IF_ERROR(w.Begin(info));
-  return w.End();
+  LM_RETURN_IF_ERROR(w.End());
+  return out.Commit();
 }
 
 Status CmdStats(int argc, char** argv) {
@@ -198,7 +236,9 @@ Status CmdStats(int argc, char** argv) {
 
 Status CmdDecode(int argc, char** argv) {
   cli::Command c;
-  c.synopsis = "lm-tokenize decode --vocab tok.bpe [--ids] [--doc-delim STR | --lines] [FILE...]";
+  c.synopsis =
+      "lm-tokenize decode --vocab tok.bpe [--ids] [--doc-delim STR | --lines | --keep-eot] [-o "
+      "OUT] [FILE...]";
   c.options.add_options()("vocab,v", cli::po::value<std::string>(),
                           "the vocabulary (tok.bpe), required")(
       "ids", "read decimal ids (separated by white space) instead of a token stream")(
@@ -206,6 +246,7 @@ Status CmdDecode(int argc, char** argv) {
       "write STR for each <|endoftext|> (default: nothing)")(
       "lines", "write a newline for each <|endoftext|>")("keep-eot",
                                                          "write <|endoftext|> as its text")(
+      "output,o", cli::po::value<std::string>(), "write to FILE (atomically) instead of stdout")(
       "file", cli::po::value<std::vector<std::string>>(), "token streams (default: stdin)");
   c.positional.add("file", -1);
   c.manual =
@@ -237,19 +278,21 @@ Status CmdDecode(int argc, char** argv) {
   std::vector<std::string> files;
   if (c.vm.count("file")) files = c.vm["file"].as<std::vector<std::string>>();
   if (files.empty()) files.push_back("-");
-  std::string out;
+  Output out;
+  LM_RETURN_IF_ERROR(out.Open(c));
+  std::string text;
   auto emit = [&](const uint32_t* ids, size_t n, const std::string& name) -> Status {
-    out.clear();
+    text.clear();
     for (size_t i = 0; i < n; i++) {
       if (ids[i] == vocab.eot_id()) {
-        out += eot_text;
+        text += eot_text;
         continue;
       }
-      Status s = vocab.Decode(ids + i, 1, &out);
+      Status s = vocab.Decode(ids + i, 1, &text);
       if (!s.ok()) return s.With(name);
     }
-    if (fwrite(out.data(), 1, out.size(), stdout) != out.size())
-      return Status::FromErrno("<stdout>", "write failed");
+    if (fwrite(text.data(), 1, text.size(), out.f()) != text.size())
+      return Status::FromErrno(out.name(), "write failed");
     return Status::OK();
   };
   for (const std::string& f : files) {
@@ -308,7 +351,7 @@ Status CmdDecode(int argc, char** argv) {
     if (in != stdin) fclose(in);
     LM_RETURN_IF_ERROR(st);
   }
-  return Status::OK();
+  return out.Commit();
 }
 
 }  // namespace lm
