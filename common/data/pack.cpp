@@ -304,7 +304,7 @@ Status DatasetWriter::Add(const uint32_t* ids, size_t n) {
     }
     LM_RETURN_IF_ERROR(AddRun(doc_split_, ids + i, j - i));
     if (ends) {
-      writers_[doc_split_].EndDocument();
+      writers_[doc_split_].EndDocument(stats_.documents);
       stats_.docs[doc_split_]++;
       stats_.documents++;
       in_doc_ = false;
@@ -325,7 +325,7 @@ Status DatasetWriter::Finish(PackStats* stats) {
         return d;
       }
     }
-    writers_[doc_split_].EndDocument();
+    writers_[doc_split_].EndDocument(stats_.documents);
     stats_.docs[doc_split_]++;
     stats_.documents++;
     in_doc_ = false;

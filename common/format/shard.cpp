@@ -137,6 +137,7 @@ Status ShardWriter::Open(const std::string& path, const Options& opt) {
   synced_ = 0;
   seek_.clear();
   docs_.clear();
+  doc_numbers_.clear();
   pending_.clear();
   // With several threads, each parallel flush gets about 2 MB of tokens per
   // thread: small flushes cost more in thread wake-ups than they gain,
@@ -201,9 +202,10 @@ Status ShardWriter::Add(const uint32_t* ids, size_t n) {
   return Status::OK();
 }
 
-void ShardWriter::EndDocument() {
+void ShardWriter::EndDocument(uint64_t number) {
   if (tokens_ == 0 || (!docs_.empty() && docs_.back() == tokens_)) return;
   docs_.push_back(tokens_);
+  doc_numbers_.push_back(number);
 }
 
 // Turns the pending bytes into blocks (the last one may be short) and writes them.
@@ -274,7 +276,7 @@ Status ShardWriter::Finish(ShardSummary* out) {
   h.block_count = (uint32_t)seek_.size();
   h.index_offset = file_off_;
   std::string idx;
-  idx.reserve(seek_.size() * kShardSeekEntrySize + docs_.size() * 8 + 8);
+  idx.reserve(seek_.size() * kShardSeekEntrySize + docs_.size() * 16 + 8);
   for (const SeekEntry& e : seek_) {
     PutU64(&idx, e.offset);
     PutU32(&idx, e.stored_size);
@@ -282,6 +284,7 @@ Status ShardWriter::Finish(ShardSummary* out) {
     PutU64(&idx, e.hash);
   }
   for (uint64_t d : docs_) PutU64(&idx, d);
+  for (uint64_t d : doc_numbers_) PutU64(&idx, d);
   PutU64(&idx, Hash64(idx.data(), idx.size()));
   LM_RETURN_IF_ERROR(WriteOut(idx.data(), idx.size()));
   std::string hdr = EncodeShardHeader(h);
@@ -344,10 +347,10 @@ Status ShardReader::Open(const std::string& path) {
   if (size == 0) return Status::Corruption(path + ": empty file (truncated shard)");
   LM_RETURN_IF_ERROR(DecodeShardHeader(p, size, &h_).With(path));
   // Divide before multiplying so that absurd counts cannot overflow.
-  if (h_.doc_count > size / 8 || h_.block_count > size / kShardSeekEntrySize)
+  if (h_.doc_count > size / 16 || h_.block_count > size / kShardSeekEntrySize)
     return Status::Corruption(path + ": truncated shard (the header's counts need more than the " +
                               std::to_string(size) + " bytes of the file)");
-  uint64_t index_size = (uint64_t)h_.block_count * kShardSeekEntrySize + h_.doc_count * 8 + 8;
+  uint64_t index_size = (uint64_t)h_.block_count * kShardSeekEntrySize + h_.doc_count * 16 + 8;
   if (h_.index_offset > size || size - h_.index_offset != index_size) {
     uint64_t want = h_.index_offset + index_size;
     if (h_.index_offset > size || want > size)
@@ -381,14 +384,17 @@ Status ShardReader::Open(const std::string& path) {
   if (next != h_.index_offset)
     return Status::Corruption(path + ": blocks do not end where the index begins");
   docs_.resize(h_.doc_count);
+  doc_numbers_.resize(h_.doc_count);
   const uint8_t* d = idx + (size_t)h_.block_count * kShardSeekEntrySize;
-  uint64_t prev = 0;
+  const uint8_t* num = d + (size_t)h_.doc_count * 8;
   for (uint64_t i = 0; i < h_.doc_count; i++) {
     docs_[i] = LoadU64(d + 8 * i);
-    if (docs_[i] <= prev || docs_[i] > h_.token_count)
+    doc_numbers_[i] = LoadU64(num + 8 * i);
+    if (docs_[i] > h_.token_count || (i > 0 && docs_[i] <= docs_[i - 1]) || docs_[i] == 0)
       return Status::Corruption(path + ": document table entry " + std::to_string(i) +
                                 " out of order");
-    prev = docs_[i];
+    if (i > 0 && doc_numbers_[i] <= doc_numbers_[i - 1])
+      return Status::Corruption(path + ": document number " + std::to_string(i) + " out of order");
   }
   return Status::OK();
 }

@@ -1,7 +1,7 @@
 // shard.h: the shard file (.lms), lm-pack's unit of packed tokens (spec:
 // docs/formats/shard.md): a checksummed header, token blocks that each
 // decompress alone (zstd) or sit raw in place (level 0), and an index holding
-// the seek table and the document boundaries.
+// the seek table and the document boundaries and numbers.
 //
 // Every byte of a valid shard is covered by exactly one XXH3-64 checksum (the
 // header's, a block's or the index's) and the blocks tile the space between
@@ -83,8 +83,9 @@ class ShardWriter {
   Status Open(const std::string& path, const Options& opt);
   // Appends tokens (each < vocab_size).
   Status Add(const uint32_t* ids, size_t n);
-  // Records a document end at the current token count.
-  void EndDocument();
+  // Records a document end at the current token count; `number` is the
+  // document's position in the writer's input (increasing).
+  void EndDocument(uint64_t number);
   uint64_t tokens() const { return tokens_; }
   bool is_open() const { return fd_ >= 0; }
   const std::string& temp_path() const { return tmp_; }
@@ -105,7 +106,7 @@ class ShardWriter {
   uint64_t tokens_ = 0, file_off_ = 0, synced_ = 0;
   std::string pending_;  // raw token bytes not yet in a block (up to threads blocks)
   std::vector<SeekEntry> seek_;
-  std::vector<uint64_t> docs_;
+  std::vector<uint64_t> docs_, doc_numbers_;
   std::vector<void*> cctx_;            // ZSTD_CCtx*, one per thread
   std::vector<std::string> out_bufs_;  // compressed blocks of one flush
   std::string wbuf_;
@@ -123,6 +124,8 @@ class ShardReader {
   const std::vector<SeekEntry>& seek() const { return seek_; }
   // Token offsets (within the shard) just past each document's end.
   const std::vector<uint64_t>& doc_ends() const { return docs_; }
+  // Each document's position in the input of the lm-pack run that wrote it.
+  const std::vector<uint64_t>& doc_numbers() const { return doc_numbers_; }
   uint64_t block_first_token(uint32_t b) const { return (uint64_t)b * h_.block_tokens; }
   uint32_t block_tokens(uint32_t b) const;
 
@@ -144,7 +147,7 @@ class ShardReader {
   MappedFile map_;
   ShardHeader h_;
   std::vector<SeekEntry> seek_;
-  std::vector<uint64_t> docs_;
+  std::vector<uint64_t> docs_, doc_numbers_;
 };
 
 // Converts n tokens of `width` bytes (little-endian) to uint32.

@@ -80,9 +80,29 @@ setup() {
   # Same seed, same input (as one stream or eight, another block size): same split.
   run lm-pack cat b --split val
   lm-pack cat b --split val | lm-tokenize decode --vocab "$FIX/tok.bpe" | cmp - val.txt
+  # Without --split, cat merges the splits back into the input's order.
+  lm-pack cat a | lm-tokenize decode --vocab "$FIX/tok.bpe" | cmp - "$FIX/corpus.txt"
   lm-pack -o c --val-fraction 0.4 --seed 4 -q "$FIX/corpus.tok"
   lm-pack cat c --split val | lm-tokenize decode --vocab "$FIX/tok.bpe" >val4.txt
-  ! cmp -s val4.txt val.txt
+  run cmp -s val4.txt val.txt
+  [ "$status" -ne 0 ]  # another seed, another split
+}
+
+@test "pack: cat gives back the input order across splits, shards and appends" {
+  lm-tokenize --vocab "$FIX/tok.bpe" --lines "$FIX/corpus.txt" >lines.tok
+  lm-pack -o ds --val-fraction 0.3 --seed 9 --shard-tokens 500 --block-tokens 64 -q lines.tok
+  run lm-pack inspect ds
+  [[ "$output" != *"val:          0 tokens"* ]]
+  lm-pack cat ds --split train >train.tok
+  lm-pack cat ds >all.tok
+  run cmp -s train.tok all.tok
+  [ "$status" -ne 0 ]
+  lm-pack cat ds | lm-tokenize decode --vocab "$FIX/tok.bpe" >back.txt
+  lm-tokenize decode --vocab "$FIX/tok.bpe" <lines.tok | cmp - back.txt
+  # A second run appended: its documents follow the first run's.
+  lm-pack -o ds --append --val-fraction 0.5 --seed 1 -q "$FIX/doc3.tok" "$FIX/doc5.tok"
+  lm-pack cat ds | lm-tokenize decode --vocab "$FIX/tok.bpe" >back2.txt
+  (cat back.txt "$FIX/doc3.txt" "$FIX/doc5.txt") | cmp - back2.txt
 }
 
 @test "pack: --val-docs holds out the first documents" {

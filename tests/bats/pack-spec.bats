@@ -65,7 +65,7 @@ for e in m["shards"]:
     assert magic == b"LMSH" and ver == 1 and hh == h(data[:56]) and flags & ~1 == 0
     assert (hvs, hvid, w) == (vs, vid, width) and heot == (eot if eot >= 0 else 0xFFFFFFFF)
     assert (T, D, B) == (e["tokens"], e["documents"], e["blocks"]) and T >= 1
-    assert B == (T + K - 1) // K and len(data) == idx + 24 * B + 8 * D + 8
+    assert B == (T + K - 1) // K and len(data) == idx + 24 * B + 16 * D + 8
     index = data[idx:]
     assert struct.unpack_from("<Q", index, len(index) - 8)[0] == h(index[:-8])
     assert (flags & 1) == (e["level"] > 0)
@@ -82,6 +82,8 @@ for e in m["shards"]:
     if not flags & 1:  # raw tokens sit in place from byte 64
         assert list(struct.unpack_from("<%d%s" % (T, "H" if width == 2 else "I"), data, 64)) == toks
     ends = struct.unpack_from("<%dQ" % D, index, 24 * B)
+    numbers = struct.unpack_from("<%dQ" % D, index, 24 * B + 8 * D)
+    assert all(a < b for a, b in zip(numbers, numbers[1:]))
     assert all(a < b for a, b in zip((0,) + ends, ends)) and (D == 0 or ends[-1] <= T)
     assert all(toks[x - 1] == eot or x == T for x in ends)
     assert sum(1 for t in toks if t == eot) == sum(1 for x in ends if toks[x - 1] == eot)

@@ -4,6 +4,7 @@
 // training loader's (common/data/loader.h).
 #include <unistd.h>
 
+#include <algorithm>
 #include <cinttypes>
 #include <csignal>
 #include <cstdio>
@@ -329,18 +330,139 @@ EXIT STATUS
 // ---------------------------------------------------------------------------
 // cat
 
+// Reads a run of shards (one split of one writer) in order, document by
+// document, checking every block it decodes.
+class DocCursor {
+ public:
+  DocCursor(const std::string& dir, const Manifest& m, std::vector<size_t> shards)
+      : dir_(dir), m_(m), shards_(std::move(shards)) {}
+
+  // Opens the first shard with tokens. Call before anything else.
+  Status Start() { return Enter(0); }
+  bool done() const { return cur_ >= shards_.size(); }
+  // The input number of the current document (it may end in a later shard);
+  // UINT64_MAX when none is recorded.
+  Status Number(uint64_t* n) {
+    *n = UINT64_MAX;
+    if (doc_ < r_.doc_ends().size()) {
+      *n = r_.doc_numbers()[doc_];
+      return Status::OK();
+    }
+    for (size_t j = cur_ + 1; j < shards_.size(); j++) {
+      ShardReader r;
+      LM_RETURN_IF_ERROR(OpenShard(j, &r));
+      if (!r.doc_numbers().empty()) {
+        *n = r.doc_numbers()[0];
+        break;
+      }
+    }
+    return Status::OK();
+  }
+  // Writes the current document (or, with whole_shards, everything) to w.
+  Status Copy(TokenStreamWriter* w, bool whole_shards) {
+    while (!done()) {
+      uint64_t T = r_.header().token_count;
+      bool ends_here = !whole_shards && doc_ < r_.doc_ends().size();
+      uint64_t end = ends_here ? r_.doc_ends()[doc_] : T;
+      LM_RETURN_IF_ERROR(CopyRange(pos_, end, w));
+      pos_ = end;
+      if (ends_here) {
+        doc_++;
+        if (pos_ == T) LM_RETURN_IF_ERROR(Enter(cur_ + 1));
+        return Status::OK();
+      }
+      LM_RETURN_IF_ERROR(Enter(cur_ + 1));
+    }
+    return Status::OK();
+  }
+
+ private:
+  Status OpenShard(size_t j, ShardReader* r) {
+    const ManifestShard& e = m_.shards[shards_[j]];
+    LM_RETURN_IF_ERROR(r->Open(JoinPath(dir_, e.file)));
+    return CheckShardMatchesManifest(*r, e, m_);
+  }
+  Status Enter(size_t j) {
+    cur_ = j;
+    pos_ = doc_ = 0;
+    block_ = UINT32_MAX;
+    if (j < shards_.size()) LM_RETURN_IF_ERROR(OpenShard(j, &r_));
+    return Status::OK();
+  }
+  Status CopyRange(uint64_t from, uint64_t to, TokenStreamWriter* w) {
+    while (from < to) {
+      uint32_t b = (uint32_t)(from / r_.header().block_tokens);
+      if (b != block_) {
+        LM_RETURN_IF_ERROR(r_.ReadBlock(b, &raw_));
+        uint32_t n = r_.block_tokens(b);
+        const uint8_t* p = reinterpret_cast<const uint8_t*>(raw_.data());
+        LM_RETURN_IF_ERROR(r_.CheckTokens(b, p, n));
+        ids_.resize(n);
+        DecodeTokens(p, r_.header().token_width, n, ids_.data());
+        block_ = b;
+      }
+      uint64_t first = r_.block_first_token(b);
+      uint64_t stop = std::min<uint64_t>(to, first + ids_.size());
+      LM_RETURN_IF_ERROR(w->Write(ids_.data() + (from - first), (size_t)(stop - from)));
+      from = stop;
+    }
+    return Status::OK();
+  }
+
+  std::string dir_;
+  const Manifest& m_;
+  std::vector<size_t> shards_;
+  size_t cur_ = 0;
+  ShardReader r_;
+  uint64_t pos_ = 0, doc_ = 0;
+  uint32_t block_ = UINT32_MAX;
+  std::string raw_;
+  std::vector<uint32_t> ids_;
+};
+
+// Every writer's documents in its input order: the train and val shards of
+// each writer merged by document number; writers in manifest order.
+Status CatInInputOrder(const std::string& dir, const Manifest& m, TokenStreamWriter* w) {
+  std::vector<std::string> writers;
+  for (const ManifestShard& e : m.shards)
+    if (std::find(writers.begin(), writers.end(), e.writer) == writers.end())
+      writers.push_back(e.writer);
+  for (const std::string& id : writers) {
+    std::vector<size_t> split[2];
+    for (size_t i = 0; i < m.shards.size(); i++)
+      if (m.shards[i].writer == id) split[m.shards[i].split == "val"].push_back(i);
+    DocCursor train(dir, m, split[0]), val(dir, m, split[1]);
+    LM_RETURN_IF_ERROR(train.Start());
+    LM_RETURN_IF_ERROR(val.Start());
+    while (!train.done() || !val.done()) {
+      uint64_t a = UINT64_MAX, b = UINT64_MAX;
+      if (!train.done()) LM_RETURN_IF_ERROR(train.Number(&a));
+      if (!val.done()) LM_RETURN_IF_ERROR(val.Number(&b));
+      if (val.done() || (!train.done() && a <= b)) {
+        LM_RETURN_IF_ERROR(train.Copy(w, a == UINT64_MAX));
+      } else {
+        LM_RETURN_IF_ERROR(val.Copy(w, b == UINT64_MAX));
+      }
+    }
+  }
+  return Status::OK();
+}
+
 Status RunCat(int argc, char** argv) {
   cli::Command cmd;
   cmd.synopsis = "lm-pack cat DIR [--split train|val] [--shard N] [-o FILE]";
   cmd.manual = R"(DESCRIPTION
   Writes the tokens of the dataset in DIR as one token stream (the format
-  lm-tokenize encode writes), on stdout or to -o FILE. Without --split: the
-  train split, then the val split, each in manifest order, so a dataset
-  packed with --val-fraction 0 (the default) gives back its input exactly.
-  --shard N writes only shard N (its index in lm-pack inspect's list). Every
-  block's checksum is verified before its tokens are written.
+  lm-tokenize encode writes), on stdout or to -o FILE. Without --split or
+  --shard, each lm-pack run's documents come out in the order of its input
+  (train and val merged back by document number), runs in the order they were
+  added: `lm-pack cat DIR | lm-tokenize decode` gives back the text packed.
+  --split writes one split, in manifest order; --shard N writes shard N alone
+  (its index in lm-pack inspect's list). Every block's checksum is verified
+  before its tokens are written.
 
 EXAMPLES
+  lm-pack cat shards/ | lm-tokenize decode --vocab tok.bpe
   lm-pack cat shards/ --split val | lm-tokenize decode --vocab tok.bpe
 
 EXIT STATUS
@@ -370,10 +492,9 @@ EXIT STATUS
       return Status::Usage("shard " + std::to_string(shard) + " is in the " +
                            m.shards[shard].split + " split");
     order.push_back((size_t)shard);
-  } else {
-    for (const char* s : {"train", "val"})
-      for (size_t i = 0; i < m.shards.size(); i++)
-        if (m.shards[i].split == s && (split.empty() || split == s)) order.push_back(i);
+  } else if (!split.empty()) {
+    for (size_t i = 0; i < m.shards.size(); i++)
+      if (m.shards[i].split == split) order.push_back(i);
   }
   AtomicFile file;
   FILE* f = stdout;
@@ -391,22 +512,13 @@ EXIT STATUS
   info.eot_id = m.eot_id;
   TokenStreamWriter w(f, name);
   Status s = w.Begin(info);
-  std::string raw;
-  std::vector<uint32_t> ids;
-  for (size_t i = 0; s.ok() && i < order.size(); i++) {
-    const ManifestShard& e = m.shards[order[i]];
-    ShardReader r;
-    s = r.Open(JoinPath(dir, e.file));
-    if (s.ok()) s = CheckShardMatchesManifest(r, e, m);
-    for (uint32_t b = 0; s.ok() && b < r.header().block_count; b++) {
-      s = r.ReadBlock(b, &raw);
-      uint32_t n = r.block_tokens(b);
-      if (s.ok()) s = r.CheckTokens(b, reinterpret_cast<const uint8_t*>(raw.data()), n);
-      if (!s.ok()) break;
-      ids.resize(n);
-      DecodeTokens(reinterpret_cast<const uint8_t*>(raw.data()), r.header().token_width, n,
-                   ids.data());
-      s = w.Write(ids.data(), n);
+  if (s.ok()) {
+    if (shard < 0 && split.empty()) {
+      s = CatInInputOrder(dir, m, &w);
+    } else {
+      DocCursor c(dir, m, order);
+      s = c.Start();
+      if (s.ok()) s = c.Copy(&w, true);
     }
   }
   if (s.ok()) s = w.End();

@@ -55,12 +55,12 @@ static Written WriteShard(const std::string& path, uint32_t vocab, size_t n, uin
     w.ids.push_back(t);
     CHECK_OK(sw.Add(&t, 1));
     if (t == vocab - 1) {
-      sw.EndDocument();
+      sw.EndDocument(w.docs.size() * 3);
       w.docs.push_back(i + 1);
     }
   }
   if (w.ids.empty() || w.ids.back() != vocab - 1) {
-    sw.EndDocument();
+    sw.EndDocument(w.docs.size() * 3);
     if (!w.ids.empty()) w.docs.push_back(w.ids.size());
   }
   CHECK_OK(sw.Finish(&w.sum));
@@ -96,6 +96,7 @@ TEST(round_trip_widths_levels_blocks) {
         CHECK_EQ(r.header().compressed(), level > 0);
         CHECK_EQ(r.header().block_count, (uint32_t)((n + block - 1) / block));
         CHECK(r.doc_ends() == w.docs);
+        for (size_t i = 0; i < w.docs.size(); i++) CHECK_EQ(r.doc_numbers()[i], (uint64_t)i * 3);
         std::vector<uint32_t> got;
         CHECK_OK(ReadAllTokens(r, &got));
         CHECK(got == w.ids);
@@ -158,7 +159,10 @@ TEST(reads_a_shard_built_from_the_spec) {
   }
   PutU64(&index, 2);  // documents end after each 69999 ...
   PutU64(&index, 5);
-  PutU64(&index, 9);  // ... and at the end of the input
+  PutU64(&index, 9);   // ... and at the end of the input
+  PutU64(&index, 10);  // their numbers in the writer's input
+  PutU64(&index, 12);
+  PutU64(&index, 13);
   PutU64(&index, Hash64(index));
   std::string h = "LMSH";
   PutU16(&h, 1);
@@ -180,6 +184,7 @@ TEST(reads_a_shard_built_from_the_spec) {
   CHECK_OK(ReadAllTokens(r, &got));
   CHECK(got == toks);
   CHECK_EQ(r.doc_ends().size(), (size_t)3);
+  CHECK(r.doc_numbers() == std::vector<uint64_t>({10, 12, 13}));
   CHECK_OK(r.VerifyAll());
   RemoveAll(dir);
 }
