@@ -289,6 +289,238 @@ __global__ void __launch_bounds__(128)
   }
 }
 
+// ---- backward on the tensor cores ----------------------------------------------
+// Both kernels: 4 warps, 16 rows each (queries for dq, keys for dk/dv), 64-row
+// tiles of the other side. Scores and probabilities are staged per warp in
+// shared memory for the elementwise part; P and dS enter the products in bf16
+// (as FlashAttention-2 does); dq, dk, dv accumulate in fragments across tiles.
+template <int D>
+struct TcBwdLayout {
+  static constexpr int B64 = 64, W = 4;
+  static constexpr size_t a = 0;                              // bf16 [64][D] own rows (Q or K)
+  static constexpr size_t b = a + sizeof(bf16) * B64 * D;     // bf16 [64][D] own rows (dO or V)
+  static constexpr size_t c = b + sizeof(bf16) * B64 * D;     // bf16 [64][D] tile (K or Q)
+  static constexpr size_t d = c + sizeof(bf16) * B64 * D;     // bf16 [64][D] tile (V or dO)
+  static constexpr size_t rows = d + sizeof(bf16) * B64 * D;  // f32 [2][64]: lse2, delta
+  static constexpr size_t stage =
+      rows + sizeof(float) * 2 * B64;  // per warp: f32 S, dP [16][64] each
+  static constexpr size_t stage_w = sizeof(float) * 2 * 16 * B64;  //   (also the output staging)
+  static constexpr size_t pds = stage + stage_w * W;               // per warp: bf16 P, dS [16][64]
+  static constexpr size_t pds_w = sizeof(bf16) * 2 * 16 * B64;
+  static constexpr size_t bytes = pds + pds_w * W;
+  static_assert(16 * D * sizeof(float) <= stage_w, "output staging fits");
+};
+
+// Copies rows r0.. of one head into a bf16 tile (zeros past `limit`).
+template <int D>
+__device__ __forceinline__ void copy_rows(bf16* tile, const bf16* __restrict__ base,
+                                          int64_t rstride, int r0, int limit) {
+  for (int idx = threadIdx.x; idx < 64 * D; idx += blockDim.x) {
+    int r = idx / D, c = idx % D, j = r0 + r;
+    tile[idx] = j < limit ? base[(int64_t)j * rstride + c] : to_bf(0.f);
+  }
+}
+
+// dq for 64 queries of one head: loops over the key tiles they see.
+template <int D>
+__global__ void __launch_bounds__(128)
+    attention_dq_tc_kernel(AttentionArgs a, const bf16* __restrict__ dout, bf16* __restrict__ dq,
+                           const float* __restrict__ delta, float scale_log2, float scale) {
+  using namespace nvcuda;
+  using Lay = TcBwdLayout<D>;
+  LM_DYNAMIC_SHARED(unsigned char, smem);
+  bf16* Qs = reinterpret_cast<bf16*>(smem + Lay::a);
+  bf16* Os = reinterpret_cast<bf16*>(smem + Lay::b);  // dout rows
+  bf16* Ks = reinterpret_cast<bf16*>(smem + Lay::c);
+  bf16* Vs = reinterpret_cast<bf16*>(smem + Lay::d);
+  float* Lr = reinterpret_cast<float*>(smem + Lay::rows);
+  float* Dr = Lr + 64;
+  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+  float* Sw = reinterpret_cast<float*>(smem + Lay::stage + Lay::stage_w * warp);
+  float* dPw = Sw + 16 * 64;
+  bf16* dSw = reinterpret_cast<bf16*>(smem + Lay::pds + Lay::pds_w * warp);
+
+  const int tile = gridDim.x - 1 - blockIdx.x;
+  const int h = blockIdx.y, b = blockIdx.z, T = a.Tq;
+  const int g = h / (a.heads / a.kv_heads);
+  const int q0 = tile * 64;
+  copy_rows<D>(Qs, a.q + b * a.q_bstride + (int64_t)h * D, a.q_rstride, q0, T);
+  copy_rows<D>(Os, dout + b * a.o_bstride + (int64_t)h * D, a.o_rstride, q0, T);
+  const int64_t lrow = ((int64_t)b * a.heads + h) * T;
+  for (int r = threadIdx.x; r < 64; r += blockDim.x) {
+    Lr[r] = q0 + r < T ? a.lse2[lrow + q0 + r] : 0.f;
+    Dr[r] = q0 + r < T ? delta[lrow + q0 + r] : 0.f;
+  }
+  wmma::fragment<wmma::accumulator, 16, 16, 16, float> acc[D / 16];
+  for (int n = 0; n < D / 16; n++) wmma::fill_fragment(acc[n], 0.f);
+  const int r = lane >> 1, c0 = (lane & 1) * 32;
+  const int i = q0 + warp * 16 + r;  // this lane's query
+  const int kend = min(T, q0 + 64);
+  const int warp_last = min(T - 1, q0 + warp * 16 + 15);
+  const bf16* kb = a.k + b * a.kv_bstride + (int64_t)g * D;
+  const bf16* vb = a.v + b * a.kv_bstride + (int64_t)g * D;
+  for (int k0 = 0; k0 < kend; k0 += 64) {
+    __syncthreads();
+    copy_rows<D>(Ks, kb, a.kv_rstride, k0, kend);
+    copy_rows<D>(Vs, vb, a.kv_rstride, k0, kend);
+    __syncthreads();
+    if (q0 + warp * 16 >= T || k0 > warp_last) continue;  // warp-uniform
+    for (int n = 0; n < 4; n++) {                         // S = Q K^T and dP = dO V^T, 16 x 64 each
+      wmma::fragment<wmma::accumulator, 16, 16, 16, float> s, dp;
+      wmma::fill_fragment(s, 0.f);
+      wmma::fill_fragment(dp, 0.f);
+      for (int kk = 0; kk < D / 16; kk++) {
+        wmma::fragment<wmma::matrix_a, 16, 16, 16, bf16, wmma::row_major> fa;
+        wmma::fragment<wmma::matrix_b, 16, 16, 16, bf16, wmma::col_major> fb;
+        wmma::load_matrix_sync(fa, Qs + (warp * 16) * D + kk * 16, D);
+        wmma::load_matrix_sync(fb, Ks + (n * 16) * D + kk * 16, D);
+        wmma::mma_sync(s, fa, fb, s);
+        wmma::load_matrix_sync(fa, Os + (warp * 16) * D + kk * 16, D);
+        wmma::load_matrix_sync(fb, Vs + (n * 16) * D + kk * 16, D);
+        wmma::mma_sync(dp, fa, fb, dp);
+      }
+      wmma::store_matrix_sync(Sw + n * 16, s, 64, wmma::mem_row_major);
+      wmma::store_matrix_sync(dPw + n * 16, dp, 64, wmma::mem_row_major);
+    }
+    __syncwarp();
+    const float li = Lr[warp * 16 + r], di = Dr[warp * 16 + r];
+    for (int c = c0; c < c0 + 32; c++) {
+      int j = k0 + c;
+      float pr = (i < T && j <= i) ? exp2f(Sw[r * 64 + c] * scale_log2 - li) : 0.f;
+      dSw[r * 64 + c] = to_bf(pr * (dPw[r * 64 + c] - di));
+    }
+    __syncwarp();
+    for (int n = 0; n < D / 16; n++) {  // dQ += dS K
+      for (int kk = 0; kk < 4; kk++) {
+        wmma::fragment<wmma::matrix_a, 16, 16, 16, bf16, wmma::row_major> fa;
+        wmma::fragment<wmma::matrix_b, 16, 16, 16, bf16, wmma::row_major> fb;
+        wmma::load_matrix_sync(fa, dSw + kk * 16, 64);
+        wmma::load_matrix_sync(fb, Ks + (kk * 16) * D + n * 16, D);
+        wmma::mma_sync(acc[n], fa, fb, acc[n]);
+      }
+    }
+    __syncwarp();
+  }
+  __syncwarp();
+  for (int n = 0; n < D / 16; n++)
+    wmma::store_matrix_sync(Sw + n * 16, acc[n], D, wmma::mem_row_major);
+  __syncwarp();
+  for (int idx = lane; idx < 16 * D; idx += 32) {
+    int rr = idx / D, c = idx % D, t = q0 + warp * 16 + rr;
+    if (t < T)
+      dq[b * a.q_bstride + (int64_t)t * a.q_rstride + (int64_t)h * D + c] = to_bf(Sw[idx] * scale);
+  }
+}
+
+// dk and dv for 64 keys of one kv head: loops over its query heads and the
+// query tiles that see the keys.
+template <int D>
+__global__ void __launch_bounds__(128)
+    attention_dkv_tc_kernel(AttentionArgs a, const bf16* __restrict__ dout, bf16* __restrict__ dk,
+                            bf16* __restrict__ dv, const float* __restrict__ delta,
+                            float scale_log2, float scale) {
+  using namespace nvcuda;
+  using Lay = TcBwdLayout<D>;
+  LM_DYNAMIC_SHARED(unsigned char, smem);
+  bf16* Ks = reinterpret_cast<bf16*>(smem + Lay::a);
+  bf16* Vs = reinterpret_cast<bf16*>(smem + Lay::b);
+  bf16* Qs = reinterpret_cast<bf16*>(smem + Lay::c);
+  bf16* Os = reinterpret_cast<bf16*>(smem + Lay::d);  // dout rows
+  float* Lr = reinterpret_cast<float*>(smem + Lay::rows);
+  float* Dr = Lr + 64;
+  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+  float* Sw = reinterpret_cast<float*>(smem + Lay::stage + Lay::stage_w * warp);  // S^T
+  float* dPw = Sw + 16 * 64;                                                      // dP^T
+  bf16* Pw = reinterpret_cast<bf16*>(smem + Lay::pds + Lay::pds_w * warp);        // P^T
+  bf16* dSw = Pw + 16 * 64;                                                       // dS^T
+
+  const int tile = blockIdx.x;  // earliest keys see the most queries: first
+  const int g = blockIdx.y, b = blockIdx.z, T = a.Tq;
+  const int group = a.heads / a.kv_heads;
+  const int k0 = tile * 64;
+  copy_rows<D>(Ks, a.k + b * a.kv_bstride + (int64_t)g * D, a.kv_rstride, k0, T);
+  copy_rows<D>(Vs, a.v + b * a.kv_bstride + (int64_t)g * D, a.kv_rstride, k0, T);
+  wmma::fragment<wmma::accumulator, 16, 16, 16, float> dk_acc[D / 16], dv_acc[D / 16];
+  for (int n = 0; n < D / 16; n++) {
+    wmma::fill_fragment(dk_acc[n], 0.f);
+    wmma::fill_fragment(dv_acc[n], 0.f);
+  }
+  const int r = lane >> 1, c0 = (lane & 1) * 32;
+  const int j = k0 + warp * 16 + r;  // this lane's key
+  const int warp_first = k0 + warp * 16;
+  for (int hh = 0; hh < group; hh++) {
+    const int h = g * group + hh;
+    const bf16* qb = a.q + b * a.q_bstride + (int64_t)h * D;
+    const bf16* ob = dout + b * a.o_bstride + (int64_t)h * D;
+    const int64_t lrow = ((int64_t)b * a.heads + h) * T;
+    for (int i0 = k0; i0 < T; i0 += 64) {
+      __syncthreads();
+      copy_rows<D>(Qs, qb, a.q_rstride, i0, T);
+      copy_rows<D>(Os, ob, a.o_rstride, i0, T);
+      for (int rr = threadIdx.x; rr < 64; rr += blockDim.x) {
+        Lr[rr] = i0 + rr < T ? a.lse2[lrow + i0 + rr] : 0.f;
+        Dr[rr] = i0 + rr < T ? delta[lrow + i0 + rr] : 0.f;
+      }
+      __syncthreads();
+      if (warp_first >= T || i0 + 63 < warp_first) continue;  // warp-uniform: all masked
+      for (int n = 0; n < 4; n++) {  // S^T = K Q^T and dP^T = V dO^T, 16 x 64 each
+        wmma::fragment<wmma::accumulator, 16, 16, 16, float> s, dp;
+        wmma::fill_fragment(s, 0.f);
+        wmma::fill_fragment(dp, 0.f);
+        for (int kk = 0; kk < D / 16; kk++) {
+          wmma::fragment<wmma::matrix_a, 16, 16, 16, bf16, wmma::row_major> fa;
+          wmma::fragment<wmma::matrix_b, 16, 16, 16, bf16, wmma::col_major> fb;
+          wmma::load_matrix_sync(fa, Ks + (warp * 16) * D + kk * 16, D);
+          wmma::load_matrix_sync(fb, Qs + (n * 16) * D + kk * 16, D);
+          wmma::mma_sync(s, fa, fb, s);
+          wmma::load_matrix_sync(fa, Vs + (warp * 16) * D + kk * 16, D);
+          wmma::load_matrix_sync(fb, Os + (n * 16) * D + kk * 16, D);
+          wmma::mma_sync(dp, fa, fb, dp);
+        }
+        wmma::store_matrix_sync(Sw + n * 16, s, 64, wmma::mem_row_major);
+        wmma::store_matrix_sync(dPw + n * 16, dp, 64, wmma::mem_row_major);
+      }
+      __syncwarp();
+      for (int c = c0; c < c0 + 32; c++) {
+        int i = i0 + c;
+        float pr = (i < T && i >= j) ? exp2f(Sw[r * 64 + c] * scale_log2 - Lr[c]) : 0.f;
+        Pw[r * 64 + c] = to_bf(pr);
+        dSw[r * 64 + c] = to_bf(pr * (dPw[r * 64 + c] - Dr[c]));
+      }
+      __syncwarp();
+      for (int n = 0; n < D / 16; n++) {  // dV += P^T dO, dK += dS^T Q
+        for (int kk = 0; kk < 4; kk++) {
+          wmma::fragment<wmma::matrix_a, 16, 16, 16, bf16, wmma::row_major> fa;
+          wmma::fragment<wmma::matrix_b, 16, 16, 16, bf16, wmma::row_major> fb;
+          wmma::load_matrix_sync(fa, Pw + kk * 16, 64);
+          wmma::load_matrix_sync(fb, Os + (kk * 16) * D + n * 16, D);
+          wmma::mma_sync(dv_acc[n], fa, fb, dv_acc[n]);
+          wmma::load_matrix_sync(fa, dSw + kk * 16, 64);
+          wmma::load_matrix_sync(fb, Qs + (kk * 16) * D + n * 16, D);
+          wmma::mma_sync(dk_acc[n], fa, fb, dk_acc[n]);
+        }
+      }
+      __syncwarp();
+    }
+  }
+  __syncwarp();
+  for (int pass = 0; pass < 2; pass++) {
+    for (int n = 0; n < D / 16; n++)
+      wmma::store_matrix_sync(Sw + n * 16, pass == 0 ? dk_acc[n] : dv_acc[n], D,
+                              wmma::mem_row_major);
+    __syncwarp();
+    bf16* dst = pass == 0 ? dk : dv;
+    const float mul = pass == 0 ? scale : 1.f;
+    for (int idx = lane; idx < 16 * D; idx += 32) {
+      int rr = idx / D, c = idx % D, jj = k0 + warp * 16 + rr;
+      if (jj < T)
+        dst[b * a.kv_bstride + (int64_t)jj * a.kv_rstride + (int64_t)g * D + c] =
+            to_bf(Sw[idx] * mul);
+    }
+    __syncwarp();
+  }
+}
+
 // delta[b, h, t] = sum_d dout[b, t, h, d] * out[b, t, h, d].
 __global__ void attention_delta_kernel(AttentionArgs a, const bf16* __restrict__ dout,
                                        float* __restrict__ delta) {
@@ -476,13 +708,26 @@ Status forward_tc_d(const AttentionArgs& a, cudaStream_t s) {
 
 template <int D>
 Status backward_d(const AttentionArgs& a, const bf16* dout, bf16* dq, bf16* dk, bf16* dv,
-                  float* delta, cudaStream_t s) {
+                  float* delta, bool tc, cudaStream_t s) {
   using C = Cfg<D>;
   float scale = 1.f / sqrtf((float)D);
   float scale_log2 = kLog2e * scale;
   int64_t rows = (int64_t)a.B * a.heads * a.Tq;
   LM_LAUNCH(attention_delta_kernel, blocks_for(rows, 256, INT32_MAX), 256, 0, s, a, dout, delta);
   LM_CUDA_LAUNCHED("attention_delta_kernel");
+  if (tc) {
+    using Lay = TcBwdLayout<D>;
+    const unsigned tiles = (a.Tq + 63) / 64;
+    LM_CUDA_RETURN(LM_SET_MAX_SMEM(attention_dq_tc_kernel<D>, Lay::bytes));
+    LM_CUDA_RETURN(LM_SET_MAX_SMEM(attention_dkv_tc_kernel<D>, Lay::bytes));
+    LM_LAUNCH(attention_dq_tc_kernel<D>, dim3(tiles, a.heads, a.B), 128, Lay::bytes, s, a, dout, dq,
+              delta, scale_log2, scale);
+    LM_CUDA_LAUNCHED("attention_dq_tc_kernel");
+    LM_LAUNCH(attention_dkv_tc_kernel<D>, dim3(tiles, a.kv_heads, a.B), 128, Lay::bytes, s, a, dout,
+              dk, dv, delta, scale_log2, scale);
+    LM_CUDA_LAUNCHED("attention_dkv_tc_kernel");
+    return Status::OK();
+  }
   dim3 gq((a.Tq + C::BQ - 1) / C::BQ, a.heads, a.B);
   LM_LAUNCH(attention_dq_kernel<D>, gq, C::THREADS, 0, s, a, dout, dq, delta, scale_log2, scale);
   LM_CUDA_LAUNCHED("attention_dq_kernel");
@@ -495,20 +740,23 @@ Status backward_d(const AttentionArgs& a, const bf16* dout, bf16* dq, bf16* dk, 
 
 }  // namespace
 
+// kAuto: the tensor cores unless LM_CUDA_ATTN=scalar.
+static AttnImpl ResolveImpl(AttnImpl impl) {
+  if (impl != AttnImpl::kAuto) return impl;
+  static const bool scalar = [] {
+    const char* e = getenv("LM_CUDA_ATTN");
+    return e && strcmp(e, "scalar") == 0;
+  }();
+  return scalar ? AttnImpl::kScalar : AttnImpl::kTensorCore;
+}
+
 bool attention_supports(int head_dim) {
   return head_dim == 16 || head_dim == 32 || head_dim == 64 || head_dim == 128;
 }
 
 Status attention_forward(const AttentionArgs& a, cudaStream_t s, AttnImpl impl) {
   LM_RETURN_IF_ERROR(check_args(a, "attention_forward"));
-  if (impl == AttnImpl::kAuto) {
-    static const bool scalar = [] {
-      const char* e = getenv("LM_CUDA_ATTN");
-      return e && strcmp(e, "scalar") == 0;
-    }();
-    impl = scalar ? AttnImpl::kScalar : AttnImpl::kTensorCore;
-  }
-  if (impl == AttnImpl::kTensorCore) {
+  if (ResolveImpl(impl) == AttnImpl::kTensorCore) {
     switch (a.head_dim) {
       case 16:
         return forward_tc_d<16>(a, s);
@@ -534,21 +782,22 @@ Status attention_forward(const AttentionArgs& a, cudaStream_t s, AttnImpl impl) 
 }
 
 Status attention_backward(const AttentionArgs& a, const bf16* dout, bf16* dq, bf16* dk, bf16* dv,
-                          float* delta, cudaStream_t s) {
+                          float* delta, cudaStream_t s, AttnImpl impl) {
   LM_RETURN_IF_ERROR(check_args(a, "attention_backward"));
   if (a.Tq != a.Tk || a.q_pos0 != 0)
     return Status::Invalid("attention_backward: needs Tq == Tk and q_pos0 == 0");
   if (!dout || !dq || !dk || !dv || !delta)
     return Status::Invalid("attention_backward: null pointer");
+  const bool tc = ResolveImpl(impl) == AttnImpl::kTensorCore;
   switch (a.head_dim) {
     case 16:
-      return backward_d<16>(a, dout, dq, dk, dv, delta, s);
+      return backward_d<16>(a, dout, dq, dk, dv, delta, tc, s);
     case 32:
-      return backward_d<32>(a, dout, dq, dk, dv, delta, s);
+      return backward_d<32>(a, dout, dq, dk, dv, delta, tc, s);
     case 64:
-      return backward_d<64>(a, dout, dq, dk, dv, delta, s);
+      return backward_d<64>(a, dout, dq, dk, dv, delta, tc, s);
     case 128:
-      return backward_d<128>(a, dout, dq, dk, dv, delta, s);
+      return backward_d<128>(a, dout, dq, dk, dv, delta, tc, s);
   }
   return Status::Invalid("attention_backward: unsupported head_dim");
 }

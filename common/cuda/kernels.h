@@ -81,9 +81,9 @@ struct AttentionArgs {
 };
 // Head sizes the fused kernels are built for.
 bool attention_supports(int head_dim);
-// The forward pass has two implementations: fp32 arithmetic on the CUDA cores
-// (kScalar), and tensor-core tiles (kTensorCore: QK^T and PV as 16x16x16 bf16
-// products with fp32 accumulation, the online softmax in shared memory).
+// Both passes have two implementations: fp32 arithmetic on the CUDA cores
+// (kScalar), and tensor-core tiles (kTensorCore: the products as 16x16x16 bf16
+// wmma with fp32 accumulation, the elementwise softmax parts in shared memory).
 // kAuto picks the tensor cores unless LM_CUDA_ATTN=scalar is set.
 enum class AttnImpl { kAuto, kScalar, kTensorCore };
 Status attention_forward(const AttentionArgs& a, cudaStream_t s, AttnImpl impl = AttnImpl::kAuto);
@@ -91,7 +91,7 @@ Status attention_forward(const AttentionArgs& a, cudaStream_t s, AttnImpl impl =
 // q's, k's and v's strides (they may be the three parts of one dqkv buffer)
 // and are written, not accumulated. delta is scratch [B, heads, Tq].
 Status attention_backward(const AttentionArgs& a, const bf16* dout, bf16* dq, bf16* dk, bf16* dv,
-                          float* delta, cudaStream_t s);
+                          float* delta, cudaStream_t s, AttnImpl impl = AttnImpl::kAuto);
 
 // --- cross_entropy.cu (twin: cross-entropy over the padded vocabulary) ------
 // logits fp32 (N,Vp); only columns < V count. losses (N) = logsumexp - logit[target]

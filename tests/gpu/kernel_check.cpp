@@ -453,31 +453,42 @@ Status CheckAttention(int B, int T, int H, int KVH, int hd, bool fused) {
     pk = ddk.p();
     pv = ddv.p();
   }
-  LM_RETURN_IF_ERROR(lm::cuda::attention_backward(a, ddout.p(), pq, pk, pv, ddelta.p(), g_s));
   std::vector<float> rq((size_t)B * T * qd, 0.f), rk((size_t)B * T * kvd, 0.f),
       rv((size_t)B * T * kvd, 0.f);
   lm::cpu::attention_backward(rq.data(), rk.data(), rv.data(), g.data(), out.data(), lse.data(),
                               q.data(), k.data(), v.data(), B, T, H, KVH, hd);
-  std::vector<float> gq, gk, gv;
-  if (fused) {
-    std::vector<float> all;
-    LM_RETURN_IF_ERROR(GetF(ddqkv, &all));
-    gq.resize(rq.size());
-    gk.resize(rk.size());
-    gv.resize(rv.size());
-    for (int64_t r = 0; r < (int64_t)B * T; r++) {
-      memcpy(&gq[r * qd], &all[r * row], sizeof(float) * qd);
-      memcpy(&gk[r * kvd], &all[r * row + qd], sizeof(float) * kvd);
-      memcpy(&gv[r * kvd], &all[r * row + qd + kvd], sizeof(float) * kvd);
+  for (auto impl : {lm::cuda::AttnImpl::kScalar, lm::cuda::AttnImpl::kTensorCore}) {
+    const bool tc = impl == lm::cuda::AttnImpl::kTensorCore;
+    if (fused) {
+      LM_RETURN_IF_ERROR(ddqkv.Poison());
+    } else {
+      LM_RETURN_IF_ERROR(ddq.Poison());
+      LM_RETURN_IF_ERROR(ddk.Poison());
+      LM_RETURN_IF_ERROR(ddv.Poison());
     }
-  } else {
-    LM_RETURN_IF_ERROR(GetF(ddq, &gq));
-    LM_RETURN_IF_ERROR(GetF(ddk, &gk));
-    LM_RETURN_IF_ERROR(GetF(ddv, &gv));
+    LM_RETURN_IF_ERROR(
+        lm::cuda::attention_backward(a, ddout.p(), pq, pk, pv, ddelta.p(), g_s, impl));
+    std::vector<float> gq, gk, gv;
+    if (fused) {
+      std::vector<float> all;
+      LM_RETURN_IF_ERROR(GetF(ddqkv, &all));
+      gq.resize(rq.size());
+      gk.resize(rk.size());
+      gv.resize(rv.size());
+      for (int64_t r = 0; r < (int64_t)B * T; r++) {
+        memcpy(&gq[r * qd], &all[r * row], sizeof(float) * qd);
+        memcpy(&gk[r * kvd], &all[r * row + qd], sizeof(float) * kvd);
+        memcpy(&gv[r * kvd], &all[r * row + qd + kvd], sizeof(float) * kvd);
+      }
+    } else {
+      LM_RETURN_IF_ERROR(GetF(ddq, &gq));
+      LM_RETURN_IF_ERROR(GetF(ddk, &gk));
+      LM_RETURN_IF_ERROR(GetF(ddv, &gv));
+    }
+    Report(tc ? "attention_bwd_tc dq" : "attention_backward dq", sh, gq, rq, 1e-2);
+    Report(tc ? "attention_bwd_tc dk" : "attention_backward dk", sh, gk, rk, 1e-2);
+    Report(tc ? "attention_bwd_tc dv" : "attention_backward dv", sh, gv, rv, 1e-2);
   }
-  Report("attention_backward dq", sh, gq, rq, 1e-2);
-  Report("attention_backward dk", sh, gk, rk, 1e-2);
-  Report("attention_backward dv", sh, gv, rv, 1e-2);
   return Status::OK();
 }
 

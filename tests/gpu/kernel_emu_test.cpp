@@ -134,46 +134,49 @@ void Attention(int B, int T, int H, int KVH, int hd, bool fused) {
   }
 
   auto g = Randn((size_t)B * T * qd, 1.f, true);
-  std::vector<bf16> gb = ToB(g), dqkv, dq, dk, dv;
-  std::vector<float> delta = PoisonF((size_t)B * H * T);
-  bf16 *pq, *pk, *pv;
-  if (fused) {
-    dqkv = PoisonB((size_t)B * T * row);
-    pq = dqkv.data();
-    pk = pq + qd;
-    pv = pq + qd + kvd;
-  } else {
-    dq = PoisonB((size_t)B * T * qd);
-    dk = PoisonB((size_t)B * T * kvd);
-    dv = PoisonB((size_t)B * T * kvd);
-    pq = dq.data();
-    pk = dk.data();
-    pv = dv.data();
-  }
-  CHECK_OK(lm::cuda::attention_backward(a, gb.data(), pq, pk, pv, delta.data(), nullptr));
+  std::vector<bf16> gb = ToB(g);
   std::vector<float> rq((size_t)B * T * qd, 0.f), rk((size_t)B * T * kvd, 0.f),
       rv((size_t)B * T * kvd, 0.f);
   lm::cpu::attention_backward(rq.data(), rk.data(), rv.data(), g.data(), ro.data(), rl.data(),
                               q.data(), k.data(), v.data(), B, T, H, KVH, hd);
-  std::vector<float> gq, gk, gv;
-  if (fused) {
-    std::vector<float> all = ToF(dqkv);
-    gq.resize(rq.size());
-    gk.resize(rk.size());
-    gv.resize(rv.size());
-    for (int64_t r = 0; r < (int64_t)B * T; r++) {
-      memcpy(&gq[r * qd], &all[r * row], 4 * qd);
-      memcpy(&gk[r * kvd], &all[r * row + qd], 4 * kvd);
-      memcpy(&gv[r * kvd], &all[r * row + qd + kvd], 4 * kvd);
+  for (auto impl : {lm::cuda::AttnImpl::kScalar, lm::cuda::AttnImpl::kTensorCore}) {
+    std::vector<bf16> dqkv, dq, dk, dv;
+    std::vector<float> delta = PoisonF((size_t)B * H * T);
+    bf16 *pq, *pk, *pv;
+    if (fused) {
+      dqkv = PoisonB((size_t)B * T * row);
+      pq = dqkv.data();
+      pk = pq + qd;
+      pv = pq + qd + kvd;
+    } else {
+      dq = PoisonB((size_t)B * T * qd);
+      dk = PoisonB((size_t)B * T * kvd);
+      dv = PoisonB((size_t)B * T * kvd);
+      pq = dq.data();
+      pk = dk.data();
+      pv = dv.data();
     }
-  } else {
-    gq = ToF(dq);
-    gk = ToF(dk);
-    gv = ToF(dv);
+    CHECK_OK(lm::cuda::attention_backward(a, gb.data(), pq, pk, pv, delta.data(), nullptr, impl));
+    std::vector<float> gq, gk, gv;
+    if (fused) {
+      std::vector<float> all = ToF(dqkv);
+      gq.resize(rq.size());
+      gk.resize(rk.size());
+      gv.resize(rv.size());
+      for (int64_t r = 0; r < (int64_t)B * T; r++) {
+        memcpy(&gq[r * qd], &all[r * row], 4 * qd);
+        memcpy(&gk[r * kvd], &all[r * row + qd], 4 * kvd);
+        memcpy(&gv[r * kvd], &all[r * row + qd + kvd], 4 * kvd);
+      }
+    } else {
+      gq = ToF(dq);
+      gk = ToF(dk);
+      gv = ToF(dv);
+    }
+    CHECK_REL(gq, rq, 1e-2);
+    CHECK_REL(gk, rk, 1e-2);
+    CHECK_REL(gv, rv, 1e-2);
   }
-  CHECK_REL(gq, rq, 1e-2);
-  CHECK_REL(gk, rk, 1e-2);
-  CHECK_REL(gv, rv, 1e-2);
 }
 
 }  // namespace
