@@ -276,13 +276,14 @@ Status ExportHf(const Vocab& v, std::string* out) {
     if (t.kind == TokenKind::kUnused || t.kind == TokenKind::kSpecial) continue;
     vocab[tok_str(i)] = i;
     if (t.bytes.size() < 2) continue;
-    // Every cut into two tokens is a merge of rank i (tiktoken merges by the
-    // rank of the concatenation), ordered by the parts' ids as HF's converter does.
+    // Every cut into two tokens is a merge of rank i, whatever the parts' ids
+    // (tiktoken merges by the rank of the concatenation); within a rank, by the
+    // parts' ids.
     std::vector<std::pair<uint32_t, uint32_t>> cuts;
     for (size_t cut = 1; cut < t.bytes.size(); cut++) {
       uint32_t a = v.Lookup(t.bytes.data(), cut);
       uint32_t b = v.Lookup(t.bytes.data() + cut, t.bytes.size() - cut);
-      if (a != Vocab::kNoId && b != Vocab::kNoId && a < i && b < i) cuts.push_back({a, b});
+      if (a != Vocab::kNoId && b != Vocab::kNoId) cuts.push_back({a, b});
     }
     std::sort(cuts.begin(), cuts.end());
     for (auto& c : cuts) merges.push_back({i, c});

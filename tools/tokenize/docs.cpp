@@ -77,6 +77,7 @@ Status DocReader::Fill(bool* eof) {
     }
     buf_.resize(old + (size_t)r);
     *eof = r == 0;
+    short_read_ = r > 0 && (size_t)r < want;
     file_bytes_ += (uint64_t)r;
     bytes_read_ += (uint64_t)r;
     return Status::OK();
@@ -174,6 +175,9 @@ Status DocReader::Next(size_t max_bytes, std::vector<Piece>* out, bool* done) {
     bool eof;
     LM_RETURN_IF_ERROR(Fill(&eof));
     LM_RETURN_IF_ERROR(Extract(eof, out, &got));
+    // A pipe that has nothing more for now: hand over what is ready, so that
+    // a slow producer's documents come out promptly.
+    if (short_read_ && !eof && !out->empty()) return Status::OK();
     if (eof) {
       if (fd_ > 0) close(fd_);
       fd_ = -1;

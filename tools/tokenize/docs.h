@@ -59,7 +59,7 @@ class DocReader {
   std::string buf_;
   size_t start_ = 0;
   uint64_t file_bytes_ = 0, line_ = 0;
-  bool file_had_doc_ = false, in_doc_ = false;
+  bool file_had_doc_ = false, in_doc_ = false, short_read_ = false;
   uint64_t bytes_read_ = 0;
 };
 

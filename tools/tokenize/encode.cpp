@@ -61,10 +61,11 @@ const char kDocManual[] =
     "  cuts it into several. Empty documents are skipped; an input that is empty,\n"
     "  or holds no document at all, is an error.\n";
 
-// Encodes pieces in parallel, order kept; calls sink(piece, ids) in order.
-template <typename Sink>
+// Encodes pieces in parallel, order kept; calls sink(piece, ids) in order and
+// flush() after each batch (so that a pipe sees each batch promptly).
+template <typename Sink, typename Flush>
 Status EncodeAll(const Vocab& vocab, DocReader* reader, int threads, bool allow_special, bool eot,
-                 Progress* progress, Sink sink) {
+                 Progress* progress, Sink sink, Flush flush) {
   std::vector<Piece> pieces;
   std::vector<std::vector<uint32_t>> ids;
   std::vector<Status> errs;
@@ -87,6 +88,7 @@ Status EncodeAll(const Vocab& vocab, DocReader* reader, int threads, bool allow_
       LM_RETURN_IF_ERROR(errs[i]);
       LM_RETURN_IF_ERROR(sink(pieces[i], ids[i]));
     }
+    LM_RETURN_IF_ERROR(flush());
     if (progress) progress->Update(reader->bytes_read());
   }
   return Status::OK();
@@ -164,10 +166,15 @@ Status CmdEncode(int argc, char** argv) {
   bool allow = c.vm.count("allow-special") > 0;
   if (ids_out) {
     bool line_open = false;
-    LM_RETURN_IF_ERROR(EncodeAll(vocab, &reader, threads, allow, eot, &progress,
-                                 [&](const Piece& p, const std::vector<uint32_t>& ids) {
-                                   return WriteIdsLine(out, ids, &line_open, p.doc_end);
-                                 }));
+    LM_RETURN_IF_ERROR(EncodeAll(
+        vocab, &reader, threads, allow, eot, &progress,
+        [&](const Piece& p, const std::vector<uint32_t>& ids) {
+          return WriteIdsLine(out, ids, &line_open, p.doc_end);
+        },
+        [&] {
+          if (fflush(out.f()) != 0) return Status::FromErrno(out.name(), "write failed");
+          return Status::OK();
+        }));
     return out.Commit();
   }
   TokenStreamWriter w(out.f(), out.name());
@@ -177,14 +184,21 @@ Status CmdEncode(int argc, char** argv) {
   info.vocab_id = vocab.id();
   // The header waits for the first document, so that bad input writes nothing.
   bool begun = false;
-  LM_RETURN_IF_ERROR(EncodeAll(vocab, &reader, threads, allow, eot, &progress,
-                               [&](const Piece&, const std::vector<uint32_t>& ids) {
-                                 if (!begun) {
-                                   LM_RETURN_IF_ERROR(w.Begin(info));
-                                   begun = true;
-                                 }
-                                 return w.Write(ids.data(), ids.size());
-                               }));
+  LM_RETURN_IF_ERROR(EncodeAll(
+      vocab, &reader, threads, allow, eot, &progress,
+      [&](const Piece&, const std::vector<uint32_t>& ids) {
+        if (!begun) {
+          LM_RETURN_IF_ERROR(w.Begin(info));
+          begun = true;
+        }
+        return w.Write(ids.data(), ids.size());
+      },
+      [&] {
+        if (!begun) return Status::OK();
+        Status s = w.Flush();
+        if (s.ok() && fflush(out.f()) != 0) s = Status::FromErrno(out.name(), "write failed");
+        return s;
+      }));
   if (!begun) LM_RETURN_IF_ERROR(w.Begin(info));
   LM_RETURN_IF_ERROR(w.End());
   return out.Commit();
@@ -220,14 +234,15 @@ Status CmdStats(int argc, char** argv) {
   if (c.vm.count("file")) files = c.vm["file"].as<std::vector<std::string>>();
   DocReader reader(files, mode, &vocab.pretokenizer());
   uint64_t docs = 0, bytes = 0, tokens = 0;
-  LM_RETURN_IF_ERROR(EncodeAll(vocab, &reader, cli::ResolveThreads(c.vm["threads"].as<int>()),
-                               false, false, nullptr,
-                               [&](const Piece& p, const std::vector<uint32_t>& ids) {
-                                 docs += p.doc_end;
-                                 bytes += p.text.size();
-                                 tokens += ids.size();
-                                 return Status::OK();
-                               }));
+  LM_RETURN_IF_ERROR(EncodeAll(
+      vocab, &reader, cli::ResolveThreads(c.vm["threads"].as<int>()), false, false, nullptr,
+      [&](const Piece& p, const std::vector<uint32_t>& ids) {
+        docs += p.doc_end;
+        bytes += p.text.size();
+        tokens += ids.size();
+        return Status::OK();
+      },
+      [] { return Status::OK(); }));
   printf("documents %llu\nbytes %llu\ntokens %llu\nbytes_per_token %.4f\n",
          (unsigned long long)docs, (unsigned long long)bytes, (unsigned long long)tokens,
          tokens ? (double)bytes / (double)tokens : 0.0);
