@@ -159,6 +159,37 @@ TEST(missing_and_truncated_shards_fail_at_open) {
   RemoveAll(dir);
 }
 
+// The manifest carries no checksum of its own, but no single changed byte in
+// it may make the loader return other tokens than the ones packed: each one
+// either fails (bad JSON, missing file, mismatch with the shard header) or is
+// harmless (the file hash, which lm-pack verify checks, the writer fields).
+TEST(no_manifest_byte_change_gives_wrong_tokens) {
+  std::string dir = TempDir();
+  auto all = Make(dir, 300, 3000, 2000, 256, 3);
+  std::string path = JoinPath(dir, kManifestName);
+  std::string good;
+  CHECK_OK(ReadFile(path, &good));
+  int fd = open(path.c_str(), O_RDWR);
+  int wrong = 0, failed = 0;
+  for (size_t i = 0; i < good.size(); i++) {
+    char c = (char)(good[i] ^ 1);
+    CHECK_EQ(pwrite(fd, &c, 1, (off_t)i), (ssize_t)1);
+    std::unique_ptr<Dataset> ds;
+    Status s = Dataset::Open(dir, &ds);
+    if (s.ok()) {
+      std::vector<uint32_t> got(ds->info().tokens[0]);
+      s = ds->Read(Split::kTrain, 0, got.size(), got.data());
+      if (s.ok() && (got != all || ds->info().tokens[1] != 0)) wrong++;
+    }
+    if (!s.ok()) failed++;
+    CHECK_EQ(pwrite(fd, &good[i], 1, (off_t)i), (ssize_t)1);
+  }
+  close(fd);
+  CHECK_EQ(wrong, 0);
+  CHECK(failed > (int)good.size() / 4);
+  RemoveAll(dir);
+}
+
 TEST(thousands_of_shards_open_without_reading_them) {
   std::string dir = TempDir();
   auto all = Make(dir, 300, 500, 1000, 64, 3);
