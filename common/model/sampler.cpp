@@ -68,7 +68,6 @@ std::string SamplerConfig::Describe() const {
   }
   if (repeat_penalty != 1)
     s += ", repeat penalty " + Num(repeat_penalty) + " over " + std::to_string(repeat_last);
-  if (temperature != 0) s += ", seed " + std::to_string(seed);
   return s;
 }
 

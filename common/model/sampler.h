@@ -53,7 +53,7 @@ struct SamplerConfig {
 
   // Usage errors naming the option ("--top-p 1.5: expected a value in (0, 1]").
   Status Validate() const;
-  // "temperature 0.8, top-k 40, top-p 0.95, seed 7" (only what is on).
+  // "temperature 0.8, top-k 40, top-p 0.95" or "greedy" (only what is on; not the seed).
   std::string Describe() const;
 };
 

@@ -291,6 +291,19 @@ TEST(config_validation) {
   CHECK(bad([](SamplerConfig* c) { c->repeat_last = -3; }));
 }
 
+TEST(config_describe) {
+  SamplerConfig c;
+  CHECK_EQ(c.Describe(), std::string("temperature 1"));
+  c.temperature = 0.8f;
+  c.top_k = 40;
+  c.top_p = 0.95f;
+  c.repeat_penalty = 1.1f;
+  CHECK_EQ(c.Describe(),
+           std::string("temperature 0.8, top-k 40, top-p 0.95, repeat penalty 1.1 over 64"));
+  c.temperature = 0;
+  CHECK_EQ(c.Describe(), std::string("greedy, repeat penalty 1.1 over 64"));
+}
+
 // Feeds pieces one at a time; returns everything printed, and whether it stopped.
 std::string StreamAll(const std::vector<std::string>& stops, const std::vector<std::string>& pieces,
                       bool* stopped, std::vector<std::string>* outs = nullptr) {
