@@ -24,6 +24,14 @@ jobs=${JOBS:-$(nproc)}
 arch="-gencode arch=compute_90,code=sm_90 -gencode arch=compute_90,code=compute_90"
 progs="lm-kernel-check lm-train lm-tokenize lm-pack"
 
+# A hash of every source the programs are built from: carried programs are used
+# only when it matches (the GPU machine's copy of the tree has no .git).
+sources_hash() {
+  find Makefile common tools tests/gpu -type f \( -name '*.cpp' -o -name '*.h' -o -name '*.cu' \
+    -o -name '*.cuh' -o -name '*.mk' -o -name Makefile \) | LC_ALL=C sort | xargs cat | sha256sum |
+    cut -c1-16
+}
+
 build() {  # make the programs into $carry/bin
   make -j"$jobs" BUILD=build-gpu BIN="$carry/bin" CUDA_ARCH="$arch" \
     $(for p in $progs; do echo "$carry/bin/$p"; done)
@@ -40,6 +48,8 @@ if [ "${1:-}" = --prepare ]; then
   for p in $progs; do ldd "$carry/bin/$p"; done | awk '$3 ~ /^\// {print $3}' | sort -u |
     grep -vE '/(libc|libm|libdl|librt|libpthread|libstdc\+\+|libgcc_s|ld-linux[^/]*)\.so|/libcu[a-z]*\.so|/usr/local/cuda' |
     while read -r lib; do cp -L "$lib" "$carry/lib/"; done
+  sources_hash >"$carry/sources"
+  git rev-parse HEAD >"$carry/commit" 2>/dev/null || true
   du -sh "$carry"
   echo "carry $carry to the GPU machine (device tool: carry [\"$carry\"])"
   exit 0
@@ -55,13 +65,14 @@ lmenv() { LD_LIBRARY_PATH="$LM_LD_PATH${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" "$@
 
 {
   date -u
-  git rev-parse HEAD 2>/dev/null || echo "(no git)"
+  git rev-parse HEAD 2>/dev/null || cat "$carry/commit" 2>/dev/null || echo "(no git)"
   nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.sm,clocks.max.sm --format=csv 2>&1
   nvcc --version 2>&1 | tail -1
 } >"$out/machine.txt" 2>&1
 cat "$out/machine.txt" >&2
 
 loads() {
+  [ -f "$carry/sources" ] && [ "$(cat "$carry/sources")" = "$(sources_hash)" ] || return 1
   for p in $progs; do
     [ -x "$carry/bin/$p" ] || return 1
     lmenv ldd "$carry/bin/$p" 2>&1 | grep -q "not found" && return 1
@@ -69,7 +80,7 @@ loads() {
   return 0
 }
 if loads; then
-  stamp "using the carried programs in $carry/bin"
+  stamp "using the carried programs in $carry/bin (sources $(sources_hash))"
 else
   stamp "build (sm_90 + compute_90 PTX, -j$jobs)"
   if ! build >"$out/build.log" 2>&1; then
