@@ -177,6 +177,12 @@ Status ShardWriter::WriteOut(const void* p, size_t n) {
 
 Status ShardWriter::Add(const uint32_t* ids, size_t n) {
   if (fd_ < 0) return Status::IOError(path_ + ": add to a shard that is not open");
+  // One branch-free pass for the range check (it vectorizes), then the stores.
+  uint32_t mx = 0;
+  for (size_t i = 0; i < n; i++) mx = ids[i] > mx ? ids[i] : mx;
+  if (n > 0 && mx >= opt_.vocab_size)
+    return Status::Invalid("token id " + std::to_string(mx) + " outside the vocabulary (size " +
+                           std::to_string(opt_.vocab_size) + ")");
   size_t full = flush_blocks_ * opt_.block_tokens * width_;
   while (n > 0) {
     size_t room = (full - pending_.size()) / width_;
@@ -184,15 +190,10 @@ Status ShardWriter::Add(const uint32_t* ids, size_t n) {
     size_t at = pending_.size();
     pending_.resize(at + take * width_);
     uint8_t* p = reinterpret_cast<uint8_t*>(&pending_[at]);
-    for (size_t i = 0; i < take; i++) {
-      if (ids[i] >= opt_.vocab_size)
-        return Status::Invalid("token id " + std::to_string(ids[i]) +
-                               " outside the vocabulary (size " + std::to_string(opt_.vocab_size) +
-                               ")");
-      if (width_ == 2)
-        StoreU16(p + 2 * i, (uint16_t)ids[i]);
-      else
-        StoreU32(p + 4 * i, ids[i]);
+    if (width_ == 2) {
+      for (size_t i = 0; i < take; i++) StoreU16(p + 2 * i, (uint16_t)ids[i]);
+    } else {
+      for (size_t i = 0; i < take; i++) StoreU32(p + 4 * i, ids[i]);
     }
     ids += take;
     n -= take;
@@ -232,19 +233,24 @@ Status ShardWriter::FlushBlocks() {
     std::vector<size_t> sizes(nblocks);
     std::vector<std::string> errors(nblocks);
     if (out_bufs_.size() < nblocks) out_bufs_.resize(nblocks);
-#pragma omp parallel for num_threads(opt_.threads) schedule(static, 1) if (nblocks > 1)
-    for (size_t i = 0; i < nblocks; i++) {
+    auto compress = [&](size_t i, int thread) {
       size_t len;
       const char* p = piece(i, &len);
       std::string& out = out_bufs_[i];
       out.resize(ZSTD_compressBound(len));
-      size_t r =
-          ZSTD_compressCCtx(static_cast<ZSTD_CCtx*>(cctx_[omp_get_thread_num() % cctx_.size()]),
-                            &out[0], out.size(), p, len, opt_.level);
+      size_t r = ZSTD_compressCCtx(static_cast<ZSTD_CCtx*>(cctx_[thread % cctx_.size()]), &out[0],
+                                   out.size(), p, len, opt_.level);
       if (ZSTD_isError(r))
         errors[i] = ZSTD_getErrorName(r);
       else
         sizes[i] = r;
+    };
+    if (opt_.threads > 1 && nblocks > 1) {
+#pragma omp parallel for num_threads(opt_.threads) schedule(static, 1)
+      for (size_t i = 0; i < nblocks; i++) compress(i, omp_get_thread_num());
+    } else {
+      // No OpenMP region at all: even an inactive one costs a futex call per flush.
+      for (size_t i = 0; i < nblocks; i++) compress(i, 0);
     }
     for (size_t i = 0; i < nblocks; i++) {
       if (!errors[i].empty())
