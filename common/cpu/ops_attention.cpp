@@ -27,8 +27,8 @@ constexpr int64_t kSerialBelow = 1 << 15;
 // rows, stride ldo), lse (Tq) or null. Query i sits at position Tk-Tq+i.
 // S is scratch of kRows*Tk.
 template <typename T>
-void head_forward(T* out, int ldo, T* lse, const T* q, int ldq, const T* k, const T* v, int ldkv,
-                  int Tq, int Tk, int hd, T scale, T* S) {
+LM_CPU_CLONES void head_forward(T* out, int ldo, T* lse, const T* q, int ldq, const T* k,
+                                const T* v, int ldkv, int Tq, int Tk, int hd, T scale, T* S) {
   const int off = Tk - Tq;
   for (int i0 = 0; i0 < Tq; i0 += kRows) {
     const int m = std::min(kRows, Tq - i0);
@@ -90,8 +90,9 @@ void attention_forward_cached_(T* out, const T* q, const T* kc, const T* vc, int
 }
 
 template <typename T>
-void attention_backward_(T* dq, T* dk, T* dv, const T* dout, const T* out, const T* lse, const T* q,
-                         const T* k, const T* v, int B, int T_, int H, int KVH, int hd) {
+LM_CPU_CLONES void attention_backward_(T* dq, T* dk, T* dv, const T* dout, const T* out,
+                                       const T* lse, const T* q, const T* k, const T* v, int B,
+                                       int T_, int H, int KVH, int hd) {
   const T scale = T(1) / std::sqrt(T(hd));
   const int group = H / KVH;
   const int ldq = H * hd, ldkv = KVH * hd;

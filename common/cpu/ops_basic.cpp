@@ -52,7 +52,8 @@ void embedding_backward_(T* dtable, const T* dout, const int32_t* ids, int N, in
 // ---- RMSNorm ------------------------------------------------------------------
 
 template <typename T>
-void rmsnorm_forward_(T* out, T* rstd, const T* x, const T* w, int N, int C, float eps) {
+LM_CPU_CLONES void rmsnorm_forward_(T* out, T* rstd, const T* x, const T* w, int N, int C,
+                                    float eps) {
 #pragma omp parallel for schedule(static) if ((int64_t)N * C >= kSerialBelow)
   for (int n = 0; n < N; n++) {
     const T* xr = x + (size_t)n * C;
@@ -66,8 +67,8 @@ void rmsnorm_forward_(T* out, T* rstd, const T* x, const T* w, int N, int C, flo
 }
 
 template <typename T>
-void rmsnorm_backward_(T* dx, T* dw, const T* dout, const T* x, const T* w, const T* rstd, int N,
-                       int C) {
+LM_CPU_CLONES void rmsnorm_backward_(T* dx, T* dw, const T* dout, const T* x, const T* w,
+                                     const T* rstd, int N, int C) {
   if (dx) {
 #pragma omp parallel for schedule(static) if ((int64_t)N * C >= kSerialBelow)
     for (int n = 0; n < N; n++) {
@@ -123,7 +124,8 @@ void rope_table(std::vector<T>* cs, std::vector<T>* sn, int T_, int hd, int pos0
 }
 
 template <typename T>
-void rope_apply(T* x, int B, int T_, int nh, int hd, int pos0, float theta, bool inverse) {
+LM_CPU_CLONES void rope_apply(T* x, int B, int T_, int nh, int hd, int pos0, float theta,
+                              bool inverse) {
   std::vector<T> cs, sn;
   rope_table(&cs, &sn, T_, hd, pos0, theta);
   const int half = hd / 2;
@@ -152,7 +154,7 @@ void rope_apply(T* x, int B, int T_, int nh, int hd, int pos0, float theta, bool
 // ---- SwiGLU -------------------------------------------------------------------
 
 template <typename T>
-void swiglu_forward_(T* out, const T* gate, const T* up, int N, int F) {
+LM_CPU_CLONES void swiglu_forward_(T* out, const T* gate, const T* up, int N, int F) {
   const int64_t n = (int64_t)N * F;
 #pragma omp parallel for simd schedule(static) if (n >= kSerialBelow)
   for (int64_t i = 0; i < n; i++) {
@@ -162,7 +164,8 @@ void swiglu_forward_(T* out, const T* gate, const T* up, int N, int F) {
 }
 
 template <typename T>
-void swiglu_backward_(T* dgate, T* dup, const T* dout, const T* gate, const T* up, int N, int F) {
+LM_CPU_CLONES void swiglu_backward_(T* dgate, T* dup, const T* dout, const T* gate, const T* up,
+                                    int N, int F) {
   const int64_t n = (int64_t)N * F;
   if (dgate && dup) {  // the training path, branch-free so that it vectorises
 #pragma omp parallel for simd schedule(static) if (n >= kSerialBelow)

@@ -16,8 +16,8 @@ namespace {
 constexpr int64_t kSerialBelow = 1 << 15;
 
 template <typename T>
-void cross_entropy_(T* losses, T* dlogits, const T* logits, const int32_t* targets, int N, int V,
-                    int Vp, T dloss) {
+LM_CPU_CLONES void cross_entropy_(T* losses, T* dlogits, const T* logits, const int32_t* targets,
+                                  int N, int V, int Vp, T dloss) {
 #pragma omp parallel for schedule(static) if ((int64_t)N * V >= kSerialBelow)
   for (int n = 0; n < N; n++) {
     const T* l = logits + (size_t)n * Vp;
@@ -53,7 +53,7 @@ void cross_entropy_forward_backward(double* losses, double* dlogits, const doubl
   cross_entropy_(losses, dlogits, logits, targets, N, V, Vp, dloss);
 }
 
-double sum_squares(const float* x, int64_t n) {
+LM_CPU_CLONES double sum_squares(const float* x, int64_t n) {
   constexpr int64_t kChunk = 1 << 16;
   const int64_t chunks = (n + kChunk - 1) / kChunk;
   std::vector<double> part((size_t)chunks);
@@ -69,8 +69,9 @@ double sum_squares(const float* x, int64_t n) {
   return total;
 }
 
-void adamw_update(float* params, const float* grads, float* m, float* v, int64_t n, float lr,
-                  float b1, float b2, float eps, float wd, int64_t t, float grad_scale) {
+LM_CPU_CLONES void adamw_update(float* params, const float* grads, float* m, float* v, int64_t n,
+                                float lr, float b1, float b2, float eps, float wd, int64_t t,
+                                float grad_scale) {
   const double bc1 = 1.0 - std::pow((double)b1, (double)t);
   const double bc2 = 1.0 - std::pow((double)b2, (double)t);
   const float step_size = (float)(lr / bc1);

@@ -10,10 +10,23 @@
 #include <cstdint>
 #include <cstring>
 
+// The hot element-wise loops are compiled twice, for AVX2 and for the
+// baseline, and picked at load time by CPU feature (GCC function
+// multiversioning): the build targets plain x86-64, where these loops run on
+// 4-wide SSE2. The helpers below are forced inline so that each copy gets its
+// own instruction set.
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
+#define LM_CPU_CLONES __attribute__((target_clones("avx2", "default")))
+#define LM_CPU_INLINE inline __attribute__((always_inline))
+#else
+#define LM_CPU_CLONES
+#define LM_CPU_INLINE inline
+#endif
+
 namespace lm {
 namespace cpu {
 
-inline float vexp(float x) {
+LM_CPU_INLINE float vexp(float x) {
   // n = round(x / ln 2) = floor(t + 0.5), t = x log2(e), through integer
   // conversions and compares only: a float compare would keep GCC (trapping
   // math) from vectorising the loop. The +16384 shift makes truncation a floor
@@ -59,7 +72,7 @@ inline double vexp(double x) {
 
 // Largest of x[0..n), n >= 1.
 template <typename T>
-inline T max_of(const T* x, int n) {
+LM_CPU_INLINE T max_of(const T* x, int n) {
   T m = x[0];
 #pragma omp simd reduction(max : m)
   for (int i = 1; i < n; i++) m = x[i] > m ? x[i] : m;
@@ -70,7 +83,7 @@ inline T max_of(const T* x, int n) {
 // returns the sum in double. Sums run in T over blocks of 256 (short enough
 // that float loses nothing that matters, and vectorisable), blocks in double.
 template <typename T>
-inline double exp_sum(T* out, const T* x, int n, T shift) {
+LM_CPU_INLINE double exp_sum(T* out, const T* x, int n, T shift) {
   double total = 0;
   for (int b = 0; b < n; b += 256) {
     const int e = n - b < 256 ? n : b + 256;
