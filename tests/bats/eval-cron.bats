@@ -73,12 +73,13 @@ print(" ".join(str(s) for s in sorted(json.loads(l)["step"] for l in open(sys.ar
   wait $holder
   wait $a
   wait $b
+  # However the three were scheduled, a later run completes the set and
+  # nothing is ever evaluated twice.
+  "${EVAL[@]}" >>"$log"
   [ "$(steps_in "$log")" = "50 100 150" ]
   [ "$(wc -l <"$log")" -eq 3 ]
   # Every line is one whole JSON object.
   python3 -c 'import json,sys; [json.loads(l) for l in open(sys.argv[1])]' "$log"
-  run "${EVAL[@]}"
-  [ -z "$output" ]
 }
 
 @test "cron: a checkpoint renamed into place during a long evaluation is picked up or left for next time" {
