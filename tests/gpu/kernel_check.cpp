@@ -371,12 +371,24 @@ Status CheckSwiglu(int N, int F) {
   return Status::OK();
 }
 
+// Keys grow with their position, so that later tiles raise the running maximum
+// and the online softmax's rescaling is exercised (random keys rarely do that).
+void GrowKeys(std::vector<float>* k, int B, int T, int64_t kvd) {
+  for (int b = 0; b < B; b++)
+    for (int t = 0; t < T; t++)
+      for (int64_t d = 0; d < kvd; d++) {
+        float& x = (*k)[((size_t)b * T + t) * kvd + d];
+        x = RoundBf16(x * (1.f + 2.f * t / T));
+      }
+}
+
 // Attention over separate q, k, v arrays (B,T,H,hd) / (B,T,KVH,hd), or, with
 // fused, over one (B,T,H+2*KVH,hd) qkv array as the backend lays it out.
 Status CheckAttention(int B, int T, int H, int KVH, int hd, bool fused) {
   const int64_t qd = (int64_t)H * hd, kvd = (int64_t)KVH * hd, row = qd + 2 * kvd;
   std::vector<float> q = RoundedRandn((size_t)B * T * qd), k = RoundedRandn((size_t)B * T * kvd),
                      v = RoundedRandn((size_t)B * T * kvd);
+  GrowKeys(&k, B, T, kvd);
   std::string sh =
       Shape({{"B", B}, {"T", T}, {"H", H}, {"KVH", KVH}, {"hd", hd}}) + (fused ? " qkv" : "");
   Dev<bf16> dq, dk, dv, dqkv, dout, ddout, ddq, ddk, ddv, ddqkv;
@@ -497,6 +509,7 @@ Status CheckAttentionCached(int Tq, int Tk, int H, int KVH, int hd) {
   const int64_t qd = (int64_t)H * hd, kvd = (int64_t)KVH * hd;
   std::vector<float> q = RoundedRandn((size_t)Tq * qd), kc = RoundedRandn((size_t)Tk * kvd),
                      vc = RoundedRandn((size_t)Tk * kvd);
+  GrowKeys(&kc, 1, Tk, kvd);
   Dev<bf16> dq, dk, dv, dout;
   Dev<float> dlse;
   LM_RETURN_IF_ERROR(dq.Put(ToBf16(q)));

@@ -78,10 +78,22 @@ double RelErr(const std::vector<float>& got, const std::vector<float>& ref) {
     }                                                                                 \
   } while (0)
 
+// Keys grow with their position, so that later tiles raise the running maximum
+// and the online softmax's rescaling is exercised (random keys rarely do that).
+void GrowKeys(std::vector<float>* k, int B, int T, int64_t kvd) {
+  for (int b = 0; b < B; b++)
+    for (int t = 0; t < T; t++)
+      for (int64_t d = 0; d < kvd; d++) {
+        float& x = (*k)[((size_t)b * T + t) * kvd + d];
+        x = Rb(x * (1.f + 2.f * t / T));
+      }
+}
+
 void Attention(int B, int T, int H, int KVH, int hd, bool fused) {
   const int64_t qd = (int64_t)H * hd, kvd = (int64_t)KVH * hd, row = qd + 2 * kvd;
   auto q = Randn((size_t)B * T * qd, 1.f, true), k = Randn((size_t)B * T * kvd, 1.f, true),
        v = Randn((size_t)B * T * kvd, 1.f, true);
+  GrowKeys(&k, B, T, kvd);
   std::vector<bf16> qkv, qb, kb, vb;
   lm::cuda::AttentionArgs a;
   a.B = B;
@@ -199,6 +211,7 @@ TEST(attention_cached_decode) {
   const int64_t qd = H * hd, kvd = KVH * hd;
   auto q = Randn(Tq * qd, 1.f, true), kc = Randn(Tk * kvd, 1.f, true),
        vc = Randn(Tk * kvd, 1.f, true);
+  GrowKeys(&kc, 1, Tk, kvd);
   auto qb = ToB(q), kb = ToB(kc), vb = ToB(vc);
   std::vector<bf16> out = PoisonB(Tq * qd);
   std::vector<float> lse = PoisonF(H * Tq);
