@@ -170,6 +170,8 @@ Status DatasetWriter::Create(const PackOptions& opt, const TokenStreamInfo& voca
                              std::unique_ptr<DatasetWriter>* out) {
   if (opt.dir.empty()) return Status::Usage("no output directory (-o DIR)");
   if (opt.shard_tokens == 0) return Status::Usage("--shard-tokens must be at least 1");
+  if (opt.block_tokens == 0 || (opt.shard_tokens - 1) / opt.block_tokens >= 0xffffffffULL)
+    return Status::Usage("--shard-tokens / --block-tokens: a shard holds at most 2^32 - 1 blocks");
   if (!(opt.val_fraction >= 0 && opt.val_fraction <= 1))
     return Status::Usage("--val-fraction must be between 0 and 1");
   if (PathExists(opt.dir) && !IsDirectory(opt.dir))

@@ -177,6 +177,8 @@ Status ShardWriter::WriteOut(const void* p, size_t n) {
 
 Status ShardWriter::Add(const uint32_t* ids, size_t n) {
   if (fd_ < 0) return Status::IOError(path_ + ": add to a shard that is not open");
+  if (tokens_ + n > (uint64_t)0xffffffffULL * opt_.block_tokens)
+    return Status::Invalid(path_ + ": a shard holds at most 2^32 - 1 blocks");
   // One branch-free pass for the range check (it vectorizes), then the stores.
   uint32_t mx = 0;
   for (size_t i = 0; i < n; i++) mx = ids[i] > mx ? ids[i] : mx;
