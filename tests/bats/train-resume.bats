@@ -111,3 +111,32 @@ PY
   [ "$rc" -eq 0 ]
   [ -d "$r/$(printf 'step-%07d' "$s1")" ]
 }
+
+@test "resume: under --budget, time lost to a crash still counts" {
+  r="$BATS_TEST_TMPDIR/run"
+  train_bg "$BATS_TEST_TMPDIR/log" "$r" --budget 8s --ckpt-every 1 --log-every 0 --val-every 0
+  pid=$TRAIN_PID
+  wait_for "$BATS_TEST_TMPDIR/log" "step 4 " 60
+  kill -KILL "$pid"
+  wait "$pid" || true
+  # The records after the last checkpoint are dropped and redone, but the
+  # clock resumes from the last one recorded, not from the checkpoint's.
+  lost=$(python3 -c '
+import json, sys
+print(max(json.loads(l)["elapsed"] for l in open(sys.argv[1])))' "$r/metrics.jsonl")
+  saved=$(readlink "$r/latest")
+  saved=$((10#${saved#step-}))
+  run --separate-stderr train "$r" --budget 8s --ckpt-every 1 --val-every 0
+  [ "$status" -eq 0 ]
+  python3 - "$r" "$lost" "$saved" <<'PY'
+import json, sys
+run, lost, saved = sys.argv[1], float(sys.argv[2]), int(sys.argv[3])
+recs = [json.loads(l) for l in open(run + "/metrics.jsonl") if '"loss"' in l]
+steps = [r["step"] for r in recs]
+assert steps == list(range(1, len(steps) + 1)), steps   # each step once
+st = json.load(open(run + "/latest/trainer-state.json"))
+assert st["elapsed_seconds"] >= 7.0, st["elapsed_seconds"]
+first = [r for r in recs if r["step"] == saved + 1]
+assert first and first[0]["elapsed"] >= lost, (saved, lost, recs)
+PY
+}

@@ -456,6 +456,10 @@ Status Run(int argc, char** argv) {
   while (true) {
     if (g_stop.load()) break;
     if (tr.Finished()) break;
+    if (o.stop_at >= 0 && tr.step() >= o.stop_at) {
+      stop_reason = "--stop-at " + std::to_string(o.stop_at);
+      break;
+    }
     // Under a budget, the step that would end well past the deadline is not begun.
     if (tr.budget() > 0 && avg_step > 0 && tr.elapsed() + 0.5 * avg_step >= tr.budget()) break;
     StepStats st;
@@ -509,10 +513,6 @@ Status Run(int argc, char** argv) {
                   (o.sample_every_seconds > 0 && t - last_sample >= o.sample_every_seconds))) {
       LM_RETURN_IF_ERROR(do_sample());
       last_sample = now_s();
-    }
-    if (o.stop_at >= 0 && tr.step() >= o.stop_at) {
-      stop_reason = "--stop-at " + std::to_string(o.stop_at);
-      break;
     }
     if (last) break;
     if (g_checkpoint.exchange(0)) {
