@@ -262,6 +262,22 @@ Status ImportGpt2(const std::string& encoder_json, const std::string& vocab_bpe,
   return Finish(bytes, used, kind, regex, specials, encoder_json, out);
 }
 
+namespace {
+// The regex for tokenizers' Split. Its engine (Oniguruma) reads `{1,3}+` as a
+// repeated group, not a possessive one, so the named patterns go out in their
+// published, possessive-free spellings, which cut the same chunks.
+std::string HfPattern(const VocabFile& f) {
+  switch (f.pattern_kind) {
+    case PatternKind::kGpt2:
+      return R"('s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+)";
+    case PatternKind::kCl100k:
+      return R"((?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+)";
+    default:
+      return f.pattern;
+  }
+}
+}  // namespace
+
 Status ExportHf(const Vocab& v, std::string* out) {
   const VocabFile& f = v.file();
   auto tok_str = [&](uint32_t id) {
@@ -310,7 +326,7 @@ Status ExportHf(const Vocab& v, std::string* out) {
   } else {
     pre = {{"type", "Sequence"},
            {"pretokenizers", json::array({{{"type", "Split"},
-                                           {"pattern", {{"Regex", f.pattern}}},
+                                           {"pattern", {{"Regex", HfPattern(f)}}},
                                            {"behavior", "Isolated"},
                                            {"invert", false}},
                                           {{"type", "ByteLevel"},

@@ -3,7 +3,7 @@
 tokenizer.json that Hugging Face `tokenizers` loads and that encodes text to
 the same ids as `lm-tokenize encode`. Checks a vocabulary trained here (gpt2
 and cl100k patterns) and, when ../shared/corpora is present, the imported
-GPT-2 vocabulary. Skips (exit 0, "SKIP" line) without the `tokenizers` package.
+GPT-2, cl100k_base and o200k_base vocabularies. Skips (exit 0, "SKIP" line) without the `tokenizers` package.
 
     tests/python/tokenize_hf_check.py [--bin bin/lm-tokenize]
 """
@@ -21,7 +21,7 @@ def texts(rng, corpus):
             a = rng.randrange(len(corpus))
             out.append(corpus[a:a + rng.randrange(1, 300)])
         else:
-            out.append("".join(rng.choice(["the", " cat", "'s", "  ", "\n", "123", "4567", "é", "日本",
+            out.append("".join(rng.choice(["the", " cat", "'s", "  ", "\n", "123", "4567", "é", "日本", "'ſ", "\r\n", "A\u0301",
                                            "!!", " ", "Don't", "x", "\t", "👋"]) for _ in range(rng.randrange(1, 25))))
     return [t.replace("\0", "") for t in out if t.replace("\0", "")]
 
@@ -55,6 +55,17 @@ def main():
             g = os.path.join(CORP, "gpt2-tokenizer")
             subprocess.run([args.bin, "import", "-q", "--gpt2", g + "/encoder.json", g + "/vocab.bpe", "-o", v], check=True)
             vocabs.append(("gpt2", v))
+        tokdir = os.path.join(CORP, "tokenizers")
+        for name, pat in [("cl100k_base", "cl100k"), ("o200k_base", "o200k")]:
+            if not os.path.exists(os.path.join(tokdir, name + ".tiktoken")):
+                continue
+            import json
+            v = os.path.join(tmp, name + ".bpe")
+            cmd = [args.bin, "import", "-q", "--tiktoken", os.path.join(tokdir, name + ".tiktoken"), "--pattern", pat, "-o", v]
+            for sp, i in json.load(open(os.path.join(tokdir, name + ".json")))["special_tokens"].items():
+                cmd.append("--special=%s=%d" % (sp, i))
+            subprocess.run(cmd, check=True)
+            vocabs.append((name, v))
         ts = texts(rng, corpus)
         inp = os.path.join(tmp, "in.txt")
         with open(inp, "wb") as f:
