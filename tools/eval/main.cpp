@@ -423,22 +423,30 @@ Status Run(int argc, char** argv) {
   cmd.synopsis = kSynopsis;
   cmd.manual = kManual;
   std::string limit;
-  cmd.options.add_options()("ckpt", cli::po::value(&o.ckpt)->required(),
+  cmd.options.add_options()("ckpt", cli::po::value(&o.ckpt)->value_name("PATH")->required(),
                             "run directory (its latest checkpoint) or a step directory")(
-      "data", cli::po::value(&o.data), "packed dataset directory (lm-pack's output)")(
-      "split", cli::po::value(&o.split)->default_value("val"), "split of --data: val or train")(
-      "text", cli::po::value(&o.text)->multitoken(), "text files, each one document")(
-      "tokens", cli::po::value(&o.tokens)->multitoken(), "token streams (lm-tokenize encode)")(
-      "context", cli::po::value(&o.context),
-      "T: targets per window (default: the model's context)")(
-      "stride", cli::po::value(&o.stride), "S: windows start every S tokens (default: T)")(
-      "batch", cli::po::value(&o.batch)->default_value(4), "windows per forward pass (speed only)")(
-      "limit-tokens", cli::po::value(&limit), "use only the first N tokens of the data")(
+      "data", cli::po::value(&o.data)->value_name("DIR"),
+      "packed dataset directory (lm-pack's output)")(
+      "split", cli::po::value(&o.split)->value_name("SPLIT")->default_value("val"),
+      "split of --data: val or train")("text",
+                                       cli::po::value(&o.text)->value_name("FILE...")->multitoken(),
+                                       "text files, each one document")(
+      "tokens", cli::po::value(&o.tokens)->value_name("FILE...")->multitoken(),
+      "token streams (lm-tokenize encode)")("context", cli::po::value(&o.context)->value_name("T"),
+                                            "T: targets per window (default: the model's context)")(
+      "stride", cli::po::value(&o.stride)->value_name("S"),
+      "S: windows start every S tokens (default: T)")(
+      "batch", cli::po::value(&o.batch)->value_name("B")->default_value(4),
+      "windows per forward pass (speed only)")("limit-tokens",
+                                               cli::po::value(&limit)->value_name("N"),
+                                               "use only the first N tokens of the data")(
       "json", cli::po::bool_switch(&o.json), "one JSON object per line")(
       "new-only", cli::po::bool_switch(&o.new_only), "cron mode: each new checkpoint of RUN, once")(
-      "device", cli::po::value(&o.device)->default_value("auto"), "cpu, cuda or auto")(
-      "threads,j", cli::po::value(&o.threads)->default_value(0), "CPU threads (0: all cores)")(
-      "quiet,q", cli::po::bool_switch(&o.quiet), "no progress or timing on stderr");
+      "device", cli::po::value(&o.device)->value_name("DEV")->default_value("auto"),
+      "cpu, cuda or auto")("threads,j",
+                           cli::po::value(&o.threads)->value_name("N")->default_value(0),
+                           "CPU threads (0: all cores)")("quiet,q", cli::po::bool_switch(&o.quiet),
+                                                         "no progress or timing on stderr");
   bool exit_now;
   LM_RETURN_IF_ERROR(cli::Parse(&cmd, argc, argv, &exit_now));
   if (exit_now) return Status::OK();

@@ -210,31 +210,36 @@ Status Run(int argc, char** argv) {
   cmd.synopsis = kSynopsis;
   cmd.manual = kManual;
   std::string seed;
-  cmd.options.add_options()("ckpt", cli::po::value(&o.ckpt)->required(),
+  cmd.options.add_options()("ckpt", cli::po::value(&o.ckpt)->value_name("PATH")->required(),
                             "run directory (its latest checkpoint) or a step directory")(
-      "prompt", cli::po::value(&o.prompt), "the prompt text")(
-      "prompt-file", cli::po::value(&o.prompt_file),
+      "prompt", cli::po::value(&o.prompt)->value_name("TEXT"), "the prompt text")(
+      "prompt-file", cli::po::value(&o.prompt_file)->value_name("F"),
       "read the prompt from a file (text or token stream)")(
-      ",n", cli::po::value(&o.n)->default_value(256), "tokens to generate per sample, at most")(
-      "temperature", cli::po::value(&o.sc.temperature)->default_value(1.0f, "1"), "0: greedy")(
-      "top-k", cli::po::value(&o.sc.top_k)->default_value(0),
-      "keep the K most likely tokens (0: off)")(
-      "top-p", cli::po::value(&o.sc.top_p)->default_value(1.0f, "1"),
+      ",n", cli::po::value(&o.n)->value_name("N")->default_value(256),
+      "tokens to generate per sample, at most")(
+      "temperature", cli::po::value(&o.sc.temperature)->value_name("T")->default_value(1.0f, "1"),
+      "0: greedy")("top-k", cli::po::value(&o.sc.top_k)->value_name("K")->default_value(0),
+                   "keep the K most likely tokens (0: off)")(
+      "top-p", cli::po::value(&o.sc.top_p)->value_name("P")->default_value(1.0f, "1"),
       "nucleus: probability mass kept (1: off)")(
-      "min-p", cli::po::value(&o.sc.min_p)->default_value(0.0f, "0"),
+      "min-p", cli::po::value(&o.sc.min_p)->value_name("P")->default_value(0.0f, "0"),
       "drop tokens below P x the best (0: off)")(
-      "repeat-penalty", cli::po::value(&o.sc.repeat_penalty)->default_value(1.0f, "1"),
-      "penalty for recent tokens (1: off)")("repeat-last",
-                                            cli::po::value(&o.sc.repeat_last)->default_value(64),
-                                            "how many recent tokens the penalty sees")(
-      "seed", cli::po::value(&seed), "random seed (default: random, printed on stderr)")(
-      "stop", cli::po::value(&o.stops), "stop string (repeatable; not printed; \\n escapes)")(
-      "num-samples", cli::po::value(&o.num_samples)->default_value(1), "samples to generate")(
-      "json", cli::po::bool_switch(&o.json), "one JSON object per sample")(
-      "device", cli::po::value(&o.device)->default_value("auto"), "cpu, cuda or auto")(
-      "threads,j", cli::po::value(&o.threads)->default_value(0), "CPU threads (0: all cores)")(
-      "no-kv-cache", cli::po::bool_switch(&o.no_cache),
-      "recompute the window for every token (benchmarks)")(
+      "repeat-penalty",
+      cli::po::value(&o.sc.repeat_penalty)->value_name("R")->default_value(1.0f, "1"),
+      "penalty for recent tokens (1: off)")(
+      "repeat-last", cli::po::value(&o.sc.repeat_last)->value_name("N")->default_value(64),
+      "how many recent tokens the penalty sees")(
+      "seed", cli::po::value(&seed)->value_name("S"),
+      "random seed (default: random, printed on stderr)")(
+      "stop", cli::po::value(&o.stops)->value_name("STR"),
+      "stop string (repeatable; not printed; \\n escapes)")(
+      "num-samples", cli::po::value(&o.num_samples)->value_name("K")->default_value(1),
+      "samples to generate")("json", cli::po::bool_switch(&o.json), "one JSON object per sample")(
+      "device", cli::po::value(&o.device)->value_name("DEV")->default_value("auto"),
+      "cpu, cuda or auto")(
+      "threads,j", cli::po::value(&o.threads)->value_name("N")->default_value(0),
+      "CPU threads (0: all cores)")("no-kv-cache", cli::po::bool_switch(&o.no_cache),
+                                    "recompute the window for every token (benchmarks)")(
       "quiet,q", cli::po::bool_switch(&o.quiet), "no seed or timing on stderr");
   bool exit_now;
   LM_RETURN_IF_ERROR(cli::Parse(&cmd, argc, argv, &exit_now));
