@@ -12,8 +12,12 @@ Status ChunkCounter::Add(const char* text, size_t n) {
   size_t s = 0;
   std::string key;
   for (size_t e : ends_) {
-    key.assign(text + s, e - s);
-    counts_[key]++;
+    // A huge chunk (a megabyte of one letter) would cost its full length at
+    // every merge that touches it; counted in slices it stays cheap.
+    for (size_t b = s; b < e; b += kMaxTrainChunk) {
+      key.assign(text + b, std::min(kMaxTrainChunk, e - b));
+      counts_[key]++;
+    }
     s = e;
   }
   bytes_ += n;
@@ -103,6 +107,8 @@ Status TrainBpe(const std::unordered_map<std::string, uint64_t>& counts, const T
   }
 
   std::vector<uint32_t> merged;
+  std::vector<uint8_t> created;  // merged[i] was made by this merge
+  std::vector<size_t> affected;  // indices of old pairs that change
   std::vector<uint64_t> touched;
   uint32_t steps = 0;
   while (v.tokens.size() < target && !heap.empty()) {
@@ -138,27 +144,31 @@ Status TrainBpe(const std::unordered_map<std::string, uint64_t>& counts, const T
     for (uint32_t w : where) {
       auto& ws = words[w];
       merged.clear();
-      bool changed = false;
+      created.clear();
+      affected.clear();
       for (size_t i = 0; i < ws.size(); i++) {
         if (i + 1 < ws.size() && ws[i] == a && ws[i + 1] == b) {
+          // Old pairs i-1, i, i+1 change; the rest map one to one onto new pairs.
+          for (size_t j = i == 0 ? 0 : i - 1; j <= i + 1 && j + 1 < ws.size(); j++)
+            if (affected.empty() || affected.back() < j) affected.push_back(j);
           merged.push_back(t);
+          created.push_back(1);
           i++;
-          changed = true;
         } else {
           merged.push_back(ws[i]);
+          created.push_back(0);
         }
       }
-      if (!changed) continue;
+      if (affected.empty()) continue;
       int64_t c = wcount[w];
-      for (size_t i = 0; i + 1 < ws.size(); i++) pairs[Key(ws[i], ws[i + 1])].count -= c;
+      for (size_t j : affected) pairs[Key(ws[j], ws[j + 1])].count -= c;
       for (size_t i = 0; i + 1 < merged.size(); i++) {
+        if (!created[i] && !created[i + 1]) continue;
         uint64_t k = Key(merged[i], merged[i + 1]);
         PairInfo& p = pairs[k];
         p.count += c;
-        if (merged[i] == t || merged[i + 1] == t) {
-          if (p.words.empty() || p.words.back() != w) p.words.push_back(w);
-          touched.push_back(k);
-        }
+        if (p.words.empty() || p.words.back() != w) p.words.push_back(w);
+        touched.push_back(k);
       }
       ws.swap(merged);
     }

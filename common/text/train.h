@@ -25,6 +25,12 @@
 
 namespace lm {
 
+// Chunks longer than this are counted as consecutive slices of this many
+// bytes (so merges never span a slice boundary while training; encoding is
+// not affected). Keeps training linear on pathological input and with
+// pattern `none`, where a whole document is one chunk.
+constexpr size_t kMaxTrainChunk = 1024;
+
 class ChunkCounter {
  public:
   explicit ChunkCounter(const Pretokenizer* pre) : pre_(pre) {}
