@@ -99,8 +99,9 @@ class CudaBackend : public Backend {
     cudaError_t e = cudaGetDeviceCount(&count);
     if (e != cudaSuccess || count == 0)
       return Status::Resource(
-          std::string("no CUDA GPU visible") +
-          (e != cudaSuccess ? std::string(" (") + cudaGetErrorString(e) + ")" : std::string()));
+          std::string("no CUDA GPU visible (") +
+          (e != cudaSuccess ? cudaGetErrorString(e) : "no devices") +
+          "); use --device cpu, or check the NVIDIA driver and CUDA_VISIBLE_DEVICES");
     if (device < 0 || device >= count)
       return Status::Invalid("CUDA device " + std::to_string(device) + " does not exist (" +
                              std::to_string(count) + " visible)");
