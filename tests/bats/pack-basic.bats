@@ -2,6 +2,7 @@
 # lm-pack: packing, the train/val split, verify, inspect, cat, as users run them.
 
 load pack_helpers
+bats_require_minimum_version 1.5.0
 
 setup_file() { pack_fixture; }
 setup() {
@@ -147,4 +148,16 @@ setup() {
   [[ "$output" == *"total:        2000 tokens"* ]]
   run lm-pack cat shards --shard 999
   [ "$status" -eq 2 ]
+}
+
+@test "pack: verify warns about files a killed writer left" {
+  lm-pack -o ds -q "$FIX/doc0.tok"
+  run --separate-stderr lm-pack verify ds
+  [ "$status" -eq 0 ]
+  [ -z "$stderr" ]
+  touch ds/.train-0123456789abcdef-000000.lms.tmp
+  run --separate-stderr lm-pack verify ds
+  [ "$status" -eq 0 ]
+  [[ "$output" == "ds: OK: 1 shards, "* ]]
+  [[ "$stderr" == *"1 files not in the manifest"* ]]
 }

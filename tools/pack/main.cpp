@@ -2,6 +2,7 @@
 // shards (docs/formats/shard.md, manifest.md), and verifies, inspects and
 // unpacks such datasets. The writer is common/data/pack.h; the reader the
 // training loader's (common/data/loader.h).
+#include <dirent.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -11,6 +12,7 @@
 #include <cstring>
 #include <iostream>
 #include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -237,7 +239,9 @@ Status RunVerify(int argc, char** argv) {
   size, every token inside the vocabulary, the document table against the
   end-of-text tokens, and the whole file's XXH3-64 against the manifest.
   Stops at the first problem and names the shard file and block. Prints a
-  one-line summary on stdout when all is well.
+  one-line summary on stdout when all is well, and warns on stderr about
+  shard or temporary files in DIR that the manifest does not list (left by a
+  writer killed with SIGKILL; they are not part of the dataset).
 
 EXIT STATUS
   0 the dataset is intact; 1 it is not (or cannot be read); 2 usage error.
@@ -257,6 +261,23 @@ EXIT STATUS
   VerifyReport rep;
   LM_RETURN_IF_ERROR(VerifyDataset(dir, &rep, [&](uint64_t done) { progress.Update(done); }));
   progress.Finish();
+  // Files a killed writer (SIGKILL, power loss) could leave: not an error, the
+  // dataset is what the manifest says, but worth knowing.
+  std::set<std::string> listed;
+  for (const ManifestShard& e : m.shards) listed.insert(e.file);
+  std::vector<std::string> stray;
+  if (DIR* d = opendir(dir.c_str())) {
+    while (struct dirent* e = readdir(d)) {
+      std::string n = e->d_name;
+      bool shard_like = n.size() > 4 && n.compare(n.size() - 4, 4, ".lms") == 0;
+      bool temp = n[0] == '.' && n.find(".tmp") != std::string::npos;
+      if ((shard_like && !listed.count(n)) || temp) stray.push_back(n);
+    }
+    closedir(d);
+  }
+  if (!stray.empty())
+    LogWarn("%s: %zu files not in the manifest (left by an interrupted lm-pack?), e.g. %s",
+            dir.c_str(), stray.size(), stray[0].c_str());
   printf("%s: OK: %" PRIu64 " shards, %" PRIu64 " tokens, %" PRIu64 " documents, %" PRIu64
          " bytes\n",
          dir.c_str(), rep.shards, rep.tokens, rep.documents, rep.bytes);
