@@ -7,6 +7,7 @@
 # the reference. Goals (issue 6): >= 55% MFU at 124M, >= 1.2x the reference.
 #
 #   bench/train-gpu.sh [BIN]          BIN holds lm-* (default: bin)
+#   bench/train-gpu.sh --table FILE   the table again, from a run's results.jsonl
 #
 # Environment: STEPS (timed steps per run, default 20), SHAPES (default
 # "124m 350m"), MB_124M / MB_350M (micro-batch, default 16 / 8), TORCH=0 skips
@@ -19,6 +20,28 @@
 # depends on the shapes, not on the text, and the GPU machine has no corpora.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# table RESULTS.JSONL: lm against the reference, one row per shape.
+table() {
+  python3 - "$1" <<'EOF'
+import json, sys
+rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+by = {}
+for r in rows:
+    by.setdefault(r["shape"], {})[r["impl"]] = r
+print(f"{'shape':6} {'lm tok/s':>10} {'lm MFU':>7} {'torch tok/s':>12} {'torch MFU':>9} {'lm/torch':>8}")
+for shape, d in by.items():
+    lm, th = d.get("lm", {}), d.get("torch", {})
+    lt, tt = lm.get("tokens_per_s", 0), th.get("tokens_per_s", 0)
+    ratio = f"{lt / tt:.2f}x" if lt and tt else "-"
+    print(f"{shape:6} {lt:10.0f} {100 * lm.get('mfu', 0):6.1f}% {tt:12.0f} "
+          f"{100 * th.get('mfu', 0):8.1f}% {ratio:>8}")
+EOF
+}
+if [ "${1:-}" = --table ]; then
+  table "$2"
+  exit 0
+fi
+
 BIN=${1:-bin}
 STEPS=${STEPS:-20}
 SHAPES=${SHAPES:-"124m 350m"}
@@ -29,6 +52,7 @@ OUT=${OUT:-$work}
 mkdir -p "$OUT"
 res="$OUT/results.jsonl"
 : >"$res"
+failed=0
 
 lm() {  # runs $BIN/lm-NAME with LM_LD_PATH in front of the library path
   local p=$1
@@ -103,6 +127,7 @@ EOF
     echo "train-gpu.sh: lm-train failed for $shape (log: $OUT/lm-$shape.log):" >&2
     tail -5 "$OUT/lm-$shape.log" >&2
     echo "{\"impl\": \"lm\", \"shape\": \"$shape\", \"tokens_per_s\": 0, \"mfu\": 0, \"failed\": true}" >>"$res"
+    failed=1
   fi
   if [ "${TORCH:-1}" != 0 ]; then
     echo "== PyTorch reference, $shape, batch $mb x 1024" >&2
@@ -110,21 +135,10 @@ EOF
         --peak "$PEAK" >>"$res" 2>"$OUT/torch-$shape.log"; then
       echo "train-gpu.sh: the PyTorch reference failed for $shape:" >&2
       tail -5 "$OUT/torch-$shape.log" >&2
+      failed=1
     fi
   fi
 done
 
-python3 - "$res" <<'EOF'
-import json, sys
-rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
-by = {}
-for r in rows:
-    by.setdefault(r["shape"], {})[r["impl"]] = r
-print(f"{'shape':6} {'lm tok/s':>10} {'lm MFU':>7} {'torch tok/s':>12} {'torch MFU':>9} {'lm/torch':>8}")
-for shape, d in by.items():
-    lm, th = d.get("lm", {}), d.get("torch", {})
-    lt, tt = lm.get("tokens_per_s", 0), th.get("tokens_per_s", 0)
-    ratio = f"{lt / tt:.2f}x" if lt and tt else "-"
-    print(f"{shape:6} {lt:10.0f} {100 * lm.get('mfu', 0):6.1f}% {tt:12.0f} "
-          f"{100 * th.get('mfu', 0):8.1f}% {ratio:>8}")
-EOF
+table "$res"
+exit $failed

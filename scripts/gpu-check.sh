@@ -105,6 +105,14 @@ if [ "${SKIP_BENCH:-0}" != 1 ]; then
   tail -8 "$out/bench.log" >&2
 fi
 
+# At most 8 files come back from the device tool: one file for the bench logs.
+if [ -d "$out/bench" ]; then
+  for f in "$out"/bench/*.log; do
+    [ -e "$f" ] && { echo "=== $(basename "$f")"; cat "$f"; }
+  done >"$out/bench-logs.txt"
+  [ -f "$out/bench/results.jsonl" ] && mv "$out/bench/results.jsonl" "$out/results.jsonl"
+  rm -rf "$out/bench"
+fi
 stamp "done"
 echo
 echo "== gpu-check $(head -1 "$out/machine.txt"), commit $(sed -n 2p "$out/machine.txt" | cut -c1-12)"
@@ -113,5 +121,6 @@ printf 'lm-kernel-check: exit %s, %s\n' "$check_rc" \
   "$(grep -E '^lm-kernel-check: [0-9]+ passed' "$out/kernel-check.log" || echo 'no summary (crashed or timed out)')"
 echo "failing lines: $(grep -c FAIL "$out/kernel-check.log")"
 echo "bench: exit $bench_rc"
-[ -s "$out/bench.txt" ] && cat "$out/bench.txt"
+# From the results file, so that a bench cut short by its timeout still shows.
+[ -s "$out/results.jsonl" ] && bench/train-gpu.sh --table "$out/results.jsonl"
 [ "$check_rc" = 0 ] && { [ "$bench_rc" = 0 ] || [ "$bench_rc" = skipped ]; }
