@@ -430,6 +430,7 @@ void Vocab::EncodeChunk(const char* p, size_t n, std::vector<uint32_t>* out) con
 }
 
 Status Vocab::EncodeOrdinary(const char* p, size_t n, std::vector<uint32_t>* out) const {
+  if (!impl_->pre) return Status::Invalid("vocabulary not loaded");
   std::vector<size_t> ends;
   LM_RETURN_IF_ERROR(impl_->pre->Split(p, n, &ends));
   size_t s = 0;
