@@ -27,8 +27,27 @@ def random_texts(rng, n, corpus):
               "A\u0301B", "\u0301", "ǈa", "ᾈb", "ʰx", "Xyz", "XYZabc", "aBC", "a'B", "  \n\n  x", "$$$",
               "\x0c", "\x0b", "\x1c", "x\r\ny", " 's", "ª", "ºA", "\U00031350", "\U00011F04\U00011F50", "\U00010D50\U00010D70x", "\U0002EBF0", "\U0001E4D0\u0897"]
     out = []
+    blocks = [0x00C0, 0x0370, 0x0400, 0x0530, 0x0590, 0x0600, 0x0900, 0x0980, 0x0B80, 0x0E00, 0x10A0,
+              0x1100, 0x1E00, 0x1F00, 0x3040, 0x30A0, 0x4E00, 0xAC00, 0x10400, 0x1D400, 0x11F00, 0x10D40]
     for i in range(n):
-        kind = i % 4
+        kind = i % 5
+        if kind == 4:
+            # Words of one script with combining marks, case changes and contractions.
+            words = []
+            for _ in range(rng.randrange(1, 8)):
+                b = rng.choice(blocks)
+                w = ""
+                for _ in range(rng.randrange(1, 8)):
+                    w += chr(b + rng.randrange(0, 96))
+                    if rng.random() < 0.2:
+                        w += chr(rng.randrange(0x0300, 0x0370))
+                    if rng.random() < 0.1:
+                        w += rng.choice("AbCxY")
+                if rng.random() < 0.3:
+                    w += rng.choice(["'s", "'S", "'\u017f", "'ll", "'Re", "'d", "'x"])
+                words.append(w)
+            out.append(rng.choice([" ", "  ", "\n", "", "\u3000", "1"]).join(words))
+            continue
         if kind == 0 and corpus:
             a = rng.randrange(len(corpus))
             out.append(corpus[a:a + rng.randrange(1, 400)])
