@@ -161,7 +161,7 @@ Status Model<T>::Init(const ModelConfig& cfg, int max_batch, int max_seq, bool t
     }
   }
   // Touch everything now, so that a shortage shows at Init, not mid-run.
-  std::memset(arena_, 0, arena_size_);
+  Zero((char*)arena_, arena_size_);
   bytes_ = arena_size_;
   return Status::OK();
 }
