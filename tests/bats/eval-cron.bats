@@ -123,7 +123,7 @@ print(" ".join(str(s) for s in sorted(json.loads(l)["step"] for l in open(sys.ar
 
 @test "cron: a torn last record line is ignored" {
   "${EVAL[@]}" >/dev/null
-  printf '{"ckpt":"step-0000100","key":"0000' >>"$RUN/eval-record.jsonl"
+  printf '{"ckpt":"step-0000100","id":"1234","key":"0000' >>"$RUN/eval-record.jsonl"
   run "${EVAL[@]}"
   [ "$status" -eq 0 ]
   [ -z "$output" ]
@@ -139,4 +139,16 @@ print(" ".join(str(s) for s in sorted(json.loads(l)["step"] for l in open(sys.ar
   run lm-eval --ckpt "$RUN/step-0000050" --data "$FIX/shards" --new-only
   [ "$status" -eq 2 ]
   [[ "$output" == *"step directory"* ]]
+}
+
+@test "cron: a run restarted from scratch in the same directory is evaluated again" {
+  "${EVAL[@]}" >/dev/null
+  # Same step names, other contents: step 150's files under step 100's name.
+  rm -rf "$RUN/step-0000100"
+  mv "$BATS_TEST_TMPDIR/pending-step-0000150" "$RUN/step-0000100"
+  run "${EVAL[@]}"
+  [ "$status" -eq 0 ]
+  [ "${#lines[@]}" -eq 1 ]
+  [[ "${lines[0]}" == *'"ckpt":"'"$RUN"'/step-0000100"'* ]]
+  [[ "${lines[0]}" == *'"step":150,'* ]]
 }

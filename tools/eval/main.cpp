@@ -320,7 +320,7 @@ Status EmitLine(const std::string& line) {
   return WriteAll(STDOUT_FILENO, line.data(), line.size(), "<stdout>");
 }
 
-// What --new-only has done: RUN/eval-record.jsonl, one {"ckpt","key",...} per line.
+// What --new-only has done: RUN/eval-record.jsonl, one {"ckpt","id","key",...} per line.
 std::string RecordKey(const Options& o, const EvalData& d) {
   std::string k = "data=" + HashHex(d.identity) + " context=" + std::to_string(o.context) +
                   " stride=" + std::to_string(o.stride) + " limit=" + std::to_string(o.limit);
@@ -338,10 +338,12 @@ Status ReadRecord(const std::string& path, const std::string& key, std::set<std:
     std::string line = all.substr(pos, nl - pos);
     pos = nl + 1;
     Json j = Json::parse(line, nullptr, false);
-    if (j.is_discarded() || !j.is_object() || !j.contains("ckpt") || !j.contains("key") ||
-        !j["ckpt"].is_string() || !j["key"].is_string())
+    if (j.is_discarded() || !j.is_object() || !j.contains("ckpt") || !j.contains("id") ||
+        !j.contains("key") || !j["ckpt"].is_string() || !j["id"].is_string() ||
+        !j["key"].is_string())
       continue;
-    if (j["key"].get<std::string>() == key) done->insert(j["ckpt"].get<std::string>());
+    if (j["key"].get<std::string>() == key)
+      done->insert(j["ckpt"].get<std::string>() + "/" + j["id"].get<std::string>());
   }
   return Status::OK();
 }
@@ -378,11 +380,17 @@ Status RunNewOnly(const Options& o, EvalData* data) {
     LM_RETURN_IF_ERROR(ReadRecord(record, key, &done));
     std::vector<std::string> steps;
     LM_RETURN_IF_ERROR(ListCheckpoints(run, &steps));
-    std::string next;
+    std::string next, next_id;
     for (const std::string& s : steps) {
-      std::string name = BaseName(s);
+      // A checkpoint is its name and its contents (the hash of its
+      // trainer-state.json, which holds every file's hash), so that a run
+      // restarted from scratch in the same directory is evaluated again.
+      std::string state, name = BaseName(s);
+      if (!ReadFile(JoinPath(s, "trainer-state.json"), &state).ok()) continue;  // just deleted
+      name += "/" + HashHex(Hash64(state));
       if (!done.count(name) && !failed.count(name)) {
         next = s;
+        next_id = name;
         break;
       }
     }
@@ -390,7 +398,7 @@ Status RunNewOnly(const Options& o, EvalData* data) {
     Result r;
     Status s = EvaluateCheckpoint(o, next, data, &r);
     if (!s.ok()) {
-      failed.insert(BaseName(next));
+      failed.insert(next_id);
       if (!IsDirectory(next)) {  // removed by lm-train --keep while we read it
         LogWarn("%s: deleted while being evaluated; skipped", next.c_str());
         continue;
@@ -405,6 +413,7 @@ Status RunNewOnly(const Options& o, EvalData* data) {
     LM_RETURN_IF_ERROR(EmitLine(r.line));
     Json rec;
     rec["ckpt"] = BaseName(next);
+    rec["id"] = next_id.substr(next_id.rfind('/') + 1);
     rec["key"] = key;
     rec["data"] = data->name;
     rec["date"] = NowUtc();
