@@ -176,6 +176,7 @@ Status DatasetWriter::Create(const PackOptions& opt, const TokenStreamInfo& voca
     return Status::Usage("--val-fraction must be between 0 and 1");
   if (PathExists(opt.dir) && !IsDirectory(opt.dir))
     return Status::Invalid(opt.dir + ": exists and is not a directory");
+  bool created = !PathExists(opt.dir);
   LM_RETURN_IF_ERROR(MakeDirs(opt.dir));
   // Refuse early what the commit would refuse (it checks again under the lock).
   Manifest m;
@@ -189,6 +190,7 @@ Status DatasetWriter::Create(const PackOptions& opt, const TokenStreamInfo& voca
   }
   std::unique_ptr<DatasetWriter> w(new DatasetWriter());
   w->opt_ = opt;
+  w->created_dir_ = created;
   if (w->opt_.threads < 1) w->opt_.threads = 1;
   w->vocab_ = vocab;
   std::random_device rd;
@@ -201,7 +203,12 @@ Status DatasetWriter::Create(const PackOptions& opt, const TokenStreamInfo& voca
 }
 
 DatasetWriter::~DatasetWriter() {
-  if (!committed_) RemoveFiles();
+  if (!committed_) {
+    RemoveFiles();
+    // A directory this writer made goes too, if nothing else is in it (rmdir
+    // fails otherwise, e.g. when a concurrent writer uses it).
+    if (created_dir_) rmdir(opt_.dir.c_str());
+  }
   UnregisterSlot(slot_);
 }
 

@@ -81,7 +81,8 @@ class DatasetWriter {
   std::vector<uint32_t> head_;  // first tokens of a document whose split is not yet known
   int doc_split_ = 0;
   bool committed_ = false;
-  int slot_ = -1;  // in the signal-cleanup registry
+  bool created_dir_ = false;  // DIR did not exist before Create
+  int slot_ = -1;             // in the signal-cleanup registry
   PackStats stats_;
 };
 
