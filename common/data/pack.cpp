@@ -32,7 +32,8 @@ struct Slot {
   std::atomic<bool> used{false};
   char dir[kMaxDir];
   char id[17];
-  std::atomic<uint64_t> count[2];  // shards begun per split
+  std::atomic<uint64_t> count[2];    // shards begun per split
+  std::atomic<bool> created{false};  // the writer made dir: remove it if empty
 };
 Slot g_slots[kMaxSlots];
 std::mutex g_slots_mu;
@@ -76,6 +77,7 @@ void PackCleanupHandler(int sig) {
         unlink(path);
       }
     }
+    if (s.created.load()) rmdir(s.dir);
   }
   for (int i = 0; i < 3; i++) {
     if (kSignals[i] != sig) continue;
@@ -89,7 +91,7 @@ void PackCleanupHandler(int sig) {
   raise(sig);
 }
 
-int RegisterSlot(const std::string& dir, const std::string& id) {
+int RegisterSlot(const std::string& dir, const std::string& id, bool created) {
   if (dir.size() >= kMaxDir) return -1;
   std::lock_guard<std::mutex> lk(g_slots_mu);
   for (int i = 0; i < kMaxSlots; i++) {
@@ -99,6 +101,7 @@ int RegisterSlot(const std::string& dir, const std::string& id) {
     std::memcpy(s.id, id.c_str(), 17);
     s.count[0].store(0);
     s.count[1].store(0);
+    s.created.store(created);
     s.used.store(true);
     return i;
   }
@@ -197,7 +200,7 @@ Status DatasetWriter::Create(const PackOptions& opt, const TokenStreamInfo& voca
   uint64_t r = ((uint64_t)rd() << 32) ^ rd() ^ ((uint64_t)getpid() << 16) ^ (uint64_t)time(nullptr);
   w->id_ = HashHex(Hash64(&r, sizeof r));
   w->stats_.writer = w->id_;
-  w->slot_ = RegisterSlot(opt.dir, w->id_);
+  w->slot_ = RegisterSlot(opt.dir, w->id_, created);
   *out = std::move(w);
   return Status::OK();
 }

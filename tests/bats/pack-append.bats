@@ -57,3 +57,22 @@ setup() {
   [ -z "$(find ds -name '.*tmp*')" ]
   lm-pack verify ds
 }
+
+@test "append: a writer killed while packing into a new directory leaves nothing" {
+  mkfifo pipe2
+  lm-pack -o fresh --shard-tokens 500 pipe2 2>err.txt &
+  pid=$!
+  exec 7>pipe2
+  cat "$FIX"/doc[0-6].tok >&7
+  for i in $(seq 50); do
+    [ "$(ls fresh 2>/dev/null | grep -c '^train-')" -ge 3 ] && break
+    sleep 0.1
+  done
+  [ "$(ls fresh | grep -c '^train-')" -ge 3 ]
+  kill -INT "$pid"
+  exec 7>&-
+  rc=0
+  wait "$pid" || rc=$?
+  [ "$rc" -eq 130 ]  # died of SIGINT, after its cleanup
+  [ ! -e fresh ]
+}
