@@ -118,7 +118,8 @@ echo
 echo "== gpu-check $(head -1 "$out/machine.txt"), commit $(sed -n 2p "$out/machine.txt" | cut -c1-12)"
 sed -n 3,4p "$out/machine.txt"
 printf 'lm-kernel-check: exit %s, %s\n' "$check_rc" \
-  "$(grep -E '^lm-kernel-check: [0-9]+ passed' "$out/kernel-check.log" || echo 'no summary (crashed or timed out)')"
+  "$(grep -E '^lm-kernel-check: [0-9]+ passed' "$out/kernel-check.log" ||
+    { echo -n 'no summary; last line: '; tail -1 "$out/kernel-check.log"; })"
 echo "failing lines: $(grep -c FAIL "$out/kernel-check.log")"
 echo "bench: exit $bench_rc"
 # From the results file, so that a bench cut short by its timeout still shows.
