@@ -201,6 +201,24 @@ struct Seg {
   }
 };
 
+// Whether a valid UTF-8 character that is not White_Space starts at p.
+inline bool NonSpaceAt(const uint8_t* t, size_t p, size_t n) {
+  uint32_t cp;
+  int l = Decode(t + p, t + n, &cp);
+  return l > 0 && !(Class(cp) & kWs);
+}
+// Whether a valid UTF-8 character that is not White_Space ends just before `end`.
+inline bool NonSpaceBefore(const uint8_t* t, size_t end) {
+  size_t s = end;
+  for (int k = 0; k < 4 && s > 0; k++) {
+    s--;
+    if ((t[s] & 0xC0) != 0x80) break;
+  }
+  uint32_t cp;
+  int l = Decode(t + s, t + end, &cp);
+  return l > 0 && s + (size_t)l == end && !(Class(cp) & kWs);
+}
+
 class HandSplitter : public Pretokenizer {
  public:
   explicit HandSplitter(PatternKind kind) : kind_(kind) {}
@@ -233,21 +251,21 @@ class HandSplitter : public Pretokenizer {
     return Status::OK();
   }
 
-  // After "\n" preceded by printable ASCII and followed by an ASCII letter, no
-  // alternative of these patterns reaches across, and none looks past the
-  // newline to decide where the chunk before it ends.
+  // After a "\n" that has a non-space character on each side (not '/' after
+  // it): no alternative
+  // of these patterns reaches across it, the "\n" is a chunk (or the tail of
+  // a punctuation chunk) whatever follows, and nothing looks behind.
   size_t SafeSplit(const char* text, size_t n, size_t from) const override {
     if (kind_ == PatternKind::kNone) return n;
+    const uint8_t* t = (const uint8_t*)text;
     size_t p = from < 2 ? 2 : from;
     while (p < n) {
       const void* nl = memchr(text + p - 1, '\n', n - (p - 1));
       if (!nl) return n;
       p = (size_t)((const char*)nl - text) + 1;
       if (p >= n) return n;
-      unsigned char before = (unsigned char)text[p - 2], after = (unsigned char)text[p];
-      if (p >= 2 && before > 0x20 && before < 0x7F &&
-          ((after | 0x20) >= 'a' && (after | 0x20) <= 'z'))
-        return p;
+      // Not before '/': o200k's punctuation chunks take "[\r\n/]*" after them.
+      if (p >= 2 && t[p] != '/' && NonSpaceBefore(t, p - 1) && NonSpaceAt(t, p, n)) return p;
       p++;
     }
     return n;

@@ -144,6 +144,17 @@ def main():
                         print("  mismatch %s on %r\n    tiktoken %s\n    lm       %s" % (name, t[:80], want[:20], got[:20]))
             print("%s %s: %d texts, %d mismatches" % ("ok" if n_bad == 0 else "FAIL", name, len(texts), n_bad))
             bad += n_bad
+            # All texts joined by newlines as one document: long enough that
+            # lm-tokenize cuts it into pieces (Pretokenizer::SafeSplit) for threads.
+            whole = "\n".join(texts)
+            doc = os.path.join(tmp, "doc.txt")
+            with open(doc, "wb") as f:
+                f.write(whole.encode("utf-8"))
+            out = subprocess.run([args.bin, "encode", "--vocab", vocab, "--ids", "--no-eot", doc],
+                                 check=True, capture_output=True).stdout
+            same = [int(x) for x in out.split()] == enc.encode_ordinary(whole)
+            print("%s %s: one document of %d bytes" % ("ok" if same else "FAIL", name, len(whole.encode())))
+            bad += not same
     return 1 if bad else 0
 
 

@@ -216,6 +216,13 @@ TEST(safe_split_changes_no_chunk) {
       CHECK_OK(p->Split(s.data() + at, s.size() - at, &right));
       for (size_t x : right) parts.push_back(x + at);
       CHECK(parts == whole);
+      if (parts != whole) {
+        std::string hex;
+        char buf[8];
+        for (size_t q = (at > 12 ? at - 12 : 0); q < at + 12 && q < s.size(); q++)
+          snprintf(buf, sizeof buf, q == at ? "|%02x" : "%02x", (unsigned char)s[q]), hex += buf;
+        printf("# %s: split at %zu changes chunks: %s\n", PatternName(k), at, hex.c_str());
+      }
     }
     CHECK(splits > 100);
   }
