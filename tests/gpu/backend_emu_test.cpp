@@ -212,6 +212,15 @@ void Compare(const lm::ModelConfig& c, int B, int T, bool recompute, int steps) 
   for (const lm::TensorInfo& t : layout.tensors)
     CHECK_REL(gg.data() + t.offset, gc.data() + t.offset, t.numel, 3e-2, "grad " + t.name);
 
+  // A second micro-batch accumulates onto the first (no ZeroGrad in between).
+  std::vector<int32_t> in2 = Tokens(N, c.vocab_size, 12), tg2 = Tokens(N, c.vocab_size, 13);
+  CHECK_OK(cpu->ForwardBackward(in2.data(), tg2.data(), B, T, 0.25f, &lc));
+  CHECK_OK(gpu->ForwardBackward(in2.data(), tg2.data(), B, T, 0.25f, &lg));
+  CHECK_NEAR(lg, lc, 1e-2 * lc);
+  CHECK_OK(cpu->GetGrads(gc.data()));
+  CHECK_OK(gpu->GetGrads(gg.data()));
+  CHECK_REL(gg.data(), gc.data(), gc.size(), 3e-2, "accumulated gradients");
+
   std::vector<float> xc((size_t)N * c.vocab_size), xg((size_t)N * c.vocab_size);
   CHECK_OK(cpu->ForwardLogits(in.data(), B, T, xc.data()));
   CHECK_OK(gpu->ForwardLogits(in.data(), B, T, xg.data()));
