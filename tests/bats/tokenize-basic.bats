@@ -89,11 +89,13 @@ setup() { setup_vocab; }
 }
 
 @test "one thread or many: the same stream, on documents long enough to split" {
-  for i in 1 2 3 4 5 6; do cat "$T/train.txt"; done >"$T/big.txt"
+  for i in $(seq 20); do cat "$T/train.txt"; done >"$T/big.txt"
   printf 'tail without newline' >>"$T/big.txt"
-  lm-tokenize --vocab "$T/v.bpe" -j 1 "$T/big.txt" "$T/train.txt" >"$T/j1.tok"
-  lm-tokenize --vocab "$T/v.bpe" -j 3 "$T/big.txt" "$T/train.txt" >"$T/j3.tok"
+  lm-tokenize --vocab "$T/v.bpe" -j 1 "$T/big.txt" "$T/train.txt" "$T/big.txt" >"$T/j1.tok"
+  lm-tokenize --vocab "$T/v.bpe" -j 3 "$T/big.txt" "$T/train.txt" "$T/big.txt" >"$T/j3.tok"
   cmp "$T/j1.tok" "$T/j3.tok"
+  lm-tokenize decode --vocab "$T/v.bpe" "$T/j3.tok" >"$T/back.txt"
+  cat "$T/big.txt" "$T/train.txt" "$T/big.txt" | cmp - "$T/back.txt"
   lm-tokenize --vocab "$T/v.bpe" --ids --no-eot "$T/big.txt" >"$T/ids"
   [ "$(wc -l <"$T/ids")" -eq 1 ]
 }

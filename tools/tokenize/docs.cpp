@@ -162,6 +162,7 @@ Status DocReader::Extract(bool eof, std::vector<Piece>* out, size_t* got) {
 
 Status DocReader::Next(size_t max_bytes, std::vector<Piece>* out, bool* done) {
   *done = false;
+  idle_ = false;
   size_t got = 0;
   while (got < max_bytes) {
     if (fd_ < 0) {
@@ -177,7 +178,10 @@ Status DocReader::Next(size_t max_bytes, std::vector<Piece>* out, bool* done) {
     LM_RETURN_IF_ERROR(Extract(eof, out, &got));
     // A pipe that has nothing more for now: hand over what is ready, so that
     // a slow producer's documents come out promptly.
-    if (short_read_ && !eof && !out->empty()) return Status::OK();
+    if (short_read_ && !eof && !out->empty()) {
+      idle_ = true;
+      return Status::OK();
+    }
     if (eof) {
       if (fd_ > 0) close(fd_);
       fd_ = -1;

@@ -42,6 +42,9 @@ class DocReader {
   // (*done). An input file that holds no document is an error naming it.
   Status Next(size_t max_bytes, std::vector<Piece>* out, bool* done);
   uint64_t bytes_read() const { return bytes_read_; }
+  // Whether the last Next stopped because the input had nothing more for now
+  // (a pipe waiting on its writer), rather than on max_bytes or at the end.
+  bool idle() const { return idle_; }
 
  private:
   Status OpenNext(bool* none_left);
@@ -59,7 +62,7 @@ class DocReader {
   std::string buf_;
   size_t start_ = 0;
   uint64_t file_bytes_ = 0, line_ = 0;
-  bool file_had_doc_ = false, in_doc_ = false, short_read_ = false;
+  bool file_had_doc_ = false, in_doc_ = false, short_read_ = false, idle_ = false;
   uint64_t bytes_read_ = 0;
 };
 

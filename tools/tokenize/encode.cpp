@@ -5,6 +5,7 @@
 #include <cctype>
 #include <cstdio>
 #include <cstring>
+#include <future>
 #include <string>
 #include <vector>
 
@@ -61,37 +62,85 @@ const char kDocManual[] =
     "  cuts it into several. Empty documents are skipped; an input that is empty,\n"
     "  or holds no document at all, is an error.\n";
 
+struct Batch {
+  std::vector<Piece> pieces;
+  std::vector<std::vector<uint32_t>> ids;
+  bool done = false;
+  bool idle = false;  // the input paused after this batch: flush the output
+};
+
 // Encodes pieces in parallel, order kept; calls sink(piece, ids) in order and
-// flush() after each batch (so that a pipe sees each batch promptly).
+// flush() when the input pauses (so that a pipe sees its documents promptly). With
+// several threads, reading the next batch and writing the previous one
+// overlap the encoding of the current one.
 template <typename Sink, typename Flush>
 Status EncodeAll(const Vocab& vocab, DocReader* reader, int threads, bool allow_special, bool eot,
                  Progress* progress, Sink sink, Flush flush) {
-  std::vector<Piece> pieces;
-  std::vector<std::vector<uint32_t>> ids;
-  std::vector<Status> errs;
-  bool done = false;
-  while (!done) {
-    pieces.clear();
-    LM_RETURN_IF_ERROR(reader->Next((size_t)threads * (4 << 20), &pieces, &done));
-    ids.resize(pieces.size());
-    errs.assign(pieces.size(), Status::OK());
+  size_t batch_bytes = (size_t)threads * (4 << 20);
+  auto read = [&](Batch* b) {
+    b->pieces.clear();
+    Status s = reader->Next(batch_bytes, &b->pieces, &b->done);
+    b->idle = reader->idle();
+    return s;
+  };
+  auto encode = [&](Batch* b) {
+    std::vector<Status> errs(b->pieces.size());
+    b->ids.resize(b->pieces.size());
 #pragma omp parallel for schedule(dynamic, 1) num_threads(threads)
-    for (size_t i = 0; i < pieces.size(); i++) {
-      ids[i].clear();
-      Status s = allow_special
-                     ? vocab.Encode(pieces[i].text, true, &ids[i])
-                     : vocab.EncodeOrdinary(pieces[i].text.data(), pieces[i].text.size(), &ids[i]);
-      if (s.ok() && eot && pieces[i].doc_end) ids[i].push_back(vocab.eot_id());
+    for (size_t i = 0; i < b->pieces.size(); i++) {
+      const Piece& p = b->pieces[i];
+      b->ids[i].clear();
+      Status s = allow_special ? vocab.Encode(p.text, true, &b->ids[i])
+                               : vocab.EncodeOrdinary(p.text.data(), p.text.size(), &b->ids[i]);
+      if (s.ok() && eot && p.doc_end) b->ids[i].push_back(vocab.eot_id());
       errs[i] = s;
     }
-    for (size_t i = 0; i < pieces.size(); i++) {
-      LM_RETURN_IF_ERROR(errs[i]);
-      LM_RETURN_IF_ERROR(sink(pieces[i], ids[i]));
+    for (auto& s : errs) LM_RETURN_IF_ERROR(s);
+    return Status::OK();
+  };
+  auto write = [&](Batch* b) {
+    for (size_t i = 0; i < b->pieces.size(); i++) LM_RETURN_IF_ERROR(sink(b->pieces[i], b->ids[i]));
+    // Only when the input pauses, so that the bytes written (chunk boundaries
+    // included) do not depend on -j.
+    return b->idle ? flush() : Status::OK();
+  };
+  if (threads <= 1) {
+    Batch b;
+    while (!b.done) {
+      LM_RETURN_IF_ERROR(read(&b));
+      LM_RETURN_IF_ERROR(encode(&b));
+      LM_RETURN_IF_ERROR(write(&b));
+      if (progress) progress->Update(reader->bytes_read());
     }
-    LM_RETURN_IF_ERROR(flush());
-    if (progress) progress->Update(reader->bytes_read());
+    return Status::OK();
   }
-  return Status::OK();
+  // Three batches rotate: one being read, one encoded, one written.
+  Batch slots[3];
+  Batch* cur = &slots[0];
+  Batch* next = &slots[1];
+  Batch* out = &slots[2];
+  LM_RETURN_IF_ERROR(read(cur));
+  std::future<Status> writing;
+  Status st;
+  for (;;) {
+    std::future<Status> reading;
+    const bool more = !cur->done;
+    if (more) reading = std::async(std::launch::async, read, next);
+    st = encode(cur);
+    Status ws = writing.valid() ? writing.get() : Status::OK();
+    if (st.ok()) st = ws;
+    if (st.ok()) {
+      std::swap(cur, out);
+      writing = std::async(std::launch::async, write, out);
+    }
+    Status rs = more ? reading.get() : Status::OK();
+    if (st.ok()) st = rs;
+    if (!st.ok() || !more) break;
+    if (progress) progress->Update(reader->bytes_read());
+    std::swap(cur, next);
+  }
+  Status ws = writing.valid() ? writing.get() : Status::OK();
+  return st.ok() ? ws : st;
 }
 
 Status WriteIdsLine(const Output& o, const std::vector<uint32_t>& ids, bool* line_open, bool end) {
