@@ -89,7 +89,7 @@ setup() { setup_vocab; }
 }
 
 @test "one thread or many: the same stream, on documents long enough to split" {
-  for i in $(seq 20); do cat "$T/train.txt"; done >"$T/big.txt"
+  for i in $(seq 64); do cat "$T/train.txt"; done >"$T/big.txt"  # several batches at -j 1
   printf 'tail without newline' >>"$T/big.txt"
   lm-tokenize --vocab "$T/v.bpe" -j 1 "$T/big.txt" "$T/train.txt" "$T/big.txt" >"$T/j1.tok"
   lm-tokenize --vocab "$T/v.bpe" -j 3 "$T/big.txt" "$T/train.txt" "$T/big.txt" >"$T/j3.tok"
