@@ -72,8 +72,9 @@ void InstallCleanupHandlers() {
   sigaction(SIGINT, &sa, nullptr);
   sigaction(SIGTERM, &sa, nullptr);
   sigaction(SIGHUP, &sa, nullptr);
-  // A closed pipe downstream (lm-tokenize ... | head) is an I/O error, not a kill.
-  signal(SIGPIPE, SIG_IGN);
+  // A closed pipe downstream (lm-sample ... | head) ends the tool quietly, as it
+  // ends cat: temporaries are removed and the process dies of SIGPIPE.
+  sigaction(SIGPIPE, &sa, nullptr);
 }
 
 Status ReadFile(const std::string& path, std::string* out) {

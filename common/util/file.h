@@ -107,7 +107,7 @@ class FileLock {
   int fd_ = -1;
 };
 
-// Registers SIGINT/SIGTERM/SIGHUP handlers that unlink the temporaries of live
+// Registers SIGINT/SIGTERM/SIGHUP/SIGPIPE handlers that unlink the temporaries of live
 // AtomicFiles and then die of the signal, so that an interrupted tool leaves
 // nothing half-written. Tools with their own signal handling (lm-train) skip it.
 void InstallCleanupHandlers();
