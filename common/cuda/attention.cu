@@ -204,6 +204,8 @@ __global__ void __launch_bounds__(128)
   const int kend = min(a.Tk, a.q_pos0 + last_t + 1);
   const bf16* kb = a.k + b * a.kv_bstride + (int64_t)g * D;
   const bf16* vb = a.v + b * a.kv_bstride + (int64_t)g * D;
+  wmma::fragment<wmma::matrix_a, 16, 16, 16, bf16, wmma::row_major> qf[D / 16];
+  bool q_loaded = false;
 
   for (int k0 = 0; k0 < kend; k0 += BK) {
     __syncthreads();  // the previous tile's K and V are no longer read
@@ -215,16 +217,20 @@ __global__ void __launch_bounds__(128)
     __syncthreads();
     if (q0 + warp * 16 >= a.Tq || k0 > warp_max_pos) continue;  // warp-uniform: all masked
 
-    // S (16 x BK) = Q_w (16 x D) K^T (D x BK).
+    // S (16 x BK) = Q_w (16 x D) K^T (D x BK); the warp's Q fragments are
+    // loaded once, on its first visible tile.
+    if (!q_loaded) {
+      for (int kk = 0; kk < D / 16; kk++)
+        wmma::load_matrix_sync(qf[kk], Qs + (warp * 16) * D + kk * 16, D);
+      q_loaded = true;
+    }
     for (int n = 0; n < BK / 16; n++) {
       wmma::fragment<wmma::accumulator, 16, 16, 16, float> acc;
       wmma::fill_fragment(acc, 0.f);
       for (int kk = 0; kk < D / 16; kk++) {
-        wmma::fragment<wmma::matrix_a, 16, 16, 16, bf16, wmma::row_major> fa;
         wmma::fragment<wmma::matrix_b, 16, 16, 16, bf16, wmma::col_major> fb;
-        wmma::load_matrix_sync(fa, Qs + (warp * 16) * D + kk * 16, D);
         wmma::load_matrix_sync(fb, Ks + (n * 16) * D + kk * 16, D);
-        wmma::mma_sync(acc, fa, fb, acc);
+        wmma::mma_sync(acc, qf[kk], fb, acc);
       }
       wmma::store_matrix_sync(Sw + n * 16, acc, BK, wmma::mem_row_major);
     }
@@ -359,25 +365,32 @@ __global__ void __launch_bounds__(128)
   const int warp_last = min(T - 1, q0 + warp * 16 + 15);
   const bf16* kb = a.k + b * a.kv_bstride + (int64_t)g * D;
   const bf16* vb = a.v + b * a.kv_bstride + (int64_t)g * D;
+  wmma::fragment<wmma::matrix_a, 16, 16, 16, bf16, wmma::row_major> qf[D / 16], of[D / 16];
+  bool own_loaded = false;
   for (int k0 = 0; k0 < kend; k0 += 64) {
     __syncthreads();
     copy_rows<D>(Ks, kb, a.kv_rstride, k0, kend);
     copy_rows<D>(Vs, vb, a.kv_rstride, k0, kend);
     __syncthreads();
     if (q0 + warp * 16 >= T || k0 > warp_last) continue;  // warp-uniform
-    for (int n = 0; n < 4; n++) {                         // S = Q K^T and dP = dO V^T, 16 x 64 each
+    if (!own_loaded) {                                    // the warp's Q and dO fragments, once
+      for (int kk = 0; kk < D / 16; kk++) {
+        wmma::load_matrix_sync(qf[kk], Qs + (warp * 16) * D + kk * 16, D);
+        wmma::load_matrix_sync(of[kk], Os + (warp * 16) * D + kk * 16, D);
+      }
+      own_loaded = true;
+    }
+    // S = Q K^T and dP = dO V^T, 16 x 64 each.
+    for (int n = 0; n < 4; n++) {
       wmma::fragment<wmma::accumulator, 16, 16, 16, float> s, dp;
       wmma::fill_fragment(s, 0.f);
       wmma::fill_fragment(dp, 0.f);
       for (int kk = 0; kk < D / 16; kk++) {
-        wmma::fragment<wmma::matrix_a, 16, 16, 16, bf16, wmma::row_major> fa;
         wmma::fragment<wmma::matrix_b, 16, 16, 16, bf16, wmma::col_major> fb;
-        wmma::load_matrix_sync(fa, Qs + (warp * 16) * D + kk * 16, D);
         wmma::load_matrix_sync(fb, Ks + (n * 16) * D + kk * 16, D);
-        wmma::mma_sync(s, fa, fb, s);
-        wmma::load_matrix_sync(fa, Os + (warp * 16) * D + kk * 16, D);
+        wmma::mma_sync(s, qf[kk], fb, s);
         wmma::load_matrix_sync(fb, Vs + (n * 16) * D + kk * 16, D);
-        wmma::mma_sync(dp, fa, fb, dp);
+        wmma::mma_sync(dp, of[kk], fb, dp);
       }
       wmma::store_matrix_sync(Sw + n * 16, s, 64, wmma::mem_row_major);
       wmma::store_matrix_sync(dPw + n * 16, dp, 64, wmma::mem_row_major);
