@@ -1,7 +1,8 @@
 // cross_entropy.cu: softmax cross-entropy over the real vocabulary of one chunk
 // of logit rows, with the logits' gradient written in bf16 for the head's
 // backward products. The backend calls it chunk by chunk, so the fp32 logits of
-// all B*T rows never exist at once. CPU twin: cross_entropy in common/cpu/ops.h.
+// all B*T rows never exist at once. CPU twin: cross_entropy_forward_backward in
+// common/cpu/ops.h.
 #include "cuda/device.cuh"
 
 namespace lm {

@@ -1,5 +1,5 @@
 // matmul.cpp: cuBLASLt products with plans cached per shape and alignment
-// (matmul.h). CPU twin: matmul in common/cpu/ops.h.
+// (matmul.h). CPU twin: matmul_forward / matmul_backward in common/cpu/ops.h.
 #ifdef LM_HAVE_CUDA
 #include "cuda/matmul.h"
 

@@ -1,8 +1,9 @@
 // matmul.h: the matrix products of the CUDA backend, through cuBLASLt (bf16
 // operands, fp32 compute), with the residual add fused in as the beta*C term.
 // cublasGemmEx is the fallback when cuBLASLt offers no algorithm for a shape or
-// alignment (or when LM_CUDA_GEMMEX=1, for debugging). CPU twin: matmul
-// (sgemm) in common/cpu/ops.h.
+// alignment (or when LM_CUDA_GEMMEX=1, for debugging). CPU twins:
+// matmul_forward / matmul_backward, and residual_forward for the fused add, in
+// common/cpu/ops.h.
 //
 // Row-major helpers for a linear layer y = x W^T, W [out, in] as torch stores it:
 //   Linear          Y[rows, out]  = X[rows, in] W^T        (+ beta * C)

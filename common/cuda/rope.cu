@@ -1,7 +1,7 @@
 // rope.cu: rotary position embedding, rotate-half convention (transformers'
 // apply_rotary_pos_emb), applied in place to the query and key heads of the
-// fused qkv rows; the backward pass is the inverse rotation. CPU twin: rope in
-// common/cpu/ops.h.
+// fused qkv rows; the backward pass is the inverse rotation. CPU twin:
+// rope_forward / rope_backward in common/cpu/ops.h.
 #include <cmath>
 
 #include "cuda/device.cuh"
