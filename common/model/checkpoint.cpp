@@ -345,8 +345,8 @@ Status SaveCheckpoint(const std::string& run, const CheckpointContents& c, int k
     LM_RETURN_IF_ERROR(WriteSynced(JoinPath(tmp, kConfigFile), cfg.data(), cfg.size()));
     files[kConfigFile] = HashHex(Hash64(cfg));
 
-    std::string vocab;
-    LM_RETURN_IF_ERROR(ReadFile(c.vocab_path, &vocab));
+    std::string vocab = c.vocab_bytes;
+    if (vocab.empty()) LM_RETURN_IF_ERROR(ReadFile(c.vocab_path, &vocab));
     LM_RETURN_IF_ERROR(WriteSynced(JoinPath(tmp, kVocabFile), vocab.data(), vocab.size()));
     files[kVocabFile] = HashHex(Hash64(vocab));
 

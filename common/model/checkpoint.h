@@ -55,7 +55,8 @@ struct CheckpointContents {
   uint64_t tokens_seen = 0;
   double elapsed_seconds = 0;
   uint64_t vocab_id = 0;
-  std::string vocab_path;  // the tok.bpe to copy in
+  std::string vocab_path;   // the tok.bpe to copy in...
+  std::string vocab_bytes;  // ...or its contents, used instead when not empty
   const float* params = nullptr;
   const float* adam_m = nullptr;  // null: no optimizer.safetensors
   const float* adam_v = nullptr;

@@ -31,12 +31,16 @@ assert losses(sys.argv[1]) == losses(sys.argv[2])
 PY
 }
 
-@test "resume: --resume without model options takes the run's model and length" {
+@test "resume: --resume without model options takes the run's model, length and vocabulary" {
   r="$BATS_TEST_TMPDIR/run"
-  train "$r" --steps 4 --stop-at 2 2>/dev/null
-  run --separate-stderr lm-train --data "$D/shards" --out "$r" --resume --device cpu --threads 1
+  train "$r" --steps 5 --stop-at 2 2>/dev/null
+  # The vocabulary then comes from step-0000002, which --keep 1 deletes on the way.
+  run --separate-stderr lm-train --data "$D/shards" --out "$r" --resume --device cpu --threads 1 \
+    --ckpt-every 1 --keep 1
   [ "$status" -eq 0 ]
-  [ "$(readlink "$r/latest")" = step-0000004 ]
+  [ "$(readlink "$r/latest")" = step-0000005 ]
+  [ "$(cd "$r" && echo step-*)" = step-0000005 ]
+  cmp "$r/latest/tok.bpe" "$D/tok.bpe"
 }
 
 @test "resume: a finished run is left alone" {

@@ -360,11 +360,7 @@ Status Run(int argc, char** argv) {
     }
     if (layers) c.n_layers = layers;
     if (dim) c.dim = dim;
-    if (heads) {
-      c.n_heads = heads;
-      if (!kv_heads && c.n_kv_heads > heads) c.n_kv_heads = heads;
-      if (!kv_heads && preset.empty()) c.n_kv_heads = heads;
-    }
+    if (heads) c.n_heads = c.n_kv_heads = heads;  // no grouping unless --kv-heads
     if (kv_heads) c.n_kv_heads = kv_heads;
     if (ffn) c.ffn_dim = ffn;
     if (context) c.context = context;

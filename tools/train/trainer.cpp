@@ -112,6 +112,8 @@ Status Trainer::Setup(const TrainerOptions& opt) {
     vocab_path = meta.vocab_path;
   }
   LM_RETURN_IF_ERROR(Vocab::Load(vocab_path, &vocab_));
+  // Kept in memory: the file may be a checkpoint's copy that --keep deletes.
+  LM_RETURN_IF_ERROR(ReadFile(vocab_path, &vocab_bytes_));
   opt_.vocab_path = vocab_path;
   if (vocab_.id() != di.vocab_id || vocab_.size() != di.vocab_size)
     return Status::Invalid(opt_.data_dir + ": packed with a different vocabulary (id " +
@@ -517,6 +519,7 @@ Status Trainer::Save(std::string* dir) {
   c.elapsed_seconds = elapsed();
   c.vocab_id = vocab_.id();
   c.vocab_path = opt_.vocab_path;
+  c.vocab_bytes = vocab_bytes_;
   c.params = p.data();
   c.adam_m = m.data();
   c.adam_v = v.data();

@@ -121,6 +121,7 @@ class Trainer {
   TrainerOptions opt_;
   ModelConfig cfg_;
   Vocab vocab_;
+  std::string vocab_bytes_;  // tok.bpe as loaded, copied into each checkpoint
   std::unique_ptr<Dataset> ds_;
   std::unique_ptr<BatchSampler> sampler_;
   std::unique_ptr<Backend> backend_;
