@@ -69,6 +69,21 @@ Status Finish(std::vector<std::string>& bytes, std::vector<bool>& used, PatternK
   for (size_t i = 0; i < bytes.size(); i++)
     if (used[i] && !index.emplace(bytes[i], (uint32_t)i).second)
       return Status::Invalid(name + ": two ids for the same bytes (id " + std::to_string(i) + ")");
+  // tiktoken's own special tokens for its encodings, when none are given and
+  // the ranks are exactly that encoding's count.
+  if (specials.empty()) {
+    if (kind == PatternKind::kGpt2 && bytes.size() == 50256) {
+      specials = {{"<|endoftext|>", 50256}};
+    } else if (kind == PatternKind::kCl100k && bytes.size() == 100256) {
+      specials = {{"<|endoftext|>", 100257},
+                  {"<|fim_prefix|>", 100258},
+                  {"<|fim_middle|>", 100259},
+                  {"<|fim_suffix|>", 100260},
+                  {"<|endofprompt|>", 100276}};
+    } else if (kind == PatternKind::kO200k && bytes.size() == 199998) {
+      specials = {{"<|endoftext|>", 199999}, {"<|endofprompt|>", 200018}};
+    }
+  }
   bool has_eot = false;
   for (auto& s : specials) has_eot |= s.text == "<|endoftext|>";
   if (!has_eot) specials.push_back({"<|endoftext|>", Vocab::kNoId});

@@ -95,3 +95,12 @@ PY
     lm-tokenize --vocab "$T/gpt2.bpe" -j 2 "$f" | lm-tokenize decode --vocab "$T/gpt2.bpe" | cmp - "$f"
   done
 }
+
+@test "importing tiktoken's files without --special gets tiktoken's special tokens" {
+  need_corpora
+  import_tiktoken cl100k_base cl100k
+  lm-tokenize import -q --tiktoken "$CORPORA/tokenizers/cl100k_base.tiktoken" --pattern cl100k -o "$T/auto.bpe"
+  cmp "$T/cl100k_base.bpe" "$T/auto.bpe"
+  run lm-tokenize --vocab "$T/auto.bpe" --ids <<<'x'
+  [ "$output" = "87 198 100257" ]
+}

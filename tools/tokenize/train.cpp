@@ -171,8 +171,10 @@ Status CmdImport(int argc, char** argv) {
   c.manual =
       "DESCRIPTION\n"
       "  Converts another tool's vocabulary into tok.bpe, keeping its ids, so that\n"
-      "  encode gives exactly that tool's ids. <|endoftext|> is added after the last\n"
-      "  id unless given with --special (GPT-2's encoder.json already holds it).\n"
+      "  encode gives exactly that tool's ids. Without --special, tiktoken's\n"
+      "  gpt2, cl100k_base and o200k_base rank files (recognized by pattern and\n"
+      "  size) get tiktoken's special tokens; any other gets <|endoftext|> after\n"
+      "  its last id. GPT-2's encoder.json already holds <|endoftext|>.\n"
       "\nEXAMPLES\n"
       "  lm-tokenize import --tiktoken cl100k_base.tiktoken --pattern cl100k \\\n"
       "      --special '<|endoftext|>=100257' --special '<|fim_prefix|>=100258' -o cl100k.bpe\n"
