@@ -22,6 +22,17 @@ shrink() {
       -e 's/--json --new-only/--json --new-only --device cpu/'
 }
 
+# run_cmd CMD: runs one README command line, showing it; fails with its output.
+run_cmd() {
+  echo "# $1" >&3
+  run bash -o pipefail -c "$1"
+  if [ "$status" -ne 0 ]; then
+    echo "failed ($status): $1" >&2
+    echo "$output" >&2
+    return 1
+  fi
+}
+
 # A corpus of real English: the project's own documentation, as several files.
 setup_file() {
   W="$BATS_FILE_TMPDIR/w"
@@ -44,13 +55,7 @@ setup_file() {
   cd "$W"
   [ "$(readme_block 1 | wc -l)" -eq 5 ]
   while IFS= read -r cmd; do
-    echo "# $cmd" >&3
-    run bash -o pipefail -c "$cmd"
-    if [ "$status" -ne 0 ]; then
-      echo "failed ($status): $cmd" >&2
-      echo "$output" >&2
-      false
-    fi
+    run_cmd "$cmd"
   done < <(readme_block 1 | shrink)
   [ -s tok.bpe ]
   [ -s shards/manifest.json ]
@@ -77,13 +82,7 @@ setup_file() {
       cmd="$REPO/$cmd"
       command -v gnuplot >/dev/null || { echo "# skipped (no gnuplot): $cmd" >&3; continue; }
     fi
-    echo "# $cmd" >&3
-    run bash -o pipefail -c "$cmd"
-    if [ "$status" -ne 0 ]; then
-      echo "failed ($status): $cmd" >&2
-      echo "$output" >&2
-      false
-    fi
+    run_cmd "$cmd"
   done < <(readme_block 2 | shrink)
   [ -s run/loss.png ] || ! command -v gnuplot >/dev/null
   lm-pack verify shards/
