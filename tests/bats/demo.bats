@@ -1,0 +1,49 @@
+#!/usr/bin/env bats
+# demo.bats: scripts/demo.sh (what `make demo` runs) at a small size: every
+# stage runs, the summary has every figure, and a rerun reuses finished stages.
+
+bats_require_minimum_version 1.5.0
+
+REPO="$BATS_TEST_DIRNAME/../.."
+
+setup_file() {
+  [ -d /usr/share/games/fortunes ] || return 0
+  export DEMO_DIR="$BATS_FILE_TMPDIR/demo" DEMO_BUDGET=8s DEMO_PRESET=tiny DEMO_VOCAB=512 DEMO_DEVICE=cpu
+  export BIN="$LM_BIN"
+}
+
+need_fortunes() {
+  [ -d /usr/share/games/fortunes ] || skip "the fortunes package is not installed (scripts/install-deps.sh installs it)"
+}
+
+@test "demo: runs every stage and prints the summary" {
+  need_fortunes
+  run --separate-stderr "$REPO/scripts/demo.sh"
+  [ "$status" -eq 0 ] || { echo "$stderr" | tail -20; false; }
+  for s in "vocabulary:" "tokenize | pack" "train: preset tiny" "evaluate on the held-out" "sample"; do
+    [[ "$stderr" == *"$s"* ]] || { echo "missing stage: $s"; false; }
+  done
+  for f in "data:" "vocabulary:" "model:" "trained:" "val loss:" "val bpb:" "eval speed:" "samples" "total time:"; do
+    [[ "$output" == *"$f"* ]] || { echo "summary lacks $f"; false; }
+  done
+  # Training lowered the validation loss.
+  python3 - "$DEMO_DIR/eval.jsonl" <<'PY'
+import json, sys
+start, end = [json.loads(l) for l in open(sys.argv[1])]
+assert start["step"] == 0 and end["step"] > 0, (start["step"], end["step"])
+assert end["loss"] < start["loss"], (start["loss"], end["loss"])
+PY
+  [ "$(grep -c '^--- ' "$DEMO_DIR/samples.txt")" -eq 3 ]
+}
+
+@test "demo: a rerun reuses every finished stage" {
+  need_fortunes
+  [ -s "$DEMO_DIR/summary.txt" ] || skip "needs the first test's output"
+  before=$(stat -c %Y "$DEMO_DIR/run/latest/model.safetensors")
+  run --separate-stderr "$REPO/scripts/demo.sh"
+  [ "$status" -eq 0 ]
+  [[ "$stderr" != *"== train"* ]]
+  [[ "$stderr" != *"== vocabulary"* ]]
+  [[ "$output" == *"val bpb:"* ]]
+  [ "$(stat -c %Y "$DEMO_DIR/run/latest/model.safetensors")" = "$before" ]
+}
