@@ -41,6 +41,9 @@ PY
   [ "$(readlink "$r/latest")" = step-0000005 ]
   [ "$(cd "$r" && echo step-*)" = step-0000005 ]
   cmp "$r/latest/tok.bpe" "$D/tok.bpe"
+  # The run's micro-batch and learning rate were used: the same weights as straight through.
+  train "$BATS_TEST_TMPDIR/straight" --steps 5 2>/dev/null
+  [ "$(sha "$r/latest/model.safetensors")" = "$(sha "$BATS_TEST_TMPDIR/straight/latest/model.safetensors")" ]
 }
 
 @test "resume: a finished run is left alone" {

@@ -152,7 +152,9 @@ const char* kManual = R"(DESCRIPTION
   from RUN/latest: the data order, optimizer and schedule continue where they
   were, and on the CPU backend the result is bitwise identical to a run that
   was never interrupted. Under --budget, time already trained counts, including
-  the work lost after the last checkpoint of a crashed run.
+  the work lost after the last checkpoint of a crashed run. Options left out
+  when resuming take the run's values: the model, the length, the vocabulary
+  (the checkpoint's copy), the batch geometry and the peak learning rate.
 
   A step whose loss or gradient is NaN or Inf is skipped with a warning;
   --max-bad-steps of them in a row stop the run (exit 1), leaving the last good
@@ -284,6 +286,8 @@ Status Run(int argc, char** argv) {
   if (o.out_dir.empty()) return Status::Usage("--out is required");
   for (int i = 0; i < argc; i++) o.command_line.push_back(argv[i]);
   o.resume = vm.count("resume") > 0;
+  o.batch_given = !vm["micro-batch"].defaulted() || vm.count("batch-tokens");
+  o.lr_given = !vm["lr"].defaulted();
   o.adam.lr = lr;
   if (!(lr > 0)) return Status::Usage("--lr must be positive");
   LM_RETURN_IF_ERROR(ParseScheduleKind(schedule, &o.schedule.kind));

@@ -101,6 +101,22 @@ Status Trainer::Setup(const TrainerOptions& opt) {
   }
   if (given == 0)
     return Status::Usage("give the length of the run: --steps N, --tokens N or --budget DURATION");
+  if (have_ckpt) {
+    // Resuming: the batch and peak learning rate the run used, unless the
+    // command line sets them (then Setup warns that the run changes).
+    json st = json::parse(meta.state_json, nullptr, false);
+    if (!st.is_discarded() && st.contains("train") && st["train"].is_object()) {
+      const json& tr = st["train"];
+      if (!opt_.batch_given && tr.contains("micro_batch") && tr.contains("tokens_per_step")) {
+        opt_.micro_batch = tr["micro_batch"].get<int>();
+        opt_.batch_tokens = tr["tokens_per_step"].get<int64_t>();
+      }
+      if (!opt_.lr_given && tr.contains("lr") && tr["lr"].is_number())
+        opt_.adam.lr = tr["lr"].get<float>();
+    }
+    if (opt_.micro_batch < 1)
+      return Status::Corruption(meta.dir + "/trainer-state.json: bad micro_batch");
+  }
 
   // Data and vocabulary.
   LM_RETURN_IF_ERROR(Dataset::Open(opt_.data_dir, &ds_));

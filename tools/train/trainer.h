@@ -40,6 +40,8 @@ struct TrainerOptions {
   int64_t batch_tokens = 0;  // 0: one micro-batch per step
   int micro_batch = 8;
   AdamWConfig adam;
+  // Which of these the command line set; when resuming, the others are the run's.
+  bool batch_given = false, lr_given = false;
   Schedule schedule;
   // Warmup as given: steps, a fraction of the run, or seconds of a budget.
   int64_t warmup_steps = -1;
