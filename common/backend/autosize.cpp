@@ -31,13 +31,15 @@ ModelConfig Shape(int vocab, int context, int dim, int layers, int heads) {
 
 // Measures training tokens/s of one shape: one warm-up step, then full steps
 // until probe_seconds have passed (at least two).
-Status Probe(const AutoSizeOptions& opt, const ModelConfig& cfg, int B, double* tps) {
+Status Probe(const AutoSizeOptions& opt, const ModelConfig& cfg, int B, double* tps,
+             std::string* device) {
   std::unique_ptr<Backend> be;
   LM_RETURN_IF_ERROR(MakeBackend(opt.device, &be));
   BackendOptions bo;
   bo.max_batch = B;
   bo.max_seq = cfg.context;
   LM_RETURN_IF_ERROR(be->Init(cfg, bo));
+  *device = be->Describe();
   ParamLayout layout = MakeParamLayout(cfg);
   std::vector<float> params(layout.total);
   InitParams(cfg, layout, 1, params.data());
@@ -113,7 +115,7 @@ Status AutoSize(const AutoSizeOptions& opt, AutoSizeResult* out) {
       continue;
     }
     double tps = 0;
-    Status s = Probe(opt, c.config, B, &tps);
+    Status s = Probe(opt, c.config, B, &tps, &out->device);
     if (!s.ok()) {
       if (s.code() != Status::kResource) return s.With("auto-size probe of " + c.name);
       c.note = "does not fit: " + s.message();
@@ -141,16 +143,15 @@ Status AutoSize(const AutoSizeOptions& opt, AutoSizeResult* out) {
       return Status::Resource("auto-size: no candidate shape fits on " + out->device);
     const AutoSizeCandidate& c = out->candidates[out->chosen];
     snprintf(buf, sizeof buf,
-             "%s is the smallest shape; at %.0f tokens/s the budget allows %.3g tokens, "
+             "the smallest shape; at %.0f tokens/s the budget allows %.3g tokens, "
              "below its compute-optimal %.3g (%.0f per parameter)",
-             c.name.c_str(), c.tokens_per_second, c.tokens_in_budget, c.optimal_tokens,
-             opt.tokens_per_param);
+             c.tokens_per_second, c.tokens_in_budget, c.optimal_tokens, opt.tokens_per_param);
   } else {
     const AutoSizeCandidate& c = out->candidates[out->chosen];
     snprintf(buf, sizeof buf,
-             "%s (%.1fM parameters) is the largest shape whose compute-optimal %.3g tokens "
+             "%.1fM parameters, the largest shape whose compute-optimal %.3g tokens "
              "(%.0f per parameter) fit the budget: %.0f tokens/s x %.0f s usable = %.3g tokens",
-             c.name.c_str(), c.config.num_params() / 1e6, c.optimal_tokens, opt.tokens_per_param,
+             c.config.num_params() / 1e6, c.optimal_tokens, opt.tokens_per_param,
              c.tokens_per_second, usable, c.tokens_in_budget);
   }
   out->reason = buf;
@@ -196,7 +197,7 @@ std::string AutoSizeResult::Table() const {
     }
     t += buf;
   }
-  t += "chose " + reason + "\n";
+  if (chosen >= 0) t += "chose " + candidates[chosen].name + ": " + reason + "\n";
   return t;
 }
 

@@ -156,6 +156,19 @@ const char* kManual = R"(DESCRIPTION
   when resuming take the run's values: the model, the length, the vocabulary
   (the checkpoint's copy), the batch geometry and the peak learning rate.
 
+  The model is a --preset, explicit sizes, or --auto-size: a few seconds of
+  throughput probes of a ladder of shapes on the device (--probe-seconds each),
+  then the largest shape whose compute-optimal token count (20 tokens per
+  parameter) fits the budget at the measured speed. The table of candidates
+  and the reason for the choice are printed before training and saved in
+  RUN/auto-size.json. A new run with --budget and no model named is sized this
+  way. --context sets the probed context (default 1024).
+
+  MFU is 6 x parameters + 12 x layers x dim x context FLOPs per token over the
+  device's peak dense bf16 rate, from a table of GPUs (H100/H200 SXM 989
+  TFLOP/s, A100 312) or --peak-flops; for other devices it says unknown.
+  --recompute trades a third more work for much less activation memory (CUDA).
+
   A step whose loss or gradient is NaN or Inf is skipped with a warning;
   --max-bad-steps of them in a row stop the run (exit 1), leaving the last good
   checkpoint.
@@ -202,7 +215,8 @@ Status Run(int argc, char** argv) {
   std::string preset, length_steps, tokens, budget, batch_tokens, warmup = "0.02", schedule = "wsd";
   std::string val_every = "200", ckpt_every = "30m", sample_every = "0", val_tokens = "32k";
   int layers = 0, dim = 0, heads = 0, kv_heads = 0, ffn = 0, context = 0;
-  double rope_theta = 0, log_every = 5;
+  double rope_theta = 0, log_every = 5, probe_seconds = 8;
+  std::string peak_flops;
   TrainerOptions o;
   float lr = 6e-4f;
   auto& add = cmd.options;
@@ -277,7 +291,12 @@ Status Run(int argc, char** argv) {
       "max-bad-steps", cli::po::value(&o.max_bad_steps)->default_value(10)->value_name("N"),
       "stop after N non-finite steps in a row")(
       "log-every", cli::po::value(&log_every)->default_value(5.0, "5")->value_name("SECONDS"),
-      "seconds between progress lines");
+      "seconds between progress lines")(
+      "recompute", "recompute activations during backward: less memory, about a third more work")(
+      "peak-flops", cli::po::value(&peak_flops)->value_name("X"),
+      "the device's peak dense bf16 FLOP/s for MFU (989e12, 989T); default: a table of GPUs")(
+      "probe-seconds", cli::po::value(&probe_seconds)->default_value(8.0, "8")->value_name("S"),
+      "--auto-size: timed seconds per candidate shape");
   bool exit_now = false;
   LM_RETURN_IF_ERROR(cli::Parse(&cmd, argc, argv, &exit_now));
   if (exit_now) return Status::OK();
@@ -331,14 +350,25 @@ Status Run(int argc, char** argv) {
     return Status::Usage("give --preset or --model, not both");
   if (vm.count("auto-size") && !preset.empty())
     return Status::Usage("--auto-size chooses the model; drop --preset");
-  if (!preset.empty() || sizes || vm.count("auto-size")) {
+  std::vector<std::string> run_ckpts;
+  if (IsDirectory(o.out_dir)) LM_RETURN_IF_ERROR(ListCheckpoints(o.out_dir, &run_ckpts));
+  // A new run under --budget with no model named gets the model that fits the
+  // budget, as --auto-size would choose it.
+  bool auto_size =
+      vm.count("auto-size") || (preset.empty() && !(layers || dim || heads || kv_heads || ffn) &&
+                                !budget.empty() && run_ckpts.empty() && !o.resume);
+  if (!peak_flops.empty()) {
+    uint64_t pf = 0;
+    LM_RETURN_IF_ERROR(cli::ParseCount(peak_flops, &pf).With("--peak-flops"));
+    o.peak_flops = (double)pf;
+  }
+  o.recompute = vm.count("recompute") > 0;
+  if (!preset.empty() || sizes || auto_size) {
     o.have_model = true;
     ModelConfig& c = o.model;
-    std::vector<std::string> run_ckpts;
-    LM_RETURN_IF_ERROR(ListCheckpoints(o.out_dir, &run_ckpts));
-    if (vm.count("auto-size") && !run_ckpts.empty()) {
-      o.have_model = sizes;  // the run already chose its model
-    } else if (vm.count("auto-size")) {
+    if (auto_size && !run_ckpts.empty()) {
+      o.have_model = false;  // the run already chose its model; its checkpoint rules
+    } else if (auto_size) {
       if (budget.empty()) return Status::Usage("--auto-size needs --budget");
       if (o.vocab_path.empty()) return Status::Usage("--vocab is required");
       Vocab v;
@@ -349,11 +379,15 @@ Status Run(int argc, char** argv) {
       if (context) ao.context = context;
       ao.micro_batch = vm["micro-batch"].defaulted() ? 0 : o.micro_batch;
       ao.budget_seconds = o.budget_seconds;
+      ao.probe_seconds = probe_seconds;
       AutoSizeResult ar;
       LM_RETURN_IF_ERROR(AutoSize(ao, &ar));
       fprintf(stderr, "%s", ar.Table().c_str());
       if (ar.chosen < 0) return Status::Invalid("--auto-size: no candidate fits: " + ar.reason);
       c = ar.candidates[ar.chosen].config;
+      // The choice and its evidence stay with the run.
+      LM_RETURN_IF_ERROR(MakeDirs(o.out_dir));
+      LM_RETURN_IF_ERROR(WriteFileAtomic(JoinPath(o.out_dir, "auto-size.json"), ar.ToJson()));
     } else if (!preset.empty()) {
       LM_RETURN_IF_ERROR(PresetConfig(preset, 1, &c).With("--preset"));
     } else if (!(layers && dim && heads && ffn && context)) {
@@ -407,7 +441,7 @@ Status Run(int argc, char** argv) {
     return Status::OK();
   }
 
-  const double peak = be->PeakFlops();
+  const double peak = o.peak_flops > 0 ? o.peak_flops : be->PeakFlops();
   const double flops_per_token = cfg.train_flops_per_token();
   using Clock = std::chrono::steady_clock;
   auto now_s = [start = Clock::now()] {

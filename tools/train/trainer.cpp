@@ -160,7 +160,7 @@ Status Trainer::Setup(const TrainerOptions& opt) {
       std::string s;
       for (const auto& n : PresetNames()) s += (s.empty() ? "" : ", ") + n;
       return s;
-    }() + ") or --layers/--dim/--heads/--ffn-dim/--context");
+    }() + "), --layers/--dim/--heads/--ffn-dim/--context, or --auto-size with --budget");
   }
   T_ = cfg_.context;
   if (di.tokens[(int)Split::kTrain] < (uint64_t)T_ + 1)
@@ -203,6 +203,7 @@ Status Trainer::Setup(const TrainerOptions& opt) {
   bo.max_batch = std::max(micro_batch_, 1);
   bo.max_seq = T_;
   bo.training = true;
+  bo.recompute = opt_.recompute;
   Status s = backend_->Init(cfg_, bo);
   if (!s.ok()) {
     if (s.code() == Status::kResource)

@@ -25,6 +25,8 @@ struct TrainerOptions {
   std::string data_dir, vocab_path, out_dir;
   std::string device = "auto";
   int threads = 0;
+  bool recompute = false;  // CUDA: recompute activations in backward (larger models)
+  double peak_flops = 0;   // MFU denominator override (FLOP/s); 0: the backend's table
   uint64_t seed = 1;
   bool resume = false;  // insist on continuing an existing run
 
