@@ -2,8 +2,14 @@
 # recipe-24h.sh: a day on one GPU, from a pile of text to a trained model.
 #
 #   scripts/recipe-24h.sh --corpus DIR|FILE... --out DIR [--budget 24h]
-#                         [--vocab-size N] [--jsonl FIELD] [--device auto|cuda|cpu]
-#                         [--vocab-sample-mb M] [-j JOBS]
+#                         [--vocab-size N] [--jsonl FIELD | --doc-delim STR]
+#                         [--device auto|cuda|cpu] [--context T] [--vocab-sample-mb M]
+#                         [-j JOBS] [--train-opt OPTION]...
+#
+# Each input file is one document, unless --jsonl FIELD (each line a JSON
+# object) or --doc-delim STR (e.g. '\n\n') splits it; 1% of the documents are
+# held out, so give a corpus of many documents. --train-opt passes one more
+# option to lm-train (e.g. --train-opt --micro-batch=16).
 #
 # Stages (docs/recipe.md explains each):
 #   1. vocabulary: lm-tokenize train on a sample of the corpus (the first M MB of
@@ -23,8 +29,9 @@ here=$(cd "$(dirname "$0")" && pwd)
 BIN=${BIN:-$here/../bin}
 PATH="$(cd "$BIN" 2>/dev/null && pwd || echo "$BIN"):$PATH"
 
-usage() { sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'; }
-corpus=() out= budget=24h vocab_size=32768 jsonl= device=auto sample_mb=256 jobs=$(nproc)
+usage() { awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; }
+corpus=() out= budget=24h vocab_size=32768 jsonl= delim= device=auto context=1024 sample_mb=256
+jobs=$(nproc) train_opts=()
 while [ $# -gt 0 ]; do
   case "$1" in
     --corpus) shift; while [ $# -gt 0 ] && [ "${1#--}" = "$1" ]; do corpus+=("$1"); shift; done; continue ;;
@@ -32,6 +39,9 @@ while [ $# -gt 0 ]; do
     --budget) budget=$2; shift ;;
     --vocab-size) vocab_size=$2; shift ;;
     --jsonl) jsonl=$2; shift ;;
+    --doc-delim) delim=$2; shift ;;
+    --context) context=$2; shift ;;
+    --train-opt) train_opts+=("$2"); shift ;;
     --device) device=$2; shift ;;
     --vocab-sample-mb) sample_mb=$2; shift ;;
     -j) jobs=$2; shift ;;
@@ -58,8 +68,10 @@ if [ ! -s "$files" ]; then
   [ -s "$files.tmp" ] || { echo "recipe-24h.sh: no input files under ${corpus[*]}" >&2; exit 1; }
   mv "$files.tmp" "$files"
 fi
+[ -n "$jsonl" ] && [ -n "$delim" ] && { echo "recipe-24h.sh: give --jsonl or --doc-delim, not both" >&2; exit 2; }
 doc_opts=()
 [ -n "$jsonl" ] && doc_opts=(--jsonl "$jsonl")
+[ -n "$delim" ] && doc_opts=(--doc-delim "$delim")
 
 # 1. vocabulary ----------------------------------------------------------------
 if [ ! -s "$out/tok.bpe" ]; then
@@ -80,11 +92,20 @@ if [ ! -e "$out/.packed" ]; then
   # recorded in packed.txt only after its shards are in the manifest, so a rerun
   # after a crash packs exactly the files that are missing.
   LC_ALL=C comm -23 <(LC_ALL=C sort "$files") <(LC_ALL=C sort "$out/packed.txt") |
-    xargs -d '\n' -r -P "$jobs" -I{} sh -c '
-      set -o pipefail 2>/dev/null || true
-      lm-tokenize --vocab "$1/tok.bpe" ${3:+--jsonl "$3"} -j 1 -- "$2" |
+    xargs -d '\n' -r -P "$jobs" -I{} bash -c '
+      set -o pipefail
+      lm-tokenize --vocab "$1/tok.bpe" ${3:+--jsonl "$3"} ${4:+--doc-delim "$4"} -j 1 -- "$2" |
         lm-pack -o "$1/shards" --append --val-fraction 0.01 --seed 1 -j 1 &&
-        echo "$2" >>"$1/packed.txt"' _ "$out" {} "$jsonl"
+        echo "$2" >>"$1/packed.txt"' _ "$out" {} "$jsonl" "$delim"
+  if [ "$(wc -l <"$out/packed.txt")" -lt "$(wc -l <"$files")" ]; then
+    echo "recipe-24h.sh: some files failed to pack (see above); rerun to retry them" >&2
+    exit 1
+  fi
+  val=$(lm-pack inspect "$out/shards" --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["totals"]["val"]["tokens"])')
+  if [ "$val" -eq 0 ]; then
+    echo "recipe-24h.sh: no document was held out for validation: the corpus has too few documents; split files with --doc-delim or --jsonl" >&2
+    exit 1
+  fi
   touch "$out/.packed"
 fi
 
@@ -92,7 +113,8 @@ fi
 if [ ! -e "$out/.trained" ]; then
   log "stage 3+4: size the model for $budget on $device, then train (resumes if interrupted)"
   lm-train --data "$out/shards" --vocab "$out/tok.bpe" --out "$out/run" --auto-size \
-    --budget "$budget" --device "$device" --ckpt-every 30m --keep 4 --val-every 500
+    --budget "$budget" --device "$device" --context "$context" --ckpt-every 30m --keep 4 \
+    --val-every 500 "${train_opts[@]}"
   touch "$out/.trained"
 fi
 
@@ -102,7 +124,10 @@ if [ ! -s "$out/final-eval.json" ]; then
   lm-eval --ckpt "$out/run" --data "$out/shards" --split val --json --device "$device" >"$out/final-eval.tmp"
   mv "$out/final-eval.tmp" "$out/final-eval.json"
 fi
-lm-sample --ckpt "$out/run" --prompt "The" -n 200 --num-samples 3 --seed 1 --device "$device" \
-  >"$out/samples.txt"
+if [ ! -s "$out/samples.txt" ]; then
+  lm-sample --ckpt "$out/run" --prompt "The" -n 200 --num-samples 3 --seed 1 --device "$device" \
+    >"$out/samples.tmp"
+  mv "$out/samples.tmp" "$out/samples.txt"
+fi
 log "done: $(cat "$out/final-eval.json")"
 cat "$out/samples.txt"

@@ -1,0 +1,71 @@
+#!/usr/bin/env bats
+# recipe.bats: scripts/recipe-24h.sh at a tiny size on the CPU: every stage,
+# then a rerun that skips what is finished, then recovery from a training run
+# that was stopped midway.
+
+bats_require_minimum_version 1.5.0
+
+REPO="$BATS_TEST_DIRNAME/../.."
+
+setup_file() {
+  C="$BATS_FILE_TMPDIR/corpus"
+  mkdir -p "$C"
+  i=0
+  for f in "$REPO"/README.md "$REPO"/CONTRIBUTING.md "$REPO"/docs/*.md "$REPO"/docs/formats/*.md; do
+    i=$((i + 1))
+    cp "$f" "$C/doc$i.txt"
+  done
+  export C
+  export PATH="$LM_BIN:$PATH"
+}
+
+recipe() {
+  "$REPO/scripts/recipe-24h.sh" --corpus "$C" --vocab-size 300 --doc-delim '\n\n' --device cpu \
+    --context 32 --train-opt --micro-batch=4 --train-opt --probe-seconds=0.3 \
+    --train-opt --val-tokens=512 --train-opt --threads=1 -j 2 "$@"
+}
+
+@test "recipe: --help, and refuses a missing --out or corpus" {
+  run "$REPO/scripts/recipe-24h.sh" --help
+  [ "$status" -eq 0 ]
+  [[ "$output" == *"--corpus"* ]]
+  run "$REPO/scripts/recipe-24h.sh" --corpus "$C"
+  [ "$status" -eq 2 ]
+  run "$REPO/scripts/recipe-24h.sh" --corpus "$BATS_TEST_TMPDIR/none" --out "$BATS_TEST_TMPDIR/o"
+  [ "$status" -eq 1 ]
+  [[ "$output" == *"no such file"* ]]
+}
+
+@test "recipe: every stage runs, then a rerun skips them" {
+  O="$BATS_FILE_TMPDIR/out"
+  run --separate-stderr recipe --out "$O" --budget 4s
+  [ "$status" -eq 0 ] || { echo "$stderr" | tail -30; false; }
+  [ -s "$O/tok.bpe" ]
+  [ "$(wc -l <"$O/packed.txt")" -eq "$(ls "$C" | wc -l)" ]
+  lm-pack verify "$O/shards"
+  [ -s "$O/run/auto-size.json" ]
+  [ -e "$O/run/latest" ]
+  grep -q '"bpb"' "$O/final-eval.json"
+  [ -s "$O/samples.txt" ]
+  for s in "stage 1" "stage 2" "stage 3+4" "stage 5"; do grep -q "$s" "$O/recipe.log"; done
+  lines=$(wc -l <"$O/recipe.log")
+  run --separate-stderr recipe --out "$O" --budget 4s
+  [ "$status" -eq 0 ]
+  # Only the final line is new: no stage ran again.
+  [ "$(sed -n "$((lines + 1)),\$p" "$O/recipe.log" | grep -c stage)" -eq 0 ]
+}
+
+@test "recipe: an interrupted training resumes from its checkpoint on rerun" {
+  O="$BATS_FILE_TMPDIR/out2"
+  # Stages 1-2, and a training that stops (as after a crash) at step 3.
+  run --separate-stderr recipe --out "$O" --budget 6s --train-opt --stop-at=3
+  [ "$status" -eq 0 ] || { echo "$stderr" | tail -30; false; }
+  [ "$(readlink "$O/run/latest")" = step-0000003 ]
+  rm -f "$O/.trained" "$O/final-eval.json" "$O/samples.txt"
+  run --separate-stderr recipe --out "$O" --budget 6s
+  [ "$status" -eq 0 ] || { echo "$stderr" | tail -30; false; }
+  [[ "$stderr" == *"resum"* ]]
+  [[ "$stderr" != *"auto-size on"* ]]
+  step=$(readlink "$O/run/latest")
+  [ "${step#step-}" -gt 3 ]
+}
