@@ -107,7 +107,7 @@ state=$(cat "$DEMO/run/latest/trainer-state.json" 2>/dev/null || true)
   echo
   echo "================ lm demo summary ================"
   printf 'data:        %s of fortunes quotes (%s)\n' "$(human "$corpus_bytes")" "$corpus"
-  lm-pack inspect "$DEMO/shards" 2>/dev/null | grep -iE 'tokens|documents' | head -4 | sed 's/^/             /'
+  lm-pack inspect "$DEMO/shards" 2>/dev/null | grep -E '^ *(train|val):' | sed 's/^ */             /'
   printf 'vocabulary:  %s tokens (%s)\n' "$VOCAB" "$DEMO/tok.bpe"
   printf 'model:       %s\n' "$(python3 -c 'import json,sys; c=json.load(open(sys.argv[1])); print("%d layers, dim %d, %d heads, ffn %d, context %d" % (c["num_hidden_layers"], c["hidden_size"], c["num_attention_heads"], c["intermediate_size"], c["max_position_embeddings"]))' "$DEMO/run/latest/config.json")"
   if [ -n "$state" ]; then
