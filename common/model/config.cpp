@@ -202,9 +202,9 @@ Status ConfigFromHfJson(const std::string& text, ModelConfig* out) {
     return Status::Invalid("config.json: model_type " + mt->dump() + " is not \"llama\"");
   LM_RETURN_IF_ERROR(Refuse(j, "hidden_act", "silu", "only silu is implemented"));
   LM_RETURN_IF_ERROR(Refuse(j, "hidden_activation", "silu", "only silu is implemented"));
-  LM_RETURN_IF_ERROR(Refuse(j, "rope_scaling", nullptr, "RoPE scaling is not implemented"));
-  LM_RETURN_IF_ERROR(Refuse(j, "attention_bias", false, "biases are not implemented"));
-  LM_RETURN_IF_ERROR(Refuse(j, "mlp_bias", false, "biases are not implemented"));
+  LM_RETURN_IF_ERROR(Refuse(j, "rope_scaling", nullptr, "RoPE scaling is not supported"));
+  LM_RETURN_IF_ERROR(Refuse(j, "attention_bias", false, "biases are not supported"));
+  LM_RETURN_IF_ERROR(Refuse(j, "mlp_bias", false, "biases are not supported"));
 
   ModelConfig c;
   LM_RETURN_IF_ERROR(GetInt(j, "vocab_size", true, &c.vocab_size));

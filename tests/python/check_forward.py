@@ -134,7 +134,7 @@ def main():
             cfg = json.load(f)
         for key in ("rope_scaling",):
             if cfg.get(key):
-                raise ValueError(f"config.json: {key} is not implemented by this checker")
+                raise ValueError(f"config.json: {key} is not supported by this checker")
         if cfg.get("hidden_act", "silu") != "silu":
             raise ValueError("config.json: hidden_act must be silu")
         w = read_safetensors(os.path.join(a.dir, "model.safetensors"))
