@@ -43,6 +43,15 @@ setup_file() {
     cp "$f" "$W/corpus/doc$i.txt"
     cp "$f" "$W/parts/part$i.txt"
   done
+  # Enough paragraphs that 1% of them is a real val split: the fortunes quotes
+  # (a dependency of the demo), one paragraph each, or generated sentences.
+  if [ -f /usr/share/games/fortunes/people ]; then
+    sed 's/^%$//' /usr/share/games/fortunes/{fortunes,people,science} >"$W/corpus/quotes.txt"
+  else
+    awk 'BEGIN { srand(3); for (p = 0; p < 3000; p++) { n = 5 + int(rand() * 20); s = "";
+      for (i = 0; i < n; i++) s = s sprintf("word%d ", int(rand() * 50)); print s "."; print "" } }' \
+      >"$W/corpus/quotes.txt"
+  fi
   export W
 }
 
