@@ -15,6 +15,15 @@ setup_file() {
     i=$((i + 1))
     cp "$f" "$C/doc$i.txt"
   done
+  # Enough paragraphs that the recipe's 1% is always a real val split.
+  if [ -f /usr/share/games/fortunes/people ]; then
+    sed 's/^%$//' /usr/share/games/fortunes/people >"$C/quotes1.txt"
+    sed 's/^%$//' /usr/share/games/fortunes/science >"$C/quotes2.txt"
+  else
+    awk 'BEGIN { srand(3); for (p = 0; p < 3000; p++) { n = 5 + int(rand() * 20); s = "";
+      for (i = 0; i < n; i++) s = s sprintf("word%d ", int(rand() * 50)); print s "."; print "" } }' \
+      >"$C/quotes1.txt"
+  fi
   export C
   export PATH="$LM_BIN:$PATH"
 }
