@@ -14,7 +14,8 @@ Status MakeBackend(const std::string& device, std::unique_ptr<Backend>* out) {
     if (s.ok() || device == "cuda") return s;
 #else
     if (device == "cuda")
-      return Status::Invalid("--device cuda: this build has no CUDA backend (nvcc was not found at build time)");
+      return Status::Invalid(
+          "--device cuda: this build has no CUDA backend (nvcc was not found at build time)");
 #endif
     *out = NewCpuBackend();
     return Status::OK();

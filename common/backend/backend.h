@@ -28,12 +28,12 @@ struct AdamWConfig {
 };
 
 struct BackendOptions {
-  int threads = 0;          // CPU threads (0: all cores)
-  int max_batch = 1;        // largest B passed to ForwardBackward / ForwardLoss
-  int max_seq = 0;          // largest T (<= context); 0 means context
-  bool training = true;     // allocate gradients, optimizer state, saved activations
-  bool recompute = false;   // CUDA: recompute activations in backward to save memory
-  int device_index = 0;     // CUDA device
+  int threads = 0;         // CPU threads (0: all cores)
+  int max_batch = 1;       // largest B passed to ForwardBackward / ForwardLoss
+  int max_seq = 0;         // largest T (<= context); 0 means context
+  bool training = true;    // allocate gradients, optimizer state, saved activations
+  bool recompute = false;  // CUDA: recompute activations in backward to save memory
+  int device_index = 0;    // CUDA device
 };
 
 class Backend {

@@ -22,12 +22,14 @@ std::string EncodeTokenStreamHeader(const TokenStreamInfo& info) {
 
 Status DecodeTokenStreamHeader(const uint8_t* p, TokenStreamInfo* info) {
   if (std::memcmp(p, kTokenStreamMagic, 4) != 0)
-    return Status::Invalid("not a token stream (bad magic; expected the output of lm-tokenize encode)");
+    return Status::Invalid(
+        "not a token stream (bad magic; expected the output of lm-tokenize encode)");
   uint16_t version = LoadU16(p + 4);
   if (version != kTokenStreamVersion)
     return Status::Invalid("unsupported token stream version " + std::to_string(version) +
                            " (this build reads version 1)");
-  if (LoadU64(p + 24) != Hash64(p, 24)) return Status::Corruption("token stream header checksum mismatch");
+  if (LoadU64(p + 24) != Hash64(p, 24))
+    return Status::Corruption("token stream header checksum mismatch");
   int width = p[6];
   if (p[7] != 0) return Status::Invalid("token stream header: reserved flags are not zero");
   info->vocab_size = LoadU32(p + 8);
@@ -51,15 +53,17 @@ Status TokenStreamWriter::Begin(const TokenStreamInfo& info) {
   begun_ = true;
   pending_.reserve(1 << 16);
   std::string h = EncodeTokenStreamHeader(info);
-  if (fwrite(h.data(), 1, h.size(), out_) != h.size()) return Status::FromErrno(name_, "write failed");
+  if (fwrite(h.data(), 1, h.size(), out_) != h.size())
+    return Status::FromErrno(name_, "write failed");
   return Status::OK();
 }
 
 Status TokenStreamWriter::Write(const uint32_t* ids, size_t n) {
   for (size_t i = 0; i < n; i++) {
     if (ids[i] >= info_.vocab_size)
-      return Status::Invalid("token id " + std::to_string(ids[i]) + " outside the vocabulary (size " +
-                             std::to_string(info_.vocab_size) + ")");
+      return Status::Invalid("token id " + std::to_string(ids[i]) +
+                             " outside the vocabulary (size " + std::to_string(info_.vocab_size) +
+                             ")");
     pending_.push_back(ids[i]);
     if (pending_.size() == (1u << 16)) LM_RETURN_IF_ERROR(Flush());
   }
@@ -108,8 +112,8 @@ Status TokenStreamReader::ReadExact(void* p, size_t n, const char* what) {
   offset_ += got;
   if (got != n) {
     if (ferror(in_)) return Status::FromErrno(name_, "read failed");
-    return Status::Corruption(name_ + ": truncated token stream (ends inside " + what + " at byte " +
-                              std::to_string(offset_) + ")");
+    return Status::Corruption(name_ + ": truncated token stream (ends inside " + what +
+                              " at byte " + std::to_string(offset_) + ")");
   }
   return Status::OK();
 }
@@ -126,7 +130,8 @@ Status TokenStreamReader::ReadHeader(TokenStreamInfo* info, bool* eof) {
   if (got != sizeof h) {
     if (ferror(in_)) return Status::FromErrno(name_, "read failed");
     if (got >= 4 && std::memcmp(h, kTokenStreamMagic, 4) != 0)
-      return Status::Invalid(name_ + ": not a token stream (bad magic; expected the output of lm-tokenize encode)");
+      return Status::Invalid(
+          name_ + ": not a token stream (bad magic; expected the output of lm-tokenize encode)");
     return Status::Corruption(name_ + ": truncated token stream (header is " + std::to_string(got) +
                               " of 32 bytes)");
   }
@@ -192,7 +197,8 @@ Status TokenStreamReader::Next(std::vector<uint32_t>* out, bool* done) {
     for (uint32_t i = 0; i < n; i++)
       if ((*out)[i] >= info_.vocab_size)
         return Status::Invalid(name_ + ": token id " + std::to_string((*out)[i]) +
-                               " outside the vocabulary (size " + std::to_string(info_.vocab_size) + ")");
+                               " outside the vocabulary (size " + std::to_string(info_.vocab_size) +
+                               ")");
     stream_total_ += n;
     total_ += n;
     return Status::OK();

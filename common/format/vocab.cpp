@@ -200,7 +200,8 @@ Status DecodeVocabFile(const uint8_t* p, size_t n, const std::string& name, Voca
   if (body_size > n - kVocabHeaderSize - 8)
     return Status::Corruption(name + ": truncated vocabulary file (" + std::to_string(n) +
                               " bytes; its header promises " +
-                              std::to_string(kVocabHeaderSize + 8) + " + " + std::to_string(body_size) + ")");
+                              std::to_string(kVocabHeaderSize + 8) + " + " +
+                              std::to_string(body_size) + ")");
   if (kVocabHeaderSize + body_size + 8 != n)
     return Status::Corruption(name + ": " + std::to_string(n - kVocabHeaderSize - 8 - body_size) +
                               " unexpected bytes after the vocabulary");

@@ -15,16 +15,16 @@
 namespace lm {
 
 struct ModelConfig {
-  int vocab_size = 0;   // tokens that exist (config.json's vocab_size)
+  int vocab_size = 0;    // tokens that exist (config.json's vocab_size)
   int padded_vocab = 0;  // rows held internally: vocab_size rounded up to a multiple of 128
-  int dim = 0;          // hidden_size
-  int n_layers = 0;     // num_hidden_layers
-  int n_heads = 0;      // num_attention_heads
-  int n_kv_heads = 0;   // num_key_value_heads (== n_heads: no grouping)
-  int ffn_dim = 0;      // intermediate_size
-  int context = 0;      // max_position_embeddings: the longest sequence trained or sampled
+  int dim = 0;           // hidden_size
+  int n_layers = 0;      // num_hidden_layers
+  int n_heads = 0;       // num_attention_heads
+  int n_kv_heads = 0;    // num_key_value_heads (== n_heads: no grouping)
+  int ffn_dim = 0;       // intermediate_size
+  int context = 0;       // max_position_embeddings: the longest sequence trained or sampled
   float rope_theta = 10000.0f;
-  float norm_eps = 1e-5f;  // rms_norm_eps
+  float norm_eps = 1e-5f;       // rms_norm_eps
   bool tied_embeddings = true;  // tie_word_embeddings
 
   int head_dim() const { return n_heads ? dim / n_heads : 0; }

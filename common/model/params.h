@@ -26,7 +26,7 @@ struct TensorInfo {
   std::vector<int64_t> shape;  // as held internally (vocab rows padded)
   size_t offset = 0;           // in floats, from the start of the buffer
   size_t numel = 0;
-  bool decay = false;  // weight decay applies (matrices yes, norm weights no)
+  bool decay = false;       // weight decay applies (matrices yes, norm weights no)
   bool vocab_rows = false;  // first dim is padded_vocab (embedding, lm_head)
 };
 

@@ -21,7 +21,9 @@ namespace {
 std::string g_tool = "lm";
 }
 
-const std::string& ToolName() { return g_tool; }
+const std::string& ToolName() {
+  return g_tool;
+}
 
 int Main(const char* tool, int argc, char** argv, const std::function<Status(int, char**)>& fn,
          bool install_cleanup) {
@@ -55,8 +57,8 @@ int Main(const char* tool, int argc, char** argv, const std::function<Status(int
 
 Status Parse(Command* cmd, int argc, char** argv, bool* exit_now) {
   *exit_now = false;
-  cmd->options.add_options()("help,h", "print this help and exit")(
-      "version", "print the version and exit");
+  cmd->options.add_options()("help,h", "print this help and exit")("version",
+                                                                   "print the version and exit");
   try {
     po::store(po::command_line_parser(argc, argv)
                   .options(cmd->options)
@@ -66,7 +68,8 @@ Status Parse(Command* cmd, int argc, char** argv, bool* exit_now) {
               cmd->vm);
     if (cmd->vm.count("help")) {
       std::cout << "Usage: " << cmd->synopsis << "\n\n" << cmd->options << "\n";
-      if (!cmd->manual.empty()) std::cout << cmd->manual << (cmd->manual.back() == '\n' ? "" : "\n");
+      if (!cmd->manual.empty())
+        std::cout << cmd->manual << (cmd->manual.back() == '\n' ? "" : "\n");
       *exit_now = true;
       return Status::OK();
     }
@@ -101,11 +104,16 @@ Status ParseDuration(const std::string& s, double* seconds) {
     double unit = 1;
     if (i < s.size()) {
       char c = s[i];
-      if (c == 'd') unit = 86400;
-      else if (c == 'h') unit = 3600;
-      else if (c == 'm') unit = 60;
-      else if (c == 's') unit = 1;
-      else return Status::Usage("bad duration '" + s + "': unknown unit '" + std::string(1, c) + "'");
+      if (c == 'd')
+        unit = 86400;
+      else if (c == 'h')
+        unit = 3600;
+      else if (c == 'm')
+        unit = 60;
+      else if (c == 's')
+        unit = 1;
+      else
+        return Status::Usage("bad duration '" + s + "': unknown unit '" + std::string(1, c) + "'");
       i++;
     } else if (any) {
       return Status::Usage("bad duration '" + s + "': a number without a unit after another");
@@ -127,11 +135,16 @@ Status ParseCount(const std::string& s, uint64_t* n) {
   }
   double mul = 1;
   std::string rest = s.substr(used);
-  if (rest == "k" || rest == "K") mul = 1e3;
-  else if (rest == "M") mul = 1e6;
-  else if (rest == "G") mul = 1e9;
-  else if (rest == "T") mul = 1e12;
-  else if (!rest.empty()) return Status::Usage("bad number '" + s + "'");
+  if (rest == "k" || rest == "K")
+    mul = 1e3;
+  else if (rest == "M")
+    mul = 1e6;
+  else if (rest == "G")
+    mul = 1e9;
+  else if (rest == "T")
+    mul = 1e12;
+  else if (!rest.empty())
+    return Status::Usage("bad number '" + s + "'");
   v *= mul;
   if (!(v >= 0) || v > 1.8e19 || v != std::floor(v))
     return Status::Usage("bad number '" + s + "' (expected a non-negative integer)");
@@ -148,11 +161,21 @@ Status Unescape(const std::string& s, std::string* out) {
     }
     if (++i >= s.size()) return Status::Usage("trailing backslash in '" + s + "'");
     switch (s[i]) {
-      case 'n': out->push_back('\n'); break;
-      case 't': out->push_back('\t'); break;
-      case 'r': out->push_back('\r'); break;
-      case '0': out->push_back('\0'); break;
-      case '\\': out->push_back('\\'); break;
+      case 'n':
+        out->push_back('\n');
+        break;
+      case 't':
+        out->push_back('\t');
+        break;
+      case 'r':
+        out->push_back('\r');
+        break;
+      case '0':
+        out->push_back('\0');
+        break;
+      case '\\':
+        out->push_back('\\');
+        break;
       case 'x': {
         if (i + 2 >= s.size()) return Status::Usage("bad \\x escape in '" + s + "'");
         std::string h = s.substr(i + 1, 2);
@@ -163,7 +186,8 @@ Status Unescape(const std::string& s, std::string* out) {
         i += 2;
         break;
       }
-      default: return Status::Usage("unknown escape '\\" + std::string(1, s[i]) + "' in '" + s + "'");
+      default:
+        return Status::Usage("unknown escape '\\" + std::string(1, s[i]) + "' in '" + s + "'");
     }
   }
   return Status::OK();

@@ -34,8 +34,8 @@ const std::string& ToolName();
 // returns the exit code. Exceptions (bad_alloc, boost errors) are caught and
 // reported the same way. Installs the temp-file cleanup signal handlers unless
 // install_cleanup is false.
-int Main(const char* tool, int argc, char** argv,
-         const std::function<Status(int, char**)>& fn, bool install_cleanup = true);
+int Main(const char* tool, int argc, char** argv, const std::function<Status(int, char**)>& fn,
+         bool install_cleanup = true);
 
 // A command's options. `synopsis` and `manual` are printed by --help, around the
 // option table; the manual is man-page prose (DESCRIPTION, EXAMPLES, EXIT STATUS).

@@ -33,7 +33,9 @@ inline void StoreU32(uint8_t* p, uint32_t v) {
 inline void StoreU64(uint8_t* p, uint64_t v) {
   for (int i = 0; i < 8; i++) p[i] = (uint8_t)(v >> (8 * i));
 }
-inline uint16_t LoadU16(const uint8_t* p) { return (uint16_t)(p[0] | (p[1] << 8)); }
+inline uint16_t LoadU16(const uint8_t* p) {
+  return (uint16_t)(p[0] | (p[1] << 8));
+}
 inline uint32_t LoadU32(const uint8_t* p) {
   return (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) | ((uint32_t)p[3] << 24);
 }

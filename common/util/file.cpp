@@ -219,7 +219,9 @@ Status ReadFull(int fd, void* data, size_t n, size_t* got, const std::string& na
 // ---------------------------------------------------------------------------
 // AtomicFile
 
-AtomicFile::~AtomicFile() { Abort(); }
+AtomicFile::~AtomicFile() {
+  Abort();
+}
 
 Status AtomicFile::Open(const std::string& path) {
   Abort();
@@ -285,9 +287,13 @@ void AtomicFile::Abort() {
 // ---------------------------------------------------------------------------
 // MappedFile
 
-MappedFile::~MappedFile() { Close(); }
+MappedFile::~MappedFile() {
+  Close();
+}
 
-MappedFile::MappedFile(MappedFile&& o) noexcept { *this = std::move(o); }
+MappedFile::MappedFile(MappedFile&& o) noexcept {
+  *this = std::move(o);
+}
 
 MappedFile& MappedFile::operator=(MappedFile&& o) noexcept {
   if (this != &o) {
@@ -340,7 +346,9 @@ Status MappedFile::Open(const std::string& path) {
 // ---------------------------------------------------------------------------
 // FileLock
 
-FileLock::~FileLock() { Unlock(); }
+FileLock::~FileLock() {
+  Unlock();
+}
 
 Status FileLock::Lock(const std::string& path) {
   Unlock();

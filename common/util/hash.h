@@ -10,7 +10,9 @@
 namespace lm {
 
 uint64_t Hash64(const void* data, size_t n);
-inline uint64_t Hash64(const std::string& s) { return Hash64(s.data(), s.size()); }
+inline uint64_t Hash64(const std::string& s) {
+  return Hash64(s.data(), s.size());
+}
 // 16 lowercase hex digits, most significant first.
 std::string HashHex(uint64_t h);
 // Parses HashHex's output; false if malformed.

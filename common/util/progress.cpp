@@ -28,14 +28,18 @@ std::string Human(double v, const std::string& unit) {
 }
 }  // namespace
 
-bool Progress::Enabled() { return isatty(2) && !g_quiet; }
+bool Progress::Enabled() {
+  return isatty(2) && !g_quiet;
+}
 
 Progress::Progress(std::string label, uint64_t total, std::string unit)
     : label_(std::move(label)), unit_(std::move(unit)), total_(total), enabled_(Enabled()) {
   start_ = last_ = std::chrono::steady_clock::now();
 }
 
-Progress::~Progress() { Finish(); }
+Progress::~Progress() {
+  Finish();
+}
 
 void Progress::Update(uint64_t done) {
   if (!enabled_) return;
@@ -79,7 +83,9 @@ void Progress::Finish() {
   fflush(stderr);
 }
 
-void SetQuiet(bool q) { g_quiet = q; }
+void SetQuiet(bool q) {
+  g_quiet = q;
+}
 
 void LogInfo(const char* fmt, ...) {
   if (g_quiet) return;

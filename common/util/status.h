@@ -53,8 +53,8 @@ class Status {
 // name carries the line number so that uses inside lambdas never shadow.
 #define LM_STATUS_CONCAT_(a, b) a##b
 #define LM_STATUS_NAME_(line) LM_STATUS_CONCAT_(lm_status_, line)
-#define LM_RETURN_IF_ERROR(expr)                                  \
-  do {                                                            \
-    ::lm::Status LM_STATUS_NAME_(__LINE__) = (expr);              \
+#define LM_RETURN_IF_ERROR(expr)                                           \
+  do {                                                                     \
+    ::lm::Status LM_STATUS_NAME_(__LINE__) = (expr);                       \
     if (!LM_STATUS_NAME_(__LINE__).ok()) return LM_STATUS_NAME_(__LINE__); \
   } while (0)

@@ -57,44 +57,46 @@ inline int RunAll() {
 
 }  // namespace lm_test
 
-#define TEST(name)                                                   \
-  static void test_##name();                                         \
-  static lm_test::Register reg_##name(#name, test_##name);           \
+#define TEST(name)                                         \
+  static void test_##name();                               \
+  static lm_test::Register reg_##name(#name, test_##name); \
   static void test_##name()
 
-#define TEST_MAIN() \
-  int main() { return lm_test::RunAll(); }
+#define TEST_MAIN()           \
+  int main() {                \
+    return lm_test::RunAll(); \
+  }
 
-#define CHECK(cond) \
-  do {              \
+#define CHECK(cond)                                                            \
+  do {                                                                         \
     if (!(cond)) lm_test::Fail(__FILE__, __LINE__, "CHECK(" #cond ") failed"); \
   } while (0)
 
-#define CHECK_EQ(a, b)                                                               \
-  do {                                                                               \
-    auto _a = (a);                                                                   \
-    auto _b = (b);                                                                   \
-    if (!(_a == _b)) {                                                               \
-      std::ostringstream _o;                                                         \
-      _o << "CHECK_EQ(" #a ", " #b ") failed: " << _a << " vs " << _b;               \
-      lm_test::Fail(__FILE__, __LINE__, _o.str());                                   \
-    }                                                                                \
+#define CHECK_EQ(a, b)                                                 \
+  do {                                                                 \
+    auto _a = (a);                                                     \
+    auto _b = (b);                                                     \
+    if (!(_a == _b)) {                                                 \
+      std::ostringstream _o;                                           \
+      _o << "CHECK_EQ(" #a ", " #b ") failed: " << _a << " vs " << _b; \
+      lm_test::Fail(__FILE__, __LINE__, _o.str());                     \
+    }                                                                  \
   } while (0)
 
-#define CHECK_NEAR(a, b, tol)                                                        \
-  do {                                                                               \
-    double _a = (a), _b = (b);                                                       \
-    if (!(std::fabs(_a - _b) <= (tol))) {                                            \
-      std::ostringstream _o;                                                         \
-      _o.precision(10);                                                              \
-      _o << "CHECK_NEAR(" #a ", " #b ") failed: " << _a << " vs " << _b;             \
-      lm_test::Fail(__FILE__, __LINE__, _o.str());                                   \
-    }                                                                                \
+#define CHECK_NEAR(a, b, tol)                                            \
+  do {                                                                   \
+    double _a = (a), _b = (b);                                           \
+    if (!(std::fabs(_a - _b) <= (tol))) {                                \
+      std::ostringstream _o;                                             \
+      _o.precision(10);                                                  \
+      _o << "CHECK_NEAR(" #a ", " #b ") failed: " << _a << " vs " << _b; \
+      lm_test::Fail(__FILE__, __LINE__, _o.str());                       \
+    }                                                                    \
   } while (0)
 
 // A Status-returning expression must succeed.
-#define CHECK_OK(expr)                                                               \
-  do {                                                                               \
-    ::lm::Status _s = (expr);                                                        \
-    if (!_s.ok()) lm_test::Fail(__FILE__, __LINE__, #expr ": " + _s.ToString());     \
+#define CHECK_OK(expr)                                                           \
+  do {                                                                           \
+    ::lm::Status _s = (expr);                                                    \
+    if (!_s.ok()) lm_test::Fail(__FILE__, __LINE__, #expr ": " + _s.ToString()); \
   } while (0)
