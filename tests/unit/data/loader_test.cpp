@@ -12,23 +12,16 @@
 #include "../test.h"
 #include "data/loader.h"
 #include "data/pack.h"
+#include "fixtures.h"
 #include "util/file.h"
 #include "util/hash.h"
 
 using namespace lm;
 
 static std::string TempDir() {
-  char tmpl[] = "/tmp/lm-loader-test.XXXXXX";
-  return mkdtemp(tmpl);
+  return lm_test::TempDir("loader-test");
 }
-
-static TokenStreamInfo Vocab(uint32_t size) {
-  TokenStreamInfo v;
-  v.vocab_size = size;
-  v.eot_id = size - 1;
-  v.vocab_id = Hash64("v" + std::to_string(size));
-  return v;
-}
+using lm_test::Vocab;
 
 // Packs n tokens (a document every ~100) into dir; returns them.
 static std::vector<uint32_t> Make(const std::string& dir, uint32_t vocab, size_t n,

@@ -10,6 +10,7 @@
 #include "../test.h"
 #include "data/loader.h"
 #include "data/pack.h"
+#include "fixtures.h"
 #include "util/codec.h"
 #include "util/file.h"
 #include "util/hash.h"
@@ -17,17 +18,9 @@
 using namespace lm;
 
 static std::string TempDir() {
-  char tmpl[] = "/tmp/lm-pack-test.XXXXXX";
-  return mkdtemp(tmpl);
+  return lm_test::TempDir("pack-test");
 }
-
-static TokenStreamInfo Vocab(uint32_t size) {
-  TokenStreamInfo v;
-  v.vocab_size = size;
-  v.eot_id = size - 1;
-  v.vocab_id = Hash64("v" + std::to_string(size));
-  return v;
-}
+using lm_test::Vocab;
 
 // Documents of random lengths, each ending with eot.
 static std::vector<std::vector<uint32_t>> Docs(int n, uint32_t vocab, uint32_t seed,
