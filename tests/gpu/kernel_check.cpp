@@ -37,6 +37,7 @@
 #include "cuda/matmul.h"
 #include "model/config.h"
 #include "model/params.h"
+#include "tests/gpu/attention_case.h"
 
 using lm::Status;
 using lm::cuda::bf16;
@@ -373,22 +374,13 @@ Status CheckSwiglu(int N, int F) {
 
 // Keys grow with their position, so that later tiles raise the running maximum
 // and the online softmax's rescaling is exercised (random keys rarely do that).
-void GrowKeys(std::vector<float>* k, int B, int T, int64_t kvd) {
-  for (int b = 0; b < B; b++)
-    for (int t = 0; t < T; t++)
-      for (int64_t d = 0; d < kvd; d++) {
-        float& x = (*k)[((size_t)b * T + t) * kvd + d];
-        x = RoundBf16(x * (1.f + 2.f * t / T));
-      }
-}
-
 // Attention over separate q, k, v arrays (B,T,H,hd) / (B,T,KVH,hd), or, with
 // fused, over one (B,T,H+2*KVH,hd) qkv array as the backend lays it out.
 Status CheckAttention(int B, int T, int H, int KVH, int hd, bool fused) {
   const int64_t qd = (int64_t)H * hd, kvd = (int64_t)KVH * hd, row = qd + 2 * kvd;
   std::vector<float> q = RoundedRandn((size_t)B * T * qd), k = RoundedRandn((size_t)B * T * kvd),
                      v = RoundedRandn((size_t)B * T * kvd);
-  GrowKeys(&k, B, T, kvd);
+  lm_test::GrowKeys(&k, B, T, kvd);
   std::string sh =
       Shape({{"B", B}, {"T", T}, {"H", H}, {"KVH", KVH}, {"hd", hd}}) + (fused ? " qkv" : "");
   Dev<bf16> dq, dk, dv, dqkv, dout, ddout, ddq, ddk, ddv, ddqkv;
@@ -400,13 +392,7 @@ Status CheckAttention(int B, int T, int H, int KVH, int hd, bool fused) {
   a.kv_heads = KVH;
   a.head_dim = hd;
   if (fused) {
-    std::vector<float> qkv((size_t)B * T * row);
-    for (int64_t r = 0; r < (int64_t)B * T; r++) {
-      memcpy(&qkv[r * row], &q[r * qd], sizeof(float) * qd);
-      memcpy(&qkv[r * row + qd], &k[r * kvd], sizeof(float) * kvd);
-      memcpy(&qkv[r * row + qd + kvd], &v[r * kvd], sizeof(float) * kvd);
-    }
-    LM_RETURN_IF_ERROR(dqkv.Put(ToBf16(qkv)));
+    LM_RETURN_IF_ERROR(dqkv.Put(ToBf16(lm_test::PackQkv(q, k, v, (int64_t)B * T, qd, kvd))));
     a.q = dqkv.p();
     a.k = dqkv.p() + qd;
     a.v = dqkv.p() + qd + kvd;
@@ -509,7 +495,7 @@ Status CheckAttentionCached(int Tq, int Tk, int H, int KVH, int hd) {
   const int64_t qd = (int64_t)H * hd, kvd = (int64_t)KVH * hd;
   std::vector<float> q = RoundedRandn((size_t)Tq * qd), kc = RoundedRandn((size_t)Tk * kvd),
                      vc = RoundedRandn((size_t)Tk * kvd);
-  GrowKeys(&kc, 1, Tk, kvd);
+  lm_test::GrowKeys(&kc, 1, Tk, kvd);
   Dev<bf16> dq, dk, dv, dout;
   Dev<float> dlse;
   LM_RETURN_IF_ERROR(dq.Put(ToBf16(q)));
@@ -517,22 +503,8 @@ Status CheckAttentionCached(int Tq, int Tk, int H, int KVH, int hd) {
   LM_RETURN_IF_ERROR(dv.Put(ToBf16(vc)));
   LM_RETURN_IF_ERROR(dout.Alloc((size_t)Tq * qd));
   LM_RETURN_IF_ERROR(dlse.Alloc((size_t)H * Tq));
-  lm::cuda::AttentionArgs a;
-  a.B = 1;
-  a.Tq = Tq;
-  a.Tk = Tk;
-  a.q_pos0 = Tk - Tq;
-  a.heads = H;
-  a.kv_heads = KVH;
-  a.head_dim = hd;
-  a.q = dq.p();
-  a.k = dk.p();
-  a.v = dv.p();
-  a.q_rstride = qd;
-  a.kv_rstride = kvd;
-  a.out = dout.p();
-  a.o_rstride = qd;
-  a.lse2 = dlse.p();
+  lm::cuda::AttentionArgs a =
+      lm_test::CachedAttentionArgs(Tq, Tk, H, KVH, hd, dq.p(), dk.p(), dv.p(), dout.p(), dlse.p());
   std::vector<float> ref((size_t)Tq * qd), got;
   lm::cpu::attention_forward_cached(ref.data(), q.data(), kc.data(), vc.data(), Tq, Tk, H, KVH, hd);
   for (auto impl : {lm::cuda::AttnImpl::kScalar, lm::cuda::AttnImpl::kTensorCore}) {

@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "cpu/ops.h"
+#include "tests/gpu/attention_case.h"
 #include "tests/unit/test.h"
 
 namespace {
@@ -80,20 +81,11 @@ double RelErr(const std::vector<float>& got, const std::vector<float>& ref) {
 
 // Keys grow with their position, so that later tiles raise the running maximum
 // and the online softmax's rescaling is exercised (random keys rarely do that).
-void GrowKeys(std::vector<float>* k, int B, int T, int64_t kvd) {
-  for (int b = 0; b < B; b++)
-    for (int t = 0; t < T; t++)
-      for (int64_t d = 0; d < kvd; d++) {
-        float& x = (*k)[((size_t)b * T + t) * kvd + d];
-        x = Rb(x * (1.f + 2.f * t / T));
-      }
-}
-
 void Attention(int B, int T, int H, int KVH, int hd, bool fused) {
   const int64_t qd = (int64_t)H * hd, kvd = (int64_t)KVH * hd, row = qd + 2 * kvd;
   auto q = Randn((size_t)B * T * qd, 1.f, true), k = Randn((size_t)B * T * kvd, 1.f, true),
        v = Randn((size_t)B * T * kvd, 1.f, true);
-  GrowKeys(&k, B, T, kvd);
+  lm_test::GrowKeys(&k, B, T, kvd);
   std::vector<bf16> qkv, qb, kb, vb;
   lm::cuda::AttentionArgs a;
   a.B = B;
@@ -102,13 +94,7 @@ void Attention(int B, int T, int H, int KVH, int hd, bool fused) {
   a.kv_heads = KVH;
   a.head_dim = hd;
   if (fused) {
-    std::vector<float> f((size_t)B * T * row);
-    for (int64_t r = 0; r < (int64_t)B * T; r++) {
-      memcpy(&f[r * row], &q[r * qd], 4 * qd);
-      memcpy(&f[r * row + qd], &k[r * kvd], 4 * kvd);
-      memcpy(&f[r * row + qd + kvd], &v[r * kvd], 4 * kvd);
-    }
-    qkv = ToB(f);
+    qkv = ToB(lm_test::PackQkv(q, k, v, (int64_t)B * T, qd, kvd));
     a.q = qkv.data();
     a.k = qkv.data() + qd;
     a.v = qkv.data() + qd + kvd;
@@ -211,26 +197,12 @@ TEST(attention_cached_decode) {
   const int64_t qd = H * hd, kvd = KVH * hd;
   auto q = Randn(Tq * qd, 1.f, true), kc = Randn(Tk * kvd, 1.f, true),
        vc = Randn(Tk * kvd, 1.f, true);
-  GrowKeys(&kc, 1, Tk, kvd);
+  lm_test::GrowKeys(&kc, 1, Tk, kvd);
   auto qb = ToB(q), kb = ToB(kc), vb = ToB(vc);
   std::vector<bf16> out = PoisonB(Tq * qd);
   std::vector<float> lse = PoisonF(H * Tq);
-  lm::cuda::AttentionArgs a;
-  a.B = 1;
-  a.Tq = Tq;
-  a.Tk = Tk;
-  a.q_pos0 = Tk - Tq;
-  a.heads = H;
-  a.kv_heads = KVH;
-  a.head_dim = hd;
-  a.q = qb.data();
-  a.k = kb.data();
-  a.v = vb.data();
-  a.q_rstride = qd;
-  a.kv_rstride = kvd;
-  a.out = out.data();
-  a.o_rstride = qd;
-  a.lse2 = lse.data();
+  lm::cuda::AttentionArgs a = lm_test::CachedAttentionArgs(Tq, Tk, H, KVH, hd, qb.data(), kb.data(),
+                                                           vb.data(), out.data(), lse.data());
   std::vector<float> ref(Tq * qd);
   lm::cpu::attention_forward_cached(ref.data(), q.data(), kc.data(), vc.data(), Tq, Tk, H, KVH, hd);
   for (auto impl : {lm::cuda::AttnImpl::kScalar, lm::cuda::AttnImpl::kTensorCore}) {
