@@ -39,7 +39,7 @@ fi
 # this CPU benchmark does not need).
 make --no-print-directory BUILD="$BUILD" BIN="$BIN" ${NVCC+"NVCC=$NVCC"} -j2 "$BIN/lm-eval" "$BIN/lm-sample" \
   "$BIN/lm-train" "$BIN/lm-pack" "$BIN/lm-tokenize" >/dev/null
-PATH="$PWD/$BIN:$PATH"
+PATH="$(cd "$BIN" && pwd):$PATH"
 W=$(mktemp -d /tmp/lm-bench-eval.XXXXXX)
 [ "${KEEP:-0}" = 1 ] || trap 'rm -rf "$W"' EXIT
 

@@ -34,7 +34,7 @@ make --no-print-directory BUILD="$BUILD" BIN="$BIN" NVCC= -j2 "$BIN/lm-pack" "$B
   "$BUILD/libdata.a" "$BUILD/libformat.a" "$BUILD/libutil.a" >/dev/null
 W=$(mktemp -d /tmp/lm-bench-pack.XXXXXX)
 [ "${KEEP:-0}" = 1 ] || trap 'rm -rf "$W"' EXIT
-PATH="$PWD/$BIN:$PATH"
+PATH="$(cd "$BIN" && pwd):$PATH"
 g++ -O2 -std=c++17 -Icommon bench/pack_loader.cpp -o "$W/pack_loader" \
   "$BUILD/libdata.a" "$BUILD/libformat.a" "$BUILD/libutil.a" -lzstd -lxxhash -fopenmp -lpthread
 

@@ -18,6 +18,11 @@ namespace lm {
 
 namespace {
 
+// Small writes (a compressed block is a few KB, rarely page-aligned) cost the
+// kernel a partial-page zeroing each; gathering them into 1 MiB writes keeps
+// the write path at the speed of a plain copy.
+constexpr size_t kWriteBuffer = 1u << 20;
+
 int WidthFor(uint32_t vocab_size) {
   return vocab_size <= 65536 ? 2 : 4;
 }
@@ -135,10 +140,13 @@ Status ShardWriter::Open(const std::string& path, const Options& opt) {
   }
   tokens_ = 0;
   synced_ = 0;
+  written_ = 0;
+  wbuf_.clear();
+  wbuf_.reserve(kWriteBuffer);
   seek_.clear();
   docs_.clear();
   doc_numbers_.clear();
-  pending_.clear();
+  pending_len_ = 0;
   // With several threads, each parallel flush gets about 2 MB of tokens per
   // thread: small flushes cost more in thread wake-ups than they gain,
   // badly so on a busy machine. Memory stays bounded by this buffer.
@@ -147,7 +155,9 @@ Status ShardWriter::Open(const std::string& path, const Options& opt) {
     size_t per_thread = std::max<size_t>(1, (2u << 20) / ((size_t)opt_.block_tokens * width_));
     flush_blocks_ = (size_t)opt_.threads * per_thread;
   }
-  pending_.reserve(flush_blocks_ * opt_.block_tokens * width_);
+  // Sized once: a std::string that grows zero-fills its new bytes.
+  if (pending_.size() != flush_blocks_ * opt_.block_tokens * width_)
+    pending_.assign(flush_blocks_ * opt_.block_tokens * width_, '\0');
   if (opt_.level > 0) {
     while ((int)cctx_.size() < opt_.threads) {
       ZSTD_CCtx* c = ZSTD_createCCtx();
@@ -163,14 +173,29 @@ Status ShardWriter::Open(const std::string& path, const Options& opt) {
 }
 
 Status ShardWriter::WriteOut(const void* p, size_t n) {
-  LM_RETURN_IF_ERROR(WriteAll(fd_, p, n, path_));
   file_off_ += n;
+  if (wbuf_.size() + n > kWriteBuffer) LM_RETURN_IF_ERROR(Drain());
+  if (n >= kWriteBuffer) return WriteDirect(p, n);
+  wbuf_.append(static_cast<const char*>(p), n);
+  return Status::OK();
+}
+
+Status ShardWriter::Drain() {
+  if (wbuf_.empty()) return Status::OK();
+  Status s = WriteDirect(wbuf_.data(), wbuf_.size());
+  wbuf_.clear();
+  return s;
+}
+
+Status ShardWriter::WriteDirect(const void* p, size_t n) {
+  LM_RETURN_IF_ERROR(WriteAll(fd_, p, n, path_));
+  written_ += n;
   // Start writeback as the shard grows, so that the fsync at the end has
   // little left to wait for (the hint may fail harmlessly).
   constexpr uint64_t kWriteback = 8u << 20;
-  if (file_off_ - synced_ >= kWriteback) {
-    sync_file_range(fd_, (off_t)synced_, (off_t)(file_off_ - synced_), SYNC_FILE_RANGE_WRITE);
-    synced_ = file_off_;
+  if (written_ - synced_ >= kWriteback) {
+    sync_file_range(fd_, (off_t)synced_, (off_t)(written_ - synced_), SYNC_FILE_RANGE_WRITE);
+    synced_ = written_;
   }
   return Status::OK();
 }
@@ -179,28 +204,34 @@ Status ShardWriter::Add(const uint32_t* ids, size_t n) {
   if (fd_ < 0) return Status::IOError(path_ + ": add to a shard that is not open");
   if (tokens_ + n > (uint64_t)0xffffffffULL * opt_.block_tokens)
     return Status::Invalid(path_ + ": a shard holds at most 2^32 - 1 blocks");
-  // One branch-free pass for the range check (it vectorizes), then the stores.
-  uint32_t mx = 0;
-  for (size_t i = 0; i < n; i++) mx = ids[i] > mx ? ids[i] : mx;
-  if (n > 0 && mx >= opt_.vocab_size)
-    return Status::Invalid("token id " + std::to_string(mx) + " outside the vocabulary (size " +
-                           std::to_string(opt_.vocab_size) + ")");
   size_t full = flush_blocks_ * opt_.block_tokens * width_;
   while (n > 0) {
-    size_t room = (full - pending_.size()) / width_;
+    size_t room = (full - pending_len_) / width_;
     size_t take = n < room ? n : room;
-    size_t at = pending_.size();
-    pending_.resize(at + take * width_);
-    uint8_t* p = reinterpret_cast<uint8_t*>(&pending_[at]);
+    uint8_t* p = reinterpret_cast<uint8_t*>(&pending_[pending_len_]);
+    // The range check is a branch-free max in the same pass as the stores,
+    // so that the loop vectorizes; a bad id is refused before its block is
+    // written, as every flush comes after a check.
+    uint32_t mx = 0;
     if (width_ == 2) {
-      for (size_t i = 0; i < take; i++) StoreU16(p + 2 * i, (uint16_t)ids[i]);
+      for (size_t i = 0; i < take; i++) {
+        StoreU16(p + 2 * i, (uint16_t)ids[i]);
+        mx = ids[i] > mx ? ids[i] : mx;
+      }
     } else {
-      for (size_t i = 0; i < take; i++) StoreU32(p + 4 * i, ids[i]);
+      for (size_t i = 0; i < take; i++) {
+        StoreU32(p + 4 * i, ids[i]);
+        mx = ids[i] > mx ? ids[i] : mx;
+      }
     }
+    if (take > 0 && mx >= opt_.vocab_size)
+      return Status::Invalid("token id " + std::to_string(mx) + " outside the vocabulary (size " +
+                             std::to_string(opt_.vocab_size) + ")");
+    pending_len_ += take * width_;
     ids += take;
     n -= take;
     tokens_ += take;
-    if (pending_.size() == full) LM_RETURN_IF_ERROR(FlushBlocks());
+    if (pending_len_ == full) LM_RETURN_IF_ERROR(FlushBlocks());
   }
   return Status::OK();
 }
@@ -214,12 +245,12 @@ void ShardWriter::EndDocument(uint64_t number) {
 // Turns the pending bytes into blocks (the last one may be short) and writes them.
 Status ShardWriter::FlushBlocks() {
   size_t block_bytes = (size_t)opt_.block_tokens * width_;
-  size_t nblocks = (pending_.size() + block_bytes - 1) / block_bytes;
+  size_t nblocks = (pending_len_ + block_bytes - 1) / block_bytes;
   if (nblocks == 0) return Status::OK();
   const char* base = pending_.data();
   auto piece = [&](size_t i, size_t* len) {
     size_t off = i * block_bytes;
-    *len = pending_.size() - off < block_bytes ? pending_.size() - off : block_bytes;
+    *len = pending_len_ - off < block_bytes ? pending_len_ - off : block_bytes;
     return base + off;
   };
   if (opt_.level == 0) {
@@ -264,7 +295,7 @@ Status ShardWriter::FlushBlocks() {
       LM_RETURN_IF_ERROR(WriteOut(c, sizes[i]));
     }
   }
-  pending_.clear();
+  pending_len_ = 0;
   return Status::OK();
 }
 
@@ -295,6 +326,7 @@ Status ShardWriter::Finish(ShardSummary* out) {
   for (uint64_t d : doc_numbers_) PutU64(&idx, d);
   PutU64(&idx, Hash64(idx.data(), idx.size()));
   LM_RETURN_IF_ERROR(WriteOut(idx.data(), idx.size()));
+  LM_RETURN_IF_ERROR(Drain());
   std::string hdr = EncodeShardHeader(h);
   for (size_t done = 0; done < hdr.size();) {
     ssize_t w = pwrite(fd_, hdr.data() + done, hdr.size() - done, (off_t)done);
@@ -306,27 +338,15 @@ Status ShardWriter::Finish(ShardSummary* out) {
   int fd = fd_;
   fd_ = -1;
   if (close(fd) != 0) return Status::FromErrno(path_, "close failed");
-  // Read the file back for its hash (in pieces, so memory stays bounded):
-  // this also proves the bytes landed.
-  int rfd = open(tmp_.c_str(), O_RDONLY | O_CLOEXEC);
-  if (rfd < 0) return Status::FromErrno(tmp_, "cannot open");
-  Hasher hasher;
-  std::string buf(1 << 20, '\0');
-  uint64_t total = 0;
-  Status rs;
-  for (;;) {
-    size_t got = 0;
-    rs = ReadFull(rfd, &buf[0], buf.size(), &got, tmp_);
-    if (!rs.ok() || got == 0) break;
-    hasher.Update(buf.data(), got);
-    total += got;
-  }
-  close(rfd);
-  LM_RETURN_IF_ERROR(rs);
-  if (total != file_off_)
+  // Hash the file as it now is on disk (the header went in last, at the
+  // front, so the hash cannot be kept while writing). A map of the pages just
+  // written costs no copy; this also proves the bytes landed.
+  MappedFile back;
+  LM_RETURN_IF_ERROR(back.Open(tmp_));
+  if (back.size() != file_off_)
     return Status::IOError(path_ + ": wrote " + std::to_string(file_off_) +
-                           " bytes but the file has " + std::to_string(total));
-  out->file_hash = hasher.Digest();
+                           " bytes but the file has " + std::to_string(back.size()));
+  out->file_hash = Hash64(back.data(), back.size());
   if (rename(tmp_.c_str(), path_.c_str()) != 0)
     return Status::FromErrno(path_, "cannot rename " + tmp_ + " into place");
   tmp_.clear();

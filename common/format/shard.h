@@ -97,19 +97,24 @@ class ShardWriter {
 
  private:
   Status FlushBlocks();
-  Status WriteOut(const void* p, size_t n);
+  Status WriteOut(const void* p, size_t n);  // through wbuf_
+  Status Drain();                            // writes wbuf_ out
+  Status WriteDirect(const void* p, size_t n);
   Options opt_;
   std::string path_, tmp_;
   int fd_ = -1;
   int width_ = 2;
   size_t flush_blocks_ = 1;  // blocks compressed per flush
-  uint64_t tokens_ = 0, file_off_ = 0, synced_ = 0;
-  std::string pending_;  // raw token bytes not yet in a block (up to threads blocks)
+  uint64_t tokens_ = 0;
+  uint64_t file_off_ = 0;  // bytes of the shard so far, written or in wbuf_
+  uint64_t written_ = 0, synced_ = 0;
+  std::string pending_;     // raw token bytes not yet in a block (up to flush_blocks_ blocks)
+  size_t pending_len_ = 0;  // of them, in use
   std::vector<SeekEntry> seek_;
   std::vector<uint64_t> docs_, doc_numbers_;
   std::vector<void*> cctx_;            // ZSTD_CCtx*, one per thread
   std::vector<std::string> out_bufs_;  // compressed blocks of one flush
-  std::string wbuf_;
+  std::string wbuf_;                   // output not yet written, up to 1 MiB
 };
 
 // Reads a shard through a memory map. Open checks the header and the index

@@ -147,7 +147,6 @@ Status TokenStreamReader::Begin() {
 }
 
 Status TokenStreamReader::Next(std::vector<uint32_t>* out, bool* done) {
-  out->clear();
   *done = false;
   for (;;) {
     uint8_t nb[4];
@@ -169,6 +168,7 @@ Status TokenStreamReader::Next(std::vector<uint32_t>* out, bool* done) {
       bool eof;
       LM_RETURN_IF_ERROR(ReadHeader(&next, &eof));
       if (eof) {
+        out->clear();
         *done = true;
         return Status::OK();
       }
@@ -188,17 +188,29 @@ Status TokenStreamReader::Next(std::vector<uint32_t>* out, bool* done) {
     if (LoadU64(p + bytes) != Hash64(p, bytes))
       return Status::Corruption(name_ + ": token stream chunk checksum mismatch ending at byte " +
                                 std::to_string(offset_));
+    // No clear() before the resize: a vector that keeps its size is not
+    // zero-filled again for every chunk. The range check is a branch-free max,
+    // fused with the widening, so that the loop vectorizes.
     out->resize(n);
+    uint32_t* o = out->data();
+    uint32_t mx = 0;
     if (info_.width() == 2) {
-      for (uint32_t i = 0; i < n; i++) (*out)[i] = LoadU16(p + 2 * i);
+      for (uint32_t i = 0; i < n; i++) {
+        uint32_t t = LoadU16(p + 2 * i);
+        o[i] = t;
+        mx = t > mx ? t : mx;
+      }
     } else {
-      for (uint32_t i = 0; i < n; i++) (*out)[i] = LoadU32(p + 4 * i);
+      for (uint32_t i = 0; i < n; i++) {
+        uint32_t t = LoadU32(p + 4 * i);
+        o[i] = t;
+        mx = t > mx ? t : mx;
+      }
     }
-    for (uint32_t i = 0; i < n; i++)
-      if ((*out)[i] >= info_.vocab_size)
-        return Status::Invalid(name_ + ": token id " + std::to_string((*out)[i]) +
-                               " outside the vocabulary (size " + std::to_string(info_.vocab_size) +
-                               ")");
+    if (n > 0 && mx >= info_.vocab_size)
+      return Status::Invalid(name_ + ": token id " + std::to_string(mx) +
+                             " outside the vocabulary (size " + std::to_string(info_.vocab_size) +
+                             ")");
     stream_total_ += n;
     total_ += n;
     return Status::OK();

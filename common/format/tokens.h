@@ -62,7 +62,7 @@ class TokenStreamReader {
   // Reads the first header. An empty input is an error ("empty input").
   Status Begin();
   const TokenStreamInfo& info() const { return info_; }
-  // Appends the next chunk's tokens to *out (cleared first). Sets *done at the end
+  // Replaces *out with the next chunk's tokens. Sets *done at the end
   // of the input, after a complete end frame. Concatenated streams must carry
   // the same vocabulary identity, else Invalid.
   Status Next(std::vector<uint32_t>* out, bool* done);
