@@ -3,13 +3,18 @@
 
 #include <fcntl.h>
 #include <omp.h>
+#include <pthread.h>
 #include <unistd.h>
 #include <zstd.h>
 
 #include <algorithm>
 #include <cerrno>
+#include <condition_variable>
+#include <csignal>
 #include <cstring>
+#include <mutex>
 #include <random>
+#include <thread>
 
 #include "util/codec.h"
 #include "util/hash.h"
@@ -112,8 +117,64 @@ void DecodeTokens(const uint8_t* raw, int width, size_t n, uint32_t* out) {
 // ---------------------------------------------------------------------------
 // ShardWriter
 
+// The thread that compresses, hashes and writes one batch of blocks while the
+// caller fills the next: reading and checking the input then overlaps the
+// compression, as in zstd's command line (whose -T1 also has an I/O thread).
+struct ShardWriter::Worker {
+  std::thread thread;
+  std::mutex mu;
+  std::condition_variable cv;
+  bool busy = false, stop = false;
+  Status status;  // the first error of a batch since Open
+};
+
+void ShardWriter::StartWorker() {
+  worker_.reset(new Worker());
+  // Started with the cleanup signals blocked, as are the OpenMP threads it
+  // starts in turn: the caller's thread handles them.
+  sigset_t block, old;
+  sigemptyset(&block);
+  for (int sig : {SIGINT, SIGTERM, SIGHUP}) sigaddset(&block, sig);
+  pthread_sigmask(SIG_BLOCK, &block, &old);
+  worker_->thread = std::thread([this] { RunWorker(); });
+  pthread_sigmask(SIG_SETMASK, &old, nullptr);
+}
+
+void ShardWriter::RunWorker() {
+  Worker& w = *worker_;
+  std::unique_lock<std::mutex> lk(w.mu);
+  for (;;) {
+    w.cv.wait(lk, [&w] { return w.busy || w.stop; });
+    if (!w.busy) return;
+    bool failed = !w.status.ok();
+    lk.unlock();
+    Status s = failed ? Status::OK() : WriteBlocks(inflight_.data(), inflight_len_);
+    lk.lock();
+    if (w.status.ok()) w.status = s;
+    w.busy = false;
+    w.cv.notify_all();
+  }
+}
+
+Status ShardWriter::WaitWorker() {
+  if (!worker_) return Status::OK();
+  std::unique_lock<std::mutex> lk(worker_->mu);
+  worker_->cv.wait(lk, [this] { return !worker_->busy; });
+  return worker_->status;
+}
+
+ShardWriter::ShardWriter() = default;
+
 ShardWriter::~ShardWriter() {
   Abort();
+  if (worker_) {
+    {
+      std::lock_guard<std::mutex> lk(worker_->mu);
+      worker_->stop = true;
+    }
+    worker_->cv.notify_all();
+    worker_->thread.join();
+  }
   for (void* c : cctx_) ZSTD_freeCCtx(static_cast<ZSTD_CCtx*>(c));
 }
 
@@ -147,17 +208,21 @@ Status ShardWriter::Open(const std::string& path, const Options& opt) {
   docs_.clear();
   doc_numbers_.clear();
   pending_len_ = 0;
-  // With several threads, each parallel flush gets about 2 MB of tokens per
-  // thread: small flushes cost more in thread wake-ups than they gain,
-  // badly so on a busy machine. Memory stays bounded by this buffer.
-  flush_blocks_ = 1;
-  if (opt_.threads > 1) {
-    size_t per_thread = std::max<size_t>(1, (2u << 20) / ((size_t)opt_.block_tokens * width_));
-    flush_blocks_ = (size_t)opt_.threads * per_thread;
-  }
+  // A batch handed to the worker holds about 1 MB of tokens, 2 MB per thread
+  // with several: small batches cost more in thread wake-ups than they gain,
+  // badly so on a busy machine. Memory stays bounded by the two buffers.
+  size_t block_bytes = (size_t)opt_.block_tokens * width_;
+  flush_blocks_ = std::max<size_t>(1, (1u << 20) / block_bytes);
+  if (opt_.threads > 1)
+    flush_blocks_ = (size_t)opt_.threads * std::max<size_t>(1, (2u << 20) / block_bytes);
   // Sized once: a std::string that grows zero-fills its new bytes.
-  if (pending_.size() != flush_blocks_ * opt_.block_tokens * width_)
-    pending_.assign(flush_blocks_ * opt_.block_tokens * width_, '\0');
+  for (std::string* b : {&pending_, &inflight_})
+    if (b->size() != flush_blocks_ * block_bytes) b->assign(flush_blocks_ * block_bytes, '\0');
+  if (!worker_) StartWorker();
+  {
+    std::lock_guard<std::mutex> lk(worker_->mu);
+    worker_->status = Status::OK();  // a new shard; the worker is idle (Abort waited)
+  }
   if (opt_.level > 0) {
     while ((int)cctx_.size() < opt_.threads) {
       ZSTD_CCtx* c = ZSTD_createCCtx();
@@ -242,15 +307,31 @@ void ShardWriter::EndDocument(uint64_t number) {
   doc_numbers_.push_back(number);
 }
 
-// Turns the pending bytes into blocks (the last one may be short) and writes them.
+// Hands the pending bytes to the worker (once it is done with the last batch)
+// and returns; an error of a batch is returned by a later call or by Finish.
 Status ShardWriter::FlushBlocks() {
+  LM_RETURN_IF_ERROR(WaitWorker());
+  if (pending_len_ == 0) return Status::OK();
+  pending_.swap(inflight_);
+  inflight_len_ = pending_len_;
+  pending_len_ = 0;
+  {
+    std::lock_guard<std::mutex> lk(worker_->mu);
+    worker_->busy = true;
+  }
+  worker_->cv.notify_all();
+  return Status::OK();
+}
+
+// Turns n bytes of tokens into blocks (the last one may be short) and writes
+// them. Runs on the worker, or on the caller's thread while the worker is idle.
+Status ShardWriter::WriteBlocks(const char* base, size_t n) {
   size_t block_bytes = (size_t)opt_.block_tokens * width_;
-  size_t nblocks = (pending_len_ + block_bytes - 1) / block_bytes;
+  size_t nblocks = (n + block_bytes - 1) / block_bytes;
   if (nblocks == 0) return Status::OK();
-  const char* base = pending_.data();
   auto piece = [&](size_t i, size_t* len) {
     size_t off = i * block_bytes;
-    *len = pending_len_ - off < block_bytes ? pending_len_ - off : block_bytes;
+    *len = n - off < block_bytes ? n - off : block_bytes;
     return base + off;
   };
   if (opt_.level == 0) {
@@ -295,14 +376,15 @@ Status ShardWriter::FlushBlocks() {
       LM_RETURN_IF_ERROR(WriteOut(c, sizes[i]));
     }
   }
-  pending_len_ = 0;
   return Status::OK();
 }
 
 Status ShardWriter::Finish(ShardSummary* out) {
   if (fd_ < 0) return Status::IOError(path_ + ": finish of a shard that is not open");
   if (tokens_ == 0) return Status::Invalid(path_ + ": a shard needs at least one token");
-  LM_RETURN_IF_ERROR(FlushBlocks());
+  LM_RETURN_IF_ERROR(WaitWorker());
+  LM_RETURN_IF_ERROR(WriteBlocks(pending_.data(), pending_len_));
+  pending_len_ = 0;
   ShardHeader h;
   h.token_width = width_;
   h.flags = opt_.level > 0 ? kShardFlagZstd : 0;
@@ -359,6 +441,7 @@ Status ShardWriter::Finish(ShardSummary* out) {
 }
 
 void ShardWriter::Abort() {
+  WaitWorker();  // it may be writing to fd_
   if (fd_ >= 0) close(fd_);
   fd_ = -1;
   if (!tmp_.empty()) unlink(tmp_.c_str());

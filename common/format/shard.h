@@ -59,9 +59,11 @@ struct ShardSummary {
   uint64_t file_hash = 0;  // XXH3-64 of the whole file
 };
 
-// Writes one shard, streaming blocks out as they fill: memory is bounded by
-// about 2 MB of tokens per thread. The file is written to a temporary beside `path`, fsynced
-// and renamed by Finish. Not thread-safe.
+// Writes one shard, streaming blocks out as they fill: a thread of the
+// writer's own compresses and writes one batch of blocks while Add fills the
+// next, so memory is bounded by two batches (about 1 MB of tokens, 2 MB per
+// thread with several). The file is written to a temporary beside `path`,
+// fsynced and renamed by Finish. Not thread-safe.
 class ShardWriter {
  public:
   struct Options {
@@ -74,7 +76,7 @@ class ShardWriter {
     // Where to write before the rename; default .NAME.tmp.PID.RANDOM beside path.
     std::string temp_path;
   };
-  ShardWriter() = default;
+  ShardWriter();
   ~ShardWriter();  // Abort()s an unfinished shard
   ShardWriter(const ShardWriter&) = delete;
   ShardWriter& operator=(const ShardWriter&) = delete;
@@ -96,7 +98,12 @@ class ShardWriter {
   void Abort();
 
  private:
-  Status FlushBlocks();
+  struct Worker;
+  void StartWorker();
+  void RunWorker();
+  Status WaitWorker();   // until the batch in flight is written; its first error
+  Status FlushBlocks();  // hands the pending batch to the worker
+  Status WriteBlocks(const char* raw, size_t n);
   Status WriteOut(const void* p, size_t n);  // through wbuf_
   Status Drain();                            // writes wbuf_ out
   Status WriteDirect(const void* p, size_t n);
@@ -110,6 +117,9 @@ class ShardWriter {
   uint64_t written_ = 0, synced_ = 0;
   std::string pending_;     // raw token bytes not yet in a block (up to flush_blocks_ blocks)
   size_t pending_len_ = 0;  // of them, in use
+  std::string inflight_;    // the batch the worker is writing
+  size_t inflight_len_ = 0;
+  std::unique_ptr<Worker> worker_;
   std::vector<SeekEntry> seek_;
   std::vector<uint64_t> docs_, doc_numbers_;
   std::vector<void*> cctx_;            // ZSTD_CCtx*, one per thread
