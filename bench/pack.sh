@@ -5,7 +5,8 @@
 #   1. packing throughput, lm-pack -j 1 --level 3, against its anchor measured
 #      in the same run: `zstd -3 -T1` compressing the same tokens as raw 16-bit
 #      bytes (the limit: lm-pack does that compression plus parsing, checksums,
-#      the split and fsync). Goal: ratio >= 0.8.
+#      the split and fsync). Goal: ratio >= 0.8. Also the floor: zstd level 3
+#      alone on lm-pack's 16 KiB blocks (bench/zstd_blocks.c).
 #   2. compression ratio of the shards against raw 16-bit tokens (and zstd -3's).
 #   3. loader throughput: random training batches (T=1024, B=16) through
 #      Dataset + BatchSampler, one thread, every block verified at first read:
@@ -17,6 +18,7 @@
 # Environment: BUILD, BIN (default build, bin), REPEAT (best of, default 3),
 # SECONDS_PER_RUN (loader runs, default 3), KEEP=1 keeps the work directory.
 set -euo pipefail
+export LC_ALL=C  # a decimal point in $EPOCHREALTIME and in bc's input
 cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build}
 BIN=${BIN:-bin}
@@ -38,21 +40,33 @@ PATH="$(cd "$BIN" && pwd):$PATH"
 g++ -O2 -std=c++17 -Icommon bench/pack_loader.cpp -o "$W/pack_loader" \
   "$BUILD/libdata.a" "$BUILD/libformat.a" "$BUILD/libutil.a" -lzstd -lxxhash -fopenmp -lpthread
 
-# best_of NAME CMD...: runs CMD REPEAT times; sets NAME_wall and NAME_cpu
-# (user + system seconds) to the run with the least wall time.
-best_of() {
-  local name=$1 best= cpu= w u s
+gcc -O2 bench/zstd_blocks.c -o "$W/zstd_blocks" -lzstd
+
+# measure CMD...: prints the wall seconds (microsecond clock) and the CPU
+# seconds (user + system of its processes, millisecond clock) of CMD.
+measure() (
+  t0=$EPOCHREALTIME
+  "$@" >/dev/null
+  t1=$EPOCHREALTIME
+  # The second line of `times` is this subshell's children: "XmY.YYYs XmY.YYYs"
+  # (written to a file: in a pipe, `times` would run in a child of its own).
+  times >"$W/times.txt"
+  awk -v w="$(echo "$t1 - $t0" | bc -l)" 'NR == 2 {
+    split($1, u, /[ms]/); split($2, s, /[ms]/)
+    printf "%.6f %.3f\n", w, u[1] * 60 + u[2] + s[1] * 60 + s[2] }' "$W/times.txt"
+)
+
+# keep_best NAME CMD...: runs CMD once; keeps in NAME_wall and NAME_cpu the
+# figures of NAME's run with the least wall time so far.
+keep_best() {
+  local name=$1 w c best
   shift
-  for _ in $(seq "$REPEAT"); do
-    /usr/bin/time -f '%e %U %S' -o "$W/time.txt" "$@"
-    read -r w u s <"$W/time.txt"
-    if [ -z "$best" ] || [ "$(echo "$w < $best" | bc -l)" = 1 ]; then
-      best=$w
-      cpu=$(echo "$u + $s" | bc -l)
-    fi
-  done
-  printf -v "${name}_wall" '%s' "$best"
-  printf -v "${name}_cpu" '%s' "$cpu"
+  read -r w c < <(measure "$@")
+  best=${name}_wall
+  if [ -z "${!best:-}" ] || [ "$(echo "$w < ${!best}" | bc -l)" = 1 ]; then
+    printf -v "${name}_wall" '%s' "$w"
+    printf -v "${name}_cpu" '%s' "$c"
+  fi
 }
 rate() { echo "$1 / $2 / 1000000" | bc -l; }
 
@@ -77,21 +91,26 @@ while p < len(data):
         p += 2 * n + 8
 open(sys.argv[2], "wb").write(b"".join(out))
 EOF
-# Four copies, so that the packing runs last long enough to time (and the
-# CPU-time clock's 10 ms resolution matters less).
-for f in train.tok raw.u16; do cat "$W/$f" "$W/$f" "$W/$f" "$W/$f" >"$W/x4.$f"; done
+# Eight copies, so that each packing run lasts long enough to time well.
+for f in train.tok raw.u16; do
+  for _ in 1 2 3 4 5 6 7 8; do cat "$W/$f"; done >"$W/x8.$f"
+done
 raw_bytes=$(stat -c %s "$W/raw.u16")
 tokens=$((raw_bytes / 2))
 echo "corpus: $CORPUS ($(du -sb "$CORPUS" | cut -f1) bytes of text), $tokens GPT-2 tokens"
 echo "machine: $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg)"
 
-echo "== 1. packing throughput (best of $REPEAT, the tokens four times: $((4 * tokens)) tokens)"
-cat "$W/x4.train.tok" "$W/x4.raw.u16" >/dev/null  # both in the page cache
-best_of zstd zstd -3 -T1 -q -f "$W/x4.raw.u16" -o "$W/x4.raw.zst"
-# lm-pack fsyncs each shard before the manifest names it; the same for zstd:
-best_of zsync bash -c 'zstd -3 -T1 -q -f "$1" -o "$2" && exec sync --data "$2"' _ "$W/x4.raw.u16" "$W/x4.raw.zst"
-best_of pack bash -c 'rm -rf "$1" && exec lm-pack -o "$1" -j 1 --level 3 -q "$2"' _ "$W/x4" "$W/x4.train.tok"
-rm -rf "$W/x4"
+echo "== 1. packing throughput (best of $REPEAT, interleaved; the tokens eight times: $((8 * tokens)) tokens)"
+cat "$W/x8.train.tok" "$W/x8.raw.u16" >/dev/null  # both in the page cache
+for _ in $(seq "$REPEAT"); do
+  keep_best zstd zstd -3 -T1 -q -f "$W/x8.raw.u16" -o "$W/x8.raw.zst"
+  # lm-pack fsyncs each shard before the manifest names it; the same for zstd:
+  keep_best zsync bash -c 'zstd -3 -T1 -q -f "$1" -o "$2" && exec sync --data "$2"' _ \
+    "$W/x8.raw.u16" "$W/x8.raw.zst"
+  keep_best pack bash -c 'rm -rf "$1" && exec lm-pack -o "$1" -j 1 --level 3 -q "$2"' _ \
+    "$W/x8" "$W/x8.train.tok"
+done
+rm -rf "$W/x8"
 zstd -3 -T1 -q -f "$W/raw.u16" -o "$W/raw.zst"
 lm-pack -o "$W/shards" -j 1 --level 3 -q "$W/train.tok"
 for v in zstd zsync pack; do
@@ -102,12 +121,19 @@ for v in zstd zsync pack; do
     pack) label="lm-pack -j1 -l3:" ;;
   esac
   printf '%-18s wall %.3f s (%6.1f M tokens/s)   cpu %.3f s (%6.1f M tokens/s)\n' "$label" \
-    "${!wall}" "$(rate $((4 * tokens)) "${!wall}")" "${!cpu}" "$(rate $((4 * tokens)) "${!cpu}")"
+    "${!wall}" "$(rate $((8 * tokens)) "${!wall}")" "${!cpu}" "$(rate $((8 * tokens)) "${!cpu}")"
 done
 printf 'ratio lm-pack / zstd -3 -T1: %.2fx by wall time, %.2fx by CPU time (goal >= 0.8)\n' \
   "$(echo "$zstd_wall / $pack_wall" | bc -l)" "$(echo "$zstd_cpu / $pack_cpu" | bc -l)"
 printf 'ratio lm-pack / (zstd -3 -T1 + fsync of its output): %.2fx by wall time\n' \
   "$(echo "$zsync_wall / $pack_wall" | bc -l)"
+# The floor under lm-pack: zstd alone on the same tokens cut into lm-pack's
+# independent 8192-token (16 KiB) blocks, in memory, with no I/O at all.
+read -r floor_cpu floor_ratio < <("$W/zstd_blocks" "$W/x8.raw.u16" 16384 3 "$REPEAT")
+printf 'floor: zstd level 3 alone on the same 16 KiB blocks in memory: cpu %.3f s (%.1f M tokens/s), %.3fx smaller\n' \
+  "$floor_cpu" "$(rate $((8 * tokens)) "$floor_cpu")" "$floor_ratio"
+printf '       (the anchor, one zstd stream, takes %.2fx the floor'"'"'s CPU time; lm-pack %.2fx)\n' \
+  "$(echo "$zstd_cpu / $floor_cpu" | bc -l)" "$(echo "$pack_cpu / $floor_cpu" | bc -l)"
 
 echo "== 2. compression"
 shard_bytes=$(du -cb "$W"/shards/*.lms | tail -1 | cut -f1)
