@@ -117,15 +117,15 @@ void DecodeTokens(const uint8_t* raw, int width, size_t n, uint32_t* out) {
 // ---------------------------------------------------------------------------
 // ShardWriter
 
-// The thread that compresses, hashes and writes one batch of blocks while the
-// caller fills the next: reading and checking the input then overlaps the
-// compression, as in zstd's command line (whose -T1 also has an I/O thread).
+// The thread that compresses one batch of blocks while the caller fills the
+// next and writes the one before: reading and checking the input, the
+// checksums and the writes then overlap the compression, as in zstd's command
+// line (whose -T1 also has an I/O thread beside its compressing one).
 struct ShardWriter::Worker {
   std::thread thread;
   std::mutex mu;
   std::condition_variable cv;
   bool busy = false, stop = false;
-  Status status;  // the first error of a batch since Open
 };
 
 void ShardWriter::StartWorker() {
@@ -146,21 +146,18 @@ void ShardWriter::RunWorker() {
   for (;;) {
     w.cv.wait(lk, [&w] { return w.busy || w.stop; });
     if (!w.busy) return;
-    bool failed = !w.status.ok();
     lk.unlock();
-    Status s = failed ? Status::OK() : WriteBlocks(inflight_.data(), inflight_len_);
+    CompressBatch(inflight_.data(), inflight_len_, &batches_[slot_]);
     lk.lock();
-    if (w.status.ok()) w.status = s;
     w.busy = false;
     w.cv.notify_all();
   }
 }
 
-Status ShardWriter::WaitWorker() {
-  if (!worker_) return Status::OK();
+void ShardWriter::WaitWorker() {
+  if (!worker_) return;
   std::unique_lock<std::mutex> lk(worker_->mu);
   worker_->cv.wait(lk, [this] { return !worker_->busy; });
-  return worker_->status;
 }
 
 ShardWriter::ShardWriter() = default;
@@ -210,26 +207,25 @@ Status ShardWriter::Open(const std::string& path, const Options& opt) {
   pending_len_ = 0;
   // A batch handed to the worker holds about 1 MB of tokens, 2 MB per thread
   // with several: small batches cost more in thread wake-ups than they gain,
-  // badly so on a busy machine. Memory stays bounded by the two buffers.
+  // badly so on a busy machine. Memory stays bounded by these buffers.
   size_t block_bytes = (size_t)opt_.block_tokens * width_;
-  flush_blocks_ = std::max<size_t>(1, (1u << 20) / block_bytes);
+  // (At most 256 blocks per thread, so that tiny blocks do not make batches
+  // of countless buffers.)
+  flush_blocks_ = std::min<size_t>(256, std::max<size_t>(1, (1u << 20) / block_bytes));
   if (opt_.threads > 1)
-    flush_blocks_ = (size_t)opt_.threads * std::max<size_t>(1, (2u << 20) / block_bytes);
+    flush_blocks_ =
+        (size_t)opt_.threads * std::min<size_t>(256, std::max<size_t>(1, (2u << 20) / block_bytes));
   // Sized once: a std::string that grows zero-fills its new bytes.
   for (std::string* b : {&pending_, &inflight_})
     if (b->size() != flush_blocks_ * block_bytes) b->assign(flush_blocks_ * block_bytes, '\0');
-  if (!worker_) StartWorker();
-  {
-    std::lock_guard<std::mutex> lk(worker_->mu);
-    worker_->status = Status::OK();  // a new shard; the worker is idle (Abort waited)
-  }
+  unwritten_ = false;  // the worker is idle: Abort waited for it
   if (opt_.level > 0) {
     while ((int)cctx_.size() < opt_.threads) {
       ZSTD_CCtx* c = ZSTD_createCCtx();
       if (!c) return Status::Resource("cannot create a zstd context");
       cctx_.push_back(c);
     }
-    out_bufs_.resize(opt_.threads);
+    if (!worker_) StartWorker();
   }
   // The header goes last (it holds the counts); reserve its place.
   std::string zeros(kShardHeaderSize, '\0');
@@ -307,74 +303,82 @@ void ShardWriter::EndDocument(uint64_t number) {
   doc_numbers_.push_back(number);
 }
 
-// Hands the pending bytes to the worker (once it is done with the last batch)
-// and returns; an error of a batch is returned by a later call or by Finish.
+// Hands the pending bytes to the worker, once it is done with the batch before,
+// and writes that one meanwhile. At level 0 there is no compression to wait
+// for: the blocks are written at once.
 Status ShardWriter::FlushBlocks() {
-  LM_RETURN_IF_ERROR(WaitWorker());
-  if (pending_len_ == 0) return Status::OK();
-  pending_.swap(inflight_);
-  inflight_len_ = pending_len_;
-  pending_len_ = 0;
-  {
-    std::lock_guard<std::mutex> lk(worker_->mu);
-    worker_->busy = true;
+  if (opt_.level == 0) {
+    Status s = WriteRaw(pending_.data(), pending_len_);
+    pending_len_ = 0;
+    return s;
   }
-  worker_->cv.notify_all();
+  WaitWorker();
+  int done = unwritten_ ? slot_ : -1;
+  unwritten_ = false;
+  if (pending_len_ > 0) {
+    pending_.swap(inflight_);
+    inflight_len_ = pending_len_;
+    pending_len_ = 0;
+    slot_ ^= 1;
+    unwritten_ = true;
+    {
+      std::lock_guard<std::mutex> lk(worker_->mu);
+      worker_->busy = true;
+    }
+    worker_->cv.notify_all();
+  }
+  return done >= 0 ? WriteBatch(batches_[done]) : Status::OK();
+}
+
+// Cuts n bytes of tokens into blocks (the last one may be short) and
+// compresses them into *b. Runs on the worker.
+void ShardWriter::CompressBatch(const char* base, size_t n, Batch* b) {
+  size_t block_bytes = (size_t)opt_.block_tokens * width_;
+  size_t nblocks = (n + block_bytes - 1) / block_bytes;
+  b->blocks = nblocks;
+  if (b->out.size() < nblocks) b->out.resize(nblocks);
+  b->results.resize(nblocks);
+  b->raw_sizes.resize(nblocks);
+  // Blocks compress independently, so the blocks of a batch run in parallel;
+  // they are written in order, so the output does not depend on -j.
+  auto compress = [&](size_t i, int thread) {
+    size_t off = i * block_bytes;
+    size_t len = n - off < block_bytes ? n - off : block_bytes;
+    std::string& out = b->out[i];
+    if (out.size() < ZSTD_compressBound(len)) out.resize(ZSTD_compressBound(len));
+    b->raw_sizes[i] = len;
+    b->results[i] = ZSTD_compressCCtx(static_cast<ZSTD_CCtx*>(cctx_[thread % cctx_.size()]),
+                                      &out[0], out.size(), base + off, len, opt_.level);
+  };
+  if (opt_.threads > 1 && nblocks > 1) {
+#pragma omp parallel for num_threads(opt_.threads) schedule(static, 1)
+    for (size_t i = 0; i < nblocks; i++) compress(i, omp_get_thread_num());
+  } else {
+    // No OpenMP region at all: even an inactive one costs a futex call per batch.
+    for (size_t i = 0; i < nblocks; i++) compress(i, 0);
+  }
+}
+
+// Checksums and writes a compressed batch (on the caller's thread).
+Status ShardWriter::WriteBatch(const Batch& b) {
+  for (size_t i = 0; i < b.blocks; i++) {
+    size_t z = b.results[i];
+    if (ZSTD_isError(z))
+      return Status::IOError(path_ + ": zstd compression failed: " + ZSTD_getErrorName(z));
+    const char* c = b.out[i].data();
+    seek_.push_back({file_off_, (uint32_t)z, (uint32_t)b.raw_sizes[i], Hash64(c, z)});
+    LM_RETURN_IF_ERROR(WriteOut(c, z));
+  }
   return Status::OK();
 }
 
-// Turns n bytes of tokens into blocks (the last one may be short) and writes
-// them. Runs on the worker, or on the caller's thread while the worker is idle.
-Status ShardWriter::WriteBlocks(const char* base, size_t n) {
+// Writes n bytes of tokens as raw blocks (level 0).
+Status ShardWriter::WriteRaw(const char* base, size_t n) {
   size_t block_bytes = (size_t)opt_.block_tokens * width_;
-  size_t nblocks = (n + block_bytes - 1) / block_bytes;
-  if (nblocks == 0) return Status::OK();
-  auto piece = [&](size_t i, size_t* len) {
-    size_t off = i * block_bytes;
-    *len = n - off < block_bytes ? n - off : block_bytes;
-    return base + off;
-  };
-  if (opt_.level == 0) {
-    for (size_t i = 0; i < nblocks; i++) {
-      size_t len;
-      const char* p = piece(i, &len);
-      seek_.push_back({file_off_, (uint32_t)len, (uint32_t)len, Hash64(p, len)});
-      LM_RETURN_IF_ERROR(WriteOut(p, len));
-    }
-  } else {
-    // Blocks compress independently, so the blocks of a flush run
-    // in parallel; they are written in order, so the output does not depend on -j.
-    std::vector<size_t> sizes(nblocks);
-    std::vector<std::string> errors(nblocks);
-    if (out_bufs_.size() < nblocks) out_bufs_.resize(nblocks);
-    auto compress = [&](size_t i, int thread) {
-      size_t len;
-      const char* p = piece(i, &len);
-      std::string& out = out_bufs_[i];
-      out.resize(ZSTD_compressBound(len));
-      size_t r = ZSTD_compressCCtx(static_cast<ZSTD_CCtx*>(cctx_[thread % cctx_.size()]), &out[0],
-                                   out.size(), p, len, opt_.level);
-      if (ZSTD_isError(r))
-        errors[i] = ZSTD_getErrorName(r);
-      else
-        sizes[i] = r;
-    };
-    if (opt_.threads > 1 && nblocks > 1) {
-#pragma omp parallel for num_threads(opt_.threads) schedule(static, 1)
-      for (size_t i = 0; i < nblocks; i++) compress(i, omp_get_thread_num());
-    } else {
-      // No OpenMP region at all: even an inactive one costs a futex call per flush.
-      for (size_t i = 0; i < nblocks; i++) compress(i, 0);
-    }
-    for (size_t i = 0; i < nblocks; i++) {
-      if (!errors[i].empty())
-        return Status::IOError(path_ + ": zstd compression failed: " + errors[i]);
-      size_t len;
-      piece(i, &len);
-      const char* c = out_bufs_[i].data();
-      seek_.push_back({file_off_, (uint32_t)sizes[i], (uint32_t)len, Hash64(c, sizes[i])});
-      LM_RETURN_IF_ERROR(WriteOut(c, sizes[i]));
-    }
+  for (size_t off = 0; off < n; off += block_bytes) {
+    size_t len = n - off < block_bytes ? n - off : block_bytes;
+    seek_.push_back({file_off_, (uint32_t)len, (uint32_t)len, Hash64(base + off, len)});
+    LM_RETURN_IF_ERROR(WriteOut(base + off, len));
   }
   return Status::OK();
 }
@@ -382,9 +386,10 @@ Status ShardWriter::WriteBlocks(const char* base, size_t n) {
 Status ShardWriter::Finish(ShardSummary* out) {
   if (fd_ < 0) return Status::IOError(path_ + ": finish of a shard that is not open");
   if (tokens_ == 0) return Status::Invalid(path_ + ": a shard needs at least one token");
-  LM_RETURN_IF_ERROR(WaitWorker());
-  LM_RETURN_IF_ERROR(WriteBlocks(pending_.data(), pending_len_));
-  pending_len_ = 0;
+  // The first hands the last batch over and writes the one before; the
+  // second waits for the last and writes it.
+  LM_RETURN_IF_ERROR(FlushBlocks());
+  LM_RETURN_IF_ERROR(FlushBlocks());
   ShardHeader h;
   h.token_width = width_;
   h.flags = opt_.level > 0 ? kShardFlagZstd : 0;
@@ -441,7 +446,7 @@ Status ShardWriter::Finish(ShardSummary* out) {
 }
 
 void ShardWriter::Abort() {
-  WaitWorker();  // it may be writing to fd_
+  WaitWorker();  // the batch it compresses is dropped with the shard
   if (fd_ >= 0) close(fd_);
   fd_ = -1;
   if (!tmp_.empty()) unlink(tmp_.c_str());

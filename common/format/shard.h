@@ -60,10 +60,10 @@ struct ShardSummary {
 };
 
 // Writes one shard, streaming blocks out as they fill: a thread of the
-// writer's own compresses and writes one batch of blocks while Add fills the
-// next, so memory is bounded by two batches (about 1 MB of tokens, 2 MB per
-// thread with several). The file is written to a temporary beside `path`,
-// fsynced and renamed by Finish. Not thread-safe.
+// writer's own compresses one batch of blocks while Add fills the next and
+// the batch before is written, so memory is bounded by a few batches (of
+// about 1 MB of tokens, 2 MB per thread with several). The file is written to a temporary beside
+// `path`, fsynced and renamed by Finish. Not thread-safe.
 class ShardWriter {
  public:
   struct Options {
@@ -98,12 +98,21 @@ class ShardWriter {
   void Abort();
 
  private:
+  // One batch's blocks, compressed, to be checksummed and written in order.
+  struct Batch {
+    std::vector<std::string> out;  // the compressed blocks, in buffers of their bound
+    std::vector<size_t> results;   // ZSTD_compressCCtx's: a size or an error code
+    std::vector<size_t> raw_sizes;
+    size_t blocks = 0;
+  };
   struct Worker;
   void StartWorker();
   void RunWorker();
-  Status WaitWorker();   // until the batch in flight is written; its first error
-  Status FlushBlocks();  // hands the pending batch to the worker
-  Status WriteBlocks(const char* raw, size_t n);
+  void WaitWorker();     // until the batch in flight is compressed
+  Status FlushBlocks();  // hands the pending batch over; writes the one before
+  void CompressBatch(const char* raw, size_t n, Batch* b);
+  Status WriteBatch(const Batch& b);
+  Status WriteRaw(const char* raw, size_t n);
   Status WriteOut(const void* p, size_t n);  // through wbuf_
   Status Drain();                            // writes wbuf_ out
   Status WriteDirect(const void* p, size_t n);
@@ -117,14 +126,16 @@ class ShardWriter {
   uint64_t written_ = 0, synced_ = 0;
   std::string pending_;     // raw token bytes not yet in a block (up to flush_blocks_ blocks)
   size_t pending_len_ = 0;  // of them, in use
-  std::string inflight_;    // the batch the worker is writing
+  std::string inflight_;    // the batch the worker compresses
   size_t inflight_len_ = 0;
-  std::unique_ptr<Worker> worker_;
+  Batch batches_[2];                // compressed by the worker in turn
+  int slot_ = 0;                    // the one it compresses (or did last)
+  bool unwritten_ = false;          // batches_[slot_] is yet to be written
+  std::unique_ptr<Worker> worker_;  // only when compressing
   std::vector<SeekEntry> seek_;
   std::vector<uint64_t> docs_, doc_numbers_;
-  std::vector<void*> cctx_;            // ZSTD_CCtx*, one per thread
-  std::vector<std::string> out_bufs_;  // compressed blocks of one flush
-  std::string wbuf_;                   // output not yet written, up to 1 MiB
+  std::vector<void*> cctx_;  // ZSTD_CCtx*, one per thread
+  std::string wbuf_;         // output not yet written, up to 1 MiB
 };
 
 // Reads a shard through a memory map. Open checks the header and the index

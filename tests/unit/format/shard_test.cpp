@@ -5,6 +5,7 @@
 #include <unistd.h>
 #include <zstd.h>
 
+#include <algorithm>
 #include <random>
 
 #include "../test.h"
@@ -116,6 +117,46 @@ TEST(output_does_not_depend_on_threads) {
   Written a = WriteShard(dir + "/a.lms", 1000, 50000, 1024, 3, 1, 5);
   Written b = WriteShard(dir + "/b.lms", 1000, 50000, 1024, 3, 4, 5);
   CHECK_EQ(a.sum.file_hash, b.sum.file_hash);
+  RemoveAll(dir);
+}
+
+// Several shards through one writer, each of many batches (the writer
+// compresses one batch on its thread while the next fills), added in pieces
+// of odd sizes: every token comes back, at every level and thread count.
+TEST(one_writer_many_shards_of_many_batches) {
+  std::string dir = TempDir();
+  std::mt19937 rng(11);
+  std::vector<uint32_t> ids(1500000);
+  for (uint32_t& t : ids) t = rng() % 3 == 0 ? rng() % 50000 : rng() % 300;
+  for (int level : {0, 3}) {
+    for (int threads : {1, 3}) {
+      ShardWriter::Options o;
+      o.vocab_size = 50257;
+      o.vocab_id = 7;
+      o.block_tokens = 1000;  // 2 KB blocks: about 500 a batch
+      o.level = level;
+      o.threads = threads;
+      ShardWriter sw;
+      for (int k = 0; k < 3; k++) {
+        std::string path = dir + "/s" + std::to_string(k) + ".lms";
+        CHECK_OK(sw.Open(path, o));
+        size_t n = ids.size() - (size_t)k * 300001;  // not a whole number of batches
+        for (size_t at = 0; at < n;) {
+          size_t take = std::min<size_t>(n - at, 1 + rng() % 70000);
+          CHECK_OK(sw.Add(ids.data() + at, take));
+          at += take;
+        }
+        ShardSummary sum;
+        CHECK_OK(sw.Finish(&sum));
+        ShardReader r;
+        CHECK_OK(r.Open(path));
+        std::vector<uint32_t> got;
+        CHECK_OK(ReadAllTokens(r, &got));
+        CHECK(got == std::vector<uint32_t>(ids.begin(), ids.begin() + n));
+        CHECK_OK(r.VerifyAll());
+      }
+    }
+  }
   RemoveAll(dir);
 }
 
