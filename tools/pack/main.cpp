@@ -46,7 +46,13 @@ const char* const kPackManual = R"(DESCRIPTION
 
   Shards hold blocks of --block-tokens tokens, each compressed alone with zstd
   at --level (0 stores raw tokens that readers map and use in place), each with
-  an XXH3-64 checksum. The output does not depend on -j.
+  an XXH3-64 checksum. The output does not depend on -j. The -j threads
+  compress; reading the input, the checksums and the writes run beside them.
+
+  The block size trades packing against random access: on GPT-2 tokens,
+  65536-token blocks compress 2% smaller with about 10% less zstd time than
+  the default 8192, but a training loader whose reads miss its cache then
+  decompresses 8 times more per window.
 
   With --append, shards are added to the dataset in DIR (created if missing):
   any number of lm-pack --append may run at once; each writes its own shard
