@@ -7,7 +7,8 @@
 # 8 minutes on one H200 with 16 cores.
 #
 #   scripts/gpu-check.sh --prepare   on the build machine: build the programs
-#                                    into build-gpu/carry/bin (stripped) and copy
+#                                    into build-gpu/carry/bin (stripped), check
+#                                    scripts/ptxas-report.sh, and copy
 #                                    the shared libraries they need beyond glibc
 #                                    and CUDA into build-gpu/carry/lib
 #   scripts/gpu-check.sh             on the GPU machine: use build-gpu/carry when
@@ -40,6 +41,8 @@ build() {  # make the programs into $carry/bin
 if [ "${1:-}" = --prepare ]; then
   set -e
   build
+  # Registers and spills of every kernel, checked before device time is spent.
+  scripts/ptxas-report.sh | tee "$carry/ptxas.txt"
   mkdir -p "$carry/lib"
   for p in $progs; do strip --strip-debug "$carry/bin/$p"; done
   # Everything the programs load except glibc's own libraries, the compiler's
