@@ -85,23 +85,25 @@ fi
 
 # 2. tokenize + pack, one pipeline per file, in parallel -------------------------
 if [ ! -e "$out/.packed" ]; then
-  touch "$out/packed.txt"
-  todo=$(LC_ALL=C comm -23 <(LC_ALL=C sort "$files") <(LC_ALL=C sort "$out/packed.txt") | wc -l)
+  # The files already in the dataset: each pipeline labels its run with its
+  # file, and the label is committed with the shards, so a rerun after a crash
+  # packs exactly the files that are missing, none twice.
+  packed() {
+    if [ -e "$out/shards/manifest.json" ]; then lm-pack inspect "$out/shards" --labels; fi
+  }
+  todo=$(LC_ALL=C comm -23 <(LC_ALL=C sort "$files") <(packed | LC_ALL=C sort) | wc -l)
   log "stage 2: tokenize and pack $todo files with $jobs jobs"
-  # Each pipeline appends its own shards under the manifest lock; a file is
-  # recorded in packed.txt only after its shards are in the manifest, so a rerun
-  # after a crash packs exactly the files that are missing.
-  LC_ALL=C comm -23 <(LC_ALL=C sort "$files") <(LC_ALL=C sort "$out/packed.txt") |
+  LC_ALL=C comm -23 <(LC_ALL=C sort "$files") <(packed | LC_ALL=C sort) |
     xargs -d '\n' -r -P "$jobs" -I{} bash -c '
       set -o pipefail
       lm-tokenize --vocab "$1/tok.bpe" ${3:+--jsonl "$3"} ${4:+--doc-delim "$4"} -j 1 -- "$2" |
-        lm-pack -o "$1/shards" --append --val-fraction 0.01 --seed 1 -j 1 &&
-        echo "$2" >>"$1/packed.txt"' _ "$out" {} "$jsonl" "$delim"
-  if [ "$(wc -l <"$out/packed.txt")" -lt "$(wc -l <"$files")" ]; then
+        lm-pack -o "$1/shards" --append --val-fraction 0.01 --seed 1 -j 1 --label "$2"' \
+    _ "$out" {} "$jsonl" "$delim"
+  if [ -n "$(LC_ALL=C comm -23 <(LC_ALL=C sort "$files") <(packed | LC_ALL=C sort))" ]; then
     echo "recipe-24h.sh: some files failed to pack (see above); rerun to retry them" >&2
     exit 1
   fi
-  val=$(lm-pack inspect "$out/shards" --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["totals"]["val"]["tokens"])')
+  val=$(lm-pack inspect "$out/shards" | awk '$1 == "val:" {print $2}')
   if [ "$val" -eq 0 ]; then
     echo "recipe-24h.sh: no document was held out for validation: the corpus has too few documents; split files with --doc-delim or --jsonl" >&2
     exit 1

@@ -392,6 +392,7 @@ Status DatasetWriter::Finish(PackStats* stats) {
     w.val_docs = opt_.val_docs;
     w.documents = stats_.documents;
     w.created = NowIso();
+    w.label = opt_.label;
     m.writers.push_back(w);
     SignalBlock block;
     s = WriteManifest(opt_.dir, m);

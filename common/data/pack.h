@@ -29,6 +29,7 @@ struct PackOptions {
   uint64_t seed = 0;
   int threads = 1;
   bool append = false;  // add to an existing dataset (else DIR must hold none)
+  std::string label;    // recorded with this writer in the manifest (e.g. the input's name)
 };
 
 struct PackStats {

@@ -170,6 +170,7 @@ Status ParseImpl(const std::string& text, const std::string& name, Manifest* m) 
       w.val_docs = f.I64("val_docs", false, -1);
       w.documents = f.U64("documents", false);
       w.created = f.Str("created", false);
+      w.label = f.Str("label", false);
       LM_RETURN_IF_ERROR(f.status);
       if (!IsHexId(w.id)) return Status::Invalid(where + ": bad writer id");
       m->writers.push_back(std::move(w));
@@ -247,6 +248,7 @@ std::string SerializeManifest(const Manifest& m) {
       e["val_fraction"] = w.val_fraction;
     e["documents"] = w.documents;
     if (!w.created.empty()) e["created"] = w.created;
+    if (!w.label.empty()) e["label"] = w.label;
     j["writers"].push_back(std::move(e));
   }
   return j.dump(2) + "\n";

@@ -33,6 +33,7 @@ struct ManifestWriter {
   int64_t val_docs = -1;   // -1 when the split used val_fraction
   uint64_t documents = 0;  // documents read from its input
   std::string created;     // UTC time, ISO 8601
+  std::string label;       // the caller's name for its input (lm-pack --label); may be empty
 };
 
 struct Manifest {

@@ -76,3 +76,33 @@ setup() {
   [ "$rc" -eq 130 ]  # died of SIGINT, after its cleanup
   [ ! -e fresh ]
 }
+
+@test "append: --label is committed with the run's shards; inspect --labels lists them" {
+  lm-pack -o ds -q --label "$FIX/doc0.txt" "$FIX/doc0.tok"
+  lm-pack -o ds -q --append "$FIX/doc1.tok"
+  lm-pack -o ds -q --append --label 'part "2" é' "$FIX/doc2.tok"
+  run --separate-stderr lm-pack inspect ds --labels
+  [ "$status" -eq 0 ]
+  [ "$output" = "$FIX/doc0.txt"$'\n''part "2" é' ]
+  run lm-pack inspect ds
+  [[ "$output" == *"writers:      3"* ]]
+  # A failed run records nothing: its label is not in the manifest.
+  head -c 100 "$FIX/doc3.tok" >cut.tok
+  run lm-pack -o ds -q --append --label doc3 cut.tok
+  [ "$status" -eq 1 ]
+  [ "$(lm-pack inspect ds --labels | wc -l)" -eq 2 ]
+}
+
+@test "append: a label of more than one line, and --json with --labels, are usage errors" {
+  run --separate-stderr lm-pack -o ds -q --label $'a\nb' "$FIX/doc0.tok"
+  [ "$status" -eq 2 ]
+  [[ "$stderr" == *"--label must be one line"* ]]
+  [ ! -e ds ]
+  lm-pack -o ds -q "$FIX/doc0.tok"
+  run --separate-stderr lm-pack inspect ds --json --labels
+  [ "$status" -eq 2 ]
+  # A dataset without labels lists none.
+  run --separate-stderr lm-pack inspect ds --labels
+  [ "$status" -eq 0 ]
+  [ -z "$output" ]
+}

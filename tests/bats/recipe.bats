@@ -1,7 +1,7 @@
 #!/usr/bin/env bats
 # recipe.bats: scripts/recipe-24h.sh at a tiny size on the CPU: every stage,
-# then a rerun that skips what is finished, then recovery from a training run
-# that was stopped midway.
+# then a rerun that skips what is finished, recovery from a training run that
+# was stopped midway, and from a crash in the middle of packing.
 
 bats_require_minimum_version 1.5.0
 
@@ -50,7 +50,9 @@ recipe() {
   run --separate-stderr recipe --out "$O" --budget 4s
   [ "$status" -eq 0 ] || { echo "$stderr" | tail -30; false; }
   [ -s "$O/tok.bpe" ]
-  [ "$(wc -l <"$O/packed.txt")" -eq "$(ls "$C" | wc -l)" ]
+  # Each file is in the dataset once, labelled with its name.
+  [ "$(lm-pack inspect "$O/shards" --labels | sort -u | wc -l)" -eq "$(ls "$C" | wc -l)" ]
+  [ "$(lm-pack inspect "$O/shards" --labels | wc -l)" -eq "$(ls "$C" | wc -l)" ]
   lm-pack verify "$O/shards"
   [ -s "$O/run/auto-size.json" ]
   [ -e "$O/run/latest" ]
@@ -77,4 +79,21 @@ recipe() {
   [[ "$stderr" != *"auto-size on"* ]]
   step=$(readlink "$O/run/latest")
   [ "${step#step-}" -gt 3 ]
+}
+
+@test "recipe: after a crash in the middle of packing, a rerun packs the missing files, none twice" {
+  O="$BATS_FILE_TMPDIR/out3"
+  mkdir -p "$O"
+  # Stage 1 done, and one file's run committed to the manifest before the
+  # crash, exactly as the recipe's pipeline commits it (label included).
+  find "$C" -type f ! -name '.*' | LC_ALL=C sort >"$O/files.txt"
+  lm-tokenize train --vocab-size 300 --doc-delim '\n\n' -o "$O/tok.bpe" "$C/doc1.txt"
+  first=$(head -1 "$O/files.txt")
+  lm-tokenize --vocab "$O/tok.bpe" --doc-delim '\n\n' -- "$first" |
+    lm-pack -o "$O/shards" --append --val-fraction 0.01 --seed 1 -j 1 --label "$first" -q
+  run --separate-stderr recipe --out "$O" --budget 2s
+  [ "$status" -eq 0 ] || { echo "$stderr" | tail -30; false; }
+  [[ "$stderr" == *"tokenize and pack $(($(wc -l <"$O/files.txt") - 1)) files"* ]]
+  [ "$(lm-pack inspect "$O/shards" --labels | LC_ALL=C sort)" = "$(cat "$O/files.txt")" ]
+  lm-pack verify "$O/shards"
 }

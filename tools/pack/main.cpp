@@ -58,6 +58,9 @@ const char* const kPackManual = R"(DESCRIPTION
   any number of lm-pack --append may run at once; each writes its own shard
   files, then adds them to the manifest under a lock on DIR/.lock. Without
   --append, DIR must not hold a dataset yet. A dataset holds one vocabulary.
+  --label names the run's input in the manifest, committed with its shards:
+  a script resuming after a crash asks lm-pack inspect DIR --labels what is
+  already in (scripts/recipe-24h.sh does).
 
   On any failure (bad input, disk full, a signal) the dataset is left as it
   was: shard files not yet in the manifest are removed.
@@ -125,9 +128,10 @@ Status RunPack(int argc, char** argv) {
   cli::Command cmd;
   cmd.synopsis =
       "lm-pack -o DIR [--append] [--shard-tokens N] [--block-tokens N] [--level L]\n"
-      "               [--val-fraction F | --val-docs N] [--seed S] [-j THREADS] [STREAM...]\n"
+      "               [--val-fraction F | --val-docs N] [--seed S] [--label TEXT]\n"
+      "               [-j THREADS] [STREAM...]\n"
       "       lm-pack verify DIR\n"
-      "       lm-pack inspect DIR [--json]\n"
+      "       lm-pack inspect DIR [--json | --labels]\n"
       "       lm-pack cat DIR [--split train|val] [--shard N] [-o FILE]";
   cmd.manual = kPackManual;
   std::string out, shard_tokens, block_tokens;
@@ -135,6 +139,7 @@ Status RunPack(int argc, char** argv) {
   double val_fraction = 0;
   int64_t val_docs = -1;
   uint64_t seed = 0;
+  std::string label;
   std::vector<std::string> inputs;
   cmd.options.add_options()("output,o", po::value(&out)->value_name("DIR"),
                             "the dataset directory (created if missing)")(
@@ -149,6 +154,8 @@ Status RunPack(int argc, char** argv) {
       "share of documents held out for the val split (by seeded hash)")(
       "val-docs", po::value(&val_docs)->value_name("N"), "hold out the first N documents instead")(
       "seed", po::value(&seed)->default_value(0)->value_name("S"), "seed of the train/val split")(
+      "label", po::value(&label)->value_name("TEXT"),
+      "recorded with this run in the manifest (e.g. the input file's name; one line)")(
       "threads,j", po::value(&threads)->default_value(0)->value_name("N"),
       "compression threads (0 = every core)")("quiet,q", "no summary on stderr")(
       "input", po::value(&inputs)->value_name("STREAM"), "token streams (default stdin)");
@@ -178,6 +185,9 @@ Status RunPack(int argc, char** argv) {
   opt.val_docs = cmd.vm.count("val-docs") ? val_docs : -1;
   opt.seed = seed;
   opt.threads = cli::ResolveThreads(threads);
+  if (label.find('\n') != std::string::npos || label.find('\r') != std::string::npos)
+    return Status::Usage("--label must be one line (inspect --labels prints one per line)");
+  opt.label = label;
   if (cmd.vm.count("quiet")) SetQuiet(true);
   if (inputs.empty()) inputs.push_back("-");
   if (inputs.size() == 1 && inputs[0] == "-" && isatty(0))
@@ -297,20 +307,22 @@ EXIT STATUS
 
 Status RunInspect(int argc, char** argv) {
   cli::Command cmd;
-  cmd.synopsis = "lm-pack inspect DIR [--json]";
+  cmd.synopsis = "lm-pack inspect DIR [--json | --labels]";
   cmd.manual = R"(DESCRIPTION
   Prints what the dataset in DIR holds: the vocabulary, the token and document
   counts of each split, the size on disk and the compression ratio against raw
   tokens, then one line per shard (index, split, tokens, documents, blocks,
   bytes, level, ratio, file). Reads only the manifest; lm-pack verify checks
-  the shards. --json prints the manifest itself.
+  the shards. --json prints the manifest itself; --labels the --label of each
+  run that gave one, a line each, in the order the runs were committed.
 
 EXIT STATUS
   0 success; 1 no readable manifest; 2 usage error.
 )";
   std::string dir;
   cmd.options.add_options()("dir", po::value(&dir)->value_name("DIR"), "the dataset directory")(
-      "json", "print the manifest (JSON) instead");
+      "json", "print the manifest (JSON) instead")(
+      "labels", "print the runs' --label values instead, one per line");
   cmd.positional.add("dir", 1);
   bool exit_now;
   LM_RETURN_IF_ERROR(cli::Parse(&cmd, argc, argv, &exit_now));
@@ -318,8 +330,15 @@ EXIT STATUS
   if (dir.empty()) return Status::Usage("lm-pack inspect: no dataset directory");
   Manifest m;
   LM_RETURN_IF_ERROR(ReadManifest(dir, &m));
+  if (cmd.vm.count("json") && cmd.vm.count("labels"))
+    return Status::Usage("lm-pack inspect: --json and --labels exclude each other");
   if (cmd.vm.count("json")) {
     fputs(SerializeManifest(m).c_str(), stdout);
+    return Status::OK();
+  }
+  if (cmd.vm.count("labels")) {
+    for (const ManifestWriter& w : m.writers)
+      if (!w.label.empty()) printf("%s\n", w.label.c_str());
     return Status::OK();
   }
   uint64_t tokens[2] = {0, 0}, docs[2] = {0, 0}, shards[2] = {0, 0}, bytes = 0;

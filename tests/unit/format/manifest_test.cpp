@@ -34,6 +34,7 @@ static Manifest Sample() {
   w.val_fraction = 0.01;
   w.documents = 24;
   w.created = "2026-11-28T22:00:00Z";
+  w.label = "corpus/part \"7\" \xc3\xa9.txt";  // quotes and UTF-8 survive the JSON
   m.writers.push_back(w);
   return m;
 }
@@ -55,6 +56,7 @@ TEST(round_trip) {
   }
   CHECK_EQ(back.writers.size(), (size_t)1);
   CHECK_EQ(back.writers[0].seed, m.writers[0].seed);
+  CHECK_EQ(back.writers[0].label, m.writers[0].label);
   CHECK_EQ(back.Identity(), m.Identity());
   CHECK_EQ(SerializeManifest(back), text);
 }
@@ -116,6 +118,7 @@ TEST(rejects_malformed_manifests) {
   CHECK(!ParseEdited("\"token_width\": 2", "\"token_width\": 4").ok());
   CHECK(!ParseEdited("\"eot\": 50256", "\"eot\": 50257").ok());
   CHECK(!ParseEdited("\"size\": 50257", "\"size\": 0").ok());
+  CHECK(!ParseEdited("\"label\": \"corpus", "\"label\": 7, \"x\": \"corpus").ok());  // a string
   Status s = ParseEdited("\"blocks\": 3,", "");
   CHECK(s.message().find("shards[0]") != std::string::npos);
   CHECK(s.message().find("blocks") != std::string::npos);
