@@ -216,9 +216,11 @@ def wsd(progress, warmup, decay=0.2):
 
 
 def val_windows(ids, T, max_tokens):
+    # lm-train's rule: W windows of T + 1 tokens spread evenly over the split.
     n = len(ids)
     W = min((n - 1) // T, (max_tokens + T - 1) // T)
-    return torch.tensor([ids[w * T:w * T + T + 1] for w in range(W)], dtype=torch.long)
+    stride = (n - 1) // W
+    return torch.tensor([ids[w * stride:w * stride + T + 1] for w in range(W)], dtype=torch.long)
 
 
 def evaluate(model, windows, lens, B):

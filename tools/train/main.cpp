@@ -271,7 +271,7 @@ Status Run(int argc, char** argv) {
       "val-every", cli::po::value(&val_every)->default_value("200")->value_name("N|DURATION"),
       "validation loss every N steps or DURATION (0: only at the end)")(
       "val-tokens", cli::po::value(&val_tokens)->default_value("32k")->value_name("N"),
-      "validation tokens per evaluation (0: no validation)")(
+      "validation tokens per evaluation, in windows spread over the val split (0: none)")(
       "sample-every", cli::po::value(&sample_every)->default_value("0")->value_name("N|DURATION"),
       "log a short greedy sample (default: with each validation)")(
       "sample-tokens", cli::po::value(&o.sample_tokens)->default_value(48)->value_name("N"),

@@ -292,15 +292,18 @@ Status Trainer::LoadValWindows() {
   const DatasetInfo& di = ds_->info();
   uint64_t n = di.tokens[(int)Split::kVal];
   if (n < 2 || opt_.val_tokens == 0) return Status::OK();
-  // Contiguous windows of val_T_+1 tokens every val_T_ tokens from the start;
-  // a val split shorter than the context gets one shorter window.
+  // Windows of val_T_+1 tokens spread evenly over the whole val split, so that
+  // the sample stands for all of it, not for its first documents: one every
+  // (n-1)/windows tokens, back to back when the split holds no more than
+  // --val-tokens. A val split shorter than the context gets one shorter window.
   val_T_ = (int)std::min<uint64_t>((uint64_t)T_, n - 1);
   uint64_t windows = std::min<uint64_t>((n - 1) / val_T_, (opt_.val_tokens + val_T_ - 1) / val_T_);
   windows = std::max<uint64_t>(windows, 1);
+  uint64_t stride = (n - 1) / windows;  // >= val_T_
   val_windows_.resize(windows * (val_T_ + 1));
   for (uint64_t w = 0; w < windows; w++)
     LM_RETURN_IF_ERROR(
-        ds_->Read(Split::kVal, w * val_T_, val_T_ + 1, &val_windows_[w * (val_T_ + 1)]));
+        ds_->Read(Split::kVal, w * stride, val_T_ + 1, &val_windows_[w * (val_T_ + 1)]));
   val_bytes_ = 0;
   for (uint64_t w = 0; w < windows; w++)
     for (int t = 1; t <= val_T_; t++) {
