@@ -99,7 +99,9 @@ if [ ! -s "$DEMO/samples.txt" ]; then
 fi
 
 # 7. summary -----------------------------------------------------------------
-json_field() { python3 -c 'import json,sys; print(json.loads(sys.stdin.read())[sys.argv[1]])' "$1"; }
+# A number from JSON on stdin by key (the keys read here are unique in their
+# files); no Python or jq needed.
+json_field() { grep -o "\"$1\": *-\{0,1\}[0-9][0-9.eE+-]*" | head -1 | sed 's/.*: *//'; }
 start=$(sed -n 1p "$DEMO/eval.jsonl")
 end=$(sed -n 2p "$DEMO/eval.jsonl")
 state=$(cat "$DEMO/run/latest/trainer-state.json" 2>/dev/null || true)
@@ -109,11 +111,15 @@ state=$(cat "$DEMO/run/latest/trainer-state.json" 2>/dev/null || true)
   printf 'data:        %s of fortunes quotes (%s)\n' "$(human "$corpus_bytes")" "$corpus"
   lm-pack inspect "$DEMO/shards" 2>/dev/null | grep -E '^ *(train|val):' | sed 's/^ */             /'
   printf 'vocabulary:  %s tokens (%s)\n' "$VOCAB" "$DEMO/tok.bpe"
-  printf 'model:       %s\n' "$(python3 -c 'import json,sys; c=json.load(open(sys.argv[1])); print("%d layers, dim %d, %d heads, ffn %d, context %d" % (c["num_hidden_layers"], c["hidden_size"], c["num_attention_heads"], c["intermediate_size"], c["max_position_embeddings"]))' "$DEMO/run/latest/config.json")"
+  cfg=$(cat "$DEMO/run/latest/config.json")
+  printf 'model:       %s layers, dim %s, %s heads, ffn %s, context %s\n' \
+    "$(echo "$cfg" | json_field num_hidden_layers)" "$(echo "$cfg" | json_field hidden_size)" \
+    "$(echo "$cfg" | json_field num_attention_heads)" "$(echo "$cfg" | json_field intermediate_size)" \
+    "$(echo "$cfg" | json_field max_position_embeddings)"
   if [ -n "$state" ]; then
     printf 'trained:     %s steps, %s tokens in %ss\n' \
       "$(echo "$state" | json_field step)" "$(echo "$state" | json_field tokens_seen)" \
-      "$(echo "$state" | python3 -c 'import json,sys; print(round(json.load(sys.stdin)["elapsed_seconds"]))')"
+      "$(printf '%.0f' "$(echo "$state" | json_field elapsed_seconds)")"
   fi
   printf 'val loss:    %.3f -> %.3f nats/token\n' "$(echo "$start" | json_field loss)" "$(echo "$end" | json_field loss)"
   printf 'val bpb:     %.3f -> %.3f bits/byte\n' "$(echo "$start" | json_field bpb)" "$(echo "$end" | json_field bpb)"
