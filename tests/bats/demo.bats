@@ -26,6 +26,11 @@ need_fortunes() {
   for f in "data:" "vocabulary:" "model:" "trained:" "val loss:" "val bpb:" "eval speed:" "samples" "total time:"; do
     [[ "$output" == *"$f"* ]] || { echo "summary lacks $f"; false; }
   done
+  # The figures are there, not only their labels.
+  [[ "$output" =~ model:\ +[0-9]+\ layers,\ dim\ [0-9]+,\ [0-9]+\ heads,\ ffn\ [0-9]+,\ context\ [0-9]+ ]]
+  [[ "$output" =~ trained:\ +[0-9]+\ steps,\ [0-9]+\ tokens\ in\ [0-9]+s ]]
+  [[ "$output" =~ val\ bpb:\ +[0-9]+\.[0-9]{3}\ -\>\ [0-9]+\.[0-9]{3} ]]
+  [[ "$output" =~ eval\ speed:\ +[0-9]+\ tokens/s ]]
   # Training lowered the validation loss.
   python3 - "$DEMO_DIR/eval.jsonl" <<'PY'
 import json, sys
