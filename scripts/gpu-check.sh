@@ -17,7 +17,8 @@
 #
 # Logs go to $OUT when set (the device tool brings it back), else gpu-check/.
 # Environment: JOBS (make -j, default: all cores), STEPS (bench steps, default
-# 15), SKIP_BENCH=1, SHAPES (bench shapes, default "124m 350m").
+# 15), SKIP_BENCH=1, SHAPES (bench shapes, default "124m 350m"), BUDGET_S (the
+# whole run's seconds, default 510: the device call's timeout_s is 540).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 carry=build-gpu/carry
@@ -93,17 +94,29 @@ else
   fi
 fi
 
+# Every step ends inside BUDGET_S seconds from the start (default 510, inside
+# the device tool's timeout_s of 540), so that the logs are gathered and the
+# table printed even when a step runs long.
+budget=${BUDGET_S:-510}
+left() { echo $((budget - ($(date +%s) - start))); }
 stamp "lm-kernel-check"
 check_rc=0
-LM_CUDA_SYNC=1 lmenv timeout 240 "$carry/bin/lm-kernel-check" >"$out/kernel-check.log" 2>&1 || check_rc=$?
+kc_t=$(left)
+[ "$kc_t" -gt 240 ] && kc_t=240
+[ "$kc_t" -lt 10 ] && kc_t=10
+LM_CUDA_SYNC=1 lmenv timeout "$kc_t" "$carry/bin/lm-kernel-check" >"$out/kernel-check.log" 2>&1 ||
+  check_rc=$?
 grep -E "FAIL|error" "$out/kernel-check.log" | head -40 >&2
 tail -3 "$out/kernel-check.log" >&2
 
 bench_rc=skipped
-if [ "${SKIP_BENCH:-0}" != 1 ]; then
-  stamp "bench/train-gpu.sh"
+bench_t=$(($(left) - 15))  # the rest, less time to gather the logs
+if [ "${SKIP_BENCH:-0}" != 1 ] && [ "$bench_t" -lt 30 ]; then
+  stamp "no time left for the bench ($bench_t s)"
+elif [ "${SKIP_BENCH:-0}" != 1 ]; then
+  stamp "bench/train-gpu.sh (at most $bench_t s)"
   bench_rc=0
-  STEPS=${STEPS:-15} OUT="$out/bench" timeout 330 bench/train-gpu.sh "$carry/bin" \
+  STEPS=${STEPS:-15} OUT="$out/bench" timeout "$bench_t" bench/train-gpu.sh "$carry/bin" \
     >"$out/bench.txt" 2>"$out/bench.log" || bench_rc=$?
   tail -8 "$out/bench.log" >&2
 fi

@@ -146,6 +146,15 @@ __global__ void __launch_bounds__(Cfg<D>::THREADS)
 }
 
 // ---- forward on the tensor cores ---------------------------------------------
+// The m-th (0..31) column of a lane's share of a 64-wide score row: the two
+// lanes of a row (half 0 and 1) take alternate columns, starting at a place
+// that depends on the row, so that at every step the warp's 32 lanes touch 32
+// different banks. (Walking columns c0..c0+31 of rows 64 floats apart would
+// put all 32 lanes on one bank: a 32-way conflict at every step.)
+__device__ __forceinline__ int tile_column(int m, int row, int half) {
+  return 2 * ((m + row) & 31) + half;
+}
+
 // Shared memory of one block (4 warps, 64 queries, 64-key tiles), in bytes.
 template <int D>
 struct TcLayout {
@@ -194,8 +203,9 @@ __global__ void __launch_bounds__(128)
     Mw[lane] = -INFINITY;
     Lw[lane] = 0.f;
   }
-  // This lane's softmax row and half of the tile's columns.
-  const int r = lane >> 1, c0 = (lane & 1) * (BK / 2);
+  // This lane's softmax row and half of the tile's columns (tile_column).
+  static_assert(BK == 64, "tile_column assumes 64-key tiles");
+  const int r = lane >> 1, half = lane & 1;
   const int t = q0 + warp * 16 + r;
   const int pos = t < a.Tq ? a.q_pos0 + t : -1;
   const int warp_last = min(a.Tq - 1, q0 + warp * 16 + 15);  // may be < q0 + warp*16
@@ -239,7 +249,8 @@ __global__ void __launch_bounds__(128)
     // Online softmax, two lanes per row. Masked scores are -inf; a row with
     // nothing visible yet keeps m = -inf and uses 0 as its reference.
     float mloc = -INFINITY;
-    for (int c = c0; c < c0 + BK / 2; c++) {
+    for (int m = 0; m < BK / 2; m++) {
+      const int c = tile_column(m, r, half);
       int j = k0 + c;
       float sv = (j <= pos && j < kend) ? Sw[r * BK + c] * scale_log2 : -INFINITY;
       Sw[r * BK + c] = sv;
@@ -250,7 +261,8 @@ __global__ void __launch_bounds__(128)
     const float m_new = fmaxf(m_old, mloc);
     const float ref = m_new == -INFINITY ? 0.f : m_new;
     float lsum = 0.f;
-    for (int c = c0; c < c0 + BK / 2; c++) {
+    for (int m = 0; m < BK / 2; m++) {
+      const int c = tile_column(m, r, half);
       bf16 pb = to_bf(exp2f(Sw[r * BK + c] - ref));
       Pw[r * BK + c] = pb;
       lsum += to_f(pb);  // the sum of what P V will actually use
@@ -359,8 +371,8 @@ __global__ void __launch_bounds__(128)
   }
   wmma::fragment<wmma::accumulator, 16, 16, 16, float> acc[D / 16];
   for (int n = 0; n < D / 16; n++) wmma::fill_fragment(acc[n], 0.f);
-  const int r = lane >> 1, c0 = (lane & 1) * 32;
-  const int i = q0 + warp * 16 + r;  // this lane's query
+  const int r = lane >> 1, half = lane & 1;  // a row, half of its columns (tile_column)
+  const int i = q0 + warp * 16 + r;          // this lane's query
   const int kend = min(T, q0 + 64);
   const int warp_last = min(T - 1, q0 + warp * 16 + 15);
   const bf16* kb = a.k + b * a.kv_bstride + (int64_t)g * D;
@@ -397,7 +409,8 @@ __global__ void __launch_bounds__(128)
     }
     __syncwarp();
     const float li = Lr[warp * 16 + r], di = Dr[warp * 16 + r];
-    for (int c = c0; c < c0 + 32; c++) {
+    for (int m = 0; m < 32; m++) {
+      const int c = tile_column(m, r, half);
       int j = k0 + c;
       float pr = (i < T && j <= i) ? exp2f(Sw[r * 64 + c] * scale_log2 - li) : 0.f;
       dSw[r * 64 + c] = to_bf(pr * (dPw[r * 64 + c] - di));
@@ -458,8 +471,8 @@ __global__ void __launch_bounds__(128)
     wmma::fill_fragment(dk_acc[n], 0.f);
     wmma::fill_fragment(dv_acc[n], 0.f);
   }
-  const int r = lane >> 1, c0 = (lane & 1) * 32;
-  const int j = k0 + warp * 16 + r;  // this lane's key
+  const int r = lane >> 1, half = lane & 1;  // a row, half of its columns (tile_column)
+  const int j = k0 + warp * 16 + r;          // this lane's key
   const int warp_first = k0 + warp * 16;
   for (int hh = 0; hh < group; hh++) {
     const int h = g * group + hh;
@@ -494,7 +507,8 @@ __global__ void __launch_bounds__(128)
         wmma::store_matrix_sync(dPw + n * 16, dp, 64, wmma::mem_row_major);
       }
       __syncwarp();
-      for (int c = c0; c < c0 + 32; c++) {
+      for (int m = 0; m < 32; m++) {
+        const int c = tile_column(m, r, half);
         int i = i0 + c;
         float pr = (i < T && i >= j) ? exp2f(Sw[r * 64 + c] * scale_log2 - Lr[c]) : 0.f;
         Pw[r * 64 + c] = to_bf(pr);

@@ -132,6 +132,17 @@ Status Matmul::GetPlan(const Gemm& g, Plan** plan) {
   return Status::OK();
 }
 
+// With LM_CUDA_SYNC=1 (lm-kernel-check), a fault inside a cuBLAS kernel is
+// reported at the product that caused it, not at the next kernel launched.
+static Status SyncIfChecking(cudaStream_t stream, const Gemm& g, const char* what) {
+  if (!SyncEachLaunch()) return Status::OK();
+  cudaError_t e = cudaStreamSynchronize(stream);
+  if (e == cudaSuccess) return Status::OK();
+  std::string shape = std::string(what) + " (" + std::to_string(g.m) + " x " + std::to_string(g.n) +
+                      " x " + std::to_string(g.k) + ")";
+  return CudaError(e, ("running " + shape).c_str(), __FILE__, __LINE__);
+}
+
 Status Matmul::RunFallback(const Gemm& g) {
   fallbacks_++;
   size_t es = g.out == OutType::kF32 ? 4 : 2;
@@ -147,7 +158,7 @@ Status Matmul::RunFallback(const Gemm& g) {
                               &g.alpha, g.A, CUDA_R_16BF, (int)g.lda, g.B, CUDA_R_16BF, (int)g.ldb,
                               &g.beta, g.D, g.out == OutType::kF32 ? CUDA_R_32F : CUDA_R_16BF,
                               (int)g.ldc, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
-  return Status::OK();
+  return SyncIfChecking(stream_, g, "cublasGemmEx");
 }
 
 Status Matmul::Run(const Gemm& g) {
@@ -171,7 +182,7 @@ Status Matmul::Run(const Gemm& g) {
     return RunFallback(g);
   }
   if (st != CUBLAS_STATUS_SUCCESS) return BlasError(st, "cublasLtMatmul");
-  return Status::OK();
+  return SyncIfChecking(stream_, g, "cublasLtMatmul");
 }
 
 #endif  // LM_CUDA_EMULATE

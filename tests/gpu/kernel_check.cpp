@@ -767,7 +767,15 @@ Status RunDeviceChecks(bool quick) {
   LM_RETURN_IF_ERROR(CheckRmsnorm(2048, 768));
   LM_RETURN_IF_ERROR(CheckRmsnorm(64, 13001));  // dw beyond the shared-memory path
   LM_RETURN_IF_ERROR(CheckMatmul(&mm, 37, 67, 45));
-  LM_RETURN_IF_ERROR(CheckMatmul(&mm, 512, 768, 2304));
+  {
+    // An aligned product must run on cuBLASLt: a silent fall back to
+    // cublasGemmEx there would cost speed everywhere in the model.
+    int64_t before = mm.fallbacks();
+    LM_RETURN_IF_ERROR(CheckMatmul(&mm, 512, 768, 2304));
+    int64_t fell = mm.fallbacks() - before;
+    Verdict("matmul cuBLASLt plan", "512x768x2304 (aligned)", fell == 0,
+            fell == 0 ? "no fallback" : std::to_string(fell) + " fallbacks to cublasGemmEx");
+  }
   LM_RETURN_IF_ERROR(CheckMatmul(&mm, 300, 1024, 1000));
   LM_RETURN_IF_ERROR(CheckRope(2, 17, 6, 16, 0, 0));
   LM_RETURN_IF_ERROR(CheckRope(3, 64, 12, 64, 100, 4));
@@ -803,6 +811,9 @@ Status RunDeviceChecks(bool quick) {
   a.cfg.Pad();
   LM_RETURN_IF_ERROR(a.cfg.Validate());
   LM_RETURN_IF_ERROR(CheckModel(a, 50));
+  // This one also runs the chunked logits path (the head and loss 50 rows at a
+  // time), which the default chunk size never takes at these sizes.
+  setenv("LM_CUDA_LOGIT_ROWS", "50", 1);
   ModelCase b{"untied-recompute", {}, 2, 96, true};
   b.cfg.vocab_size = 777;
   b.cfg.dim = 256;
@@ -815,6 +826,7 @@ Status RunDeviceChecks(bool quick) {
   b.cfg.Pad();
   LM_RETURN_IF_ERROR(b.cfg.Validate());
   LM_RETURN_IF_ERROR(CheckModel(b, quick ? 10 : 50));
+  unsetenv("LM_CUDA_LOGIT_ROWS");
   return Status::OK();
 }
 
