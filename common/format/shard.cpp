@@ -14,6 +14,7 @@
 #include <cstring>
 #include <mutex>
 #include <random>
+#include <system_error>
 #include <thread>
 
 #include "util/codec.h"
@@ -128,16 +129,24 @@ struct ShardWriter::Worker {
   bool busy = false, stop = false;
 };
 
-void ShardWriter::StartWorker() {
-  worker_.reset(new Worker());
+Status ShardWriter::StartWorker() {
+  std::unique_ptr<Worker> w(new Worker());
   // Started with the cleanup signals blocked, as are the OpenMP threads it
   // starts in turn: the caller's thread handles them.
   sigset_t block, old;
   sigemptyset(&block);
   for (int sig : {SIGINT, SIGTERM, SIGHUP}) sigaddset(&block, sig);
   pthread_sigmask(SIG_BLOCK, &block, &old);
-  worker_->thread = std::thread([this] { RunWorker(); });
+  Status s;
+  try {
+    worker_ = std::move(w);
+    worker_->thread = std::thread([this] { RunWorker(); });
+  } catch (const std::system_error& e) {  // out of threads (ulimit -u) or memory
+    worker_.reset();
+    s = Status::Resource(path_ + ": cannot start the compression thread: " + e.what());
+  }
   pthread_sigmask(SIG_SETMASK, &old, nullptr);
+  return s;
 }
 
 void ShardWriter::RunWorker() {
@@ -225,7 +234,7 @@ Status ShardWriter::Open(const std::string& path, const Options& opt) {
       if (!c) return Status::Resource("cannot create a zstd context");
       cctx_.push_back(c);
     }
-    if (!worker_) StartWorker();
+    if (!worker_) LM_RETURN_IF_ERROR(StartWorker());
   }
   // The header goes last (it holds the counts); reserve its place.
   std::string zeros(kShardHeaderSize, '\0');

@@ -106,7 +106,7 @@ class ShardWriter {
     size_t blocks = 0;
   };
   struct Worker;
-  void StartWorker();
+  Status StartWorker();
   void RunWorker();
   void WaitWorker();     // until the batch in flight is compressed
   Status FlushBlocks();  // hands the pending batch over; writes the one before
