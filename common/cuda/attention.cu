@@ -159,15 +159,17 @@ __device__ __forceinline__ int tile_column(int m, int row, int half) {
 template <int D>
 struct TcLayout {
   static constexpr int BQ = 64, BK = 64, W = 4;
-  static constexpr size_t q = 0;                                  // bf16 [BQ][D]
-  static constexpr size_t k = q + sizeof(bf16) * BQ * D;          // bf16 [BK][D]
-  static constexpr size_t v = k + sizeof(bf16) * BK * D;          // bf16 [BK][D]
-  static constexpr size_t sc = v + sizeof(bf16) * BK * D;         // f32 [W][16][BK] scores
-  static constexpr size_t p = sc + sizeof(float) * W * 16 * BK;   // bf16 [W][16][BK] probabilities
-  static constexpr size_t o = p + sizeof(bf16) * W * 16 * BK;     // f32 [W][16][D] running output
-  static constexpr size_t pv = o + sizeof(float) * W * 16 * D;    // f32 [W][16][D] this tile's P V
-  static constexpr size_t row = pv + sizeof(float) * W * 16 * D;  // f32 [3][W][16]: m, l, alpha
+  static constexpr size_t q = 0;                                 // bf16 [BQ][D]
+  static constexpr size_t k = q + sizeof(bf16) * BQ * D;         // bf16 [BK][D]
+  static constexpr size_t v = k + sizeof(bf16) * BK * D;         // bf16 [BK][D]
+  static constexpr size_t sc = v + sizeof(bf16) * BK * D;        // f32 [W][16][BK] scores
+  static constexpr size_t p = sc + sizeof(float) * W * 16 * BK;  // bf16 [W][16][BK] probabilities
+  static constexpr size_t o = p + sizeof(bf16) * W * 16 * BK;    // f32 [W][16][D] running output
+  static constexpr size_t row = o + sizeof(float) * W * 16 * D;  // f32 [3][W][16]: m, l, alpha
   static constexpr size_t bytes = row + sizeof(float) * 3 * W * 16;
+  // P V goes through the score buffer 16 columns at a time (no buffer of its
+  // own): 66 KB at head size 64, three blocks per SM; 107 KB at 128, two.
+  static_assert(16 * 16 <= 16 * BK, "a 16 x 16 P V tile fits in a warp's score buffer");
 };
 
 template <int D>
@@ -184,7 +186,6 @@ __global__ void __launch_bounds__(128)
   float* Sw = reinterpret_cast<float*>(smem + Lay::sc) + warp * 16 * BK;
   bf16* Pw = reinterpret_cast<bf16*>(smem + Lay::p) + warp * 16 * BK;
   float* Ow = reinterpret_cast<float*>(smem + Lay::o) + warp * 16 * D;
-  float* PVw = reinterpret_cast<float*>(smem + Lay::pv) + warp * 16 * D;
   float* Mw = reinterpret_cast<float*>(smem + Lay::row) + warp * 16;
   float* Lw = Mw + Lay::W * 16;
   float* Aw = Lw + Lay::W * 16;
@@ -277,7 +278,10 @@ __global__ void __launch_bounds__(128)
     }
     __syncwarp();
 
-    // PV (16 x D) = P_w (16 x BK) V (BK x D); then O = alpha * O + PV.
+    // PV (16 x D) = P_w (16 x BK) V (BK x D), 16 columns at a time through a
+    // 16 x 16 scratch in the score buffer (every lane is done with the scores:
+    // P is in Pw); then O = alpha * O + PV for those columns.
+    float* PVt = Sw;
     for (int n = 0; n < D / 16; n++) {
       wmma::fragment<wmma::accumulator, 16, 16, 16, float> acc;
       wmma::fill_fragment(acc, 0.f);
@@ -288,11 +292,14 @@ __global__ void __launch_bounds__(128)
         wmma::load_matrix_sync(fb, Vs + (kk * 16) * D + n * 16, D);
         wmma::mma_sync(acc, fa, fb, acc);
       }
-      wmma::store_matrix_sync(PVw + n * 16, acc, D, wmma::mem_row_major);
+      wmma::store_matrix_sync(PVt, acc, 16, wmma::mem_row_major);
+      __syncwarp();
+      for (int idx = lane; idx < 16 * 16; idx += 32) {
+        float* o = Ow + (idx >> 4) * D + n * 16 + (idx & 15);
+        *o = *o * Aw[idx >> 4] + PVt[idx];
+      }
+      __syncwarp();  // the scratch is read before the next tile overwrites it
     }
-    __syncwarp();
-    for (int idx = lane; idx < 16 * D; idx += 32) Ow[idx] = Ow[idx] * Aw[idx / D] + PVw[idx];
-    __syncwarp();
   }
 
   __syncwarp();
