@@ -146,6 +146,29 @@ __global__ void __launch_bounds__(Cfg<D>::THREADS)
 }
 
 // ---- forward on the tensor cores ---------------------------------------------
+// Copies rows r0..r0+63 (those below limit; zeros for the rest) of D values,
+// rstride apart from base, into a [64][D] shared-memory tile: 16 bytes (8
+// values) a load when the rows allow it, as every shape the model makes does
+// (D a multiple of 16, strides multiples of 8, buffers from cudaMalloc); one
+// value a load otherwise. The choice is the same for the whole block.
+template <int D>
+__device__ __forceinline__ void copy_rows(bf16* tile, const bf16* __restrict__ base,
+                                          int64_t rstride, int r0, int limit) {
+  if ((reinterpret_cast<uintptr_t>(base) & 15) == 0 && (rstride & 7) == 0) {
+    for (int idx = threadIdx.x; idx < 64 * D / 8; idx += blockDim.x) {
+      int r = idx / (D / 8), c = (idx % (D / 8)) * 8, j = r0 + r;
+      int4 v = make_int4(0, 0, 0, 0);  // bf16 zeros
+      if (j < limit) v = *reinterpret_cast<const int4*>(base + (int64_t)j * rstride + c);
+      *reinterpret_cast<int4*>(tile + r * D + c) = v;
+    }
+    return;
+  }
+  for (int idx = threadIdx.x; idx < 64 * D; idx += blockDim.x) {
+    int r = idx / D, c = idx % D, j = r0 + r;
+    tile[idx] = j < limit ? base[(int64_t)j * rstride + c] : to_bf(0.f);
+  }
+}
+
 // The m-th (0..31) column of a lane's share of a 64-wide score row: the two
 // lanes of a row (half 0 and 1) take alternate columns, starting at a place
 // that depends on the row, so that at every step the warp's 32 lanes touch 32
@@ -195,10 +218,8 @@ __global__ void __launch_bounds__(128)
   const int g = h / (a.heads / a.kv_heads);
   const int q0 = tile * BQ;
   const bf16* qb = a.q + b * a.q_bstride + (int64_t)h * D;
-  for (int idx = threadIdx.x; idx < BQ * D; idx += blockDim.x) {
-    int r = idx / D, c = idx % D;
-    Qs[idx] = q0 + r < a.Tq ? qb[(int64_t)(q0 + r) * a.q_rstride + c] : to_bf(0.f);
-  }
+  static_assert(BQ == 64 && BK == 64, "copy_rows copies 64 rows");
+  copy_rows<D>(Qs, qb, a.q_rstride, q0, a.Tq);
   for (int idx = lane; idx < 16 * D; idx += 32) Ow[idx] = 0.f;
   if (lane < 16) {
     Mw[lane] = -INFINITY;
@@ -220,11 +241,8 @@ __global__ void __launch_bounds__(128)
 
   for (int k0 = 0; k0 < kend; k0 += BK) {
     __syncthreads();  // the previous tile's K and V are no longer read
-    for (int idx = threadIdx.x; idx < BK * D; idx += blockDim.x) {
-      int rr = idx / D, c = idx % D, j = k0 + rr;
-      Ks[idx] = j < kend ? kb[(int64_t)j * a.kv_rstride + c] : to_bf(0.f);
-      Vs[idx] = j < kend ? vb[(int64_t)j * a.kv_rstride + c] : to_bf(0.f);
-    }
+    copy_rows<D>(Ks, kb, a.kv_rstride, k0, kend);
+    copy_rows<D>(Vs, vb, a.kv_rstride, k0, kend);
     __syncthreads();
     if (q0 + warp * 16 >= a.Tq || k0 > warp_max_pos) continue;  // warp-uniform: all masked
 
@@ -335,16 +353,6 @@ struct TcBwdLayout {
   static constexpr size_t bytes = pds + pds_w * W;
   static_assert(16 * D * sizeof(float) <= stage_w, "output staging fits");
 };
-
-// Copies rows r0.. of one head into a bf16 tile (zeros past `limit`).
-template <int D>
-__device__ __forceinline__ void copy_rows(bf16* tile, const bf16* __restrict__ base,
-                                          int64_t rstride, int r0, int limit) {
-  for (int idx = threadIdx.x; idx < 64 * D; idx += blockDim.x) {
-    int r = idx / D, c = idx % D, j = r0 + r;
-    tile[idx] = j < limit ? base[(int64_t)j * rstride + c] : to_bf(0.f);
-  }
-}
 
 // dq for 64 queries of one head: loops over the key tiles they see.
 template <int D>

@@ -81,7 +81,9 @@ double RelErr(const std::vector<float>& got, const std::vector<float>& ref) {
 
 // Keys grow with their position, so that later tiles raise the running maximum
 // and the online softmax's rescaling is exercised (random keys rarely do that).
-void Attention(int B, int T, int H, int KVH, int hd, bool fused) {
+// `misaligned` puts q, k and v one value past a 16-byte boundary, so that the
+// tile copies take their one-value-a-load path instead of 16-byte loads.
+void Attention(int B, int T, int H, int KVH, int hd, bool fused, bool misaligned = false) {
   const int64_t qd = (int64_t)H * hd, kvd = (int64_t)KVH * hd, row = qd + 2 * kvd;
   auto q = Randn((size_t)B * T * qd, 1.f, true), k = Randn((size_t)B * T * kvd, 1.f, true),
        v = Randn((size_t)B * T * kvd, 1.f, true);
@@ -103,9 +105,12 @@ void Attention(int B, int T, int H, int KVH, int hd, bool fused) {
     qb = ToB(q);
     kb = ToB(k);
     vb = ToB(v);
-    a.q = qb.data();
-    a.k = kb.data();
-    a.v = vb.data();
+    int off = misaligned ? 1 : 0;
+    for (std::vector<bf16>* x : {&qb, &kb, &vb})
+      if (misaligned) x->insert(x->begin(), __float2bfloat16(0.f));
+    a.q = qb.data() + off;
+    a.k = kb.data() + off;
+    a.v = vb.data() + off;
     a.q_rstride = qd;
     a.kv_rstride = kvd;
   }
@@ -190,6 +195,9 @@ TEST(attention_hd64_fused_qkv) {
 }
 TEST(attention_hd128) {
   Attention(1, 35, 2, 2, 128, false);
+}
+TEST(attention_misaligned_rows) {
+  Attention(1, 70, 2, 1, 32, false, true);
 }
 
 TEST(attention_cached_decode) {
