@@ -151,21 +151,30 @@ __global__ void __launch_bounds__(Cfg<D>::THREADS)
 // values) a load when the rows allow it, as every shape the model makes does
 // (D a multiple of 16, strides multiples of 8, buffers from cudaMalloc); one
 // value a load otherwise. The choice is the same for the whole block.
+// Tile rows are D + 8 values apart in shared memory: rows of 128 or 256 bytes
+// would put the 8 rows that a wmma fragment load reads at once on the same
+// banks; 16 more bytes a row spread them over all 32.
+template <int D>
+constexpr int tile_ld() {
+  return D + 8;
+}
+
 template <int D>
 __device__ __forceinline__ void copy_rows(bf16* tile, const bf16* __restrict__ base,
                                           int64_t rstride, int r0, int limit) {
+  constexpr int LD = tile_ld<D>();
   if ((reinterpret_cast<uintptr_t>(base) & 15) == 0 && (rstride & 7) == 0) {
     for (int idx = threadIdx.x; idx < 64 * D / 8; idx += blockDim.x) {
       int r = idx / (D / 8), c = (idx % (D / 8)) * 8, j = r0 + r;
       int4 v = make_int4(0, 0, 0, 0);  // bf16 zeros
       if (j < limit) v = *reinterpret_cast<const int4*>(base + (int64_t)j * rstride + c);
-      *reinterpret_cast<int4*>(tile + r * D + c) = v;
+      *reinterpret_cast<int4*>(tile + r * LD + c) = v;
     }
     return;
   }
   for (int idx = threadIdx.x; idx < 64 * D; idx += blockDim.x) {
     int r = idx / D, c = idx % D, j = r0 + r;
-    tile[idx] = j < limit ? base[(int64_t)j * rstride + c] : to_bf(0.f);
+    tile[r * LD + c] = j < limit ? base[(int64_t)j * rstride + c] : to_bf(0.f);
   }
 }
 
@@ -182,10 +191,10 @@ __device__ __forceinline__ int tile_column(int m, int row, int half) {
 template <int D>
 struct TcLayout {
   static constexpr int BQ = 64, BK = 64, W = 4;
-  static constexpr size_t q = 0;                                 // bf16 [BQ][D]
-  static constexpr size_t k = q + sizeof(bf16) * BQ * D;         // bf16 [BK][D]
-  static constexpr size_t v = k + sizeof(bf16) * BK * D;         // bf16 [BK][D]
-  static constexpr size_t sc = v + sizeof(bf16) * BK * D;        // f32 [W][16][BK] scores
+  static constexpr size_t q = 0;                                      // bf16 [BQ][D]
+  static constexpr size_t k = q + sizeof(bf16) * BQ * tile_ld<D>();   // bf16 [BK][D + 8]
+  static constexpr size_t v = k + sizeof(bf16) * BK * tile_ld<D>();   // bf16 [BK][D + 8]
+  static constexpr size_t sc = v + sizeof(bf16) * BK * tile_ld<D>();  // f32 [W][16][BK] scores
   static constexpr size_t p = sc + sizeof(float) * W * 16 * BK;  // bf16 [W][16][BK] probabilities
   static constexpr size_t o = p + sizeof(bf16) * W * 16 * BK;    // f32 [W][16][D] running output
   static constexpr size_t row = o + sizeof(float) * W * 16 * D;  // f32 [3][W][16]: m, l, alpha
@@ -250,7 +259,7 @@ __global__ void __launch_bounds__(128)
     // loaded once, on its first visible tile.
     if (!q_loaded) {
       for (int kk = 0; kk < D / 16; kk++)
-        wmma::load_matrix_sync(qf[kk], Qs + (warp * 16) * D + kk * 16, D);
+        wmma::load_matrix_sync(qf[kk], Qs + (warp * 16) * tile_ld<D>() + kk * 16, tile_ld<D>());
       q_loaded = true;
     }
     for (int n = 0; n < BK / 16; n++) {
@@ -258,7 +267,7 @@ __global__ void __launch_bounds__(128)
       wmma::fill_fragment(acc, 0.f);
       for (int kk = 0; kk < D / 16; kk++) {
         wmma::fragment<wmma::matrix_b, 16, 16, 16, bf16, wmma::col_major> fb;
-        wmma::load_matrix_sync(fb, Ks + (n * 16) * D + kk * 16, D);
+        wmma::load_matrix_sync(fb, Ks + (n * 16) * tile_ld<D>() + kk * 16, tile_ld<D>());
         wmma::mma_sync(acc, qf[kk], fb, acc);
       }
       wmma::store_matrix_sync(Sw + n * 16, acc, BK, wmma::mem_row_major);
@@ -307,7 +316,7 @@ __global__ void __launch_bounds__(128)
         wmma::fragment<wmma::matrix_a, 16, 16, 16, bf16, wmma::row_major> fa;
         wmma::fragment<wmma::matrix_b, 16, 16, 16, bf16, wmma::row_major> fb;
         wmma::load_matrix_sync(fa, Pw + kk * 16, BK);
-        wmma::load_matrix_sync(fb, Vs + (kk * 16) * D + n * 16, D);
+        wmma::load_matrix_sync(fb, Vs + (kk * 16) * tile_ld<D>() + n * 16, tile_ld<D>());
         wmma::mma_sync(acc, fa, fb, acc);
       }
       wmma::store_matrix_sync(PVt, acc, 16, wmma::mem_row_major);
@@ -340,11 +349,11 @@ __global__ void __launch_bounds__(128)
 template <int D>
 struct TcBwdLayout {
   static constexpr int B64 = 64, W = 4;
-  static constexpr size_t a = 0;                              // bf16 [64][D] own rows (Q or K)
-  static constexpr size_t b = a + sizeof(bf16) * B64 * D;     // bf16 [64][D] own rows (dO or V)
-  static constexpr size_t c = b + sizeof(bf16) * B64 * D;     // bf16 [64][D] tile (K or Q)
-  static constexpr size_t d = c + sizeof(bf16) * B64 * D;     // bf16 [64][D] tile (V or dO)
-  static constexpr size_t rows = d + sizeof(bf16) * B64 * D;  // f32 [2][64]: lse2, delta
+  static constexpr size_t a = 0;  // bf16 [64][D] own rows (Q or K)
+  static constexpr size_t b = a + sizeof(bf16) * B64 * tile_ld<D>();     // own rows (dO or V)
+  static constexpr size_t c = b + sizeof(bf16) * B64 * tile_ld<D>();     // tile (K or Q)
+  static constexpr size_t d = c + sizeof(bf16) * B64 * tile_ld<D>();     // tile (V or dO)
+  static constexpr size_t rows = d + sizeof(bf16) * B64 * tile_ld<D>();  // f32 [2][64]: lse2, delta
   static constexpr size_t stage =
       rows + sizeof(float) * 2 * B64;  // per warp: f32 S, dP [16][64] each
   static constexpr size_t stage_w = sizeof(float) * 2 * 16 * B64;  //   (also the output staging)
@@ -402,8 +411,8 @@ __global__ void __launch_bounds__(128)
     if (q0 + warp * 16 >= T || k0 > warp_last) continue;  // warp-uniform
     if (!own_loaded) {                                    // the warp's Q and dO fragments, once
       for (int kk = 0; kk < D / 16; kk++) {
-        wmma::load_matrix_sync(qf[kk], Qs + (warp * 16) * D + kk * 16, D);
-        wmma::load_matrix_sync(of[kk], Os + (warp * 16) * D + kk * 16, D);
+        wmma::load_matrix_sync(qf[kk], Qs + (warp * 16) * tile_ld<D>() + kk * 16, tile_ld<D>());
+        wmma::load_matrix_sync(of[kk], Os + (warp * 16) * tile_ld<D>() + kk * 16, tile_ld<D>());
       }
       own_loaded = true;
     }
@@ -414,9 +423,9 @@ __global__ void __launch_bounds__(128)
       wmma::fill_fragment(dp, 0.f);
       for (int kk = 0; kk < D / 16; kk++) {
         wmma::fragment<wmma::matrix_b, 16, 16, 16, bf16, wmma::col_major> fb;
-        wmma::load_matrix_sync(fb, Ks + (n * 16) * D + kk * 16, D);
+        wmma::load_matrix_sync(fb, Ks + (n * 16) * tile_ld<D>() + kk * 16, tile_ld<D>());
         wmma::mma_sync(s, qf[kk], fb, s);
-        wmma::load_matrix_sync(fb, Vs + (n * 16) * D + kk * 16, D);
+        wmma::load_matrix_sync(fb, Vs + (n * 16) * tile_ld<D>() + kk * 16, tile_ld<D>());
         wmma::mma_sync(dp, of[kk], fb, dp);
       }
       wmma::store_matrix_sync(Sw + n * 16, s, 64, wmma::mem_row_major);
@@ -436,7 +445,7 @@ __global__ void __launch_bounds__(128)
         wmma::fragment<wmma::matrix_a, 16, 16, 16, bf16, wmma::row_major> fa;
         wmma::fragment<wmma::matrix_b, 16, 16, 16, bf16, wmma::row_major> fb;
         wmma::load_matrix_sync(fa, dSw + kk * 16, 64);
-        wmma::load_matrix_sync(fb, Ks + (kk * 16) * D + n * 16, D);
+        wmma::load_matrix_sync(fb, Ks + (kk * 16) * tile_ld<D>() + n * 16, tile_ld<D>());
         wmma::mma_sync(acc[n], fa, fb, acc[n]);
       }
     }
@@ -511,11 +520,11 @@ __global__ void __launch_bounds__(128)
         for (int kk = 0; kk < D / 16; kk++) {
           wmma::fragment<wmma::matrix_a, 16, 16, 16, bf16, wmma::row_major> fa;
           wmma::fragment<wmma::matrix_b, 16, 16, 16, bf16, wmma::col_major> fb;
-          wmma::load_matrix_sync(fa, Ks + (warp * 16) * D + kk * 16, D);
-          wmma::load_matrix_sync(fb, Qs + (n * 16) * D + kk * 16, D);
+          wmma::load_matrix_sync(fa, Ks + (warp * 16) * tile_ld<D>() + kk * 16, tile_ld<D>());
+          wmma::load_matrix_sync(fb, Qs + (n * 16) * tile_ld<D>() + kk * 16, tile_ld<D>());
           wmma::mma_sync(s, fa, fb, s);
-          wmma::load_matrix_sync(fa, Vs + (warp * 16) * D + kk * 16, D);
-          wmma::load_matrix_sync(fb, Os + (n * 16) * D + kk * 16, D);
+          wmma::load_matrix_sync(fa, Vs + (warp * 16) * tile_ld<D>() + kk * 16, tile_ld<D>());
+          wmma::load_matrix_sync(fb, Os + (n * 16) * tile_ld<D>() + kk * 16, tile_ld<D>());
           wmma::mma_sync(dp, fa, fb, dp);
         }
         wmma::store_matrix_sync(Sw + n * 16, s, 64, wmma::mem_row_major);
@@ -535,10 +544,10 @@ __global__ void __launch_bounds__(128)
           wmma::fragment<wmma::matrix_a, 16, 16, 16, bf16, wmma::row_major> fa;
           wmma::fragment<wmma::matrix_b, 16, 16, 16, bf16, wmma::row_major> fb;
           wmma::load_matrix_sync(fa, Pw + kk * 16, 64);
-          wmma::load_matrix_sync(fb, Os + (kk * 16) * D + n * 16, D);
+          wmma::load_matrix_sync(fb, Os + (kk * 16) * tile_ld<D>() + n * 16, tile_ld<D>());
           wmma::mma_sync(dv_acc[n], fa, fb, dv_acc[n]);
           wmma::load_matrix_sync(fa, dSw + kk * 16, 64);
-          wmma::load_matrix_sync(fb, Qs + (kk * 16) * D + n * 16, D);
+          wmma::load_matrix_sync(fb, Qs + (kk * 16) * tile_ld<D>() + n * 16, tile_ld<D>());
           wmma::mma_sync(dk_acc[n], fa, fb, dk_acc[n]);
         }
       }

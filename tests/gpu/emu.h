@@ -49,14 +49,20 @@ class Barrier {
   std::vector<Fiber*> waiters_;
 };
 
+// 32-byte aligned, as a device's shared memory is at least: wmma's loads and
+// stores need 32-byte aligned pointers, which the checks below hold to.
+struct alignas(32) SmemChunk {
+  double d[4];
+};
+
 struct Block {
   explicit Block(int threads, size_t smem)
-      : nthreads(threads), sync(threads), slots(threads), dynamic_smem(smem / 8 + 1) {}
+      : nthreads(threads), sync(threads), slots(threads), dynamic_smem(smem / 32 + 1) {}
   int nthreads;
   Barrier sync;
   std::map<std::pair<int, unsigned>, std::unique_ptr<Barrier>> groups;
   std::vector<double> slots;
-  std::vector<double> dynamic_smem;  // 8-byte aligned
+  std::vector<SmemChunk> dynamic_smem;
 };
 
 inline uint3 t_thread, t_block;
@@ -208,8 +214,23 @@ template <typename Use, int M, int N, int K, typename T, typename Layout>
 void fill_fragment(fragment<Use, M, N, K, T, Layout>& f, float v) {
   for (float& e : f.x) e = v;
 }
+// What the device requires of wmma's loads and stores (CUDA C++ Programming
+// Guide, "Warp Matrix Functions"): a 256-bit aligned pointer and a leading
+// dimension of a multiple of 16 bytes. A violation faults or misreads on a GPU;
+// here it stops the test.
+template <typename T>
+void check_wmma_operand(const T* p, unsigned ldm, const char* what) {
+  if (reinterpret_cast<uintptr_t>(p) % 32 != 0 || (ldm * sizeof(T)) % 16 != 0) {
+    fprintf(
+        stderr,
+        "emu: wmma::%s: pointer %p (must be 32-byte aligned), ldm %u (must be a multiple of %zu)\n",
+        what, (const void*)p, ldm, 16 / sizeof(T));
+    abort();
+  }
+}
 template <typename Use, int M, int N, int K, typename T, typename Layout>
 void load_matrix_sync(fragment<Use, M, N, K, T, Layout>& f, const T* p, unsigned ldm) {
+  check_wmma_operand(p, ldm, "load_matrix_sync");
   using F = fragment<Use, M, N, K, T, Layout>;
   const bool row = std::is_same<Layout, row_major>::value;
   for (int r = 0; r < F::rows; r++)
@@ -232,6 +253,7 @@ void mma_sync(fragment<accumulator, M, N, K, float>& d, const fragment<matrix_a,
 template <int M, int N, int K>
 void store_matrix_sync(float* p, const fragment<accumulator, M, N, K, float>& f, unsigned ldm,
                        layout_t layout) {
+  check_wmma_operand(p, ldm, "store_matrix_sync");
   for (int i = 0; i < M; i++)
     for (int j = 0; j < N; j++)
       (layout == mem_row_major ? p[(size_t)i * ldm + j] : p[(size_t)j * ldm + i]) = f.x[i * N + j];
