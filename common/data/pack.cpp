@@ -14,6 +14,7 @@
 #include "util/codec.h"
 #include "util/file.h"
 #include "util/hash.h"
+#include "util/progress.h"
 
 namespace lm {
 
@@ -409,6 +410,20 @@ Status DatasetWriter::Finish(PackStats* stats) {
     if (committed_) {
       UnregisterSlot(slot_);
       slot_ = -1;
+      // A signal that came during the commit is pending; delivered now, it
+      // would end with 128+N a run whose shards are already in the manifest,
+      // and a script trusting the status would pack the input again. The run
+      // is done: take the signal here and say so.
+      sigset_t set;
+      sigemptyset(&set);
+      for (int sig : kSignals) sigaddset(&set, sig);
+      struct timespec zero = {0, 0};
+      int sig;
+      while ((sig = sigtimedwait(&set, nullptr, &zero)) > 0)
+        LogWarn("%s arrived as the run was committed; the run is complete", sig == SIGINT ? "SIGINT"
+                                                                            : sig == SIGTERM
+                                                                                ? "SIGTERM"
+                                                                                : "SIGHUP");
     }
   }
   if (committed_ && !s.ok()) return s;

@@ -6,6 +6,7 @@
 #include <pthread.h>
 #include <unistd.h>
 #include <zstd.h>
+#include <zstd_errors.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -13,6 +14,7 @@
 #include <csignal>
 #include <cstring>
 #include <mutex>
+#include <new>
 #include <random>
 #include <system_error>
 #include <thread>
@@ -341,21 +343,35 @@ Status ShardWriter::FlushBlocks() {
 
 // Cuts n bytes of tokens into blocks (the last one may be short) and
 // compresses them into *b. Runs on the worker.
+// No exception leaves it (it runs on the worker and in OpenMP regions, where
+// one would end the process): running out of memory becomes the batch's error.
 void ShardWriter::CompressBatch(const char* base, size_t n, Batch* b) {
   size_t block_bytes = (size_t)opt_.block_tokens * width_;
   size_t nblocks = (n + block_bytes - 1) / block_bytes;
+  b->out_of_memory = false;
+  try {
+    if (b->out.size() < nblocks) b->out.resize(nblocks);
+    b->results.resize(nblocks);
+    b->raw_sizes.resize(nblocks);
+  } catch (const std::bad_alloc&) {
+    b->blocks = 0;
+    b->out_of_memory = true;
+    return;
+  }
   b->blocks = nblocks;
-  if (b->out.size() < nblocks) b->out.resize(nblocks);
-  b->results.resize(nblocks);
-  b->raw_sizes.resize(nblocks);
   // Blocks compress independently, so the blocks of a batch run in parallel;
   // they are written in order, so the output does not depend on -j.
   auto compress = [&](size_t i, int thread) {
     size_t off = i * block_bytes;
     size_t len = n - off < block_bytes ? n - off : block_bytes;
     std::string& out = b->out[i];
-    if (out.size() < ZSTD_compressBound(len)) out.resize(ZSTD_compressBound(len));
     b->raw_sizes[i] = len;
+    try {
+      if (out.size() < ZSTD_compressBound(len)) out.resize(ZSTD_compressBound(len));
+    } catch (const std::bad_alloc&) {
+      b->results[i] = (size_t)-ZSTD_error_memory_allocation;
+      return;
+    }
     b->results[i] = ZSTD_compressCCtx(static_cast<ZSTD_CCtx*>(cctx_[thread % cctx_.size()]),
                                       &out[0], out.size(), base + off, len, opt_.level);
   };
@@ -370,6 +386,7 @@ void ShardWriter::CompressBatch(const char* base, size_t n, Batch* b) {
 
 // Checksums and writes a compressed batch (on the caller's thread).
 Status ShardWriter::WriteBatch(const Batch& b) {
+  if (b.out_of_memory) return Status::Resource(path_ + ": out of memory compressing blocks");
   for (size_t i = 0; i < b.blocks; i++) {
     size_t z = b.results[i];
     if (ZSTD_isError(z))

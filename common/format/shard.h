@@ -104,6 +104,7 @@ class ShardWriter {
     std::vector<size_t> results;   // ZSTD_compressCCtx's: a size or an error code
     std::vector<size_t> raw_sizes;
     size_t blocks = 0;
+    bool out_of_memory = false;  // the batch could not be compressed
   };
   struct Worker;
   Status StartWorker();

@@ -175,6 +175,12 @@ Status TokenStreamReader::Next(std::vector<uint32_t>* out, bool* done) {
       if (next.vocab_id != info_.vocab_id || next.vocab_size != info_.vocab_size)
         return Status::Invalid(name_ + ": concatenated token streams of different vocabularies (" +
                                HashHex(info_.vocab_id) + " then " + HashHex(next.vocab_id) + ")");
+      if (next.eot_id != info_.eot_id)
+        return Status::Invalid(name_ +
+                               ": concatenated token streams with different end-of-text "
+                               "ids (" +
+                               std::to_string(info_.eot_id) + " then " +
+                               std::to_string(next.eot_id) + ")");
       stream_total_ = 0;
       continue;
     }

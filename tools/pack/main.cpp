@@ -118,6 +118,27 @@ Status BeginInput(const std::string& path, Input* in) {
   return in->reader->Begin();
 }
 
+// Whether s is well-formed UTF-8 (no overlong forms, surrogates or code
+// points past U+10FFFF), as JSON strings must be.
+bool ValidUtf8(const std::string& s) {
+  const unsigned char* p = reinterpret_cast<const unsigned char*>(s.data());
+  size_t n = s.size(), i = 0;
+  while (i < n) {
+    unsigned c = p[i];
+    int len = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
+    if (len == 0 || i + len > n) return false;
+    uint32_t cp = len == 1 ? c : c & (0x7f >> len);
+    for (int k = 1; k < len; k++) {
+      if ((p[i + k] & 0xc0) != 0x80) return false;
+      cp = (cp << 6) | (p[i + k] & 0x3f);
+    }
+    static const uint32_t kMin[5] = {0, 0, 0x80, 0x800, 0x10000};
+    if (cp < kMin[len] || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return false;
+    i += len;
+  }
+  return true;
+}
+
 std::string Mb(uint64_t bytes) {
   char b[32];
   snprintf(b, sizeof b, "%.1f MB", bytes / 1e6);
@@ -187,6 +208,8 @@ Status RunPack(int argc, char** argv) {
   opt.threads = cli::ResolveThreads(threads);
   if (label.find('\n') != std::string::npos || label.find('\r') != std::string::npos)
     return Status::Usage("--label must be one line (inspect --labels prints one per line)");
+  if (!ValidUtf8(label)) return Status::Usage("--label must be UTF-8 text (the manifest is JSON)");
+  if (threads < 0) return Status::Usage("-j must be 0 (every core) or more");
   opt.label = label;
   if (cmd.vm.count("quiet")) SetQuiet(true);
   if (inputs.empty()) inputs.push_back("-");
@@ -229,6 +252,9 @@ Status RunPack(int argc, char** argv) {
   progress.Finish();
   PackStats st;
   LM_RETURN_IF_ERROR(w->Finish(&st));
+  // Committed: the run is complete, and a signal now must not end it with a
+  // status that says otherwise.
+  for (int sig : {SIGINT, SIGTERM, SIGHUP}) signal(sig, SIG_IGN);
   uint64_t raw = (st.tokens[0] + st.tokens[1]) * (uint64_t)vocab.width();
   LogInfo("%s: packed %" PRIu64 " tokens (%" PRIu64 " documents) into %" PRIu64
           " shards, %s (%.2fx smaller than raw %d-bit tokens)",
