@@ -98,6 +98,14 @@ setup() {
   [ "$status" -eq 2 ]
   [[ "$stderr" == *"--label must be one line"* ]]
   [ ! -e ds ]
+  # Not UTF-8 (the manifest is JSON): refused before any work, nothing made.
+  run --separate-stderr lm-pack -o ds -q --label "$(printf 'caf\xe9.txt')" "$FIX/doc0.tok"
+  [ "$status" -eq 2 ]
+  [[ "$stderr" == *"--label must be UTF-8"* ]]
+  [ ! -e ds ]
+  run --separate-stderr lm-pack -o ds -q -j -1 "$FIX/doc0.tok"
+  [ "$status" -eq 2 ]
+  [ ! -e ds ]
   lm-pack -o ds -q "$FIX/doc0.tok"
   run --separate-stderr lm-pack inspect ds --json --labels
   [ "$status" -eq 2 ]
