@@ -114,3 +114,18 @@ setup() {
   [ "$status" -eq 0 ]
   [ -z "$output" ]
 }
+
+@test "append: a writer that made DIR and failed does not pull it from under another" {
+  # A makes DIR, then fails on a truncated stream and removes DIR (still
+  # empty); B, which found DIR there, makes its first shard after that.
+  ( (head -c 32 "$FIX/doc0.tok"; sleep 1; head -c 300 "$FIX/doc0.tok" | tail -c +33) |
+    lm-pack -q -o nd --append --label A ) 2>/dev/null &
+  a=$!
+  sleep 0.3
+  run --separate-stderr bash -c '(head -c 32 "$1"; sleep 2; tail -c +33 "$1") |
+    lm-pack -q -o nd --append --label B' _ "$FIX/doc0.tok"
+  wait "$a" || true
+  [ "$status" -eq 0 ] || { echo "$stderr"; false; }
+  [ "$(lm-pack inspect nd --labels)" = B ]
+  lm-pack verify nd
+}
