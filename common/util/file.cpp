@@ -10,6 +10,7 @@
 
 #include <atomic>
 #include <cerrno>
+#include <climits>
 #include <csignal>
 #include <cstring>
 #include <mutex>
@@ -226,7 +227,36 @@ AtomicFile::~AtomicFile() {
 Status AtomicFile::Open(const std::string& path) {
   Abort();
   path_ = path;
-  tmp_ = JoinPath(DirName(path), "." + BaseName(path) + ".tmp." + RandomSuffix());
+  target_ = path;
+  direct_ = false;
+  // A symbolic link is followed: the file it names is replaced, not the link.
+  struct stat st;
+  char resolved[PATH_MAX];
+  if (lstat(path.c_str(), &st) == 0 && S_ISLNK(st.st_mode)) {
+    if (realpath(path.c_str(), resolved)) {
+      target_ = resolved;
+    } else {
+      // A dangling link: the file is made where it points.
+      ssize_t n = readlink(path.c_str(), resolved, sizeof resolved - 1);
+      if (n > 0) {
+        resolved[n] = 0;
+        target_ = resolved[0] == '/' ? std::string(resolved) : JoinPath(DirName(path), resolved);
+      }
+    }
+  }
+  // What is not a regular file (/dev/null, /dev/stdout, a FIFO, a terminal) is
+  // written in place, as `cmd > path` would: there is nothing to rename over,
+  // and a rename would put a regular file where the device was.
+  if (stat(target_.c_str(), &st) == 0 && !S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode)) {
+    fd_ = open(target_.c_str(), O_WRONLY | O_CLOEXEC);
+    if (fd_ < 0) return Status::FromErrno(path, "cannot open for writing");
+    direct_ = true;
+    written_ = 0;
+    buf_.clear();
+    buf_.reserve(1 << 20);
+    return Status::OK();
+  }
+  tmp_ = JoinPath(DirName(target_), "." + BaseName(target_) + ".tmp." + RandomSuffix());
   fd_ = open(tmp_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
   if (fd_ < 0) {
     Status s = Status::FromErrno(path, "cannot create temporary file " + tmp_);
@@ -258,16 +288,22 @@ Status AtomicFile::Write(const void* data, size_t n) {
 
 Status AtomicFile::Commit() {
   if (fd_ < 0) return Status::IOError(path_ + ": commit of a file that is not open");
+  if (direct_) {
+    Status d = FlushBuffer();
+    if (close(fd_) != 0 && d.ok()) d = Status::FromErrno(path_, "close failed");
+    fd_ = -1;
+    return d;
+  }
   Status s = FlushBuffer();
   if (s.ok() && fsync(fd_) != 0) s = Status::FromErrno(path_, "fsync failed");
   if (close(fd_) != 0 && s.ok()) s = Status::FromErrno(path_, "close failed");
   fd_ = -1;
-  if (s.ok() && rename(tmp_.c_str(), path_.c_str()) != 0)
+  if (s.ok() && rename(tmp_.c_str(), target_.c_str()) != 0)
     s = Status::FromErrno(path_, "cannot rename " + tmp_ + " into place");
   if (!s.ok()) {
     unlink(tmp_.c_str());
   } else {
-    s = SyncDir(DirName(path_));
+    s = SyncDir(DirName(target_));
   }
   UnregisterTemp(slot_);
   slot_ = -1;

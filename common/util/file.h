@@ -38,6 +38,9 @@ Status WriteAll(int fd, const void* data, size_t n, const std::string& name);
 // Reads up to `n` bytes, stopping early only at end of file; *got says how many.
 Status ReadFull(int fd, void* data, size_t n, size_t* got, const std::string& name);
 
+// Writes a file as a whole or not at all: to a temporary beside it, then
+// fsync and rename. A symbolic link is followed (the file it names is
+// replaced); what is not a regular file (a device, a FIFO) is written in place.
 class AtomicFile {
  public:
   AtomicFile() = default;
@@ -59,6 +62,8 @@ class AtomicFile {
 
  private:
   std::string path_, tmp_;
+  std::string target_;   // path_, or what it links to
+  bool direct_ = false;  // not a regular file: written in place, no rename
   int fd_ = -1;
   int slot_ = -1;  // registration for the signal handler
   uint64_t written_ = 0;

@@ -1,4 +1,6 @@
 // util_test.cpp: Status, codecs, hashing, atomic files, CLI value parsers.
+#include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "../test.h"
@@ -75,6 +77,51 @@ TEST(atomic_file_commit_and_abort) {
   CHECK_EQ(back, std::string("hello"));
   CHECK_OK(RemoveAll(dir));
   CHECK(!PathExists(dir));
+}
+
+// A link is followed (its target replaced, the link kept); a device or FIFO
+// is written in place, never replaced by a regular file.
+TEST(atomic_file_through_links_and_devices) {
+  char tmpl[] = "/tmp/lm-util-test-XXXXXX";
+  std::string dir = mkdtemp(tmpl);
+  std::string target = JoinPath(dir, "target.txt"), link = JoinPath(dir, "link.txt");
+  CHECK_OK(WriteFileAtomic(target, "old"));
+  CHECK_EQ(symlink("target.txt", link.c_str()), 0);
+  CHECK_OK(WriteFileAtomic(link, "new"));
+  struct stat st;
+  CHECK(lstat(link.c_str(), &st) == 0 && S_ISLNK(st.st_mode));
+  std::string back;
+  CHECK_OK(ReadFile(target, &back));
+  CHECK_EQ(back, std::string("new"));
+  // A dangling link: the file is made where it points, the link kept.
+  std::string dangling = JoinPath(dir, "dangling.txt");
+  CHECK_EQ(symlink("made.txt", dangling.c_str()), 0);
+  CHECK_OK(WriteFileAtomic(dangling, "made"));
+  CHECK(lstat(dangling.c_str(), &st) == 0 && S_ISLNK(st.st_mode));
+  CHECK_OK(ReadFile(JoinPath(dir, "made.txt"), &back));
+  CHECK_EQ(back, std::string("made"));
+  // /dev/null stays a character device.
+  CHECK_OK(WriteFileAtomic("/dev/null", "into the void"));
+  CHECK(stat("/dev/null", &st) == 0 && S_ISCHR(st.st_mode));
+  // A FIFO receives the bytes, read by a child.
+  std::string fifo = JoinPath(dir, "fifo");
+  CHECK_EQ(mkfifo(fifo.c_str(), 0600), 0);
+  pid_t pid = fork();
+  if (pid == 0) {
+    FILE* f = fopen(fifo.c_str(), "r");
+    char b[16] = {0};
+    size_t n = f ? fread(b, 1, sizeof b - 1, f) : 0;
+    _exit(n == 5 && std::string(b) == "piped" ? 0 : 1);
+  }
+  CHECK_OK(WriteFileAtomic(fifo, "piped"));
+  int status = 0;
+  waitpid(pid, &status, 0);
+  CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+  CHECK(lstat(fifo.c_str(), &st) == 0 && S_ISFIFO(st.st_mode));
+  // /dev/full refuses the write: an error, and the device is left alone.
+  CHECK(!WriteFileAtomic("/dev/full", "x").ok());
+  CHECK(stat("/dev/full", &st) == 0 && S_ISCHR(st.st_mode));
+  CHECK_OK(RemoveAll(dir));
 }
 
 TEST(paths) {
