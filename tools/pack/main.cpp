@@ -21,6 +21,7 @@
 #include "format/manifest.h"
 #include "format/shard.h"
 #include "format/tokens.h"
+#include "text/unicode.h"
 #include "util/cli.h"
 #include "util/file.h"
 #include "util/hash.h"
@@ -118,24 +119,13 @@ Status BeginInput(const std::string& path, Input* in) {
   return in->reader->Begin();
 }
 
-// Whether s is well-formed UTF-8 (no overlong forms, surrogates or code
-// points past U+10FFFF), as JSON strings must be.
+// Whether s is well-formed UTF-8, as JSON strings must be.
 bool ValidUtf8(const std::string& s) {
-  const unsigned char* p = reinterpret_cast<const unsigned char*>(s.data());
-  size_t n = s.size(), i = 0;
-  while (i < n) {
-    unsigned c = p[i];
-    int len = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
-    if (len == 0 || i + len > n) return false;
-    uint32_t cp = len == 1 ? c : c & (0x7f >> len);
-    for (int k = 1; k < len; k++) {
-      if ((p[i + k] & 0xc0) != 0x80) return false;
-      cp = (cp << 6) | (p[i + k] & 0x3f);
-    }
-    static const uint32_t kMin[5] = {0, 0, 0x80, 0x800, 0x10000};
-    if (cp < kMin[len] || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return false;
-    i += len;
-  }
+  const uint8_t* p = reinterpret_cast<const uint8_t*>(s.data());
+  const uint8_t* end = p + s.size();
+  uint32_t cp;
+  for (int len; p < end; p += len)
+    if ((len = unicode::Decode(p, end, &cp)) == 0) return false;
   return true;
 }
 
