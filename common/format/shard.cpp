@@ -109,14 +109,6 @@ Status DecodeShardHeader(const uint8_t* p, size_t n, ShardHeader* h) {
   return Status::OK();
 }
 
-void DecodeTokens(const uint8_t* raw, int width, size_t n, uint32_t* out) {
-  if (width == 2) {
-    for (size_t i = 0; i < n; i++) out[i] = LoadU16(raw + 2 * i);
-  } else {
-    for (size_t i = 0; i < n; i++) out[i] = LoadU32(raw + 4 * i);
-  }
-}
-
 // ---------------------------------------------------------------------------
 // ShardWriter
 

@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "format/tokens.h"  // DecodeTokens
 #include "util/file.h"
 #include "util/status.h"
 
@@ -176,8 +177,5 @@ class ShardReader {
   std::vector<SeekEntry> seek_;
   std::vector<uint64_t> docs_, doc_numbers_;
 };
-
-// Converts n tokens of `width` bytes (little-endian) to uint32.
-void DecodeTokens(const uint8_t* raw, int width, size_t n, uint32_t* out);
 
 }  // namespace lm

@@ -8,6 +8,14 @@
 
 namespace lm {
 
+void DecodeTokens(const uint8_t* raw, int width, size_t n, uint32_t* out) {
+  if (width == 2) {
+    for (size_t i = 0; i < n; i++) out[i] = LoadU16(raw + 2 * i);
+  } else {
+    for (size_t i = 0; i < n; i++) out[i] = LoadU32(raw + 4 * i);
+  }
+}
+
 std::string EncodeTokenStreamHeader(const TokenStreamInfo& info) {
   std::string h(kTokenStreamMagic, 4);
   PutU16(&h, kTokenStreamVersion);
@@ -195,24 +203,12 @@ Status TokenStreamReader::Next(std::vector<uint32_t>* out, bool* done) {
       return Status::Corruption(name_ + ": token stream chunk checksum mismatch ending at byte " +
                                 std::to_string(offset_));
     // No clear() before the resize: a vector that keeps its size is not
-    // zero-filled again for every chunk. The range check is a branch-free max,
-    // fused with the widening, so that the loop vectorizes.
+    // zero-filled again for every chunk. The range check is a branch-free max
+    // (it vectorizes).
     out->resize(n);
-    uint32_t* o = out->data();
+    DecodeTokens(p, info_.width(), n, out->data());
     uint32_t mx = 0;
-    if (info_.width() == 2) {
-      for (uint32_t i = 0; i < n; i++) {
-        uint32_t t = LoadU16(p + 2 * i);
-        o[i] = t;
-        mx = t > mx ? t : mx;
-      }
-    } else {
-      for (uint32_t i = 0; i < n; i++) {
-        uint32_t t = LoadU32(p + 4 * i);
-        o[i] = t;
-        mx = t > mx ? t : mx;
-      }
-    }
+    for (uint32_t t : *out) mx = t > mx ? t : mx;
     if (n > 0 && mx >= info_.vocab_size)
       return Status::Invalid(name_ + ": token id " + std::to_string(mx) +
                              " outside the vocabulary (size " + std::to_string(info_.vocab_size) +

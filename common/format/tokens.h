@@ -55,6 +55,10 @@ class TokenStreamWriter {
   bool begun_ = false;
 };
 
+// Converts n tokens of `width` bytes (little-endian), as streams and shards
+// store them, to uint32.
+void DecodeTokens(const uint8_t* raw, int width, size_t n, uint32_t* out);
+
 // Reads one or more concatenated streams of the same vocabulary.
 class TokenStreamReader {
  public:
