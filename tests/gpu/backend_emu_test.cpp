@@ -180,6 +180,19 @@ std::vector<int32_t> Tokens(int n, int V, uint64_t seed) {
   return t;
 }
 
+// The CPU backend and the emulated CUDA one, both of config c with options o,
+// both holding params.
+void MakeBackends(const lm::ModelConfig& c, const lm::BackendOptions& o,
+                  const std::vector<float>& params, std::unique_ptr<lm::Backend>* cpu,
+                  std::unique_ptr<lm::Backend>* gpu) {
+  *cpu = lm::NewCpuBackend();
+  CHECK_OK((*cpu)->Init(c, o));
+  CHECK_OK(lm::NewCudaBackend(gpu));
+  CHECK_OK((*gpu)->Init(c, o));
+  CHECK_OK((*cpu)->SetParams(params.data()));
+  CHECK_OK((*gpu)->SetParams(params.data()));
+}
+
 void Compare(const lm::ModelConfig& c, int B, int T, bool recompute, int steps) {
   lm::ParamLayout layout = lm::MakeParamLayout(c);
   std::vector<float> init(layout.total);
@@ -188,12 +201,8 @@ void Compare(const lm::ModelConfig& c, int B, int T, bool recompute, int steps) 
   o.max_batch = B;
   o.max_seq = T;
   o.recompute = recompute;
-  std::unique_ptr<lm::Backend> cpu = lm::NewCpuBackend(), gpu;
-  CHECK_OK(cpu->Init(c, o));
-  CHECK_OK(lm::NewCudaBackend(&gpu));
-  CHECK_OK(gpu->Init(c, o));
-  CHECK_OK(cpu->SetParams(init.data()));
-  CHECK_OK(gpu->SetParams(init.data()));
+  std::unique_ptr<lm::Backend> cpu, gpu;
+  MakeBackends(c, o, init, &cpu, &gpu);
   CHECK_EQ(gpu->Describe(), std::string("cuda (Emulated GPU, sm_90)"));
 
   const int N = B * T;
@@ -295,12 +304,8 @@ TEST(inference_only_backend) {
   o.training = false;
   o.max_batch = 1;
   o.max_seq = 7;  // prompts longer than this are decoded in pieces
-  std::unique_ptr<lm::Backend> cpu = lm::NewCpuBackend(), gpu;
-  CHECK_OK(cpu->Init(c, o));
-  CHECK_OK(lm::NewCudaBackend(&gpu));
-  CHECK_OK(gpu->Init(c, o));
-  CHECK_OK(cpu->SetParams(init.data()));
-  CHECK_OK(gpu->SetParams(init.data()));
+  std::unique_ptr<lm::Backend> cpu, gpu;
+  MakeBackends(c, o, init, &cpu, &gpu);
   std::vector<int32_t> t = Tokens(17, c.vocab_size, 5);
   std::vector<float> dc(c.vocab_size), dg(c.vocab_size);
   CHECK_OK(cpu->Decode(t.data(), 17, dc.data()));
