@@ -55,17 +55,47 @@ int Main(const char* tool, int argc, char** argv, const std::function<Status(int
   return kExitError;
 }
 
+namespace {
+// Boost converts "-1" to an unsigned option by wrapping it to 2^64-1 (lexical_cast's
+// rule), so that --seed -1 or -j -2 would silently mean something huge.
+template <typename T>
+bool IsTyped(const po::value_semantic* s) {
+  return dynamic_cast<const po::typed_value<T>*>(s) != nullptr;
+}
+
+Status RefuseNegativeUnsigned(const po::options_description& options,
+                              const po::parsed_options& parsed) {
+  for (const po::option& opt : parsed.options) {
+    const po::option_description* d = options.find_nothrow(opt.string_key, false);
+    if (!d) continue;
+    const po::value_semantic* s = d->semantic().get();
+    if (!IsTyped<unsigned char>(s) && !IsTyped<unsigned short>(s) && !IsTyped<unsigned int>(s) &&
+        !IsTyped<unsigned long>(s) && !IsTyped<unsigned long long>(s))
+      continue;
+    for (const std::string& v : opt.value) {
+      size_t i = v.find_first_not_of(" \t");
+      if (i != std::string::npos && v[i] == '-')
+        return Status::Usage("the argument ('" + v + "') for option '--" + d->long_name() +
+                             "' is invalid (expected a non-negative integer)");
+    }
+  }
+  return Status::OK();
+}
+}  // namespace
+
 Status Parse(Command* cmd, int argc, char** argv, bool* exit_now) {
   *exit_now = false;
   cmd->options.add_options()("help,h", "print this help and exit")("version",
                                                                    "print the version and exit");
   try {
-    po::store(po::command_line_parser(argc, argv)
-                  .options(cmd->options)
-                  .positional(cmd->positional)
-                  .style(po::command_line_style::unix_style)
-                  .run(),
-              cmd->vm);
+    po::parsed_options parsed = po::command_line_parser(argc, argv)
+                                    .options(cmd->options)
+                                    .positional(cmd->positional)
+                                    .style(po::command_line_style::unix_style)
+                                    .run();
+    Status neg = RefuseNegativeUnsigned(cmd->options, parsed);
+    if (!neg.ok()) return neg;
+    po::store(parsed, cmd->vm);
     if (cmd->vm.count("help")) {
       std::cout << "Usage: " << cmd->synopsis << "\n\n" << cmd->options << "\n";
       if (!cmd->manual.empty())

@@ -33,6 +33,12 @@ setup() {
   [ "$status" -eq 2 ]
   run lm-pack -o x --val-fraction 0.1 --val-docs 2 "$FIX/corpus.tok"
   [ "$status" -eq 2 ]
+  # an unsigned option must not wrap -1 round to 2^64-1
+  run lm-pack -o x --seed -1 "$FIX/corpus.tok"
+  [ "$status" -eq 2 ]
+  [[ "$output" == *"'--seed'"*"non-negative"* ]]
+  run lm-pack -o x --seed=-1 "$FIX/corpus.tok"
+  [ "$status" -eq 2 ]
   [ ! -e x ]
 }
 

@@ -49,6 +49,10 @@ setup_file() { train_setup_file; }
   [ "$status" -eq 2 ]
   run train "$BATS_TEST_TMPDIR/run" --steps 1 --ckpt-every often
   [ "$status" -eq 2 ]
+  run train "$BATS_TEST_TMPDIR/run" --steps 1 --seed -1
+  [ "$status" -eq 2 ]
+  [[ "$output" == *"'--seed'"*"non-negative"* ]]
+  [ ! -e "$BATS_TEST_TMPDIR/run/latest" ]
 }
 
 @test "refuse: missing or corrupt data" {
