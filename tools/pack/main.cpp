@@ -168,7 +168,7 @@ Status RunPack(int argc, char** argv) {
       "label", po::value(&label)->value_name("TEXT"),
       "recorded with this run in the manifest (e.g. the input file's name; one line)")(
       "threads,j", po::value(&threads)->default_value(0)->value_name("N"),
-      "compression threads (0 = every core)")("quiet,q", "no summary on stderr")(
+      "compression threads (0 = every core; at most the cores)")("quiet,q", "no summary on stderr")(
       "input", po::value(&inputs)->value_name("STREAM"), "token streams (default stdin)");
   cmd.positional.add("input", -1);
   bool exit_now;
@@ -195,7 +195,8 @@ Status RunPack(int argc, char** argv) {
   opt.val_fraction = val_fraction;
   opt.val_docs = cmd.vm.count("val-docs") ? val_docs : -1;
   opt.seed = seed;
-  opt.threads = cli::ResolveThreads(threads);
+  // Each thread holds a batch of about 4 MiB; threads beyond the cores only add memory.
+  opt.threads = std::min(cli::ResolveThreads(threads), cli::ResolveThreads(0));
   if (label.find('\n') != std::string::npos || label.find('\r') != std::string::npos)
     return Status::Usage("--label must be one line (inspect --labels prints one per line)");
   if (!ValidUtf8(label)) return Status::Usage("--label must be UTF-8 text (the manifest is JSON)");
