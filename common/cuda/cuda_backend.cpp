@@ -14,9 +14,10 @@
 //   gu  = xn2 Wgu^T                 bf16 (N,2F)     matmul (gate, up weights adjacent)
 //   h   = silu(gate) * up           bf16 (N,F)      swiglu.cu
 //   x'  = mid + h Wdown^T           fp32 (N,C)      matmul with beta = 1
-// The loss runs over chunks of rows: fp32 logits of one chunk, cross-entropy
-// and its bf16 gradient, then the head's two backward products, so that all
-// B*T*V logits never exist at once. With recompute, only each layer's input x
+// The loss runs over chunks of rows: logits of one chunk (bf16 when training,
+// their gradient then written over them; fp32 for evaluation), cross-entropy,
+// then the head's two backward products, so that all B*T*V logits never exist
+// at once. With recompute, only each layer's input x
 // is kept; the backward pass reruns the layer's forward first.
 #ifdef LM_HAVE_CUDA
 #include <cuda_runtime_api.h>
@@ -187,7 +188,6 @@ class CudaBackend : public Backend {
       if (atoll(rows) > 0) chunk_ = std::min<int64_t>(N, atoll(rows));
     LM_RETURN_IF_ERROR(Alloc(&logits_, chunk_ * Vp, "logits"));
     if (training_) {
-      LM_RETURN_IF_ERROR(Alloc(&dlogits_, chunk_ * Vp, "logit gradients"));
       LM_RETURN_IF_ERROR(Alloc(&dres_, N * C, "backward scratch"));
       LM_RETURN_IF_ERROR(Alloc(&dres16_, N * C, "backward scratch"));
       LM_RETURN_IF_ERROR(Alloc(&dxn_, N * C, "backward scratch"));
@@ -578,15 +578,22 @@ class CudaBackend : public Backend {
         rmsnorm_forward(xnf_, rstdf_, X(L), p32_ + normf_, N, (int)C, cfg_.norm_eps, s_));
     for (int64_t r0 = 0; r0 < N; r0 += chunk_) {
       const int64_t R = std::min(chunk_, N - r0);
+      if (!backward) {  // evaluation keeps the logits in fp32
+        LM_RETURN_IF_ERROR(
+            mm_->Linear(xnf_ + r0 * C, p16_ + head_, R, C, Vp, logits_, OutType::kF32));
+        LM_RETURN_IF_ERROR(cross_entropy_forward_backward(
+            losses_ + r0, nullptr, logits_, tgt_ + r0, R, cfg_.vocab_size, (int)Vp, 0.f, s_));
+        continue;
+      }
+      // Training: bf16 logits in the same buffer, their gradient written over them.
+      bf16* dlogits = reinterpret_cast<bf16*>(logits_);
       LM_RETURN_IF_ERROR(
-          mm_->Linear(xnf_ + r0 * C, p16_ + head_, R, C, Vp, logits_, OutType::kF32));
-      LM_RETURN_IF_ERROR(cross_entropy_forward_backward(losses_ + r0, backward ? dlogits_ : nullptr,
-                                                        logits_, tgt_ + r0, R, cfg_.vocab_size,
-                                                        (int)Vp, dloss, s_));
-      if (!backward) continue;
+          mm_->Linear(xnf_ + r0 * C, p16_ + head_, R, C, Vp, dlogits, OutType::kBF16));
+      LM_RETURN_IF_ERROR(cross_entropy_forward_backward(losses_ + r0, dlogits, dlogits, tgt_ + r0,
+                                                        R, cfg_.vocab_size, (int)Vp, dloss, s_));
       LM_RETURN_IF_ERROR(
-          mm_->LinearBackData(dlogits_, p16_ + head_, R, C, Vp, dxn_ + r0 * C, OutType::kF32));
-      LM_RETURN_IF_ERROR(mm_->LinearBackWeight(dlogits_, xnf_ + r0 * C, R, C, Vp, grad_ + head_));
+          mm_->LinearBackData(dlogits, p16_ + head_, R, C, Vp, dxn_ + r0 * C, OutType::kF32));
+      LM_RETURN_IF_ERROR(mm_->LinearBackWeight(dlogits, xnf_ + r0 * C, R, C, Vp, grad_ + head_));
     }
     if (!backward) return Status::OK();
     LM_CUDA_RETURN(cudaMemsetAsync(dres_, 0, N * C * sizeof(float), s_));
@@ -663,7 +670,6 @@ class CudaBackend : public Backend {
   int32_t *tok_ = nullptr, *tgt_ = nullptr;
   int64_t chunk_ = 0;
   float* logits_ = nullptr;
-  bf16* dlogits_ = nullptr;
   float *dres_ = nullptr, *dxn_ = nullptr, *delta_ = nullptr;
   bf16 *dres16_ = nullptr, *dwide_ = nullptr, *dnarrow_ = nullptr;
   float* rope_ = nullptr;

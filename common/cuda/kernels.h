@@ -94,11 +94,15 @@ Status attention_backward(const AttentionArgs& a, const bf16* dout, bf16* dq, bf
                           float* delta, cudaStream_t s, AttnImpl impl = AttnImpl::kAuto);
 
 // --- cross_entropy.cu (twin: cross-entropy over the padded vocabulary) ------
-// logits fp32 (N,Vp); only columns < V count. losses (N) = logsumexp - logit[target]
+// logits (N,Vp); only columns < V count. losses (N) = logsumexp - logit[target]
 // (0 where target < 0). When dlogits (N,Vp, bf16) is not null it is WRITTEN:
 // dloss * (softmax - onehot) in columns < V, 0 in padding columns and in rows
 // whose target is ignored. REQUIRES: targets < V.
 Status cross_entropy_forward_backward(float* losses, bf16* dlogits, const float* logits,
+                                      const int32_t* targets, int64_t N, int V, int Vp, float dloss,
+                                      cudaStream_t s);
+// The same over bf16 logits (training); dlogits may be logits itself (in place).
+Status cross_entropy_forward_backward(float* losses, bf16* dlogits, const bf16* logits,
                                       const int32_t* targets, int64_t N, int V, int Vp, float dloss,
                                       cudaStream_t s);
 

@@ -546,6 +546,21 @@ Status CheckCrossEntropy(int N, int V, int Vp) {
                                                               dt.p(), N, V, Vp, 0.f, g_s));
   LM_RETURN_IF_ERROR(dloss_out.Get(&gl));
   Report("cross_entropy fwd-only", sh, gl, rl, 1e-5);
+
+  // Training's form: bf16 logits, the gradient written over them.
+  std::vector<bf16> z16 = ToBf16(logits);
+  std::vector<float> zr = FromBf16(z16);
+  lm::cpu::cross_entropy_forward_backward(rl.data(), rd.data(), zr.data(), t.data(), N, V, Vp,
+                                          dloss);
+  Dev<bf16> dz;
+  LM_RETURN_IF_ERROR(dz.Put(z16));
+  LM_RETURN_IF_ERROR(dloss_out.Poison());
+  LM_RETURN_IF_ERROR(lm::cuda::cross_entropy_forward_backward(dloss_out.p(), dz.p(), dz.p(), dt.p(),
+                                                              N, V, Vp, dloss, g_s));
+  LM_RETURN_IF_ERROR(dloss_out.Get(&gl));
+  LM_RETURN_IF_ERROR(GetF(dz, &gd));
+  Report("cross_entropy bf16 losses", sh, gl, rl, 1e-5);
+  Report("cross_entropy bf16 dlogits in place", sh, gd, rd, 1e-2);
   return Status::OK();
 }
 
@@ -793,6 +808,7 @@ Status RunDeviceChecks(bool quick) {
   LM_RETURN_IF_ERROR(CheckCrossEntropy(5, 3, 128));
   LM_RETURN_IF_ERROR(CheckCrossEntropy(17, 1000, 1024));
   LM_RETURN_IF_ERROR(CheckCrossEntropy(64, 50257, 50304));
+  LM_RETURN_IF_ERROR(CheckCrossEntropy(6, 1001, 1003));  // bf16 rows not 16-byte aligned
   LM_RETURN_IF_ERROR(CheckOptimizer(100003, 1));
   LM_RETURN_IF_ERROR(CheckOptimizer(1 << 20, 10));
   printf("matmul fallbacks to cublasGemmEx: %lld\n", (long long)mm.fallbacks());

@@ -305,6 +305,34 @@ TEST(cross_entropy_padded_ignored) {
   CHECK_REL(ToF(d), rd, 1e-2);
 }
 
+// Training's form: bf16 logits, their gradient written over them. V = 1001 puts a
+// real column and padding in one 8-value load; Vp = 1003 takes the scalar path.
+void CheckCrossEntropyBf16(int N, int V, int Vp, bool in_place) {
+  auto zf = Randn((size_t)N * Vp, 3.f, true);
+  std::vector<int32_t> t(N);
+  for (int i = 0; i < N; i++) t[i] = i % 4 == 1 ? -1 : (int32_t)((i * 7919 + 3) % V);
+  t[0] = V - 1;
+  std::vector<float> losses = PoisonF(N), rl(N), rd((size_t)N * Vp);
+  std::vector<bf16> z = ToB(zf), d = PoisonB((size_t)N * Vp);
+  bf16* out = in_place ? z.data() : d.data();
+  CHECK_OK(lm::cuda::cross_entropy_forward_backward(losses.data(), out, z.data(), t.data(), N, V,
+                                                    Vp, 0.25f, nullptr));
+  lm::cpu::cross_entropy_forward_backward(rl.data(), rd.data(), zf.data(), t.data(), N, V, Vp,
+                                          0.25f);
+  CHECK_REL(losses, rl, 1e-6);
+  CHECK_REL(ToF(in_place ? z : d), rd, 1e-2);
+}
+
+TEST(cross_entropy_bf16_in_place_vectorized) {
+  CheckCrossEntropyBf16(9, 1001, 1024, true);
+}
+TEST(cross_entropy_bf16_separate_output) {
+  CheckCrossEntropyBf16(5, 1001, 1024, false);
+}
+TEST(cross_entropy_bf16_odd_row_length) {
+  CheckCrossEntropyBf16(7, 1000, 1003, true);
+}
+
 TEST(embedding_forward_backward) {
   const int N = 11, C = 37, V = 6;
   auto table = Randn(V * C);
@@ -363,7 +391,7 @@ TEST(launchers_refuse_bad_shapes) {
   CHECK(!lm::cuda::attention_forward(a, nullptr).ok());
   CHECK(!lm::cuda::attention_supports(48));
   CHECK(lm::cuda::attention_supports(64));
-  CHECK(!lm::cuda::cross_entropy_forward_backward(nullptr, nullptr, nullptr, nullptr, 1, 10, 5, 0.f,
+  CHECK(!lm::cuda::cross_entropy_forward_backward(nullptr, nullptr, (const float*)nullptr, nullptr, 1, 10, 5, 0.f,
                                                   nullptr)
              .ok());
 }
