@@ -65,8 +65,10 @@ cat "$w"/*.log | awk '
     if (match($0, /[0-9]+ bytes smem/)) { smem = substr($0, RSTART, RLENGTH); sub(/ .*/, "", smem) }
     print name, regs, smem, stack, st, ld
   }' | while read -r mangled regs smem stack st ld; do
-  # lm::cuda::(anonymous namespace)::attention_dq_kernel<64>(args) -> attention_dq_kernel<64>
-  name=$(echo "$mangled" | c++filt | sed -e 's/([^()]*)$//' -e 's/^.*:://' -e 's/<\(-\{0,1\}[0-9]*\)[a-z]*>/<\1>/')
+  # lm::cuda::(anonymous namespace)::attention_dq_kernel<64>(args) -> attention_dq_kernel<64>,
+  # void lm::cuda::cross_entropy_kernel<__nv_bfloat16, true>(args) -> cross_entropy_kernel<__nv_bfloat16,true>
+  name=$(echo "$mangled" | c++filt | sed -e 's/([^()]*)$//' -e 's/, /,/g' -e 's/^.*:://' \
+    -e 's/<\(-\{0,1\}[0-9]*\)[a-z]*>/<\1>/')
   echo "$name $regs $smem $stack $st $ld"
 done | sort >"$w/table"
 
@@ -74,7 +76,7 @@ if [ ! -s "$w/table" ]; then
   echo "ptxas-report: ptxas reported no kernel" >&2
   exit 1
 fi
-printf '%-34s %5s %10s %6s %13s  %s\n' kernel regs "smem (B)" stack "spills (B)" verdict
+printf '%-42s %5s %10s %6s %13s  %s\n' kernel regs "smem (B)" stack "spills (B)" verdict
 bad=0
 while read -r name regs smem stack st ld; do
   allowed=$(allowance "$name")
@@ -86,7 +88,7 @@ while read -r name regs smem stack st ld; do
   elif [ "$spill" -gt 0 ]; then
     verdict="ok (spills allowed: $allowed)"
   fi
-  printf '%-34s %5s %10s %6s %6s / %-5s %s\n' "$name" "$regs" "$smem" "$stack" "$st" "$ld" "$verdict"
+  printf '%-42s %5s %10s %6s %6s / %-5s %s\n' "$name" "$regs" "$smem" "$stack" "$st" "$ld" "$verdict"
 done <"$w/table"
 n=$(wc -l <"$w/table")
 if [ "$bad" -gt 0 ]; then

@@ -21,7 +21,7 @@ setup() {
   kernels=$(grep -h -A1 '__global__' "$ROOT"/common/cuda/*.cu | grep -o '[a-z_0-9]*_kernel(' | tr -d '(' | sort -u)
   [ "$(echo "$kernels" | wc -l)" -ge 13 ]
   for k in $kernels; do
-    echo "$output" | grep -qE "^$k(<[0-9]+>)? " || { echo "no line for $k"; return 1; }
+    echo "$output" | grep -qE "^$k(<[^ ]+>)? " || { echo "no line for $k"; return 1; }
   done
   # The tensor-core attention kernels of the GPT-2 head size do not spill.
   [ "$(echo "$output" | grep -cE '^attention_(forward|dq|dkv)_tc_kernel<64> .* 0 / 0 +ok$')" -eq 3 ]
