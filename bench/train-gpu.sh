@@ -11,8 +11,9 @@
 #
 # Environment: STEPS (timed steps per run, default 20), SHAPES (default
 # "124m 350m"), MB_124M / MB_350M (micro-batch, default 16 / 8), TORCH=0 skips
-# the reference, OUT (a directory for logs and results.jsonl; default a
-# temporary one), LM_PEAK_FLOPS (the peak for MFU, default 989e12), LM_LD_PATH
+# the reference, PROFILE_SHAPES (shapes that also get a 3-step LM_CUDA_PROFILE
+# run; default "124m", empty for none), OUT (a directory for logs and
+# results.jsonl; default a temporary one), LM_PEAK_FLOPS (the peak for MFU, default 989e12), LM_LD_PATH
 # (library path for lm's programs only; scripts/gpu-check.sh sets it).
 #
 # The data are synthetic: a GPT-2-sized vocabulary (50257 tokens, padded to
@@ -128,6 +129,21 @@ EOF
     tail -5 "$OUT/lm-$shape.log" >&2
     echo "{\"impl\": \"lm\", \"shape\": \"$shape\", \"tokens_per_s\": 0, \"mfu\": 0, \"failed\": true}" >>"$res"
     failed=1
+  fi
+  if [[ " ${PROFILE_SHAPES-124m} " == *" $shape "* ]]; then
+    # Where the GPU's time goes: every kernel and product timed with CUDA events
+    # over the steps after the first (docs/cuda.md, LM_CUDA_PROFILE). Not timed
+    # above: the events add a little to each launch.
+    echo "== LM_CUDA_PROFILE=1 lm-train, gpt2-$shape, 3 steps" >&2
+    if LM_CUDA_PROFILE=1 lm lm-train --data "$work/shards" --vocab "$work/tok.bpe" \
+        --out "$run-profile" --preset "gpt2-$shape" --context 1024 --micro-batch "$mb" --steps 3 \
+        --device cuda --val-tokens 0 --val-every 0 --ckpt-every 0 --keep 1 \
+        >"$OUT/lm-$shape-profile.log" 2>&1; then
+      sed -n '/^lm cuda profile/,$p' "$OUT/lm-$shape-profile.log" | head -14 >&2
+    else
+      echo "train-gpu.sh: the profile run failed for $shape (log: $OUT/lm-$shape-profile.log)" >&2
+    fi
+    rm -rf "$run-profile"
   fi
   if [ "${TORCH:-1}" != 0 ]; then
     echo "== PyTorch reference, $shape, batch $mb x 1024" >&2

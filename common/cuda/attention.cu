@@ -736,13 +736,23 @@ Status check_args(const AttentionArgs& a, const char* who) {
   return Status::OK();
 }
 
+// Query-key pairs the causal mask keeps, over every batch row and head: query i
+// sits at position q_pos0 + i and sees keys 0 .. min(q_pos0 + i, Tk - 1). The
+// profile rates each kernel by 2 * head_dim FLOPs per pair for each of its
+// products (forward: 2, dq: 3, dk and dv: 4).
+double causal_pairs(const AttentionArgs& a) {
+  const double p = a.q_pos0, n1 = std::max(0, std::min(a.Tq, a.Tk - a.q_pos0));
+  const double per_head = n1 * p + n1 * (n1 + 1) / 2 + ((double)a.Tq - n1) * a.Tk;
+  return per_head * a.heads * a.B;
+}
+
 template <int D>
 Status forward_d(const AttentionArgs& a, cudaStream_t s) {
   using C = Cfg<D>;
   float scale_log2 = kLog2e / sqrtf((float)D);
   dim3 grid((a.Tq + C::BQ - 1) / C::BQ, a.heads, a.B);
   LM_LAUNCH(attention_forward_kernel<D>, grid, C::THREADS, 0, s, a, scale_log2);
-  LM_CUDA_LAUNCHED("attention_forward_kernel");
+  LM_CUDA_LAUNCHED_FLOPS("attention_forward_kernel", 4.0 * D * causal_pairs(a));
   return Status::OK();
 }
 
@@ -753,7 +763,7 @@ Status forward_tc_d(const AttentionArgs& a, cudaStream_t s) {
   LM_CUDA_RETURN(LM_SET_MAX_SMEM(attention_forward_tc_kernel<D>, Lay::bytes));
   dim3 grid((a.Tq + Lay::BQ - 1) / Lay::BQ, a.heads, a.B);
   LM_LAUNCH(attention_forward_tc_kernel<D>, grid, 32 * Lay::W, Lay::bytes, s, a, scale_log2);
-  LM_CUDA_LAUNCHED("attention_forward_tc_kernel");
+  LM_CUDA_LAUNCHED_FLOPS("attention_forward_tc_kernel", 4.0 * D * causal_pairs(a));
   return Status::OK();
 }
 
@@ -773,19 +783,19 @@ Status backward_d(const AttentionArgs& a, const bf16* dout, bf16* dq, bf16* dk, 
     LM_CUDA_RETURN(LM_SET_MAX_SMEM(attention_dkv_tc_kernel<D>, Lay::bytes));
     LM_LAUNCH(attention_dq_tc_kernel<D>, dim3(tiles, a.heads, a.B), 128, Lay::bytes, s, a, dout, dq,
               delta, scale_log2, scale);
-    LM_CUDA_LAUNCHED("attention_dq_tc_kernel");
+    LM_CUDA_LAUNCHED_FLOPS("attention_dq_tc_kernel", 6.0 * D * causal_pairs(a));
     LM_LAUNCH(attention_dkv_tc_kernel<D>, dim3(tiles, a.kv_heads, a.B), 128, Lay::bytes, s, a, dout,
               dk, dv, delta, scale_log2, scale);
-    LM_CUDA_LAUNCHED("attention_dkv_tc_kernel");
+    LM_CUDA_LAUNCHED_FLOPS("attention_dkv_tc_kernel", 8.0 * D * causal_pairs(a));
     return Status::OK();
   }
   dim3 gq((a.Tq + C::BQ - 1) / C::BQ, a.heads, a.B);
   LM_LAUNCH(attention_dq_kernel<D>, gq, C::THREADS, 0, s, a, dout, dq, delta, scale_log2, scale);
-  LM_CUDA_LAUNCHED("attention_dq_kernel");
+  LM_CUDA_LAUNCHED_FLOPS("attention_dq_kernel", 6.0 * D * causal_pairs(a));
   dim3 gk((a.Tq + C::BQ - 1) / C::BQ, a.kv_heads, a.B);
   LM_LAUNCH(attention_dkv_kernel<D>, gk, C::THREADS, 0, s, a, dout, dk, dv, delta, scale_log2,
             scale);
-  LM_CUDA_LAUNCHED("attention_dkv_kernel");
+  LM_CUDA_LAUNCHED_FLOPS("attention_dkv_kernel", 8.0 * D * causal_pairs(a));
   return Status::OK();
 }
 

@@ -25,10 +25,11 @@ bool SyncEachLaunch() {
   return on;
 }
 
-Status CheckLaunch(const char* kernel, const char* file, int line) {
+Status CheckLaunch(const char* kernel, const char* file, int line, double flops) {
   cudaError_t e = cudaGetLastError();
   if (e != cudaSuccess)
     return CudaError(e, (std::string("launch of ") + kernel).c_str(), file, line);
+  if (ProfileOn()) ProfileEnd(kernel, flops);
   if (SyncEachLaunch()) {
     e = cudaDeviceSynchronize();
     if (e != cudaSuccess)

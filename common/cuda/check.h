@@ -10,6 +10,7 @@
 
 #include <string>
 
+#include "cuda/profile.h"
 #include "util/status.h"
 
 namespace lm {
@@ -19,7 +20,8 @@ namespace cuda {
 // allocation failures and missing devices, Invalid otherwise).
 Status CudaError(cudaError_t e, const char* what, const char* file, int line);
 // The last launch error of `kernel`; with LM_CUDA_SYNC=1, also waits for it.
-Status CheckLaunch(const char* kernel, const char* file, int line);
+// With LM_CUDA_PROFILE=1, ends the kernel's timing (profile.h), counting `flops`.
+Status CheckLaunch(const char* kernel, const char* file, int line, double flops = 0);
 // True when LM_CUDA_SYNC=1 (read once).
 bool SyncEachLaunch();
 
@@ -34,4 +36,7 @@ bool SyncEachLaunch();
 
 #ifndef LM_CUDA_LAUNCHED
 #define LM_CUDA_LAUNCHED(name) LM_RETURN_IF_ERROR(::lm::cuda::CheckLaunch(name, __FILE__, __LINE__))
+// The same for a kernel whose floating-point work the profile should rate.
+#define LM_CUDA_LAUNCHED_FLOPS(name, flops) \
+  LM_RETURN_IF_ERROR(::lm::cuda::CheckLaunch(name, __FILE__, __LINE__, flops))
 #endif

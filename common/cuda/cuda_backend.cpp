@@ -83,7 +83,10 @@ struct LayerOffsets {  // into the flat parameter buffer
 
 class CudaBackend : public Backend {
  public:
-  ~CudaBackend() override { Release(); }
+  ~CudaBackend() override {
+    if (ProfileOn()) ProfileReport(stderr);
+    Release();
+  }
 
   std::string Describe() const override {
     return "cuda (" + name_ + ", sm_" + std::to_string(cc_major_) + std::to_string(cc_minor_) + ")";
@@ -300,6 +303,10 @@ class CudaBackend : public Backend {
                                       r.decay ? opt.weight_decay : 0.0f, step_, scale, s_));
     }
     LM_CUDA_RETURN(cudaStreamSynchronize(s_));
+    if (ProfileOn() && !profile_warm_) {  // the first step loads modules and plans
+      ProfileWarmedUp();
+      profile_warm_ = true;
+    }
     return Status::OK();
   }
 
@@ -581,8 +588,8 @@ class CudaBackend : public Backend {
       if (!backward) {  // evaluation keeps the logits in fp32
         LM_RETURN_IF_ERROR(
             mm_->Linear(xnf_ + r0 * C, p16_ + head_, R, C, Vp, logits_, OutType::kF32));
-        LM_RETURN_IF_ERROR(cross_entropy_forward_backward(
-            losses_ + r0, nullptr, logits_, tgt_ + r0, R, cfg_.vocab_size, (int)Vp, 0.f, s_));
+        LM_RETURN_IF_ERROR(cross_entropy_forward_backward(losses_ + r0, nullptr, logits_, tgt_ + r0,
+                                                          R, cfg_.vocab_size, (int)Vp, 0.f, s_));
         continue;
       }
       // Training: bf16 logits in the same buffer, their gradient written over them.
@@ -661,6 +668,7 @@ class CudaBackend : public Backend {
   float *grad_ = nullptr, *m_ = nullptr, *v_ = nullptr;
   double* sumsq_ = nullptr;
   int64_t step_ = 0;
+  bool profile_warm_ = false;
 
   std::vector<float*> xs_;
   std::vector<Acts> acts_;

@@ -13,8 +13,13 @@
 // Launches go through LM_LAUNCH so that tests/gpu/emu.h can run the same
 // kernels on the CPU (one thread per CUDA thread) where no GPU is present.
 #ifndef LM_CUDA_EMULATE
-#define LM_LAUNCH(kernel, grid, block, smem, stream, ...) \
-  kernel<<<(grid), (block), (smem), (stream)>>>(__VA_ARGS__)
+// With LM_CUDA_PROFILE=1 the launch's timing starts here and ends in
+// LM_CUDA_LAUNCHED (cuda/profile.h).
+#define LM_LAUNCH(kernel, grid, block, smem, stream, ...)          \
+  do {                                                             \
+    if (::lm::cuda::ProfileOn()) ::lm::cuda::ProfileBegin(stream); \
+    kernel<<<(grid), (block), (smem), (stream)>>>(__VA_ARGS__);    \
+  } while (0)
 #define LM_DYNAMIC_SHARED(type, name) extern __shared__ __align__(128) type name[]
 // Dynamic shared memory beyond 48 KB must be asked for per kernel.
 #define LM_SET_MAX_SMEM(kernel, bytes) \

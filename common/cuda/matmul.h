@@ -68,6 +68,8 @@ class Matmul {
   int64_t fallbacks() const { return fallbacks_; }
 
  private:
+  Status RunNamed(const Gemm& g, const char* role, int64_t rows, int64_t in, int64_t out);
+
   struct Plan {
     cublasLtMatmulDesc_t desc = nullptr;
     cublasLtMatrixLayout_t a = nullptr, b = nullptr, c = nullptr;

@@ -7,6 +7,7 @@
 // backend's orchestration (parameter offsets, the fused qkv and gate/up
 // products, their transposes, the chunked loss, recomputation, the KV cache) on
 // machines without a GPU. bin/lm-kernel-check does the same on a device.
+#define LM_EMU_RUNTIME 1  // launches go through check.cpp and profile.cpp
 #include "emu.h"
 
 #include <cstdlib>
@@ -21,6 +22,7 @@
 #include "common/cuda/cuda_backend.cpp"
 #include "common/cuda/embedding.cu"
 #include "common/cuda/matmul.cpp"
+#include "common/cuda/profile.cpp"
 #include "common/cuda/rmsnorm.cu"
 #include "common/cuda/rope.cu"
 #include "common/cuda/swiglu.cu"
@@ -100,6 +102,29 @@ const char* cudaGetErrorString(cudaError_t) {
 }
 cudaError_t cudaMemGetInfo(size_t* f, size_t* t) {
   *f = *t = 0;
+  return cudaSuccess;
+}
+// Events: the emulator runs each operation to completion before returning, so
+// an event is the host's clock when it was recorded.
+cudaError_t cudaEventCreate(cudaEvent_t* e) {
+  *e = reinterpret_cast<cudaEvent_t>(new double(0));
+  return cudaSuccess;
+}
+cudaError_t cudaEventDestroy(cudaEvent_t e) {
+  delete reinterpret_cast<double*>(e);
+  return cudaSuccess;
+}
+cudaError_t cudaEventRecord(cudaEvent_t e, cudaStream_t) {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  *reinterpret_cast<double*>(e) = ts.tv_sec * 1e3 + ts.tv_nsec * 1e-6;
+  return cudaSuccess;
+}
+cudaError_t cudaEventSynchronize(cudaEvent_t) {
+  return cudaSuccess;
+}
+cudaError_t cudaEventElapsedTime(float* ms, cudaEvent_t a, cudaEvent_t b) {
+  *ms = (float)(*reinterpret_cast<double*>(b) - *reinterpret_cast<double*>(a));
   return cudaSuccess;
 }
 }
@@ -320,6 +345,58 @@ TEST(inference_only_backend) {
   CHECK(!gpu->ForwardLogits(t.data(), 1, 8, xg.data()).ok());  // longer than max_seq
   std::vector<int32_t> bad = {0, c.vocab_size};
   CHECK(!gpu->ForwardLogits(bad.data(), 1, 2, xg.data()).ok());  // token out of range
+}
+
+// LM_CUDA_PROFILE: one training step's table names every kind of operation,
+// rates the products and attention, and accounts for each launch once.
+TEST(profile_table_of_a_training_step) {
+  lm::ModelConfig c = Tiny(true, 1);
+  lm::ParamLayout layout = lm::MakeParamLayout(c);
+  std::vector<float> init(layout.total);
+  lm::InitParams(c, layout, 3, init.data());
+  lm::BackendOptions o;
+  o.max_batch = 2;
+  o.max_seq = 12;
+  std::unique_ptr<lm::Backend> cpu, gpu;
+  MakeBackends(c, o, init, &cpu, &gpu);
+  std::vector<int32_t> t = Tokens(2 * 13, c.vocab_size, 9);
+  lm::cuda::ProfileEnable(true);
+  float loss = 0, norm = 0;
+  bool skipped = false;
+  // The first step is left out as warm-up; the second is timed.
+  CHECK_OK(gpu->ForwardBackward(t.data(), t.data() + 1, 2, 12, 1.f, &loss));
+  CHECK_OK(gpu->OptimizerStep(lm::AdamWConfig{}, &norm, &skipped));
+  CHECK_OK(gpu->ZeroGrad());
+  CHECK_OK(gpu->ForwardBackward(t.data(), t.data() + 1, 2, 12, 1.f, &loss));
+  char* buf = nullptr;
+  size_t len = 0;
+  FILE* f = open_memstream(&buf, &len);
+  lm::cuda::ProfileReport(f);
+  fclose(f);
+  lm::cuda::ProfileEnable(false);
+  std::string table(buf, len);
+  free(buf);
+  if (getenv("SHOW_PROFILE")) fputs(table.c_str(), stderr);
+  CHECK(table.find("adamw_kernel") == std::string::npos);  // in the warm-up step
+  for (const char* want :
+       {"warm-up operations", "attention_forward_tc_kernel", "attention_dkv_tc_kernel",
+        "cross_entropy_kernel<bf16>", "rmsnorm_forward_kernel", "embedding_backward_kernel",
+        "linear Y 24x32->", "linear dW 24x", "linear dX 24x"})
+    if (table.find(want) == std::string::npos)
+      lm_test::Fail(__FILE__, __LINE__, std::string("no '") + want + "' in:\n" + table);
+  // Each layer's attention forward runs once: 2 calls for 2 layers.
+  size_t at = table.find("attention_forward_tc_kernel");
+  size_t line = table.rfind('\n', at);
+  long calls = 0;
+  double ms = 0, pct = 0;
+  CHECK(sscanf(table.c_str() + line + 1, "%lf %lf %ld", &ms, &pct, &calls) == 3);
+  CHECK_EQ(calls, 2L);
+  // A second report is empty: the first one cleared the table.
+  f = open_memstream(&buf, &len);
+  lm::cuda::ProfileReport(f);
+  fclose(f);
+  CHECK_EQ(len, (size_t)0);
+  free(buf);
 }
 
 TEST(peak_flops_table_and_override) {

@@ -290,11 +290,25 @@ inline float __expf(float x) {
 using std::max;
 using std::min;
 
-#define LM_LAUNCH(kernel, grid, block, smem, stream, ...) \
-  ::lm_emu::Launch(dim3(grid), dim3(block), (smem), [&]() { kernel(__VA_ARGS__); })
 #define LM_DYNAMIC_SHARED(type, name) \
   type* name = reinterpret_cast<type*>(::lm_emu::t_blk->dynamic_smem.data())
 #define LM_SET_MAX_SMEM(kernel, bytes) cudaSuccess
+#ifdef LM_EMU_RUNTIME
+// The test serves the CUDA runtime and links check.cpp and profile.cpp: launches
+// are checked and profiled as on a device.
+#define LM_LAUNCH(kernel, grid, block, smem, stream, ...)                              \
+  do {                                                                                 \
+    if (::lm::cuda::ProfileOn()) ::lm::cuda::ProfileBegin(stream);                     \
+    ::lm_emu::Launch(dim3(grid), dim3(block), (smem), [&]() { kernel(__VA_ARGS__); }); \
+  } while (0)
+#else
+#define LM_LAUNCH(kernel, grid, block, smem, stream, ...) \
+  ::lm_emu::Launch(dim3(grid), dim3(block), (smem), [&]() { kernel(__VA_ARGS__); })
 #define LM_CUDA_LAUNCHED(name) \
   do {                         \
   } while (0)
+#define LM_CUDA_LAUNCHED_FLOPS(name, flops) \
+  do {                                      \
+    (void)(flops);                          \
+  } while (0)
+#endif

@@ -391,8 +391,8 @@ TEST(launchers_refuse_bad_shapes) {
   CHECK(!lm::cuda::attention_forward(a, nullptr).ok());
   CHECK(!lm::cuda::attention_supports(48));
   CHECK(lm::cuda::attention_supports(64));
-  CHECK(!lm::cuda::cross_entropy_forward_backward(nullptr, nullptr, (const float*)nullptr, nullptr, 1, 10, 5, 0.f,
-                                                  nullptr)
+  CHECK(!lm::cuda::cross_entropy_forward_backward(nullptr, nullptr, (const float*)nullptr, nullptr,
+                                                  1, 10, 5, 0.f, nullptr)
              .ok());
 }
 

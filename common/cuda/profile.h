@@ -1,0 +1,36 @@
+// profile.h: LM_CUDA_PROFILE=1 times every kernel and matrix product of the CUDA
+// backend with CUDA events and prints, when the backend is released, a table of
+// where the GPU's time went: per kernel, and per product shape with the rate it
+// reached. It is how one short run on a lent GPU says which op to work on.
+// Off (the default), each hook is one test of a flag read once.
+#pragma once
+
+#include <cuda_runtime_api.h>
+
+#include <cstdio>
+#include <string>
+
+namespace lm {
+namespace cuda {
+
+// True when LM_CUDA_PROFILE=1 was set when first asked, or after ProfileEnable(true).
+bool ProfileOn();
+void ProfileEnable(bool on);  // tests
+
+// Brackets one operation on `stream`: Begin before its launch, End after it,
+// with the operation's name and floating-point operations (0: not counted).
+// Operations must not nest. Profiling never fails the run: a CUDA error inside
+// it drops the sample and is counted in the report.
+void ProfileBegin(cudaStream_t stream);
+void ProfileEnd(const std::string& name, double flops = 0);
+
+// Drops what was timed so far, as warm-up (lazy module loading and the first
+// cuBLASLt calls inflate the first step); the report says how much it dropped.
+void ProfileWarmedUp();
+
+// Waits for the samples still in flight, writes the table to `out`, and clears
+// it. Writes nothing when nothing was timed.
+void ProfileReport(FILE* out);
+
+}  // namespace cuda
+}  // namespace lm
