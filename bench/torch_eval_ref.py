@@ -14,57 +14,12 @@ import argparse
 import json
 import math
 import os
-import struct
 import sys
 import time
 
-import numpy as np
 import torch
 
-
-def read_safetensors(path):
-    with open(path, "rb") as f:
-        data = f.read()
-    (n,) = struct.unpack_from("<Q", data, 0)
-    header = json.loads(data[8 : 8 + n])
-    base = 8 + n
-    out = {}
-    dtypes = {"F32": np.float32, "F16": np.float16, "BF16": None}
-    for name, t in header.items():
-        if name == "__metadata__":
-            continue
-        a, b = t["data_offsets"]
-        raw = data[base + a : base + b]
-        if t["dtype"] == "BF16":
-            u = np.frombuffer(raw, dtype=np.uint16).astype(np.uint32) << 16
-            arr = u.view(np.float32)
-        else:
-            arr = np.frombuffer(raw, dtype=dtypes[t["dtype"]]).astype(np.float32)
-        out[name] = torch.from_numpy(arr.reshape(t["shape"]).copy())
-    return out
-
-
-def read_token_stream(path):
-    """All tokens of one or more concatenated streams (checksums not verified:
-    lm-eval reads the same file and does)."""
-    with open(path, "rb") as f:
-        data = f.read()
-    pos, toks = 0, []
-    while pos < len(data):
-        if data[pos : pos + 4] != b"LMTS":
-            raise SystemExit(f"{path}: not a token stream")
-        width = data[pos + 6]
-        pos += 32
-        while True:
-            (n,) = struct.unpack_from("<I", data, pos)
-            pos += 4
-            if n == 0:
-                pos += 16
-                break
-            dt = np.uint16 if width == 2 else np.uint32
-            toks.append(np.frombuffer(data, dtype=dt, count=n, offset=pos).astype(np.int64))
-            pos += n * width + 8
-    return np.concatenate(toks) if toks else np.zeros(0, dtype=np.int64)
+from lm_files import read_safetensors, read_token_stream
 
 
 class Llama:
@@ -133,7 +88,8 @@ def main():
     if a.threads:
         torch.set_num_threads(a.threads)
     cfg = json.load(open(os.path.join(a.ckpt, "config.json")))
-    model = Llama(cfg, read_safetensors(os.path.join(a.ckpt, "model.safetensors")))
+    weights = read_safetensors(os.path.join(a.ckpt, "model.safetensors"))
+    model = Llama(cfg, {k: torch.from_numpy(v) for k, v in weights.items()})
     toks = read_token_stream(a.tokens)
     if a.limit_tokens:
         toks = toks[: a.limit_tokens]

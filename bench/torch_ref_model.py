@@ -24,88 +24,17 @@ Every command prints one JSON line on stdout.
 import argparse
 import json
 import math
-import struct
 import sys
 import time
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
+from lm_files import read_safetensors, read_token_stream, token_byte_lengths
+
 
 # --- lm's files ----------------------------------------------------------------
-
-def read_token_stream(path):
-    """docs/formats/tokens.md: 32-byte header, chunks (u32 n, n tokens, u64 hash), end frame."""
-    raw = open(path, "rb").read()
-    ids, p = [], 0
-    while p < len(raw):
-        assert raw[p:p + 4] == b"LMTS", "%s: not a token stream" % path
-        width = raw[p + 6]
-        p += 32
-        while True:
-            (n,) = struct.unpack_from("<I", raw, p)
-            p += 4
-            if n == 0:
-                p += 16  # total, hash
-                break
-            ids.extend(struct.unpack_from("<%d%s" % (n, "H" if width == 2 else "I"), raw, p))
-            p += n * width + 8
-    return ids
-
-
-def read_varint(b, p):
-    v, s = 0, 0
-    while True:
-        c = b[p]
-        p += 1
-        v |= (c & 0x7F) << s
-        s += 7
-        if not c & 0x80:
-            return v, p
-
-
-def token_byte_lengths(path):
-    """docs/formats/vocab.md: bytes per id (specials count 0, as lm-train counts them)."""
-    raw = open(path, "rb").read()
-    assert raw[:4] == b"LMBP", "%s: not a tok.bpe" % path
-    (n_ids,) = struct.unpack_from("<I", raw, 8)
-    p = 32 + 1
-    plen, p = read_varint(raw, p)
-    p += plen
-    lens = []
-    for _ in range(n_ids):
-        kind = raw[p]
-        p += 1
-        if kind == 0:
-            lens.append(0)
-        elif kind == 1:
-            lens.append(1)
-            p += 1
-        elif kind == 2:
-            a, p = read_varint(raw, p)
-            b, p = read_varint(raw, p)
-            lens.append(lens[a] + lens[b])
-        elif kind in (3, 4):
-            n, p = read_varint(raw, p)
-            p += n
-            lens.append(0 if kind == 3 else n)
-        else:
-            raise ValueError("bad entry kind %d" % kind)
-    return lens
-
-
-def read_safetensors(path):
-    raw = open(path, "rb").read()
-    (n,) = struct.unpack_from("<Q", raw, 0)
-    hdr = json.loads(raw[8:8 + n])
-    hdr.pop("__metadata__", None)
-    out = {}
-    for name, t in hdr.items():
-        assert t["dtype"] == "F32"
-        b, e = t["data_offsets"]
-        out[name] = torch.frombuffer(bytearray(raw[8 + n + b:8 + n + e]), dtype=torch.float32).reshape(t["shape"])
-    return out
-
 
 # --- the model -------------------------------------------------------------------
 
@@ -220,7 +149,7 @@ def val_windows(ids, T, max_tokens):
     n = len(ids)
     W = min((n - 1) // T, (max_tokens + T - 1) // T)
     stride = (n - 1) // W
-    return torch.tensor([ids[w * stride:w * stride + T + 1] for w in range(W)], dtype=torch.long)
+    return torch.from_numpy(np.stack([ids[w * stride:w * stride + T + 1] for w in range(W)]))
 
 
 def evaluate(model, windows, lens, B):
@@ -288,7 +217,8 @@ def main():
              "ffn": cfg["intermediate_size"], "context": cfg["max_position_embeddings"],
              "eps": cfg["rms_norm_eps"], "theta": cfg["rope_theta"], "tied": cfg["tie_word_embeddings"]}
         m = Llama(c)
-        m.load_lm(read_safetensors(a.ckpt + "/model.safetensors"))
+        m.load_lm({k: torch.from_numpy(v) for k, v in
+                   read_safetensors(a.ckpt + "/model.safetensors").items()})
         w = val_windows(read_token_stream(a.val), c["context"], a.val_tokens)
         loss, bpb = evaluate(m, w, token_byte_lengths(a.tok), 8)
         print(json.dumps({"val_loss": loss, "val_bpb": bpb, "windows": len(w)}))
@@ -319,7 +249,7 @@ def main():
 
     # quality
     lens = token_byte_lengths(a.tok)
-    train_ids = torch.tensor(read_token_stream(a.train), dtype=torch.long)
+    train_ids = torch.from_numpy(read_token_stream(a.train))
     val = val_windows(read_token_stream(a.val), a.context, a.val_tokens)
     c = config(a, len(lens))
     m = Llama(c)

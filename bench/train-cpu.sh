@@ -14,8 +14,8 @@
 #   bench/train-cpu.sh            (after make; BIN=bin-x for another build)
 #
 # Environment: BIN (bin), THREADS (2), QUALITY_SECONDS (300; 0 skips parts 2-3), SPEED_STEPS (30),
-# PYTHON (a python3 with torch; default: python3 if it has torch, else
-# /usr/bin/python3), KEEP=1 keeps the work directory.
+# PYTHON (a python3 with torch; default: /usr/bin/python3, Debian's python3-torch
+# as issue 4 names, else python3), KEEP=1 keeps the work directory.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=${BIN:-bin}
@@ -28,12 +28,13 @@ for t in lm-tokenize lm-pack lm-train; do
   [ -x "$BIN/$t" ] || { echo "train-cpu.sh: $BIN/$t missing (run make)" >&2; exit 1; }
 done
 PYTHON=${PYTHON:-}
-if [ -z "$PYTHON" ]; then
-  if python3 -c 'import torch' 2>/dev/null; then PYTHON=python3; else PYTHON=/usr/bin/python3; fi
+if [ -z "$PYTHON" ]; then  # the issue's anchor is Debian's python3-torch
+  if /usr/bin/python3 -c 'import torch' 2>/dev/null; then PYTHON=/usr/bin/python3; else PYTHON=python3; fi
 fi
 "$PYTHON" -c 'import torch' 2>/dev/null ||
   { echo "train-cpu.sh: PyTorch not found (scripts/install-deps.sh --bench installs python3-torch)" >&2; exit 1; }
 ref="$PYTHON bench/torch_ref_model.py"
+echo "== anchor: PyTorch $("$PYTHON" -c 'import torch; print(torch.__version__)') ($PYTHON)"
 
 work=$(mktemp -d /tmp/lm-bench-train.XXXXXX)
 [ "${KEEP:-0}" = 1 ] || trap 'rm -rf "$work"' EXIT
