@@ -75,21 +75,12 @@ lm-tokenize import --tiktoken "$TIKTOKEN" --pattern gpt2 -o "$W/gpt2.bpe" -q
 lm-tokenize --vocab "$W/gpt2.bpe" "$CORPUS"/*.txt >"$W/train.tok"
 # The same tokens as raw little-endian 16-bit bytes, for the anchor.
 python3 - "$W/train.tok" "$W/raw.u16" <<'EOF'
-import struct, sys
-data = open(sys.argv[1], "rb").read()
-out, p = [], 0
-while p < len(data):
-    assert data[p:p + 4] == b"LMTS" and data[p + 6] == 2, "expected a 16-bit token stream"
-    p += 32
-    while True:
-        (n,) = struct.unpack_from("<I", data, p)
-        p += 4
-        if n == 0:
-            p += 16
-            break
-        out.append(data[p:p + 2 * n])
-        p += 2 * n + 8
-open(sys.argv[2], "wb").write(b"".join(out))
+import sys
+sys.path.insert(0, "bench")
+from lm_files import read_token_stream
+ids = read_token_stream(sys.argv[1])
+assert len(ids) == 0 or ids.max() < 1 << 16, "expected GPT-2 tokens (16-bit)"
+ids.astype("<u2").tofile(sys.argv[2])
 EOF
 # Eight copies, so that each packing run lasts long enough to time well.
 for f in train.tok raw.u16; do
