@@ -187,6 +187,26 @@ __device__ __forceinline__ int tile_column(int m, int row, int half) {
   return 2 * ((m + row) & 31) + half;
 }
 
+// Where each entry of a lane's 16 x 16 fp32 accumulator fragment sits in the
+// tile. wmma leaves that layout unspecified, so it is read off a fragment
+// loaded from a table that holds each element's own index r * 16 + c. With it
+// the kernels work on accumulators element by element (scale the rows of O,
+// turn scores into probabilities) without staging them in shared memory and
+// without assuming a layout.
+struct FragMap {
+  nvcuda::wmma::fragment<nvcuda::wmma::accumulator, 16, 16, 16, float> idx;
+  __device__ __forceinline__ int row(int e) const { return static_cast<int>(idx.x[e]) >> 4; }
+  __device__ __forceinline__ int col(int e) const { return static_cast<int>(idx.x[e]) & 15; }
+};
+// The table: 256 floats of 32-byte aligned shared memory, filled by the whole
+// block, which must pass a barrier before any warp calls load_frag_map.
+__device__ __forceinline__ void fill_frag_table(float* table) {
+  for (int i = threadIdx.x; i < 256; i += blockDim.x) table[i] = static_cast<float>(i);
+}
+__device__ __forceinline__ void load_frag_map(FragMap& m, const float* table) {
+  nvcuda::wmma::load_matrix_sync(m.idx, table, 16, nvcuda::wmma::mem_row_major);
+}
+
 // Shared memory of one block (4 warps, 64 queries, 64-key tiles), in bytes.
 template <int D>
 struct TcLayout {
@@ -196,12 +216,11 @@ struct TcLayout {
   static constexpr size_t v = k + sizeof(bf16) * BK * tile_ld<D>();   // bf16 [BK][D + 8]
   static constexpr size_t sc = v + sizeof(bf16) * BK * tile_ld<D>();  // f32 [W][16][BK] scores
   static constexpr size_t p = sc + sizeof(float) * W * 16 * BK;  // bf16 [W][16][BK] probabilities
-  static constexpr size_t o = p + sizeof(bf16) * W * 16 * BK;    // f32 [W][16][D] running output
-  static constexpr size_t row = o + sizeof(float) * W * 16 * D;  // f32 [3][W][16]: m, l, alpha
+  static constexpr size_t map = p + sizeof(bf16) * W * 16 * BK;  // f32 [256]: FragMap's table
+  static constexpr size_t row = map + sizeof(float) * 256;       // f32 [3][W][16]: m, l, alpha
   static constexpr size_t bytes = row + sizeof(float) * 3 * W * 16;
-  // P V goes through the score buffer 16 columns at a time (no buffer of its
-  // own): 66 KB at head size 64, three blocks per SM; 107 KB at 128, two.
-  static_assert(16 * 16 <= 16 * BK, "a 16 x 16 P V tile fits in a warp's score buffer");
+  // The running output stays in each warp's accumulators: 53 KB at head size
+  // 64 (four blocks per SM), 77 KB at 128 (two).
 };
 
 template <int D>
@@ -217,7 +236,7 @@ __global__ void __launch_bounds__(128)
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
   float* Sw = reinterpret_cast<float*>(smem + Lay::sc) + warp * 16 * BK;
   bf16* Pw = reinterpret_cast<bf16*>(smem + Lay::p) + warp * 16 * BK;
-  float* Ow = reinterpret_cast<float*>(smem + Lay::o) + warp * 16 * D;
+  float* table = reinterpret_cast<float*>(smem + Lay::map);
   float* Mw = reinterpret_cast<float*>(smem + Lay::row) + warp * 16;
   float* Lw = Mw + Lay::W * 16;
   float* Aw = Lw + Lay::W * 16;
@@ -229,11 +248,18 @@ __global__ void __launch_bounds__(128)
   const bf16* qb = a.q + b * a.q_bstride + (int64_t)h * D;
   static_assert(BQ == 64 && BK == 64, "copy_rows copies 64 rows");
   copy_rows<D>(Qs, qb, a.q_rstride, q0, a.Tq);
-  for (int idx = lane; idx < 16 * D; idx += 32) Ow[idx] = 0.f;
+  fill_frag_table(table);
   if (lane < 16) {
     Mw[lane] = -INFINITY;
     Lw[lane] = 0.f;
   }
+  __syncthreads();
+  FragMap fm;
+  load_frag_map(fm, table);
+  // The warp's running output O (16 x D), unnormalized.
+  wmma::fragment<wmma::accumulator, 16, 16, 16, float> oacc[D / 16];
+#pragma unroll
+  for (int n = 0; n < D / 16; n++) wmma::fill_fragment(oacc[n], 0.f);
   // This lane's softmax row and half of the tile's columns (tile_column).
   static_assert(BK == 64, "tile_column assumes 64-key tiles");
   const int r = lane >> 1, half = lane & 1;
@@ -305,35 +331,35 @@ __global__ void __launch_bounds__(128)
     }
     __syncwarp();
 
-    // PV (16 x D) = P_w (16 x BK) V (BK x D), 16 columns at a time through a
-    // 16 x 16 scratch in the score buffer (every lane is done with the scores:
-    // P is in Pw); then O = alpha * O + PV for those columns.
-    float* PVt = Sw;
+    // O = alpha O + P_w (16 x BK) V (BK x D): the rows of O's fragments are
+    // scaled in place (FragMap), then P V accumulates into them; P's fragments
+    // are loaded once for all D / 16 column blocks.
+    wmma::fragment<wmma::matrix_a, 16, 16, 16, bf16, wmma::row_major> pf[BK / 16];
+#pragma unroll
+    for (int kk = 0; kk < BK / 16; kk++) wmma::load_matrix_sync(pf[kk], Pw + kk * 16, BK);
+#pragma unroll
     for (int n = 0; n < D / 16; n++) {
-      wmma::fragment<wmma::accumulator, 16, 16, 16, float> acc;
-      wmma::fill_fragment(acc, 0.f);
+#pragma unroll
+      for (int e = 0; e < oacc[n].num_elements; e++) oacc[n].x[e] *= Aw[fm.row(e)];
+#pragma unroll
       for (int kk = 0; kk < BK / 16; kk++) {
-        wmma::fragment<wmma::matrix_a, 16, 16, 16, bf16, wmma::row_major> fa;
         wmma::fragment<wmma::matrix_b, 16, 16, 16, bf16, wmma::row_major> fb;
-        wmma::load_matrix_sync(fa, Pw + kk * 16, BK);
         wmma::load_matrix_sync(fb, Vs + (kk * 16) * tile_ld<D>() + n * 16, tile_ld<D>());
-        wmma::mma_sync(acc, fa, fb, acc);
+        wmma::mma_sync(oacc[n], pf[kk], fb, oacc[n]);
       }
-      wmma::store_matrix_sync(PVt, acc, 16, wmma::mem_row_major);
-      __syncwarp();
-      for (int idx = lane; idx < 16 * 16; idx += 32) {
-        float* o = Ow + (idx >> 4) * D + n * 16 + (idx & 15);
-        *o = *o * Aw[idx >> 4] + PVt[idx];
-      }
-      __syncwarp();  // the scratch is read before the next tile overwrites it
     }
   }
 
   __syncwarp();
   bf16* ob = a.out + b * a.o_bstride + (int64_t)h * D;
-  for (int idx = lane; idx < 16 * D; idx += 32) {
-    int rr = idx / D, c = idx % D, tt = q0 + warp * 16 + rr;
-    if (tt < a.Tq) ob[(int64_t)tt * a.o_rstride + c] = to_bf(Ow[idx] / Lw[rr]);
+#pragma unroll
+  for (int n = 0; n < D / 16; n++) {
+#pragma unroll
+    for (int e = 0; e < oacc[n].num_elements; e++) {
+      const int rr = fm.row(e), tt = q0 + warp * 16 + rr;
+      if (tt < a.Tq)
+        ob[(int64_t)tt * a.o_rstride + n * 16 + fm.col(e)] = to_bf(oacc[n].x[e] / Lw[rr]);
+    }
   }
   if (lane < 16) {
     int tt = q0 + warp * 16 + lane;
@@ -354,13 +380,12 @@ struct TcBwdLayout {
   static constexpr size_t c = b + sizeof(bf16) * B64 * tile_ld<D>();     // tile (K or Q)
   static constexpr size_t d = c + sizeof(bf16) * B64 * tile_ld<D>();     // tile (V or dO)
   static constexpr size_t rows = d + sizeof(bf16) * B64 * tile_ld<D>();  // f32 [2][64]: lse2, delta
-  static constexpr size_t stage =
-      rows + sizeof(float) * 2 * B64;  // per warp: f32 S, dP [16][64] each
-  static constexpr size_t stage_w = sizeof(float) * 2 * 16 * B64;  //   (also the output staging)
-  static constexpr size_t pds = stage + stage_w * W;               // per warp: bf16 P, dS [16][64]
+  static constexpr size_t map = rows + sizeof(float) * 2 * B64;  // f32 [256]: FragMap's table
+  static constexpr size_t pds = map + sizeof(float) * 256;       // per warp: bf16 P, dS [16][64]
   static constexpr size_t pds_w = sizeof(bf16) * 2 * 16 * B64;
+  // Scores and dP stay in accumulators (FragMap): 53.5 KB at head size 64,
+  // four blocks per SM; 85.5 KB at 128, two.
   static constexpr size_t bytes = pds + pds_w * W;
-  static_assert(16 * D * sizeof(float) <= stage_w, "output staging fits");
 };
 
 // dq for 64 queries of one head: loops over the key tiles they see.
@@ -377,9 +402,8 @@ __global__ void __launch_bounds__(128)
   bf16* Vs = reinterpret_cast<bf16*>(smem + Lay::d);
   float* Lr = reinterpret_cast<float*>(smem + Lay::rows);
   float* Dr = Lr + 64;
-  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
-  float* Sw = reinterpret_cast<float*>(smem + Lay::stage + Lay::stage_w * warp);
-  float* dPw = Sw + 16 * 64;
+  float* table = reinterpret_cast<float*>(smem + Lay::map);
+  const int warp = threadIdx.x >> 5;
   bf16* dSw = reinterpret_cast<bf16*>(smem + Lay::pds + Lay::pds_w * warp);
 
   const int tile = gridDim.x - 1 - blockIdx.x;
@@ -393,10 +417,13 @@ __global__ void __launch_bounds__(128)
     Lr[r] = q0 + r < T ? a.lse2[lrow + q0 + r] : 0.f;
     Dr[r] = q0 + r < T ? delta[lrow + q0 + r] : 0.f;
   }
+  fill_frag_table(table);
+  __syncthreads();
+  FragMap fm;
+  load_frag_map(fm, table);
   wmma::fragment<wmma::accumulator, 16, 16, 16, float> acc[D / 16];
+#pragma unroll
   for (int n = 0; n < D / 16; n++) wmma::fill_fragment(acc[n], 0.f);
-  const int r = lane >> 1, half = lane & 1;  // a row, half of its columns (tile_column)
-  const int i = q0 + warp * 16 + r;          // this lane's query
   const int kend = min(T, q0 + 64);
   const int warp_last = min(T - 1, q0 + warp * 16 + 15);
   const bf16* kb = a.k + b * a.kv_bstride + (int64_t)g * D;
@@ -416,7 +443,8 @@ __global__ void __launch_bounds__(128)
       }
       own_loaded = true;
     }
-    // S = Q K^T and dP = dO V^T, 16 x 64 each.
+    // S = Q K^T and dP = dO V^T, 16 x 16 at a time, then dS = P (dP - delta)
+    // element by element in the accumulators, into dSw (16 x 64, bf16).
     for (int n = 0; n < 4; n++) {
       wmma::fragment<wmma::accumulator, 16, 16, 16, float> s, dp;
       wmma::fill_fragment(s, 0.f);
@@ -428,18 +456,16 @@ __global__ void __launch_bounds__(128)
         wmma::load_matrix_sync(fb, Vs + (n * 16) * tile_ld<D>() + kk * 16, tile_ld<D>());
         wmma::mma_sync(dp, of[kk], fb, dp);
       }
-      wmma::store_matrix_sync(Sw + n * 16, s, 64, wmma::mem_row_major);
-      wmma::store_matrix_sync(dPw + n * 16, dp, 64, wmma::mem_row_major);
+#pragma unroll
+      for (int e = 0; e < s.num_elements; e++) {
+        const int r = fm.row(e), c = n * 16 + fm.col(e);
+        const int i = q0 + warp * 16 + r, j = k0 + c;
+        const float pr = (i < T && j <= i) ? exp2f(s.x[e] * scale_log2 - Lr[warp * 16 + r]) : 0.f;
+        dSw[r * 64 + c] = to_bf(pr * (dp.x[e] - Dr[warp * 16 + r]));
+      }
     }
     __syncwarp();
-    const float li = Lr[warp * 16 + r], di = Dr[warp * 16 + r];
-    for (int m = 0; m < 32; m++) {
-      const int c = tile_column(m, r, half);
-      int j = k0 + c;
-      float pr = (i < T && j <= i) ? exp2f(Sw[r * 64 + c] * scale_log2 - li) : 0.f;
-      dSw[r * 64 + c] = to_bf(pr * (dPw[r * 64 + c] - di));
-    }
-    __syncwarp();
+#pragma unroll
     for (int n = 0; n < D / 16; n++) {  // dQ += dS K
       for (int kk = 0; kk < 4; kk++) {
         wmma::fragment<wmma::matrix_a, 16, 16, 16, bf16, wmma::row_major> fa;
@@ -451,21 +477,22 @@ __global__ void __launch_bounds__(128)
     }
     __syncwarp();
   }
-  __syncwarp();
-  for (int n = 0; n < D / 16; n++)
-    wmma::store_matrix_sync(Sw + n * 16, acc[n], D, wmma::mem_row_major);
-  __syncwarp();
-  for (int idx = lane; idx < 16 * D; idx += 32) {
-    int rr = idx / D, c = idx % D, t = q0 + warp * 16 + rr;
-    if (t < T)
-      dq[b * a.q_bstride + (int64_t)t * a.q_rstride + (int64_t)h * D + c] = to_bf(Sw[idx] * scale);
+#pragma unroll
+  for (int n = 0; n < D / 16; n++) {
+#pragma unroll
+    for (int e = 0; e < acc[n].num_elements; e++) {
+      const int t = q0 + warp * 16 + fm.row(e), c = n * 16 + fm.col(e);
+      if (t < T)
+        dq[b * a.q_bstride + (int64_t)t * a.q_rstride + (int64_t)h * D + c] =
+            to_bf(acc[n].x[e] * scale);
+    }
   }
 }
 
 // dk and dv for 64 keys of one kv head: loops over its query heads and the
 // query tiles that see the keys.
 template <int D>
-__global__ void __launch_bounds__(128)
+__global__ void __launch_bounds__(128, D <= 64 ? 4 : 2)
     attention_dkv_tc_kernel(AttentionArgs a, const bf16* __restrict__ dout, bf16* __restrict__ dk,
                             bf16* __restrict__ dv, const float* __restrict__ delta,
                             float scale_log2, float scale) {
@@ -478,11 +505,10 @@ __global__ void __launch_bounds__(128)
   bf16* Os = reinterpret_cast<bf16*>(smem + Lay::d);  // dout rows
   float* Lr = reinterpret_cast<float*>(smem + Lay::rows);
   float* Dr = Lr + 64;
-  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
-  float* Sw = reinterpret_cast<float*>(smem + Lay::stage + Lay::stage_w * warp);  // S^T
-  float* dPw = Sw + 16 * 64;                                                      // dP^T
-  bf16* Pw = reinterpret_cast<bf16*>(smem + Lay::pds + Lay::pds_w * warp);        // P^T
-  bf16* dSw = Pw + 16 * 64;                                                       // dS^T
+  float* table = reinterpret_cast<float*>(smem + Lay::map);
+  const int warp = threadIdx.x >> 5;
+  bf16* Pw = reinterpret_cast<bf16*>(smem + Lay::pds + Lay::pds_w * warp);  // P^T
+  bf16* dSw = Pw + 16 * 64;                                                 // dS^T
 
   const int tile = blockIdx.x;  // earliest keys see the most queries: first
   const int g = blockIdx.y, b = blockIdx.z, T = a.Tq;
@@ -490,13 +516,16 @@ __global__ void __launch_bounds__(128)
   const int k0 = tile * 64;
   copy_rows<D>(Ks, a.k + b * a.kv_bstride + (int64_t)g * D, a.kv_rstride, k0, T);
   copy_rows<D>(Vs, a.v + b * a.kv_bstride + (int64_t)g * D, a.kv_rstride, k0, T);
+  fill_frag_table(table);
+  __syncthreads();
+  FragMap fm;
+  load_frag_map(fm, table);
   wmma::fragment<wmma::accumulator, 16, 16, 16, float> dk_acc[D / 16], dv_acc[D / 16];
+#pragma unroll
   for (int n = 0; n < D / 16; n++) {
     wmma::fill_fragment(dk_acc[n], 0.f);
     wmma::fill_fragment(dv_acc[n], 0.f);
   }
-  const int r = lane >> 1, half = lane & 1;  // a row, half of its columns (tile_column)
-  const int j = k0 + warp * 16 + r;          // this lane's key
   const int warp_first = k0 + warp * 16;
   for (int hh = 0; hh < group; hh++) {
     const int h = g * group + hh;
@@ -527,18 +556,18 @@ __global__ void __launch_bounds__(128)
           wmma::load_matrix_sync(fb, Os + (n * 16) * tile_ld<D>() + kk * 16, tile_ld<D>());
           wmma::mma_sync(dp, fa, fb, dp);
         }
-        wmma::store_matrix_sync(Sw + n * 16, s, 64, wmma::mem_row_major);
-        wmma::store_matrix_sync(dPw + n * 16, dp, 64, wmma::mem_row_major);
+        // P^T and dS^T element by element in the accumulators (FragMap).
+#pragma unroll
+        for (int e = 0; e < s.num_elements; e++) {
+          const int r = fm.row(e), c = n * 16 + fm.col(e);
+          const int j = warp_first + r, i = i0 + c;
+          const float pr = (i < T && i >= j) ? exp2f(s.x[e] * scale_log2 - Lr[c]) : 0.f;
+          Pw[r * 64 + c] = to_bf(pr);
+          dSw[r * 64 + c] = to_bf(pr * (dp.x[e] - Dr[c]));
+        }
       }
       __syncwarp();
-      for (int m = 0; m < 32; m++) {
-        const int c = tile_column(m, r, half);
-        int i = i0 + c;
-        float pr = (i < T && i >= j) ? exp2f(Sw[r * 64 + c] * scale_log2 - Lr[c]) : 0.f;
-        Pw[r * 64 + c] = to_bf(pr);
-        dSw[r * 64 + c] = to_bf(pr * (dPw[r * 64 + c] - Dr[c]));
-      }
-      __syncwarp();
+#pragma unroll
       for (int n = 0; n < D / 16; n++) {  // dV += P^T dO, dK += dS^T Q
         for (int kk = 0; kk < 4; kk++) {
           wmma::fragment<wmma::matrix_a, 16, 16, 16, bf16, wmma::row_major> fa;
@@ -555,20 +584,17 @@ __global__ void __launch_bounds__(128)
     }
   }
   __syncwarp();
-  for (int pass = 0; pass < 2; pass++) {
-    for (int n = 0; n < D / 16; n++)
-      wmma::store_matrix_sync(Sw + n * 16, pass == 0 ? dk_acc[n] : dv_acc[n], D,
-                              wmma::mem_row_major);
-    __syncwarp();
-    bf16* dst = pass == 0 ? dk : dv;
-    const float mul = pass == 0 ? scale : 1.f;
-    for (int idx = lane; idx < 16 * D; idx += 32) {
-      int rr = idx / D, c = idx % D, jj = k0 + warp * 16 + rr;
-      if (jj < T)
-        dst[b * a.kv_bstride + (int64_t)jj * a.kv_rstride + (int64_t)g * D + c] =
-            to_bf(Sw[idx] * mul);
+#pragma unroll
+  for (int n = 0; n < D / 16; n++) {
+#pragma unroll
+    for (int e = 0; e < dk_acc[n].num_elements; e++) {
+      const int jj = warp_first + fm.row(e), c = n * 16 + fm.col(e);
+      if (jj < T) {
+        const int64_t at = b * a.kv_bstride + (int64_t)jj * a.kv_rstride + (int64_t)g * D + c;
+        dk[at] = to_bf(dk_acc[n].x[e] * scale);
+        dv[at] = to_bf(dv_acc[n].x[e]);
+      }
     }
-    __syncwarp();
   }
 }
 

@@ -195,7 +195,9 @@ void Launch(dim3 grid, dim3 block, size_t smem, F f) {
 // holds the whole tile in every lane (the hardware spreads it over the warp in
 // an unspecified way, which the kernels never rely on): loads, products and
 // stores are done redundantly by each lane, so a kernel that reads fragments
-// only through store_matrix_sync computes what it would on a GPU.
+// through store_matrix_sync, or element by element through a map of the
+// layout that it loaded itself (attention.cu's FragMap), computes what it
+// would on a GPU.
 namespace nvcuda {
 namespace wmma {
 struct row_major {};
@@ -208,6 +210,7 @@ template <typename Use, int M, int N, int K, typename T, typename Layout = void>
 struct fragment {
   static constexpr int rows = std::is_same<Use, matrix_b>::value ? K : M;
   static constexpr int cols = std::is_same<Use, matrix_a>::value ? K : N;
+  static constexpr int num_elements = rows * cols;
   float x[rows * cols];
 };
 template <typename Use, int M, int N, int K, typename T, typename Layout>
@@ -236,6 +239,15 @@ void load_matrix_sync(fragment<Use, M, N, K, T, Layout>& f, const T* p, unsigned
   for (int r = 0; r < F::rows; r++)
     for (int c = 0; c < F::cols; c++)
       f.x[r * F::cols + c] = (float)(row ? p[(size_t)r * ldm + c] : p[(size_t)c * ldm + r]);
+}
+// An accumulator loaded from memory (the layout is given at run time, as on the device).
+template <int M, int N, int K>
+void load_matrix_sync(fragment<accumulator, M, N, K, float>& f, const float* p, unsigned ldm,
+                      layout_t layout) {
+  check_wmma_operand(p, ldm, "load_matrix_sync");
+  for (int i = 0; i < M; i++)
+    for (int j = 0; j < N; j++)
+      f.x[i * N + j] = layout == mem_row_major ? p[(size_t)i * ldm + j] : p[(size_t)j * ldm + i];
 }
 template <int M, int N, int K, typename T, typename LA, typename LB>
 void mma_sync(fragment<accumulator, M, N, K, float>& d, const fragment<matrix_a, M, N, K, T, LA>& a,
