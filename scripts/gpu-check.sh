@@ -18,7 +18,8 @@
 # Logs go to $OUT when set (the device tool brings it back), else gpu-check/.
 # Environment: JOBS (make -j, default: all cores), STEPS (bench steps, default
 # 15), SKIP_BENCH=1, SHAPES (bench shapes, default "124m 350m"), BUDGET_S (the
-# whole run's seconds, default 510: the device call's timeout_s is 540).
+# whole run's seconds, default 420: the device call's timeout_s is 450, which
+# leaves a 15-minute device budget room for a start and a shorter rerun).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 carry=build-gpu/carry
@@ -94,15 +95,15 @@ else
   fi
 fi
 
-# Every step ends inside BUDGET_S seconds from the start (default 510, inside
-# the device tool's timeout_s of 540), so that the logs are gathered and the
+# Every step ends inside BUDGET_S seconds from the start (default 420, inside
+# the device tool's timeout_s of 450), so that the logs are gathered and the
 # table printed even when a step runs long.
-budget=${BUDGET_S:-510}
+budget=${BUDGET_S:-420}
 left() { echo $((budget - ($(date +%s) - start))); }
 stamp "lm-kernel-check"
 check_rc=0
 kc_t=$(left)
-[ "$kc_t" -gt 240 ] && kc_t=240
+[ "$kc_t" -gt 180 ] && kc_t=180
 [ "$kc_t" -lt 10 ] && kc_t=10
 LM_CUDA_SYNC=1 lmenv timeout "$kc_t" "$carry/bin/lm-kernel-check" >"$out/kernel-check.log" 2>&1 ||
   check_rc=$?
