@@ -263,8 +263,6 @@ __global__ void __launch_bounds__(128)
   // This lane's softmax row and half of the tile's columns (tile_column).
   static_assert(BK == 64, "tile_column assumes 64-key tiles");
   const int r = lane >> 1, half = lane & 1;
-  const int t = q0 + warp * 16 + r;
-  const int pos = t < a.Tq ? a.q_pos0 + t : -1;
   const int warp_last = min(a.Tq - 1, q0 + warp * 16 + 15);  // may be < q0 + warp*16
   const int warp_max_pos = a.q_pos0 + warp_last;
   const int last_t = min(a.Tq, q0 + BQ) - 1;
@@ -296,6 +294,14 @@ __global__ void __launch_bounds__(128)
         wmma::load_matrix_sync(fb, Ks + (n * 16) * tile_ld<D>() + kk * 16, tile_ld<D>());
         wmma::mma_sync(acc, qf[kk], fb, acc);
       }
+      // Scaled to log2 units and masked (-inf) in the accumulator, so that
+      // the softmax below only reads the staged scores for its row maxima.
+#pragma unroll
+      for (int e = 0; e < acc.num_elements; e++) {
+        const int t = q0 + warp * 16 + fm.row(e), j = k0 + n * 16 + fm.col(e);
+        const bool visible = t < a.Tq && j <= a.q_pos0 + t && j < kend;
+        acc.x[e] = visible ? acc.x[e] * scale_log2 : -INFINITY;
+      }
       wmma::store_matrix_sync(Sw + n * 16, acc, BK, wmma::mem_row_major);
     }
     __syncwarp();
@@ -303,13 +309,7 @@ __global__ void __launch_bounds__(128)
     // Online softmax, two lanes per row. Masked scores are -inf; a row with
     // nothing visible yet keeps m = -inf and uses 0 as its reference.
     float mloc = -INFINITY;
-    for (int m = 0; m < BK / 2; m++) {
-      const int c = tile_column(m, r, half);
-      int j = k0 + c;
-      float sv = (j <= pos && j < kend) ? Sw[r * BK + c] * scale_log2 : -INFINITY;
-      Sw[r * BK + c] = sv;
-      mloc = fmaxf(mloc, sv);
-    }
+    for (int m = 0; m < BK / 2; m++) mloc = fmaxf(mloc, Sw[r * BK + tile_column(m, r, half)]);
     mloc = fmaxf(mloc, __shfl_xor_sync(0xffffffffu, mloc, 1));
     const float m_old = Mw[r];
     const float m_new = fmaxf(m_old, mloc);
