@@ -223,8 +223,10 @@ struct TcLayout {
   // 64 (four blocks per SM), 77 KB at 128 (two).
 };
 
+// Four blocks per SM at head size 64 (shared memory allows it): at most 128
+// registers.
 template <int D>
-__global__ void __launch_bounds__(128)
+__global__ void __launch_bounds__(128, D <= 64 ? 4 : 2)
     attention_forward_tc_kernel(AttentionArgs a, float scale_log2) {
   using namespace nvcuda;
   using Lay = TcLayout<D>;
