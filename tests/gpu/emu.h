@@ -197,7 +197,8 @@ void Launch(dim3 grid, dim3 block, size_t smem, F f) {
 // stores are done redundantly by each lane, so a kernel that reads fragments
 // through store_matrix_sync, or element by element through a map of the
 // layout that it loaded itself (attention.cu's FragMap), computes what it
-// would on a GPU.
+// would on a GPU. Element (r, c) sits at a scrambled index (Slot), so that a
+// kernel that assumed a row-major fragment would fail here too.
 namespace nvcuda {
 namespace wmma {
 struct row_major {};
@@ -213,6 +214,11 @@ struct fragment {
   static constexpr int num_elements = rows * cols;
   float x[rows * cols];
 };
+// Where element (r, c) of a rows x cols fragment is kept: column-major order
+// times 7 (odd, so a bijection on 256 slots).
+inline int Slot(int rows, int cols, int r, int c) {
+  return ((c * rows + r) * 7) % (rows * cols);
+}
 template <typename Use, int M, int N, int K, typename T, typename Layout>
 void fill_fragment(fragment<Use, M, N, K, T, Layout>& f, float v) {
   for (float& e : f.x) e = v;
@@ -238,7 +244,8 @@ void load_matrix_sync(fragment<Use, M, N, K, T, Layout>& f, const T* p, unsigned
   const bool row = std::is_same<Layout, row_major>::value;
   for (int r = 0; r < F::rows; r++)
     for (int c = 0; c < F::cols; c++)
-      f.x[r * F::cols + c] = (float)(row ? p[(size_t)r * ldm + c] : p[(size_t)c * ldm + r]);
+      f.x[Slot(F::rows, F::cols, r, c)] =
+          (float)(row ? p[(size_t)r * ldm + c] : p[(size_t)c * ldm + r]);
 }
 // An accumulator loaded from memory (the layout is given at run time, as on the device).
 template <int M, int N, int K>
@@ -247,7 +254,8 @@ void load_matrix_sync(fragment<accumulator, M, N, K, float>& f, const float* p, 
   check_wmma_operand(p, ldm, "load_matrix_sync");
   for (int i = 0; i < M; i++)
     for (int j = 0; j < N; j++)
-      f.x[i * N + j] = layout == mem_row_major ? p[(size_t)i * ldm + j] : p[(size_t)j * ldm + i];
+      f.x[Slot(M, N, i, j)] =
+          layout == mem_row_major ? p[(size_t)i * ldm + j] : p[(size_t)j * ldm + i];
 }
 template <int M, int N, int K, typename T, typename LA, typename LB>
 void mma_sync(fragment<accumulator, M, N, K, float>& d, const fragment<matrix_a, M, N, K, T, LA>& a,
@@ -256,9 +264,9 @@ void mma_sync(fragment<accumulator, M, N, K, float>& d, const fragment<matrix_a,
   float out[M * N];
   for (int i = 0; i < M; i++)
     for (int j = 0; j < N; j++) {
-      float acc = c.x[i * N + j];
-      for (int k = 0; k < K; k++) acc += a.x[i * K + k] * b.x[k * N + j];
-      out[i * N + j] = acc;
+      float acc = c.x[Slot(M, N, i, j)];
+      for (int k = 0; k < K; k++) acc += a.x[Slot(M, K, i, k)] * b.x[Slot(K, N, k, j)];
+      out[Slot(M, N, i, j)] = acc;
     }
   for (int i = 0; i < M * N; i++) d.x[i] = out[i];
 }
@@ -268,7 +276,8 @@ void store_matrix_sync(float* p, const fragment<accumulator, M, N, K, float>& f,
   check_wmma_operand(p, ldm, "store_matrix_sync");
   for (int i = 0; i < M; i++)
     for (int j = 0; j < N; j++)
-      (layout == mem_row_major ? p[(size_t)i * ldm + j] : p[(size_t)j * ldm + i]) = f.x[i * N + j];
+      (layout == mem_row_major ? p[(size_t)i * ldm + j] : p[(size_t)j * ldm + i]) =
+          f.x[Slot(M, N, i, j)];
 }
 }  // namespace wmma
 }  // namespace nvcuda
