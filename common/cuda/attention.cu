@@ -392,7 +392,7 @@ struct TcBwdLayout {
 
 // dq for 64 queries of one head: loops over the key tiles they see.
 template <int D>
-__global__ void __launch_bounds__(128)
+__global__ void __launch_bounds__(128, D <= 64 ? 4 : 2)
     attention_dq_tc_kernel(AttentionArgs a, const bf16* __restrict__ dout, bf16* __restrict__ dq,
                            const float* __restrict__ delta, float scale_log2, float scale) {
   using namespace nvcuda;
@@ -421,8 +421,6 @@ __global__ void __launch_bounds__(128)
   }
   fill_frag_table(table);
   __syncthreads();
-  FragMap fm;
-  load_frag_map(fm, table);
   wmma::fragment<wmma::accumulator, 16, 16, 16, float> acc[D / 16];
 #pragma unroll
   for (int n = 0; n < D / 16; n++) wmma::fill_fragment(acc[n], 0.f);
@@ -430,7 +428,11 @@ __global__ void __launch_bounds__(128)
   const int warp_last = min(T - 1, q0 + warp * 16 + 15);
   const bf16* kb = a.k + b * a.kv_bstride + (int64_t)g * D;
   const bf16* vb = a.v + b * a.kv_bstride + (int64_t)g * D;
-  wmma::fragment<wmma::matrix_a, 16, 16, 16, bf16, wmma::row_major> qf[D / 16], of[D / 16];
+  // The warp's Q fragments stay in registers; its dO fragments are read from
+  // shared memory at each use, which keeps the kernel within the 128 registers
+  // that four blocks per SM allow.
+  wmma::fragment<wmma::matrix_a, 16, 16, 16, bf16, wmma::row_major> qf[D / 16];
+  const bf16* Ow = Os + (warp * 16) * tile_ld<D>();
   bool own_loaded = false;
   for (int k0 = 0; k0 < kend; k0 += 64) {
     __syncthreads();
@@ -438,11 +440,9 @@ __global__ void __launch_bounds__(128)
     copy_rows<D>(Vs, vb, a.kv_rstride, k0, kend);
     __syncthreads();
     if (q0 + warp * 16 >= T || k0 > warp_last) continue;  // warp-uniform
-    if (!own_loaded) {                                    // the warp's Q and dO fragments, once
-      for (int kk = 0; kk < D / 16; kk++) {
+    if (!own_loaded) {                                    // the warp's Q fragments, once
+      for (int kk = 0; kk < D / 16; kk++)
         wmma::load_matrix_sync(qf[kk], Qs + (warp * 16) * tile_ld<D>() + kk * 16, tile_ld<D>());
-        wmma::load_matrix_sync(of[kk], Os + (warp * 16) * tile_ld<D>() + kk * 16, tile_ld<D>());
-      }
       own_loaded = true;
     }
     // S = Q K^T and dP = dO V^T, 16 x 16 at a time, then dS = P (dP - delta)
@@ -455,9 +455,13 @@ __global__ void __launch_bounds__(128)
         wmma::fragment<wmma::matrix_b, 16, 16, 16, bf16, wmma::col_major> fb;
         wmma::load_matrix_sync(fb, Ks + (n * 16) * tile_ld<D>() + kk * 16, tile_ld<D>());
         wmma::mma_sync(s, qf[kk], fb, s);
+        wmma::fragment<wmma::matrix_a, 16, 16, 16, bf16, wmma::row_major> of;
+        wmma::load_matrix_sync(of, Ow + kk * 16, tile_ld<D>());
         wmma::load_matrix_sync(fb, Vs + (n * 16) * tile_ld<D>() + kk * 16, tile_ld<D>());
-        wmma::mma_sync(dp, of[kk], fb, dp);
+        wmma::mma_sync(dp, of, fb, dp);
       }
+      FragMap fm;  // loaded at each use: registers are the limit here
+      load_frag_map(fm, table);
 #pragma unroll
       for (int e = 0; e < s.num_elements; e++) {
         const int r = fm.row(e), c = n * 16 + fm.col(e);
@@ -479,6 +483,8 @@ __global__ void __launch_bounds__(128)
     }
     __syncwarp();
   }
+  FragMap fm;
+  load_frag_map(fm, table);
 #pragma unroll
   for (int n = 0; n < D / 16; n++) {
 #pragma unroll
