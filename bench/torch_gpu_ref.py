@@ -7,6 +7,8 @@ scaled_dot_product_attention (flash attention), fused AdamW. Trains on random
 tokens and prints one JSON line with tokens/s and MFU.
 
   python3 bench/torch_gpu_ref.py --shape 124m --batch 16 --steps 20
+  python3 bench/torch_gpu_ref.py --device cpu --shape tiny --context 64 --batch 2 \
+      --steps 2 --no-compile     (checks the script where no GPU is)
 
 MFU counts 6 * parameters + 12 * layers * dim * context FLOPs per token (the
 formula lm-train uses), parameters with the real vocabulary (50257), against
@@ -24,6 +26,7 @@ import torch.nn.functional as F
 SHAPES = {  # layers, dim, heads, kv heads, ffn (common/model/config.h presets)
     "124m": (12, 768, 12, 12, 2048),
     "350m": (24, 1024, 16, 16, 2816),
+    "tiny": (2, 64, 4, 4, 128),  # for checking the scripts, not a benchmark
 }
 
 
@@ -98,11 +101,13 @@ def main():
     ap.add_argument("--warmup", type=int, default=5, help="untimed steps (compilation)")
     ap.add_argument("--peak", type=float, default=989e12)
     ap.add_argument("--no-compile", action="store_true")
+    ap.add_argument("--device", choices=["cuda", "cpu"], default="cuda")
     a = ap.parse_args()
 
     torch.manual_seed(0)
     torch.backends.cuda.matmul.allow_tf32 = True
-    dev = "cuda"
+    dev = a.device
+    cuda = dev == "cuda"
     L, d, h, kvh, ffn = SHAPES[a.shape]
     vp = (a.vocab + 127) // 128 * 128
     model = Llama(vp, L, d, h, kvh, ffn, a.context).to(dev)
@@ -110,32 +115,41 @@ def main():
     no_decay = [p for n, p in model.named_parameters() if p.dim() < 2]
     opt = torch.optim.AdamW([{"params": decay, "weight_decay": 0.1},
                              {"params": no_decay, "weight_decay": 0.0}],
-                            lr=3e-4, betas=(0.9, 0.95), eps=1e-8, fused=True)
+                            lr=3e-4, betas=(0.9, 0.95), eps=1e-8, fused=cuda)
     step_fn_model = model if a.no_compile else torch.compile(model)
 
     def step():
         x = torch.randint(0, a.vocab, (a.batch, a.context + 1), device=dev)
-        with torch.autocast("cuda", dtype=torch.bfloat16):
+        with torch.autocast(dev, dtype=torch.bfloat16):
             loss = step_fn_model(x[:, :-1], x[:, 1:], a.vocab)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
         opt.zero_grad(set_to_none=True)
-        return loss
+        return loss.detach()
 
-    t0 = time.time()
-    for _ in range(a.warmup):
-        step()
-    torch.cuda.synchronize()
-    warm_s = time.time() - t0
-    times = []
-    for _ in range(a.steps):
+    def timed_step():  # seconds of one step, by CUDA events on the GPU
+        if not cuda:
+            t = time.perf_counter()
+            loss = step()
+            return time.perf_counter() - t, loss
         s, e = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
         s.record()
         loss = step()
         e.record()
         e.synchronize()
-        times.append(s.elapsed_time(e) / 1000.0)
+        return s.elapsed_time(e) / 1000.0, loss
+
+    t0 = time.time()
+    for _ in range(a.warmup):
+        step()
+    if cuda:
+        torch.cuda.synchronize()
+    warm_s = time.time() - t0
+    times = []
+    for _ in range(a.steps):
+        dt, loss = timed_step()
+        times.append(dt)
     times.sort()
     med = times[len(times) // 2]
     tps = a.batch * a.context / med
@@ -145,7 +159,7 @@ def main():
         "impl": "torch", "shape": a.shape, "batch": a.batch, "context": a.context,
         "params": params, "step_s_median": med, "tokens_per_s": tps,
         "mfu": tps * flops_tok / a.peak, "warmup_s": warm_s, "final_loss": float(loss),
-        "gpu": torch.cuda.get_device_name(0), "torch": torch.__version__,
+        "gpu": torch.cuda.get_device_name(0) if cuda else "cpu", "torch": torch.__version__,
         "loss_finite": math.isfinite(float(loss)),
     }), flush=True)
 

@@ -15,6 +15,11 @@
 # run; default "124m", empty for none), OUT (a directory for logs and
 # results.jsonl; default a temporary one), LM_PEAK_FLOPS (the peak for MFU, default 989e12), LM_LD_PATH
 # (library path for lm's programs only; scripts/gpu-check.sh sets it).
+# Checking the script where no GPU is: DEVICE=cpu (both sides on the CPU),
+# SHAPES=tiny (2 layers, dim 64; not a benchmark), TORCH_COMPILE=0 (the
+# reference without torch.compile), e.g.
+#   DEVICE=cpu SHAPES=tiny TORCH_COMPILE=0 PROFILE_SHAPES= STEPS=3 bench/train-gpu.sh
+# (tests/bats/bench-gpu-script.bats does that).
 #
 # The data are synthetic: a GPT-2-sized vocabulary (50257 tokens, padded to
 # 50304) made up for the run and random text encoded with it. Throughput
@@ -46,6 +51,7 @@ fi
 BIN=${1:-bin}
 STEPS=${STEPS:-20}
 SHAPES=${SHAPES:-"124m 350m"}
+DEVICE=${DEVICE:-cuda}
 PEAK=${LM_PEAK_FLOPS:-989e12}
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
@@ -102,17 +108,18 @@ flops_per_token() {  # layers dim ffn
 
 for shape in $SHAPES; do
   case $shape in
-    124m) dims="12 768 2048"; mb=${MB_124M:-16} ;;
-    350m) dims="24 1024 2816"; mb=${MB_350M:-8} ;;
+    124m) dims="12 768 2048"; mb=${MB_124M:-16}; model=(--preset gpt2-124m) ;;
+    350m) dims="24 1024 2816"; mb=${MB_350M:-8}; model=(--preset gpt2-350m) ;;
+    tiny) dims="2 64 128"; mb=${MB_TINY:-2}; model=(--layers 2 --dim 64 --heads 4 --ffn-dim 128) ;;
     *) echo "train-gpu.sh: unknown shape $shape" >&2; exit 2 ;;
   esac
   fpt=$(flops_per_token $dims)
-  echo "== lm-train --device cuda, gpt2-$shape, micro-batch $mb x 1024" >&2
+  echo "== lm-train --device $DEVICE, $shape, micro-batch $mb x 1024" >&2
   run="$work/run-$shape"
   steps=$((STEPS + 3))
   if lm lm-train --data "$work/shards" --vocab "$work/tok.bpe" --out "$run" \
-      --preset "gpt2-$shape" --context 1024 --micro-batch "$mb" --steps "$steps" \
-      --device cuda --val-tokens 0 --val-every 0 --ckpt-every 0 --keep 1 --log-every 10 \
+      "${model[@]}" --context 1024 --micro-batch "$mb" --steps "$steps" \
+      --device "$DEVICE" --val-tokens 0 --val-every 0 --ckpt-every 0 --keep 1 --log-every 10 \
       >"$OUT/lm-$shape.log" 2>&1; then
     # Median over the steps after the first three (allocation, cuBLASLt plans).
     python3 - "$run/metrics.jsonl" "$shape" "$mb" "$fpt" "$PEAK" >>"$res" <<'EOF'
@@ -136,8 +143,8 @@ EOF
     # above: the events add a little to each launch.
     echo "== LM_CUDA_PROFILE=1 lm-train, gpt2-$shape, 3 steps" >&2
     if LM_CUDA_PROFILE=1 lm lm-train --data "$work/shards" --vocab "$work/tok.bpe" \
-        --out "$run-profile" --preset "gpt2-$shape" --context 1024 --micro-batch "$mb" --steps 3 \
-        --device cuda --val-tokens 0 --val-every 0 --ckpt-every 0 --keep 1 \
+        --out "$run-profile" "${model[@]}" --context 1024 --micro-batch "$mb" --steps 3 \
+        --device "$DEVICE" --val-tokens 0 --val-every 0 --ckpt-every 0 --keep 1 \
         >"$OUT/lm-$shape-profile.log" 2>&1; then
       sed -n '/^lm cuda profile/,$p' "$OUT/lm-$shape-profile.log" | head -14 >&2
     else
@@ -147,7 +154,10 @@ EOF
   fi
   if [ "${TORCH:-1}" != 0 ]; then
     echo "== PyTorch reference, $shape, batch $mb x 1024" >&2
+    compile=()
+    [ "${TORCH_COMPILE:-1}" = 0 ] && compile=(--no-compile)
     if ! python3 bench/torch_gpu_ref.py --shape "$shape" --batch "$mb" --steps "$STEPS" \
+        --device "$DEVICE" "${compile[@]}" \
         --peak "$PEAK" >>"$res" 2>"$OUT/torch-$shape.log"; then
       echo "train-gpu.sh: the PyTorch reference failed for $shape:" >&2
       tail -5 "$OUT/torch-$shape.log" >&2
