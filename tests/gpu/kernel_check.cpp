@@ -780,6 +780,7 @@ Status RunDeviceChecks(bool quick) {
   LM_RETURN_IF_ERROR(CheckEmbedding(1024, 768, 5000));
   LM_RETURN_IF_ERROR(CheckRmsnorm(33, 97));
   LM_RETURN_IF_ERROR(CheckRmsnorm(2048, 768));
+  LM_RETURN_IF_ERROR(CheckRmsnorm(300, 3000));  // 4 warps a block, each with a dw row
   LM_RETURN_IF_ERROR(CheckRmsnorm(64, 13001));  // dw beyond the shared-memory path
   LM_RETURN_IF_ERROR(CheckMatmul(&mm, 37, 67, 45));
   {
