@@ -69,7 +69,7 @@ cat "$w"/*.log | awk '
   # lm::cuda::(anonymous namespace)::attention_dq_kernel<64>(args) -> attention_dq_kernel<64>,
   # void lm::cuda::cross_entropy_kernel<__nv_bfloat16, true>(args) -> cross_entropy_kernel<__nv_bfloat16,true>
   name=$(echo "$mangled" | c++filt | sed -e 's/([^()]*)$//' -e 's/, /,/g' -e 's/^.*:://' \
-    -e 's/<\(-\{0,1\}[0-9]*\)[a-z]*>/<\1>/')
+    -e 's/<\(-\{0,1\}[0-9]\{1,\}\)[a-z]*>/<\1>/')
   echo "$name $regs $smem $stack $st $ld"
 done | sort >"$w/table"
 

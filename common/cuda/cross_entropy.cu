@@ -27,22 +27,6 @@ __device__ __forceinline__ void online_add(float x, float& m, float& sum) {
   }
 }
 
-// Eight bf16 logits in one 16-byte load; the row must be 16-byte aligned.
-struct Logits8 {
-  float x[8];
-};
-// The bytes move by memcpy (registers on the device), not by a cast of the int4,
-// which C++'s aliasing rules allow the emulator's host compiler to break.
-__device__ __forceinline__ Logits8 load8(const bf16* p) {
-  int4 raw = *reinterpret_cast<const int4*>(p);
-  unsigned short b[8];
-  memcpy(b, &raw, sizeof raw);
-  Logits8 r;
-#pragma unroll
-  for (int i = 0; i < 8; i++) r.x[i] = to_f(__ushort_as_bfloat16(b[i]));
-  return r;
-}
-
 // One block per row: an online max/sum per thread, merged across the block,
 // then (for training) a second pass writing the gradient. `z` and `dlogits` may
 // be the same memory: each element is read and then written by one thread.
@@ -58,7 +42,7 @@ __global__ void cross_entropy_kernel(const T* logits, const int32_t* __restrict_
   float m = -INFINITY, sum = 0.f;
   if constexpr (VEC) {
     for (int v = threadIdx.x * 8; v < vocab; v += blockDim.x * 8) {
-      Logits8 x = load8(reinterpret_cast<const bf16*>(z) + v);
+      Floats8 x = load_bf16x8(reinterpret_cast<const bf16*>(z) + v);
 #pragma unroll
       for (int i = 0; i < 8; i++)
         if (v + i < vocab) online_add(x.x[i], m, sum);
@@ -78,22 +62,18 @@ __global__ void cross_entropy_kernel(const T* logits, const int32_t* __restrict_
   bf16* d = dlogits + row * padded_vocab;
   if constexpr (VEC) {
     for (int v = threadIdx.x * 8; v < padded_vocab; v += blockDim.x * 8) {
-      unsigned short o[8];
+      Floats8 g;
       if (target < 0) {
 #pragma unroll
-        for (int i = 0; i < 8; i++) o[i] = 0;  // bf16 zero
+        for (int i = 0; i < 8; i++) g.x[i] = 0.f;
       } else {
-        Logits8 x = load8(reinterpret_cast<const bf16*>(z) + v);
+        Floats8 x = load_bf16x8(reinterpret_cast<const bf16*>(z) + v);
 #pragma unroll
-        for (int i = 0; i < 8; i++) {
-          float g = 0.f;
-          if (v + i < vocab) g = (__expf(x.x[i] - lse) - (v + i == target ? 1.f : 0.f)) * dscale;
-          o[i] = __bfloat16_as_ushort(to_bf(g));
-        }
+        for (int i = 0; i < 8; i++)
+          g.x[i] =
+              v + i < vocab ? (__expf(x.x[i] - lse) - (v + i == target ? 1.f : 0.f)) * dscale : 0.f;
       }
-      int4 out;
-      memcpy(&out, o, sizeof out);
-      *reinterpret_cast<int4*>(d + v) = out;
+      store_bf16x8(d + v, g);
     }
   } else {
     for (int v = threadIdx.x; v < padded_vocab; v += blockDim.x) {
@@ -131,8 +111,7 @@ Status cross_entropy_forward_backward(float* losses, bf16* dlogits, const bf16* 
                                       int padded_vocab, float dscale, cudaStream_t s) {
   LM_RETURN_IF_ERROR(CheckShape(rows, vocab, padded_vocab));
   if (rows == 0) return Status::OK();
-  bool aligned = padded_vocab % 8 == 0 && reinterpret_cast<uintptr_t>(logits) % 16 == 0 &&
-                 reinterpret_cast<uintptr_t>(dlogits) % 16 == 0;
+  bool aligned = padded_vocab % 8 == 0 && aligned16(logits) && aligned16(dlogits);
   auto kernel = aligned ? cross_entropy_kernel<bf16, true> : cross_entropy_kernel<bf16, false>;
   LM_LAUNCH(kernel, (unsigned)rows, 512, 0, s, logits, targets, vocab, padded_vocab, dscale, losses,
             dlogits);

@@ -6,6 +6,7 @@
 #include <cuda_runtime.h>
 
 #include <cstdint>
+#include <cstring>
 
 #include "cuda/check.h"
 #include "cuda/kernels.h"
@@ -67,6 +68,33 @@ __device__ __forceinline__ float block_max(float v, float* scratch) {
   __syncthreads();
   float t = lane < nw ? scratch[lane] : -INFINITY;
   return warp_max(t);
+}
+
+// Eight bf16 values moved with one 16-byte access; p must be 16-byte aligned.
+// The bytes go through memcpy (registers on the device) rather than a cast of
+// the int4, which C++'s aliasing rules let the emulator's host compiler break.
+struct Floats8 {
+  float x[8];
+};
+__device__ __forceinline__ Floats8 load_bf16x8(const bf16* p) {
+  int4 raw = *reinterpret_cast<const int4*>(p);
+  unsigned short b[8];
+  memcpy(b, &raw, sizeof raw);
+  Floats8 r;
+#pragma unroll
+  for (int i = 0; i < 8; i++) r.x[i] = to_f(__ushort_as_bfloat16(b[i]));
+  return r;
+}
+__device__ __forceinline__ void store_bf16x8(bf16* p, const Floats8& v) {
+  unsigned short b[8];
+#pragma unroll
+  for (int i = 0; i < 8; i++) b[i] = __bfloat16_as_ushort(to_bf(v.x[i]));
+  int4 raw;
+  memcpy(&raw, b, sizeof raw);
+  *reinterpret_cast<int4*>(p) = raw;
+}
+inline bool aligned16(const void* p) {
+  return (reinterpret_cast<uintptr_t>(p) & 15) == 0;
 }
 
 inline unsigned blocks_for(int64_t work, int per_block, int64_t cap = 1 << 20) {

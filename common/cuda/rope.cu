@@ -9,24 +9,25 @@
 namespace lm {
 namespace cuda {
 
-// One thread per (row, head, pair).
+// Rows strided over the grid, the (head, pair) items of a row over the block:
+// one 32-bit division an item instead of 64-bit ones.
 __global__ void rope_kernel(bf16* __restrict__ x, int64_t rows, int T, int64_t row_stride,
                             int heads, int head_dim, int pos0, const float* __restrict__ table,
                             int max_pos, float sign) {
-  int half = head_dim / 2;
-  int64_t total = rows * heads * half, stride = (int64_t)gridDim.x * blockDim.x;
-  for (int64_t idx = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; idx < total; idx += stride) {
-    int i = (int)(idx % half);
-    int64_t rh = idx / half;
-    int h = (int)(rh % heads);
-    int64_t row = rh / heads;
-    int pos = pos0 + (int)(row % T);
-    float c = table[(int64_t)pos * half + i];
-    float sn = sign * table[((int64_t)max_pos + pos) * half + i];
-    bf16* p = x + row * row_stride + (int64_t)h * head_dim;
-    float x1 = to_f(p[i]), x2 = to_f(p[i + half]);
-    p[i] = to_bf(x1 * c - x2 * sn);
-    p[i + half] = to_bf(x2 * c + x1 * sn);
+  const int half = head_dim / 2, items = heads * half;
+  for (int64_t row = blockIdx.x; row < rows; row += gridDim.x) {
+    const int pos = pos0 + (int)(row % T);
+    const float* cs = table + (int64_t)pos * half;
+    const float* sn = table + ((int64_t)max_pos + pos) * half;
+    bf16* xr = x + row * row_stride;
+    for (int it = threadIdx.x; it < items; it += blockDim.x) {
+      const int h = it / half, i = it - h * half;
+      bf16* p = xr + (int64_t)h * head_dim;
+      const float c = cs[i], s = sign * sn[i];
+      const float x1 = to_f(p[i]), x2 = to_f(p[i + half]);
+      p[i] = to_bf(x1 * c - x2 * s);
+      p[i + half] = to_bf(x2 * c + x1 * s);
+    }
   }
 }
 
@@ -53,8 +54,8 @@ Status rope_apply(bf16* x, int B, int T, int64_t row_stride, int heads, int head
                            " past the table's " + std::to_string(max_pos));
   int64_t rows = (int64_t)B * T;
   if (rows == 0) return Status::OK();
-  int64_t work = rows * heads * (head_dim / 2);
-  LM_LAUNCH(rope_kernel, blocks_for(work, 256, 65536), 256, 0, s, x, rows, T, row_stride, heads,
+  // 128 threads: a row of 12 heads of 64 has 384 items, three each.
+  LM_LAUNCH(rope_kernel, blocks_for(rows, 1, 65536), 128, 0, s, x, rows, T, row_stride, heads,
             head_dim, pos0, table, max_pos, inverse ? -1.f : 1.f);
   LM_CUDA_LAUNCHED("rope_kernel");
   return Status::OK();
