@@ -3,6 +3,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <iostream>
@@ -223,10 +224,13 @@ Status Unescape(const std::string& s, std::string* out) {
   return Status::OK();
 }
 
-int ResolveThreads(int j) {
-  if (j > 0) return j;
-  unsigned n = std::thread::hardware_concurrency();
-  return n ? (int)n : 1;
+Status ResolveThreads(int j, int* threads) {
+  if (j < 0)
+    return Status::Usage("-j/--threads must be 0 (every core) or more, not " + std::to_string(j));
+  const unsigned n = std::thread::hardware_concurrency();
+  const int cores = n ? (int)n : 1;
+  *threads = j == 0 ? cores : std::min(j, cores);
+  return Status::OK();
 }
 
 }  // namespace cli

@@ -59,8 +59,11 @@ Status ParseCount(const std::string& s, uint64_t* n);
 // "\n%\n" style escapes: \n \t \r \0 \\ \xHH.
 Status Unescape(const std::string& s, std::string* out);
 
-// Number of threads for -j: 0 or absent means all online cores.
-int ResolveThreads(int j);
+// Threads for -j / --threads: 0 means every online core, and more than the
+// cores is capped to them (more threads only add memory and contention, and
+// the OpenMP runtime crashes when it cannot create them). Negative is a usage
+// error.
+Status ResolveThreads(int j, int* threads);
 
 }  // namespace cli
 }  // namespace lm

@@ -146,6 +146,17 @@ one_error_line() {
   [[ "$output" == *"bad pattern"* ]]
   run lm-tokenize --vocab "$T/v.bpe" --lines --jsonl x "$T/train.txt"
   [ "$status" -eq 2 ]
+  run lm-tokenize --vocab "$T/v.bpe" -j -1 "$T/train.txt"
+  [ "$status" -eq 2 ]
+  [[ "$output" == *"-j/--threads must be 0"* ]]
+}
+
+@test "-j far beyond the cores is capped to them, not a crash" {
+  lm-tokenize --vocab "$T/v.bpe" -j 1 "$T/train.txt" >"$T/j1.tok"
+  lm-tokenize --vocab "$T/v.bpe" -j 99999 -o "$T/big.tok" "$T/train.txt"
+  cmp "$T/j1.tok" "$T/big.tok"
+  lm-tokenize train -q -j 99999 --vocab-size 300 -o "$T/big.bpe" "$T/train.txt"
+  lm-tokenize stats -j 99999 --vocab "$T/v.bpe" "$T/train.txt" >/dev/null
 }
 
 @test "a failed encode or decode -o leaves the old output and no temporary" {

@@ -55,6 +55,15 @@ setup_file() { train_setup_file; }
   [ ! -e "$BATS_TEST_TMPDIR/run/latest" ]
 }
 
+@test "refuse: negative --threads; far beyond the cores is capped, not a crash" {
+  run train "$BATS_TEST_TMPDIR/run" --steps 1 --threads -1
+  [ "$status" -eq 2 ]
+  [[ "$output" == *"--threads must be 0"* ]]
+  run train "$BATS_TEST_TMPDIR/run" --steps 1 --threads 99999
+  [ "$status" -eq 0 ]
+  [ -e "$BATS_TEST_TMPDIR/run/latest" ]
+}
+
 @test "refuse: missing or corrupt data" {
   run --separate-stderr train "$BATS_TEST_TMPDIR/run" --steps 1 --data "$BATS_TEST_TMPDIR/nothing"
   [ "$status" -eq 1 ]

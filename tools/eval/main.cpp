@@ -459,6 +459,7 @@ Status Run(int argc, char** argv) {
   bool exit_now;
   LM_RETURN_IF_ERROR(cli::Parse(&cmd, argc, argv, &exit_now));
   if (exit_now) return Status::OK();
+  LM_RETURN_IF_ERROR(cli::ResolveThreads(o.threads, &o.threads));
   SetQuiet(o.quiet);
   int sources = !o.data.empty() + !o.text.empty() + !o.tokens.empty();
   if (sources != 1) return Status::Usage("give exactly one of --data, --text, --tokens");

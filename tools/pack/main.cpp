@@ -195,12 +195,10 @@ Status RunPack(int argc, char** argv) {
   opt.val_fraction = val_fraction;
   opt.val_docs = cmd.vm.count("val-docs") ? val_docs : -1;
   opt.seed = seed;
-  // Each thread holds a batch of about 4 MiB; threads beyond the cores only add memory.
-  opt.threads = std::min(cli::ResolveThreads(threads), cli::ResolveThreads(0));
+  LM_RETURN_IF_ERROR(cli::ResolveThreads(threads, &opt.threads));
   if (label.find('\n') != std::string::npos || label.find('\r') != std::string::npos)
     return Status::Usage("--label must be one line (inspect --labels prints one per line)");
   if (!ValidUtf8(label)) return Status::Usage("--label must be UTF-8 text (the manifest is JSON)");
-  if (threads < 0) return Status::Usage("-j must be 0 (every core) or more");
   opt.label = label;
   if (cmd.vm.count("quiet")) SetQuiet(true);
   if (inputs.empty()) inputs.push_back("-");

@@ -244,6 +244,7 @@ Status Run(int argc, char** argv) {
   bool exit_now;
   LM_RETURN_IF_ERROR(cli::Parse(&cmd, argc, argv, &exit_now));
   if (exit_now) return Status::OK();
+  LM_RETURN_IF_ERROR(cli::ResolveThreads(o.threads, &o.threads));
   SetQuiet(o.quiet);
   LM_RETURN_IF_ERROR(o.sc.Validate());
   if (o.n < 0) return Status::Usage("-n " + std::to_string(o.n) + ": expected >= 0");

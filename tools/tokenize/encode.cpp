@@ -208,7 +208,8 @@ Status CmdEncode(int argc, char** argv) {
   LM_RETURN_IF_ERROR(Vocab::Load(c.vm["vocab"].as<std::string>(), &vocab));
   std::vector<std::string> files;
   if (c.vm.count("file")) files = c.vm["file"].as<std::vector<std::string>>();
-  int threads = cli::ResolveThreads(c.vm["threads"].as<int>());
+  int threads = 1;
+  LM_RETURN_IF_ERROR(cli::ResolveThreads(c.vm["threads"].as<int>(), &threads));
   DocReader reader(files, mode, &vocab.pretokenizer());
   Progress progress("encode", 0);
   bool eot = !c.vm.count("no-eot");
@@ -283,8 +284,10 @@ Status CmdStats(int argc, char** argv) {
   if (c.vm.count("file")) files = c.vm["file"].as<std::vector<std::string>>();
   DocReader reader(files, mode, &vocab.pretokenizer());
   uint64_t docs = 0, bytes = 0, tokens = 0;
+  int threads = 1;
+  LM_RETURN_IF_ERROR(cli::ResolveThreads(c.vm["threads"].as<int>(), &threads));
   LM_RETURN_IF_ERROR(EncodeAll(
-      vocab, &reader, cli::ResolveThreads(c.vm["threads"].as<int>()), false, false, nullptr,
+      vocab, &reader, threads, false, false, nullptr,
       [&](const Piece& p, const std::vector<uint32_t>& ids) {
         docs += p.doc_end;
         bytes += p.text.size();

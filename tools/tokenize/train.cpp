@@ -110,7 +110,8 @@ Status CmdTrain(int argc, char** argv) {
                          " special token(s)");
   std::unique_ptr<Pretokenizer> pre;
   LM_RETURN_IF_ERROR(Pretokenizer::Create(opt.pattern_kind, opt.pattern, false, &pre));
-  int threads = cli::ResolveThreads(c.vm["threads"].as<int>());
+  int threads = 1;
+  LM_RETURN_IF_ERROR(cli::ResolveThreads(c.vm["threads"].as<int>(), &threads));
   std::vector<std::string> files;
   if (c.vm.count("file")) files = c.vm["file"].as<std::vector<std::string>>();
 

@@ -300,6 +300,7 @@ Status Run(int argc, char** argv) {
   bool exit_now = false;
   LM_RETURN_IF_ERROR(cli::Parse(&cmd, argc, argv, &exit_now));
   if (exit_now) return Status::OK();
+  LM_RETURN_IF_ERROR(cli::ResolveThreads(o.threads, &o.threads));
   const auto& vm = cmd.vm;
   if (o.data_dir.empty()) return Status::Usage("--data is required");
   if (o.out_dir.empty()) return Status::Usage("--out is required");
