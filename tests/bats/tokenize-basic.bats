@@ -138,6 +138,19 @@ setup() { setup_vocab; }
   [[ "${lines[3]}" == "bytes_per_token "* ]]
 }
 
+@test "--allow-special finds a special token that holds a newline anywhere in a long document" {
+  # Documents over 1 MiB are encoded in pieces cut after newlines; a cut must
+  # not fall inside a special token's text.
+  lm-tokenize train -q --vocab-size 400 --special $'<|x\ny|>' -o "$T/nl.bpe" "$T/train.txt"
+  sp=$(echo -n $'<|x\ny|>' | lm-tokenize --vocab "$T/nl.bpe" --ids --no-eot --allow-special)
+  [ "$(echo "$sp" | wc -w)" -eq 1 ]
+  for k in 17 174779 174780; do
+    awk -v k=$k 'BEGIN { for (i = 0; i < k; i++) printf "hello "; printf "<|x\ny|> world\n" }' |
+      lm-tokenize --vocab "$T/nl.bpe" --ids --no-eot --allow-special >"$T/ids"
+    [ "$(tr ' ' '\n' <"$T/ids" | grep -c "^$sp\$")" -eq 1 ]
+  done
+}
+
 @test "import a tiktoken rank file: ids kept, gaps unused, specials placed" {
   # 256 byte tokens at ranks 0..255 in reverse byte order, then "ab" = 256,
   # "abc" = 258 (257 unused); <|endoftext|> at 300.

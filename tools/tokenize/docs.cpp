@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <nlohmann/json.hpp>
@@ -153,11 +154,33 @@ Status DocReader::Extract(bool eof, std::vector<Piece>* out, size_t* got) {
   // A long unfinished document: hand over what can be cut exactly.
   while (pre_ && n - start_ > piece_bytes_) {
     size_t p = pre_->SafeSplit(b + start_, n - start_, piece_bytes_);
+    while (p < n - start_ && CutsKept(b + start_, n - start_, p))
+      p = pre_->SafeSplit(b + start_, n - start_, p + 1);
     if (p >= n - start_) break;
     LM_RETURN_IF_ERROR(Emit(b + start_, p, false, out, got));
     start_ += p;
   }
   return Status::OK();
+}
+
+void DocReader::KeepWhole(const std::vector<std::string>& texts) {
+  // SafeSplit cuts just after a "\n", so only a text holding one can straddle a cut.
+  keep_.clear();
+  for (const std::string& t : texts)
+    if (t.size() > 1 && t.find('\n') != std::string::npos) keep_.push_back(t);
+}
+
+// Whether cutting [p, p + n) at `at` would split an occurrence of a kept text,
+// or of its beginning where the buffer ends (the rest may follow).
+bool DocReader::CutsKept(const char* p, size_t n, size_t at) const {
+  for (const std::string& t : keep_) {
+    const size_t first = at >= t.size() ? at - t.size() + 1 : 0;
+    for (size_t a = first; a < at; a++) {
+      const size_t len = std::min(t.size(), n - a);
+      if (memcmp(p + a, t.data(), len) == 0) return true;
+    }
+  }
+  return false;
 }
 
 Status DocReader::Next(size_t max_bytes, std::vector<Piece>* out, bool* done) {

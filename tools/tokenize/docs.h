@@ -45,12 +45,16 @@ class DocReader {
   // Whether the last Next stopped because the input had nothing more for now
   // (a pipe waiting on its writer), rather than on max_bytes or at the end.
   bool idle() const { return idle_; }
+  // Texts that a piece boundary inside a document must not cut (the special
+  // tokens, when they are encoded as such: --allow-special).
+  void KeepWhole(const std::vector<std::string>& texts);
 
  private:
   Status OpenNext(bool* none_left);
   Status Fill(bool* eof);
   Status Extract(bool eof, std::vector<Piece>* out, size_t* got);
   Status Emit(const char* p, size_t n, bool doc_end, std::vector<Piece>* out, size_t* got);
+  bool CutsKept(const char* p, size_t n, size_t at) const;
 
   std::vector<std::string> files_;
   DocMode mode_;
@@ -64,6 +68,7 @@ class DocReader {
   uint64_t file_bytes_ = 0, line_ = 0;
   bool file_had_doc_ = false, in_doc_ = false, short_read_ = false, idle_ = false;
   uint64_t bytes_read_ = 0;
+  std::vector<std::string> keep_;  // KeepWhole's texts that could straddle a cut
 };
 
 }  // namespace lm

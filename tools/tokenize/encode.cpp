@@ -214,6 +214,12 @@ Status CmdEncode(int argc, char** argv) {
   Progress progress("encode", 0);
   bool eot = !c.vm.count("no-eot");
   bool allow = c.vm.count("allow-special") > 0;
+  if (allow) {
+    std::vector<std::string> specials;
+    for (uint32_t id = 0; id < vocab.size(); id++)
+      if (vocab.is_special(id)) specials.push_back(vocab.token_bytes(id));
+    reader.KeepWhole(specials);
+  }
   if (ids_out) {
     bool line_open = false;
     LM_RETURN_IF_ERROR(EncodeAll(
