@@ -4,6 +4,7 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <cstring>
 #include <map>
 #include <unordered_map>
 
@@ -17,14 +18,19 @@ using nlohmann::json;
 Status ParseSpecialArg(const std::string& s, SpecialArg* out) {
   size_t eq = s.rfind('=');
   out->id = Vocab::kNoId;
-  if (eq != std::string::npos && eq > 0 && eq + 1 < s.size() &&
-      s.find_first_not_of("0123456789", eq + 1) == std::string::npos && s.size() - eq - 1 <= 9) {
+  out->text = s;
+  // What follows the last '=' is an id when it starts like a number; it must
+  // then be one, rather than silently becoming part of the token's text.
+  if (eq != std::string::npos && eq + 1 < s.size() && strchr("0123456789+- \t", s[eq + 1])) {
+    const std::string tail = s.substr(eq + 1);
+    if (tail.find_first_not_of("0123456789") != std::string::npos || tail.size() > 10 ||
+        std::stoull(tail) >= Vocab::kNoId)
+      return Status::Usage("--special '" + s + "': bad id '" + tail +
+                           "' (TOKEN=ID takes a decimal ID below 4294967295)");
     out->text = s.substr(0, eq);
-    out->id = (uint32_t)std::stoul(s.substr(eq + 1));
-  } else {
-    out->text = s;
+    out->id = (uint32_t)std::stoull(tail);
   }
-  if (out->text.empty()) return Status::Usage("empty special token");
+  if (out->text.empty()) return Status::Usage("empty special token in --special '" + s + "'");
   return Status::OK();
 }
 

@@ -41,6 +41,12 @@ TEST(special_args) {
   CHECK_OK(ParseSpecialArg("a=b", &a));  // not a number: all of it is the token
   CHECK_EQ(a.text, std::string("a=b"));
   CHECK(!ParseSpecialArg("", &a).ok());
+  // Something that starts like an id after the last '=' must be one.
+  for (const char* bad : {"<|endoftext|>=4294967296", "<|endoftext|>=4294967295", "=-1",
+                          "<|pad|>=12x", "<|endoftext|>= 257", "<|x|>=+3", "=5"})
+    CHECK(ParseSpecialArg(bad, &a).code() == Status::kUsage);
+  CHECK_OK(ParseSpecialArg("<|x|>=4294967294", &a));
+  CHECK_EQ(a.id, 4294967294u);
 }
 
 TEST(import_tiny_gpt2) {
