@@ -76,6 +76,9 @@ void InstallCleanupHandlers() {
   // A closed pipe downstream (lm-sample ... | head) ends the tool quietly, as it
   // ends cat: temporaries are removed and the process dies of SIGPIPE.
   sigaction(SIGPIPE, &sa, nullptr);
+  // Past `ulimit -f` a write then fails with EFBIG, reported and cleaned up like
+  // any write error, instead of the signal killing the tool mid-file.
+  signal(SIGXFSZ, SIG_IGN);
 }
 
 Status ReadFile(const std::string& path, std::string* out) {

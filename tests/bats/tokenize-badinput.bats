@@ -169,3 +169,13 @@ one_error_line() {
   [ "$(cat "$T/keep.out")" = "old" ]
   [ -z "$(ls -A "$T" | grep tmp)" ]
 }
+
+@test "a write past ulimit -f is an error that leaves the old output and no temporary" {
+  for i in 1 2 3 4 5 6 7 8; do cat "$T/train.txt"; done >"$T/big.txt"
+  printf 'old' >"$T/keep.tok"
+  run bash -c "ulimit -f 4; lm-tokenize --vocab '$T/v.bpe' -o '$T/keep.tok' '$T/big.txt'"
+  [ "$status" -eq 1 ]
+  [[ "$output" == *"keep.tok"*"File too large"* ]]
+  [ "$(cat "$T/keep.tok")" = "old" ]
+  [ -z "$(ls -A "$T" | grep tmp)" ]
+}
