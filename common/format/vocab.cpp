@@ -79,6 +79,7 @@ Status CheckTable(const VocabFile& v, const std::string& name) {
   if (v.pattern.size() > kVocabMaxPatternBytes) return Status::Invalid(name + ": pattern too long");
   bool seen_byte[256] = {false};
   std::unordered_set<std::string> plain, special;
+  uint64_t total = 0;
   plain.reserve(n * 2);
   for (size_t id = 0; id < n; id++) {
     const VocabToken& t = v.tokens[id];
@@ -119,7 +120,10 @@ Status CheckTable(const VocabFile& v, const std::string& name) {
                              " bytes");
     if (IsMergeable(t.kind) && !plain.insert(t.bytes).second)
       return Status::Invalid(where + ": the same bytes as an earlier token");
+    total += t.bytes.size();
   }
+  if (total > kVocabMaxTotalBytes)
+    return Status::Invalid(name + ": the tokens expand to more than 64 MiB");
   for (int b = 0; b < 256; b++)
     if (!seen_byte[b]) return Status::Invalid(name + ": no token for byte " + std::to_string(b));
   if (v.eot_id >= n || v.tokens[v.eot_id].kind != TokenKind::kSpecial ||
@@ -226,6 +230,7 @@ Status DecodeVocabFile(const uint8_t* p, size_t n, const std::string& name, Voca
     return Status::Corruption(bad + " (pattern)");
   v.pattern.assign((const char*)b, len);
   v.tokens.resize(count);
+  uint64_t total_bytes = 0;
   for (uint32_t i = 0; i < count; i++) {
     VocabToken& t = v.tokens[i];
     std::string where = bad + " at id " + std::to_string(i);
@@ -247,6 +252,10 @@ Status DecodeVocabFile(const uint8_t* p, size_t n, const std::string& name, Voca
         t.right = (uint32_t)c;
         if (v.tokens[a].bytes.size() + v.tokens[c].bytes.size() > kVocabMaxTokenBytes)
           return Status::Invalid(name + ": id " + std::to_string(i) + ": token too long");
+        if (total_bytes + v.tokens[a].bytes.size() + v.tokens[c].bytes.size() >
+            kVocabMaxTotalBytes)  // checked before the bytes are built
+          return Status::Invalid(name + ": id " + std::to_string(i) +
+                                 ": the tokens expand to more than 64 MiB");
         t.bytes = v.tokens[a].bytes + v.tokens[c].bytes;
         break;
       }
@@ -260,6 +269,7 @@ Status DecodeVocabFile(const uint8_t* p, size_t n, const std::string& name, Voca
         return Status::Invalid(name + ": id " + std::to_string(i) + ": unknown entry kind " +
                                std::to_string((int)t.kind));
     }
+    total_bytes += t.bytes.size();
   }
   if (r.left() != 0)
     return Status::Corruption(bad + " (" + std::to_string(r.left()) + " trailing bytes)");

@@ -20,6 +20,7 @@ constexpr size_t kVocabHeaderSize = 32;
 constexpr uint32_t kVocabMaxTokens = 1u << 24;      // ids, at most
 constexpr uint32_t kVocabMaxTokenBytes = 1u << 16;  // bytes in one token, at most
 constexpr uint32_t kVocabMaxPatternBytes = 1u << 16;
+constexpr uint64_t kVocabMaxTotalBytes = 1u << 26;  // all tokens' bytes together, at most
 
 // How text is cut into chunks before BPE.
 enum class PatternKind : uint8_t {

@@ -156,6 +156,38 @@ TEST(format_checks_invariants) {
   CHECK(bad(g));
 }
 
+// A few thousand merges of 32 KiB tokens (each within the 64 KiB token limit)
+// would expand a small file to more than the 64 MiB all tokens may total.
+TEST(format_refuses_tokens_expanding_past_64_mib) {
+  VocabFile f = SmallFile();
+  f.tokens.resize(256);  // bytes only; specials appended below
+  auto merge = [&](uint32_t a, uint32_t b) {
+    VocabToken t;
+    t.kind = TokenKind::kMerge;
+    t.left = a;
+    t.right = b;
+    t.bytes = f.tokens[a].bytes + f.tokens[b].bytes;
+    f.tokens.push_back(t);
+    return (uint32_t)f.tokens.size() - 1;
+  };
+  uint32_t big = 'a';
+  for (int i = 0; i < 15; i++) big = merge(big, big);  // "a" x 32768
+  for (int b = 0; b < 256 && f.tokens.size() < 256 + 15 + 2100; b++) {
+    const uint32_t mid = merge(big, (uint32_t)b);
+    for (int c = 0; c < 256; c++) merge(mid, (uint32_t)c);  // distinct 32770-byte tokens
+  }
+  VocabToken eot;
+  eot.kind = TokenKind::kSpecial;
+  eot.bytes = "<|endoftext|>";
+  f.eot_id = (uint32_t)f.tokens.size();
+  f.tokens.push_back(eot);
+  std::string d;
+  uint64_t id;
+  Status s = EncodeVocabFile(f, &d, &id);
+  CHECK(!s.ok());
+  CHECK(s.ToString().find("64 MiB") != std::string::npos);
+}
+
 TEST(encode_small_vocab) {
   VocabFile f = SmallFile();
   std::string data;
