@@ -253,7 +253,10 @@ Status Vocab::FromFile(VocabFile file, uint64_t id, Vocab* out) {
   Impl& m = *v.impl_;
   m.file = std::move(file);
   m.id = id;
-  LM_RETURN_IF_ERROR(Pretokenizer::Create(m.file.pattern_kind, m.file.pattern, false, &m.pre));
+  Status pattern = Pretokenizer::Create(m.file.pattern_kind, m.file.pattern, false, &m.pre);
+  // A pattern read from a file is part of the file: a bad one makes the file
+  // invalid, not the command line.
+  if (!pattern.ok()) return Status::Invalid(pattern.message());
   size_t n = m.file.tokens.size();
   m.kind.resize(n);
   size_t plain = 0;

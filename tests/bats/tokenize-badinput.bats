@@ -131,6 +131,33 @@ one_error_line() {
   [[ "$output" == *"missing.txt"* ]]
   [ "$(cat "$T/keep.bpe")" = "old" ]
   [ -z "$(ls "$T" | grep -v -e '^keep.bpe$' -e '^v.bpe$' -e '^train.txt$' -e '^bad.tiktoken$')" ]
+  # A rank file without byte 0: the error names the rank file, not "vocabulary".
+  for b in $(seq 1 255); do
+    printf "$(printf '\\%03o' "$b")" | base64 | tr -d '\n'
+    echo " $((b - 1))"
+  done >"$T/short.tiktoken"
+  echo "AQI= 255" >>"$T/short.tiktoken"  # bytes 1 2: 257 ids with <|endoftext|>
+  run lm-tokenize import -q --tiktoken "$T/short.tiktoken" --pattern gpt2 \
+    --special "<|endoftext|>" -o "$T/keep.bpe"
+  [ "$status" -eq 1 ]
+  [[ "$output" == *"short.tiktoken: no token for byte 0"* ]]
+}
+
+@test "import: bad --special ids and repeated specials are usage errors" {
+  printf 'YQ== 0\n' >"$T/r.tiktoken"
+  for sp in '<|endoftext|>=4294967296' '=-1' '<|pad|>=12x' '<|endoftext|>= 257'; do
+    run lm-tokenize import -q --tiktoken "$T/r.tiktoken" --pattern gpt2 --special "$sp" -o "$T/x.bpe"
+    [ "$status" -eq 2 ]
+    [[ "$output" == *"bad id"* ]]
+  done
+  run lm-tokenize import -q --tiktoken "$T/r.tiktoken" --pattern gpt2 \
+    --special '<|endoftext|>=257' --special '<|endoftext|>=258' -o "$T/x.bpe"
+  [ "$status" -eq 2 ]
+  run lm-tokenize import -q --tiktoken "$T/r.tiktoken" --pattern '' -o "$T/x.bpe"
+  [ "$status" -eq 2 ]
+  run lm-tokenize train -q --vocab-size 300 --pattern '' -o "$T/x.bpe" "$T/train.txt"
+  [ "$status" -eq 2 ]
+  [ ! -e "$T/x.bpe" ]
 }
 
 @test "usage errors exit 2" {

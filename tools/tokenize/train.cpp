@@ -28,6 +28,11 @@ Status SpecialArgs(const cli::Command& c, std::vector<SpecialArg>* out) {
   for (const std::string& s : c.vm["special"].as<std::vector<std::string>>()) {
     SpecialArg a;
     LM_RETURN_IF_ERROR(ParseSpecialArg(s, &a));
+    for (const SpecialArg& b : *out) {
+      if (b.text == a.text) return Status::Usage("--special '" + a.text + "' given twice");
+      if (a.id != Vocab::kNoId && b.id == a.id)
+        return Status::Usage("--special: id " + std::to_string(a.id) + " given twice");
+    }
     out->push_back(a);
   }
   return Status::OK();
@@ -98,6 +103,8 @@ Status CmdTrain(int argc, char** argv) {
   TrainOptions opt;
   opt.vocab_size = (uint32_t)vs;
   opt.min_frequency = minf;
+  if (c.vm["pattern"].as<std::string>().empty())
+    return Status::Usage("empty --pattern (a name: gpt2, cl100k, o200k, none; or a regex)");
   ParsePatternArg(c.vm["pattern"].as<std::string>(), &opt.pattern_kind, &opt.pattern);
   if (c.vm.count("special")) opt.specials = c.vm["special"].as<std::vector<std::string>>();
   for (auto& s : opt.specials)
@@ -192,22 +199,36 @@ Status CmdImport(int argc, char** argv) {
   LM_RETURN_IF_ERROR(SpecialArgs(c, &specials));
   PatternKind kind = PatternKind::kGpt2;
   std::string regex = PatternRegex(kind);
-  if (c.vm.count("pattern"))
+  if (c.vm.count("pattern")) {
+    if (c.vm["pattern"].as<std::string>().empty())
+      return Status::Usage("empty --pattern (a name: gpt2, cl100k, o200k, none; or a regex)");
     ParsePatternArg(c.vm["pattern"].as<std::string>(), &kind, &regex);
-  else if (c.vm.count("tiktoken"))
+  } else if (c.vm.count("tiktoken"))
     return Status::Usage("--tiktoken needs --pattern (gpt2, cl100k, o200k or a regex)");
   if (kind == PatternKind::kRegex) {
     std::unique_ptr<Pretokenizer> pre;
     LM_RETURN_IF_ERROR(Pretokenizer::Create(kind, regex, false, &pre));
   }
   VocabFile f;
+  std::string source;
   if (c.vm.count("tiktoken")) {
-    LM_RETURN_IF_ERROR(
-        ImportTiktoken(c.vm["tiktoken"].as<std::string>(), kind, regex, specials, &f));
+    source = c.vm["tiktoken"].as<std::string>();
+    LM_RETURN_IF_ERROR(ImportTiktoken(source, kind, regex, specials, &f));
   } else {
     auto g = c.vm["gpt2"].as<std::vector<std::string>>();
     if (g.size() != 2) return Status::Usage("--gpt2 takes two files: encoder.json vocab.bpe");
+    source = g[0] + ", " + g[1];
     LM_RETURN_IF_ERROR(ImportGpt2(g[0], g[1], kind, regex, specials, &f));
+  }
+  // The table's checks run as it is written: one that fails is the input's
+  // fault ("no token for byte 0"), so it names the input.
+  std::string body;
+  uint64_t id;
+  Status table = EncodeVocabFile(f, &body, &id);
+  if (!table.ok()) {
+    std::string m = table.message();
+    if (m.rfind("vocabulary: ", 0) == 0) m = m.substr(12);
+    return Status::Invalid(source + ": " + m);
   }
   return WriteAndReport(c.vm["output"].as<std::string>(), f);
 }
