@@ -229,6 +229,7 @@ AtomicFile::~AtomicFile() {
 
 Status AtomicFile::Open(const std::string& path) {
   Abort();
+  if (path.empty()) return Status::Usage("empty output file name");
   path_ = path;
   target_ = path;
   direct_ = false;

@@ -176,6 +176,16 @@ one_error_line() {
   run lm-tokenize --vocab "$T/v.bpe" -j -1 "$T/train.txt"
   [ "$status" -eq 2 ]
   [[ "$output" == *"-j/--threads must be 0"* ]]
+  run lm-tokenize --vocab "$T/v.bpe" -o '' "$T/train.txt"
+  [ "$status" -eq 2 ]
+  run lm-tokenize train -q --vocab-size 300 -o '' "$T/train.txt"
+  [ "$status" -eq 2 ]
+}
+
+@test "decode --ids names a bad byte by its value instead of echoing it" {
+  run bash -c "printf '12 \\001 5' | lm-tokenize decode --vocab '$T/v.bpe' --ids"
+  [ "$status" -eq 1 ]
+  [[ "$output" == *"<stdin>:1: expected decimal token ids, found byte 0x01"* ]]
 }
 
 @test "-j far beyond the cores is capped to them, not a crash" {

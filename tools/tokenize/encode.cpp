@@ -394,9 +394,14 @@ Status CmdDecode(int argc, char** argv) {
         }
         if (ch == '\n') line++;
         if (!isspace(ch)) {
+          // A control or non-ASCII byte is shown as its value, not written raw.
+          char shown[16];
+          if (ch >= 0x20 && ch < 0x7f)
+            snprintf(shown, sizeof shown, "'%c'", (char)ch);
+          else
+            snprintf(shown, sizeof shown, "byte 0x%02x", (unsigned)(ch & 0xff));
           st = Status::Invalid(name + ":" + std::to_string(line) +
-                               ": expected decimal token ids, found '" + std::string(1, (char)ch) +
-                               "'");
+                               ": expected decimal token ids, found " + shown);
           break;
         }
         if (ids.size() >= 65536) {
@@ -410,10 +415,16 @@ Status CmdDecode(int argc, char** argv) {
     } else {
       TokenStreamReader r(in, name);
       st = r.Begin();
-      if (st.ok() && (r.info().vocab_id != vocab.id() || r.info().vocab_size != vocab.size()))
+      const TokenStreamInfo& h = r.info();
+      if (st.ok() && (h.vocab_id != vocab.id() || h.vocab_size != vocab.size()))
         st = Status::Invalid(name + ": token stream was made with another vocabulary (stream " +
-                             HashHex(r.info().vocab_id) + ", " + vpath + " is " +
-                             HashHex(vocab.id()) + ")");
+                             HashHex(h.vocab_id) + " of " + std::to_string(h.vocab_size) +
+                             " ids, " + vpath + " is " + HashHex(vocab.id()) + " of " +
+                             std::to_string(vocab.size()) + ")");
+      // Same vocabulary, so the end-of-text id can only differ if the header was forged.
+      if (st.ok() && h.eot_id != kNoToken && h.eot_id != vocab.eot_id())
+        st = Status::Invalid(name + ": the stream's end-of-text id " + std::to_string(h.eot_id) +
+                             " is not " + vpath + "'s " + std::to_string(vocab.eot_id()));
       std::vector<uint32_t> ids;
       bool done = false;
       while (st.ok() && !done) {

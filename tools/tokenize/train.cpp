@@ -92,7 +92,8 @@ Status CmdTrain(int argc, char** argv) {
   bool exit_now;
   LM_RETURN_IF_ERROR(cli::Parse(&c, argc, argv, &exit_now));
   if (exit_now) return Status::OK();
-  if (!c.vm.count("output")) return Status::Usage("-o/--output is required");
+  if (!c.vm.count("output") || c.vm["output"].as<std::string>().empty())
+    return Status::Usage("-o/--output is required");
   if (!c.vm.count("vocab-size")) return Status::Usage("--vocab-size is required");
   if (c.vm.count("quiet")) SetQuiet(true);
   uint64_t vs, minf;
@@ -192,7 +193,8 @@ Status CmdImport(int argc, char** argv) {
   LM_RETURN_IF_ERROR(cli::Parse(&c, argc, argv, &exit_now));
   if (exit_now) return Status::OK();
   if (c.vm.count("quiet")) SetQuiet(true);
-  if (!c.vm.count("output")) return Status::Usage("-o/--output is required");
+  if (!c.vm.count("output") || c.vm["output"].as<std::string>().empty())
+    return Status::Usage("-o/--output is required");
   if (c.vm.count("tiktoken") + c.vm.count("gpt2") != 1)
     return Status::Usage("give one of --tiktoken and --gpt2");
   std::vector<SpecialArg> specials;
@@ -243,7 +245,10 @@ Status CmdExport(int argc, char** argv) {
       "DESCRIPTION\n"
       "  Writes the vocabulary as a Hugging Face tokenizers file (byte-level BPE,\n"
       "  the same pattern, ignore_merges so that whole-token chunks match tiktoken)\n"
-      "  that encodes text to the same ids.\n"
+      "  that encodes text to the same ids as lm-tokenize's default, with one\n"
+      "  caveat: Hugging Face splits the text of special tokens out of the input by\n"
+      "  default, where lm-tokenize reads it as ordinary text; set\n"
+      "  tokenizer.encode_special_tokens = True (tokenizers) for the same ids.\n"
       "\nEXAMPLES\n  lm-tokenize export --hf tokenizer.json --vocab tok.bpe\n"
       "\nEXIT STATUS\n  0 success, 1 bad input or runtime error, 2 usage error.\n";
   bool exit_now;
