@@ -205,6 +205,14 @@ std::vector<int32_t> Tokens(int n, int V, uint64_t seed) {
   return t;
 }
 
+// Initial weights of config c from seed, as lm-train draws them.
+std::vector<float> InitialWeights(const lm::ModelConfig& c, uint64_t seed) {
+  lm::ParamLayout layout = lm::MakeParamLayout(c);
+  std::vector<float> w(layout.total);
+  lm::InitParams(c, layout, seed, w.data());
+  return w;
+}
+
 // The CPU backend and the emulated CUDA one, both of config c with options o,
 // both holding params.
 void MakeBackends(const lm::ModelConfig& c, const lm::BackendOptions& o,
@@ -220,8 +228,7 @@ void MakeBackends(const lm::ModelConfig& c, const lm::BackendOptions& o,
 
 void Compare(const lm::ModelConfig& c, int B, int T, bool recompute, int steps) {
   lm::ParamLayout layout = lm::MakeParamLayout(c);
-  std::vector<float> init(layout.total);
-  lm::InitParams(c, layout, 7, init.data());
+  std::vector<float> init = InitialWeights(c, 7);
   lm::BackendOptions o;
   o.max_batch = B;
   o.max_seq = T;
@@ -322,9 +329,7 @@ TEST(small_logit_chunks_match_cpu) {
 
 TEST(inference_only_backend) {
   lm::ModelConfig c = Tiny(false, 1);
-  lm::ParamLayout layout = lm::MakeParamLayout(c);
-  std::vector<float> init(layout.total);
-  lm::InitParams(c, layout, 3, init.data());
+  std::vector<float> init = InitialWeights(c, 3);
   lm::BackendOptions o;
   o.training = false;
   o.max_batch = 1;
@@ -351,9 +356,7 @@ TEST(inference_only_backend) {
 // rates the products and attention, and accounts for each launch once.
 TEST(profile_table_of_a_training_step) {
   lm::ModelConfig c = Tiny(true, 1);
-  lm::ParamLayout layout = lm::MakeParamLayout(c);
-  std::vector<float> init(layout.total);
-  lm::InitParams(c, layout, 3, init.data());
+  std::vector<float> init = InitialWeights(c, 3);
   lm::BackendOptions o;
   o.max_batch = 2;
   o.max_seq = 12;

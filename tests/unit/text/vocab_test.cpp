@@ -15,6 +15,17 @@ using namespace lm;
 
 namespace {
 
+// Appends the merge of ids a and b; returns its id.
+uint32_t AddMerge(VocabFile* f, uint32_t a, uint32_t b) {
+  VocabToken t;
+  t.kind = TokenKind::kMerge;
+  t.left = a;
+  t.right = b;
+  t.bytes = f->tokens[a].bytes + f->tokens[b].bytes;
+  f->tokens.push_back(t);
+  return (uint32_t)f->tokens.size() - 1;
+}
+
 // 256 bytes, merges "ab", "abc", "  ", "    ", specials.
 VocabFile SmallFile() {
   VocabFile f;
@@ -25,15 +36,7 @@ VocabFile SmallFile() {
     f.tokens[b].kind = TokenKind::kByte;
     f.tokens[b].bytes.assign(1, (char)b);
   }
-  auto merge = [&](uint32_t a, uint32_t b) {
-    VocabToken t;
-    t.kind = TokenKind::kMerge;
-    t.left = a;
-    t.right = b;
-    t.bytes = f.tokens[a].bytes + f.tokens[b].bytes;
-    f.tokens.push_back(t);
-    return (uint32_t)f.tokens.size() - 1;
-  };
+  auto merge = [&](uint32_t a, uint32_t b) { return AddMerge(&f, a, b); };
   uint32_t ab = merge('a', 'b');
   merge(ab, 'c');
   uint32_t sp = merge(' ', ' ');
@@ -161,15 +164,7 @@ TEST(format_checks_invariants) {
 TEST(format_refuses_tokens_expanding_past_64_mib) {
   VocabFile f = SmallFile();
   f.tokens.resize(256);  // bytes only; specials appended below
-  auto merge = [&](uint32_t a, uint32_t b) {
-    VocabToken t;
-    t.kind = TokenKind::kMerge;
-    t.left = a;
-    t.right = b;
-    t.bytes = f.tokens[a].bytes + f.tokens[b].bytes;
-    f.tokens.push_back(t);
-    return (uint32_t)f.tokens.size() - 1;
-  };
+  auto merge = [&](uint32_t a, uint32_t b) { return AddMerge(&f, a, b); };
   uint32_t big = 'a';
   for (int i = 0; i < 15; i++) big = merge(big, big);  // "a" x 32768
   for (int b = 0; b < 256 && f.tokens.size() < 256 + 15 + 2100; b++) {
