@@ -165,6 +165,18 @@ namespace {
 
 // Parses and checks trainer-state.json; verifies the hashes of the files it
 // lists (all of them, or only the small ones when `verify_large` is false).
+// The name of the first tensor of `layout` in `data` holding a NaN or an
+// infinity ("" when none): a diverged run must not be saved, resumed or used.
+std::string FirstNonFinite(const ParamLayout& layout, const float* data) {
+  for (const TensorInfo& t : layout.tensors) {
+    const float* p = data + t.offset;
+    float acc = 0.f;  // x * 0 is NaN exactly when x is NaN or infinite
+    for (size_t i = 0; i < (size_t)t.numel; i++) acc += p[i] * 0.f;
+    if (acc != 0.f) return t.name;
+  }
+  return "";
+}
+
 Status ReadState(const std::string& dir, bool verify_large, json* state) {
   std::string path = JoinPath(dir, kStateFile);
   std::string text;
@@ -227,6 +239,16 @@ Status LoadCheckpoint(const std::string& step_dir, bool load_params, Checkpoint*
   LM_RETURN_IF_ERROR(c.config.Validate().With(cfg_path));
   c.eot_id = st["eot_id"].get<int>();
   c.step = st["step"].get<int64_t>();
+  {
+    // trainer-state.json carries no checksum of its own: its step must at
+    // least be the one the directory is named after.
+    const std::string base = BaseName(step_dir);
+    if (base.rfind("step-", 0) == 0 && base.size() > 5 && base.size() <= 5 + 18 &&
+        base.find_first_not_of("0123456789", 5) == std::string::npos &&
+        std::to_string(c.step) != std::to_string(std::stoll(base.substr(5))))
+      return Status::Corruption(JoinPath(step_dir, kStateFile) + ": step " +
+                                std::to_string(c.step) + " in a directory named " + base);
+  }
   c.tokens_seen = st["tokens_seen"].get<uint64_t>();
   c.elapsed_seconds = st["elapsed_seconds"].get<double>();
   ParseHashHex(st["vocab_id"].get<std::string>(), &c.vocab_id);
@@ -259,6 +281,9 @@ Status LoadCheckpoint(const std::string& step_dir, bool load_params, Checkpoint*
     c.params.assign(layout.total, 0.0f);
     for (const TensorInfo& t : layout.tensors)
       LM_RETURN_IF_ERROR(r.ReadF32(t.name, StoredShape(t, c.config), c.params.data() + t.offset));
+    std::string bad = FirstNonFinite(layout, c.params.data());
+    if (!bad.empty())
+      return Status::Invalid(model_path + ": tensor '" + bad + "' holds NaN or infinite values");
   }
   *out = std::move(c);
   return Status::OK();
@@ -290,6 +315,10 @@ Status LoadOptimizerState(const std::string& step_dir, const ModelConfig& config
   }
   if (r.tensors().size() != 2 * layout.tensors.size())
     return Status::Invalid(path + ": holds tensors the model does not have");
+  std::string bad = FirstNonFinite(layout, m->data());
+  if (bad.empty()) bad = FirstNonFinite(layout, v->data());
+  if (!bad.empty())
+    return Status::Invalid(path + ": the moments of '" + bad + "' hold NaN or infinite values");
   *adam_step = st["adam_step"].get<int64_t>();
   return Status::OK();
 }
@@ -300,6 +329,18 @@ Status LoadOptimizerState(const std::string& step_dir, const ModelConfig& config
 Status SaveCheckpoint(const std::string& run, const CheckpointContents& c, int keep,
                       std::string* step_dir) {
   if (!c.params) return Status::Invalid("SaveCheckpoint: no parameters");
+  {
+    ParamLayout layout = MakeParamLayout(c.config);
+    std::string bad = FirstNonFinite(layout, c.params);
+    if (bad.empty() && c.adam_m && c.adam_v) {
+      bad = FirstNonFinite(layout, c.adam_m);
+      if (bad.empty()) bad = FirstNonFinite(layout, c.adam_v);
+    }
+    if (!bad.empty())
+      return Status::Invalid("step " + std::to_string(c.step) + ": '" + bad +
+                             "' holds NaN or infinite values: the training diverged, and "
+                             "diverged weights are not saved");
+  }
   json extra = json::parse(c.extra_json, nullptr, false);
   if (extra.is_discarded() || !extra.is_object())
     return Status::Invalid("SaveCheckpoint: extra_json is not an object");

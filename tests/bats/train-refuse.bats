@@ -93,3 +93,32 @@ setup_file() { train_setup_file; }
   [ "$(readlink "$r/latest")" = step-0000001 ]
   grep -q '"skipped":true' "$r/metrics.jsonl"
 }
+
+@test "refuse: optimizer values that would make AdamW divide by zero or diverge" {
+  for a in "--lr inf" "--beta1 1" "--beta1 nan" "--beta2 1" "--beta2 -1" "--weight-decay nan" \
+    "--weight-decay -1" "--grad-clip nan" "--grad-clip -1"; do
+    run train "$BATS_TEST_TMPDIR/run" --steps 1 $a
+    [ "$status" -eq 2 ]
+  done
+  [ ! -e "$BATS_TEST_TMPDIR/run/latest" ]
+}
+
+@test "diverged weights are never saved as a checkpoint" {
+  # --lr 1e30: step 1's update breaks the weights; every later loss is not finite.
+  run train "$BATS_TEST_TMPDIR/run" --steps 3 --lr 1e30
+  [ "$status" -eq 1 ]
+  [[ "$output" == *"non-finite loss, so they are not saved"*"last good checkpoint: none"* ]]
+  [ -z "$(ls "$BATS_TEST_TMPDIR/run" | grep step-)" ]
+  run train "$BATS_TEST_TMPDIR/run2" --steps 30 --lr 1e30 --ckpt-every 2 --max-bad-steps 5
+  [ "$status" -eq 1 ]
+  [ -z "$(ls "$BATS_TEST_TMPDIR/run2" | grep step-)" ]
+}
+
+@test "refuse: trainer-state.json whose step is not its directory's" {
+  train "$BATS_TEST_TMPDIR/run" --steps 2 --val-every 0
+  sed -i 's/"step": *2,/"step": 3,/' "$BATS_TEST_TMPDIR/run/step-0000002/trainer-state.json"
+  grep -q '"step": *3,' "$BATS_TEST_TMPDIR/run/step-0000002/trainer-state.json"
+  run lm-eval --ckpt "$BATS_TEST_TMPDIR/run" --data "$D/shards"
+  [ "$status" -eq 1 ]
+  [[ "$output" == *"trainer-state.json: step 3 in a directory named step-0000002"* ]]
+}

@@ -103,6 +103,20 @@ PY
   [ -L "$r/latest" ]
 }
 
+@test "signals: SIGHUP (a closed terminal or ssh session) checkpoints too" {
+  r="$BATS_TEST_TMPDIR/run"
+  train_bg "$BATS_TEST_TMPDIR/log" "$r" --steps 100000 --log-every 0 --val-every 0
+  pid=$TRAIN_PID
+  wait_for "$BATS_TEST_TMPDIR/log" "step 2/" 60
+  kill -HUP "$pid"
+  rc=0
+  wait "$pid" || rc=$?
+  [ "$rc" -eq 0 ]
+  grep -q "stopped by SIGHUP" "$BATS_TEST_TMPDIR/log"
+  [ -L "$r/latest" ]
+  [ -z "$(ls -A "$r" | grep tmp)" ]
+}
+
 @test "signals: SIGUSR1 checkpoints and training goes on" {
   r="$BATS_TEST_TMPDIR/run"
   train_bg "$BATS_TEST_TMPDIR/log" "$r" --steps 100000 --log-every 0 --val-every 0

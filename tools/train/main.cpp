@@ -7,6 +7,7 @@
 #include <atomic>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <string>
 
 #include "backend/autosize.h"
@@ -42,8 +43,15 @@ void InstallSignals() {
   sa.sa_handler = OnStop;
   sigaction(SIGINT, &sa, nullptr);
   sigaction(SIGTERM, &sa, nullptr);
+  sigaction(SIGHUP, &sa, nullptr);  // a closed terminal or ssh session: save, then stop
   sa.sa_handler = OnUsr1;
   sigaction(SIGUSR1, &sa, nullptr);
+  // Past `ulimit -f` a write then fails with EFBIG, reported like any write error.
+  signal(SIGXFSZ, SIG_IGN);
+}
+
+const char* StopSignalName(int sig) {
+  return sig == SIGINT ? "SIGINT" : sig == SIGHUP ? "SIGHUP" : "SIGTERM";
 }
 
 std::string FormatDuration(double s) {
@@ -144,7 +152,7 @@ const char* kManual = R"(DESCRIPTION
   optimizer.safetensors, trainer-state.json, tok.bpe): transformers loads a
   step directory with from_pretrained as it is. RUN/latest points at the newest
   complete one and is updated last; older ones beyond --keep are then deleted.
-  A checkpoint is written every --ckpt-every, on SIGUSR1, on SIGINT/SIGTERM
+  A checkpoint is written every --ckpt-every, on SIGUSR1, on SIGINT/SIGTERM/SIGHUP
   (after finishing the current step; the run then exits 0) and at the end.
   docs/formats/checkpoint.md describes the files.
 
@@ -200,7 +208,7 @@ EXAMPLES
   kill -USR1 $(pgrep lm-train)     # checkpoint now, keep training
 
 EXIT STATUS
-  0  trained to the end, or stopped by SIGINT/SIGTERM after checkpointing
+  0  trained to the end, or stopped by SIGINT/SIGTERM/SIGHUP after checkpointing
   1  bad input (data, vocabulary, run directory), out of memory, too many
      non-finite steps, or an I/O error
   2  usage error
@@ -309,7 +317,15 @@ Status Run(int argc, char** argv) {
   o.batch_given = !vm["micro-batch"].defaulted() || vm.count("batch-tokens");
   o.lr_given = !vm["lr"].defaulted();
   o.adam.lr = lr;
-  if (!(lr > 0)) return Status::Usage("--lr must be positive");
+  if (!(lr > 0) || !std::isfinite(lr)) return Status::Usage("--lr must be a positive number");
+  // Values outside these ranges make AdamW divide by zero or diverge: a NaN
+  // model saved with exit 0.
+  if (!(o.adam.beta1 >= 0 && o.adam.beta1 < 1)) return Status::Usage("--beta1 must be in [0, 1)");
+  if (!(o.adam.beta2 >= 0 && o.adam.beta2 < 1)) return Status::Usage("--beta2 must be in [0, 1)");
+  if (!(o.adam.weight_decay >= 0) || !std::isfinite(o.adam.weight_decay))
+    return Status::Usage("--weight-decay must be a number >= 0");
+  if (!(o.adam.grad_clip >= 0) || !std::isfinite(o.adam.grad_clip))
+    return Status::Usage("--grad-clip must be a number >= 0 (0: no clipping)");
   LM_RETURN_IF_ERROR(ParseScheduleKind(schedule, &o.schedule.kind));
   LM_RETURN_IF_ERROR(ParseWarmup(warmup, &o));
   if (!length_steps.empty()) {
@@ -480,7 +496,25 @@ Status Run(int argc, char** argv) {
     LogInfo("sample: [%s]%s", esc(prompt).c_str(), esc(text).c_str());
     return Status::OK();
   };
+  // Whether the current weights gave the last step a non-finite loss: such
+  // weights (a diverged run) are never saved as a checkpoint.
+  bool diverged = false;
+  auto last_good = [&] {
+    return tr.last_saved_step() >= 0 ? JoinPath(o.out_dir, CheckpointDirName(tr.last_saved_step()))
+                                     : std::string("none was written");
+  };
   auto save = [&](const char* why) -> Status {
+    if (diverged) {
+      const bool optional = !strcmp(why, "periodic") || !strcmp(why, "SIGUSR1");
+      if (optional) {
+        LogWarn("step %lld: not saved: the weights give a non-finite loss", (long long)tr.step());
+        return Status::OK();
+      }
+      return Status::Invalid("step " + std::to_string(tr.step()) +
+                             ": the weights give a non-finite loss, so they are not saved (the "
+                             "last good checkpoint: " +
+                             last_good() + "; try a lower --lr)");
+    }
     std::string dir;
     LM_RETURN_IF_ERROR(tr.Save(&dir));
     LogInfo("step %lld: saved %s (%s)", (long long)tr.step(), dir.c_str(), why);
@@ -501,18 +535,16 @@ Status Run(int argc, char** argv) {
     LM_RETURN_IF_ERROR(tr.Step(&st));
     avg_step = avg_step == 0 ? st.seconds : 0.9 * avg_step + 0.1 * st.seconds;
     LM_RETURN_IF_ERROR(tr.LogStep(st, st.tokens / std::max(st.seconds, 1e-9)));
+    diverged = st.skipped && !std::isfinite(st.loss);
     if (st.skipped) {
       if (bad_run++ == 0) first_bad = st.step;
       LogWarn("step %lld: %s is not finite; update skipped (%d in a row)", (long long)st.step,
               std::isfinite(st.loss) ? "the gradient" : "the loss", bad_run);
       if (bad_run >= o.max_bad_steps) {
-        std::string last = tr.last_saved_step() >= 0
-                               ? JoinPath(o.out_dir, CheckpointDirName(tr.last_saved_step()))
-                               : std::string("none was written");
         return Status::Invalid(
             "steps " + std::to_string(first_bad) + " to " + std::to_string(st.step) +
-            " all had a non-finite loss or gradient; stopping (the last good checkpoint: " + last +
-            "; try a lower --lr)");
+            " all had a non-finite loss or gradient; stopping (the last good checkpoint: " +
+            last_good() + "; try a lower --lr)");
       }
     } else {
       bad_run = 0;
@@ -560,10 +592,9 @@ Status Run(int argc, char** argv) {
 
   int sig = g_stop.load();
   if (sig) {
-    if (tr.last_saved_step() != tr.step())
-      LM_RETURN_IF_ERROR(save(sig == SIGINT ? "SIGINT" : "SIGTERM"));
+    if (tr.last_saved_step() != tr.step()) LM_RETURN_IF_ERROR(save(StopSignalName(sig)));
     LogInfo("stopped by %s at step %lld; saved %s; rerun the same command to continue",
-            sig == SIGINT ? "SIGINT" : "SIGTERM", (long long)tr.step(),
+            StopSignalName(sig), (long long)tr.step(),
             JoinPath(o.out_dir, CheckpointDirName(tr.step())).c_str());
     return Status::OK();
   }

@@ -85,6 +85,15 @@ Status Trainer::Setup(const TrainerOptions& opt) {
   LM_RETURN_IF_ERROR(lock_.TryLock(JoinPath(opt_.out_dir, ".lock"), &held));
   if (!held)
     return Status::Invalid(opt_.out_dir + ": another lm-train is using this run directory");
+  {
+    // A directory we cannot write in must be found now, not at the first
+    // checkpoint after --ckpt-every of training.
+    const std::string probe = JoinPath(opt_.out_dir, ".write-test-" + std::to_string(getpid()));
+    int fd = open(probe.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd < 0) return Status::FromErrno(opt_.out_dir, "cannot write in the run directory");
+    close(fd);
+    unlink(probe.c_str());
+  }
   Checkpoint meta;
   bool have_ckpt = false;
   LM_RETURN_IF_ERROR(CheckRunDirectory(&meta, &have_ckpt));
@@ -545,7 +554,14 @@ Status Trainer::Save(std::string* dir) {
   c.adam_v = v.data();
   c.adam_step = adam_step;
   c.extra_json = ExtraStateJson();
-  LM_RETURN_IF_ERROR(SaveCheckpoint(opt_.out_dir, c, opt_.keep, dir));
+  Status s = SaveCheckpoint(opt_.out_dir, c, opt_.keep, dir);
+  if (!s.ok() && s.code() == Status::kInvalid && s.message().find("diverged") != std::string::npos)
+    return Status::Invalid(s.message() + " (the last good checkpoint: " +
+                           (last_saved_ >= 0
+                                ? JoinPath(opt_.out_dir, CheckpointDirName(last_saved_))
+                                : std::string("none was written")) +
+                           "; try a lower --lr)");
+  LM_RETURN_IF_ERROR(s);
   last_saved_ = step_;
   return Status::OK();
 }

@@ -231,6 +231,22 @@ TEST(rejects_corruption) {
   CHECK_EQ(LoadCheckpoint(dir, false, &c).code(), Status::kInvalid);
 }
 
+// Weights or moments holding NaN or Inf (a diverged run) are never written.
+TEST(refuses_to_save_non_finite_values) {
+  Fixture f("nonfinite");
+  f.p[17] = NAN;
+  Status s = SaveCheckpoint(f.Run(), f.Contents(4), 0, nullptr);
+  CHECK(!s.ok());
+  CHECK(s.ToString().find("diverged") != std::string::npos);
+  f.p[17] = 0.5f;
+  f.v[3] = INFINITY;
+  CHECK(!SaveCheckpoint(f.Run(), f.Contents(4), 0, nullptr).ok());
+  std::vector<std::string> dirs;
+  CHECK(!ListCheckpoints(f.Run(), &dirs).ok() || dirs.empty());
+  f.v[3] = 0.5f;
+  CHECK_OK(SaveCheckpoint(f.Run(), f.Contents(4), 0, nullptr));
+}
+
 TEST(config_must_match_tensors) {
   Fixture f("mismatch");
   std::string dir;
