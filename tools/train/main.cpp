@@ -153,7 +153,8 @@ const char* kManual = R"(DESCRIPTION
   step directory with from_pretrained as it is. RUN/latest points at the newest
   complete one and is updated last; older ones beyond --keep are then deleted.
   A checkpoint is written every --ckpt-every, on SIGUSR1, on SIGINT/SIGTERM/SIGHUP
-  (after finishing the current step; the run then exits 0) and at the end.
+  (after the current micro-step: a step that is not finished is dropped and
+  redone on resume; the run then exits 0) and at the end.
   docs/formats/checkpoint.md describes the files.
 
   Rerunning the same command on an existing RUN (or adding --resume) continues
@@ -428,6 +429,7 @@ Status Run(int argc, char** argv) {
   InstallSignals();
   Trainer tr;
   LM_RETURN_IF_ERROR(tr.Setup(o));
+  tr.SetInterrupt([] { return g_stop.load() != 0; });
   Backend* be = tr.backend();
   const ModelConfig& cfg = tr.config();
   LogInfo("model: %s", cfg.Describe().c_str());
@@ -533,6 +535,7 @@ Status Run(int argc, char** argv) {
     if (tr.budget() > 0 && avg_step > 0 && tr.elapsed() + 0.5 * avg_step >= tr.budget()) break;
     StepStats st;
     LM_RETURN_IF_ERROR(tr.Step(&st));
+    if (st.abandoned) break;  // a stop request between micro-steps
     avg_step = avg_step == 0 ? st.seconds : 0.9 * avg_step + 0.1 * st.seconds;
     LM_RETURN_IF_ERROR(tr.LogStep(st, st.tokens / std::max(st.seconds, 1e-9)));
     diverged = st.skipped && !std::isfinite(st.loss);

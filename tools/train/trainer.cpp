@@ -426,7 +426,15 @@ Status Trainer::Step(StepStats* st) {
   LM_RETURN_IF_ERROR(backend_->ZeroGrad());
   double loss_sum = 0;
   const int B = micro_batch_;
+  const BatchCursor start = sampler_->cursor();
   for (int m = 0; m < micro_steps_; m++) {
+    if (m > 0 && interrupt_ && interrupt_()) {
+      LM_RETURN_IF_ERROR(sampler_->Seek(start));
+      st->abandoned = true;
+      st->step = step_;
+      st->seconds = std::chrono::duration<double>(Clock::now() - t0).count();
+      return Status::OK();
+    }
     LM_RETURN_IF_ERROR(sampler_->Next(B, 0, B, batch_.data()));
     for (int b = 0; b < B; b++)
       for (int t = 0; t < T_; t++) {

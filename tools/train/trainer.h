@@ -6,6 +6,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -69,8 +70,9 @@ struct StepStats {
   float loss = 0, grad_norm = 0;
   double lr = 0;
   bool skipped = false;
-  double seconds = 0;   // wall time of the step
-  uint64_t tokens = 0;  // tokens trained on in this step
+  bool abandoned = false;  // interrupted between micro-steps: nothing changed
+  double seconds = 0;      // wall time of the step
+  uint64_t tokens = 0;     // tokens trained on in this step
 };
 
 class Trainer {
@@ -101,6 +103,10 @@ class Trainer {
 
   // One optimizer step over micro_steps micro-batches.
   Status Step(StepStats* st);
+  // Asked between the micro-steps of a step: when it returns true, the step is
+  // abandoned (st->abandoned; the weights and data position are as before it),
+  // so that a stop request waits for one micro-step, not a whole step.
+  void SetInterrupt(std::function<bool()> f) { interrupt_ = std::move(f); }
   // Mean loss (nats/token) and bits per byte over the fixed validation windows.
   Status Validate(double* loss, double* bpb);
   // A short greedy continuation of a prompt drawn from the validation data.
@@ -147,6 +153,7 @@ class Trainer {
   std::vector<uint32_t> val_windows_;
   uint64_t val_bytes_ = 0;
   int metrics_fd_ = -1;
+  std::function<bool()> interrupt_;
 };
 
 }  // namespace lm
