@@ -153,7 +153,8 @@ Status Model<T>::Init(const ModelConfig& cfg, int max_batch, int max_seq, bool t
         return Status::Resource("cpu backend: needs " + Gib(arena_size_) + " for " +
                                 cfg.Describe() + " at batch " + std::to_string(max_batch) + " x " +
                                 std::to_string(max_seq) + ", but only " + Gib(avail) +
-                                " is available (try a smaller --micro-batch or model)");
+                                " is available (try a smaller batch (lm-train --micro-batch, "
+                                "lm-eval --batch) or model)");
       arena_ = std::malloc(arena_size_);
       if (!arena_)
         return Status::Resource("cpu backend: cannot allocate " + Gib(arena_size_) + " for " +

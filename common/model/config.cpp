@@ -28,15 +28,14 @@ double ShortestDouble(float f) {
 Status GetInt(const json& j, const char* key, bool required, int* out) {
   auto it = j.find(key);
   if (it == j.end() || it->is_null()) {
-    if (required) return Status::Invalid(std::string("config.json: missing \"") + key + "\"");
+    if (required) return Status::Invalid(std::string("missing \"") + key + "\"");
     return Status::OK();
   }
   if (!it->is_number_integer())
-    return Status::Invalid(std::string("config.json: \"") + key + "\" is not an integer");
+    return Status::Invalid(std::string("\"") + key + "\" is not an integer");
   int64_t v = it->get<int64_t>();
   if (v < 0 || v > (int64_t)1 << 30)
-    return Status::Invalid(std::string("config.json: \"") + key +
-                           "\" out of range: " + std::to_string(v));
+    return Status::Invalid(std::string("\"") + key + "\" out of range: " + std::to_string(v));
   *out = (int)v;
   return Status::OK();
 }
@@ -44,8 +43,7 @@ Status GetInt(const json& j, const char* key, bool required, int* out) {
 Status GetFloat(const json& j, const char* key, float* out) {
   auto it = j.find(key);
   if (it == j.end() || it->is_null()) return Status::OK();
-  if (!it->is_number())
-    return Status::Invalid(std::string("config.json: \"") + key + "\" is not a number");
+  if (!it->is_number()) return Status::Invalid(std::string("\"") + key + "\" is not a number");
   *out = (float)it->get<double>();
   return Status::OK();
 }
@@ -54,8 +52,8 @@ Status GetFloat(const json& j, const char* key, float* out) {
 Status Refuse(const json& j, const char* key, const json& allowed, const char* why) {
   auto it = j.find(key);
   if (it == j.end() || it->is_null() || *it == allowed) return Status::OK();
-  return Status::Invalid(std::string("config.json: unsupported \"") + key + "\": " + it->dump() +
-                         " (" + why + ")");
+  return Status::Invalid(std::string("unsupported \"") + key + "\": " + it->dump() + " (" + why +
+                         ")");
 }
 
 }  // namespace
@@ -195,11 +193,11 @@ std::string ConfigToHfJson(const ModelConfig& c, int eot_id) {
 
 Status ConfigFromHfJson(const std::string& text, ModelConfig* out) {
   json j = json::parse(text, nullptr, /*allow_exceptions=*/false);
-  if (j.is_discarded()) return Status::Invalid("config.json: not valid JSON");
-  if (!j.is_object()) return Status::Invalid("config.json: not a JSON object");
+  if (j.is_discarded()) return Status::Invalid("not valid JSON");
+  if (!j.is_object()) return Status::Invalid("not a JSON object");
   auto mt = j.find("model_type");
   if (mt != j.end() && !(mt->is_string() && mt->get<std::string>() == "llama"))
-    return Status::Invalid("config.json: model_type " + mt->dump() + " is not \"llama\"");
+    return Status::Invalid("model_type " + mt->dump() + " is not \"llama\"");
   LM_RETURN_IF_ERROR(Refuse(j, "hidden_act", "silu", "only silu is implemented"));
   LM_RETURN_IF_ERROR(Refuse(j, "hidden_activation", "silu", "only silu is implemented"));
   LM_RETURN_IF_ERROR(Refuse(j, "rope_scaling", nullptr, "RoPE scaling is not supported"));
@@ -223,20 +221,19 @@ Status ConfigFromHfJson(const std::string& text, ModelConfig* out) {
   LM_RETURN_IF_ERROR(GetFloat(j, "rms_norm_eps", &c.norm_eps));
   auto tie = j.find("tie_word_embeddings");
   if (tie != j.end() && !tie->is_null()) {
-    if (!tie->is_boolean())
-      return Status::Invalid("config.json: tie_word_embeddings is not a boolean");
+    if (!tie->is_boolean()) return Status::Invalid("tie_word_embeddings is not a boolean");
     c.tied_embeddings = tie->get<bool>();
   }
   if (c.n_heads > 0 && c.dim % c.n_heads == 0) {
     int hd = c.head_dim();
     LM_RETURN_IF_ERROR(GetInt(j, "head_dim", false, &hd));
     if (hd != c.head_dim())
-      return Status::Invalid("config.json: head_dim " + std::to_string(hd) +
+      return Status::Invalid("head_dim " + std::to_string(hd) +
                              " differs from hidden_size / num_attention_heads = " +
                              std::to_string(c.head_dim()) + " (not supported)");
   }
   c.Pad();
-  LM_RETURN_IF_ERROR(c.Validate().With("config.json"));
+  LM_RETURN_IF_ERROR(c.Validate());
   *out = c;
   return Status::OK();
 }

@@ -171,7 +171,7 @@ Status ReadTokenFiles(const std::vector<std::string>& files, EvalData* d) {
       for (uint32_t t : chunk) d->mem.push_back((int32_t)t);
     }
     fclose(in);
-    if (!s.ok()) return s.With(f);
+    LM_RETURN_IF_ERROR(s);  // the reader's messages name f already
   }
   d->name = Join(files);
   d->identity = Hash64(HashHex(h.Digest()) + ":tokens");
