@@ -110,31 +110,28 @@ PY
   done
 }
 
-@test "signals: SIGTERM checkpoints too" {
+# stop_with SIG: a long run that gets SIG after its second step checkpoints,
+# exits 0 and leaves no temporary.
+stop_with() {
   r="$BATS_TEST_TMPDIR/run"
   train_bg "$BATS_TEST_TMPDIR/log" "$r" --steps 100000 --log-every 0 --val-every 0
   pid=$TRAIN_PID
   wait_for "$BATS_TEST_TMPDIR/log" "step 2/" 60
-  kill -TERM "$pid"
+  kill -"$1" "$pid"
   rc=0
   wait "$pid" || rc=$?
   [ "$rc" -eq 0 ]
-  grep -q "stopped by SIGTERM" "$BATS_TEST_TMPDIR/log"
+  grep -q "stopped by SIG$1" "$BATS_TEST_TMPDIR/log"
   [ -L "$r/latest" ]
+  [ -z "$(ls -A "$r" | grep tmp)" ]
+}
+
+@test "signals: SIGTERM checkpoints too" {
+  stop_with TERM
 }
 
 @test "signals: SIGHUP (a closed terminal or ssh session) checkpoints too" {
-  r="$BATS_TEST_TMPDIR/run"
-  train_bg "$BATS_TEST_TMPDIR/log" "$r" --steps 100000 --log-every 0 --val-every 0
-  pid=$TRAIN_PID
-  wait_for "$BATS_TEST_TMPDIR/log" "step 2/" 60
-  kill -HUP "$pid"
-  rc=0
-  wait "$pid" || rc=$?
-  [ "$rc" -eq 0 ]
-  grep -q "stopped by SIGHUP" "$BATS_TEST_TMPDIR/log"
-  [ -L "$r/latest" ]
-  [ -z "$(ls -A "$r" | grep tmp)" ]
+  stop_with HUP
 }
 
 @test "signals: SIGUSR1 checkpoints and training goes on" {
