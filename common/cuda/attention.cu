@@ -163,7 +163,7 @@ template <int D>
 __device__ __forceinline__ void copy_rows(bf16* tile, const bf16* __restrict__ base,
                                           int64_t rstride, int r0, int limit) {
   constexpr int LD = tile_ld<D>();
-  if ((reinterpret_cast<uintptr_t>(base) & 15) == 0 && (rstride & 7) == 0) {
+  if (aligned16(base) && (rstride & 7) == 0) {
     for (int idx = threadIdx.x; idx < 64 * D / 8; idx += blockDim.x) {
       int r = idx / (D / 8), c = (idx % (D / 8)) * 8, j = r0 + r;
       int4 v = make_int4(0, 0, 0, 0);  // bf16 zeros
@@ -205,6 +205,24 @@ __device__ __forceinline__ void fill_frag_table(float* table) {
 }
 __device__ __forceinline__ void load_frag_map(FragMap& m, const float* table) {
   nvcuda::wmma::load_matrix_sync(m.idx, table, 16, nvcuda::wmma::mem_row_major);
+}
+
+// Writes a warp's 16 x D accumulators (the fragments of its 16 rows) to dst as
+// bf16, row r at dst + (r0 + r) * rstride, skipping rows from `limit` on;
+// each element is multiplied by scale(r).
+template <int D, typename Scale>
+__device__ __forceinline__ void store_rows(
+    const nvcuda::wmma::fragment<nvcuda::wmma::accumulator, 16, 16, 16, float> (&acc)[D / 16],
+    const FragMap& fm, bf16* dst, int64_t rstride, int r0, int limit, Scale scale) {
+#pragma unroll
+  for (int n = 0; n < D / 16; n++) {
+#pragma unroll
+    for (int e = 0; e < acc[n].num_elements; e++) {
+      const int r = fm.row(e);
+      if (r0 + r < limit)
+        dst[(int64_t)(r0 + r) * rstride + n * 16 + fm.col(e)] = to_bf(acc[n].x[e] * scale(r));
+    }
+  }
 }
 
 // Shared memory of one block (4 warps, 64 queries, 64-key tiles), in bytes.
@@ -353,16 +371,8 @@ __global__ void __launch_bounds__(128, D <= 64 ? 4 : 2)
   }
 
   __syncwarp();
-  bf16* ob = a.out + b * a.o_bstride + (int64_t)h * D;
-#pragma unroll
-  for (int n = 0; n < D / 16; n++) {
-#pragma unroll
-    for (int e = 0; e < oacc[n].num_elements; e++) {
-      const int rr = fm.row(e), tt = q0 + warp * 16 + rr;
-      if (tt < a.Tq)
-        ob[(int64_t)tt * a.o_rstride + n * 16 + fm.col(e)] = to_bf(oacc[n].x[e] / Lw[rr]);
-    }
-  }
+  store_rows<D>(oacc, fm, a.out + b * a.o_bstride + (int64_t)h * D, a.o_rstride, q0 + warp * 16,
+                a.Tq, [Lw](int row) { return 1.f / Lw[row]; });
   if (lane < 16) {
     int tt = q0 + warp * 16 + lane;
     if (tt < a.Tq) a.lse2[((int64_t)b * a.heads + h) * a.Tq + tt] = Mw[lane] + log2f(Lw[lane]);
@@ -485,16 +495,8 @@ __global__ void __launch_bounds__(128, D <= 64 ? 4 : 2)
   }
   FragMap fm;
   load_frag_map(fm, table);
-#pragma unroll
-  for (int n = 0; n < D / 16; n++) {
-#pragma unroll
-    for (int e = 0; e < acc[n].num_elements; e++) {
-      const int t = q0 + warp * 16 + fm.row(e), c = n * 16 + fm.col(e);
-      if (t < T)
-        dq[b * a.q_bstride + (int64_t)t * a.q_rstride + (int64_t)h * D + c] =
-            to_bf(acc[n].x[e] * scale);
-    }
-  }
+  store_rows<D>(acc, fm, dq + b * a.q_bstride + (int64_t)h * D, a.q_rstride, q0 + warp * 16, T,
+                [scale](int) { return scale; });
 }
 
 // dk and dv for 64 keys of one kv head: loops over its query heads and the
@@ -592,18 +594,9 @@ __global__ void __launch_bounds__(128, D <= 64 ? 4 : 2)
     }
   }
   __syncwarp();
-#pragma unroll
-  for (int n = 0; n < D / 16; n++) {
-#pragma unroll
-    for (int e = 0; e < dk_acc[n].num_elements; e++) {
-      const int jj = warp_first + fm.row(e), c = n * 16 + fm.col(e);
-      if (jj < T) {
-        const int64_t at = b * a.kv_bstride + (int64_t)jj * a.kv_rstride + (int64_t)g * D + c;
-        dk[at] = to_bf(dk_acc[n].x[e] * scale);
-        dv[at] = to_bf(dv_acc[n].x[e]);
-      }
-    }
-  }
+  const int64_t at = b * a.kv_bstride + (int64_t)g * D;
+  store_rows<D>(dk_acc, fm, dk + at, a.kv_rstride, warp_first, T, [scale](int) { return scale; });
+  store_rows<D>(dv_acc, fm, dv + at, a.kv_rstride, warp_first, T, [](int) { return 1.f; });
 }
 
 // delta[b, h, t] = sum_d dout[b, t, h, d] * out[b, t, h, d].

@@ -10,13 +10,6 @@
 namespace lm {
 namespace cuda {
 
-__device__ __forceinline__ float logit_f(float x) {
-  return x;
-}
-__device__ __forceinline__ float logit_f(bf16 x) {
-  return to_f(x);
-}
-
 // Folds x into a running (max m, sum of exp(. - m)).
 __device__ __forceinline__ void online_add(float x, float& m, float& sum) {
   if (x > m) {
@@ -48,14 +41,14 @@ __global__ void cross_entropy_kernel(const T* logits, const int32_t* __restrict_
         if (v + i < vocab) online_add(x.x[i], m, sum);
     }
   } else {
-    for (int v = threadIdx.x; v < vocab; v += blockDim.x) online_add(logit_f(z[v]), m, sum);
+    for (int v = threadIdx.x; v < vocab; v += blockDim.x) online_add(to_f(z[v]), m, sum);
   }
   float M = block_max(m, scratch);
   float part = (m == -INFINITY) ? 0.f : sum * __expf(m - M);
   float S = block_sum(part, scratch);
   float lse = M + logf(S);
   // Read before any thread of the block overwrites the row with its gradient.
-  float zt = target >= 0 ? logit_f(z[target]) : 0.f;
+  float zt = target >= 0 ? to_f(z[target]) : 0.f;
   __syncthreads();
   if (threadIdx.x == 0) losses[row] = target >= 0 ? lse - zt : 0.f;
   if (dlogits == nullptr) return;
@@ -79,7 +72,7 @@ __global__ void cross_entropy_kernel(const T* logits, const int32_t* __restrict_
     for (int v = threadIdx.x; v < padded_vocab; v += blockDim.x) {
       float g = 0.f;
       if (target >= 0 && v < vocab)
-        g = (__expf(logit_f(z[v]) - lse) - (v == target ? 1.f : 0.f)) * dscale;
+        g = (__expf(to_f(z[v]) - lse) - (v == target ? 1.f : 0.f)) * dscale;
       d[v] = to_bf(g);
     }
   }

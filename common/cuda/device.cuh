@@ -33,6 +33,9 @@ namespace cuda {
 __device__ __forceinline__ float to_f(bf16 x) {
   return __bfloat162float(x);
 }
+__device__ __forceinline__ float to_f(float x) {  // for kernels templated on the type
+  return x;
+}
 __device__ __forceinline__ bf16 to_bf(float x) {
   return __float2bfloat16(x);
 }
@@ -93,7 +96,7 @@ __device__ __forceinline__ void store_bf16x8(bf16* p, const Floats8& v) {
   memcpy(&raw, b, sizeof raw);
   *reinterpret_cast<int4*>(p) = raw;
 }
-inline bool aligned16(const void* p) {
+__host__ __device__ inline bool aligned16(const void* p) {
   return (reinterpret_cast<uintptr_t>(p) & 15) == 0;
 }
 
