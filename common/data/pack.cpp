@@ -429,10 +429,7 @@ Status DatasetWriter::Finish(PackStats* stats) {
       struct timespec zero = {0, 0};
       int sig;
       while ((sig = sigtimedwait(&set, nullptr, &zero)) > 0)
-        LogWarn("%s arrived as the run was committed; the run is complete", sig == SIGINT ? "SIGINT"
-                                                                            : sig == SIGTERM
-                                                                                ? "SIGTERM"
-                                                                                : "SIGHUP");
+        LogWarn("%s arrived as the run was committed; the run is complete", SignalName(sig));
     }
   }
   if (committed_ && !s.ok()) return s;

@@ -245,7 +245,7 @@ Status LoadCheckpoint(const std::string& step_dir, bool load_params, Checkpoint*
     const std::string base = BaseName(step_dir);
     if (base.rfind("step-", 0) == 0 && base.size() > 5 && base.size() <= 5 + 18 &&
         base.find_first_not_of("0123456789", 5) == std::string::npos &&
-        std::to_string(c.step) != std::to_string(std::stoll(base.substr(5))))
+        c.step != std::stoll(base.substr(5)))
       return Status::Corruption(JoinPath(step_dir, kStateFile) + ": step " +
                                 std::to_string(c.step) + " in a directory named " + base);
   }

@@ -50,10 +50,6 @@ void InstallSignals() {
   signal(SIGXFSZ, SIG_IGN);
 }
 
-const char* StopSignalName(int sig) {
-  return sig == SIGINT ? "SIGINT" : sig == SIGHUP ? "SIGHUP" : "SIGTERM";
-}
-
 std::string FormatDuration(double s) {
   if (!std::isfinite(s) || s < 0) return "?";
   char b[48];
@@ -595,9 +591,9 @@ Status Run(int argc, char** argv) {
 
   int sig = g_stop.load();
   if (sig) {
-    if (tr.last_saved_step() != tr.step()) LM_RETURN_IF_ERROR(save(StopSignalName(sig)));
+    if (tr.last_saved_step() != tr.step()) LM_RETURN_IF_ERROR(save(SignalName(sig)));
     LogInfo("stopped by %s at step %lld; saved %s; rerun the same command to continue",
-            StopSignalName(sig), (long long)tr.step(),
+            SignalName(sig), (long long)tr.step(),
             JoinPath(o.out_dir, CheckpointDirName(tr.step())).c_str());
     return Status::OK();
   }
