@@ -87,14 +87,44 @@ EOF
   printf 'a lazy dog 日本' >"$BATS_TEST_TMPDIR/b.txt"
   run lm-eval --ckpt "$FIX/run" --text "$BATS_TEST_TMPDIR/a.txt" "$BATS_TEST_TMPDIR/b.txt" --json -q --device cpu -j 1
   [ "$status" -eq 0 ]
-  # Bytes: every text byte but the first token's, which is never a target.
+  # A leading <|endoftext|> makes the first token a target: every byte counts.
   bytes=$(echo "$output" | json_get bytes)
   total=$(cat "$BATS_TEST_TMPDIR/a.txt" "$BATS_TEST_TMPDIR/b.txt" | wc -c)
-  [ "$bytes" -lt "$total" ] && [ "$bytes" -ge $((total - 8)) ]
-  # The two <|endoftext|> are targets but not text.
+  [ "$bytes" -eq "$total" ]
+  # The two <|endoftext|> ending the files are targets but not text; the text
+  # targets are the files' tokens, each file encoded on its own.
   t=$(echo "$output" | json_get targets)
   tt=$(echo "$output" | json_get text_targets)
   [ $((t - tt)) -eq 2 ]
+  n=0
+  for f in a b; do
+    k=$(lm-tokenize encode --vocab "$FIX/run/step-0000050/tok.bpe" --ids --no-eot "$BATS_TEST_TMPDIR/$f.txt" | wc -w)
+    n=$((n + k))
+  done
+  [ "$tt" -eq "$n" ]
+}
+
+@test "eval: --text scores a one-byte file; empty files are an error" {
+  printf 'a' >"$BATS_TEST_TMPDIR/one.txt"
+  run lm-eval --ckpt "$FIX/run" --text "$BATS_TEST_TMPDIR/one.txt" -q --device cpu -j 1
+  [ "$status" -eq 0 ]
+  [[ "$output" == *"bits/byte (2 targets, 1 bytes"* ]]
+  [[ "$output" != *nan* ]]
+  : >"$BATS_TEST_TMPDIR/empty.txt"
+  run lm-eval --ckpt "$FIX/run" --text "$BATS_TEST_TMPDIR/empty.txt" "$BATS_TEST_TMPDIR/empty.txt" -q --device cpu -j 1
+  [ "$status" -eq 1 ]
+  [[ "$output" == *"empty.txt"*"no text to evaluate"* ]]
+}
+
+@test "eval: plain output says n/a where --json says null" {
+  # Only special tokens: no bytes, so no bits per byte.
+  printf '<|endoftext|><|endoftext|><|endoftext|>' |
+    lm-tokenize encode --vocab "$FIX/run/step-0000050/tok.bpe" --allow-special --no-eot -o "$BATS_TEST_TMPDIR/eot.tok"
+  run lm-eval --ckpt "$FIX/run" --tokens "$BATS_TEST_TMPDIR/eot.tok" -q --device cpu -j 1
+  [ "$status" -eq 0 ]
+  [[ "$output" == *", n/a bits/byte (2 targets, 0 bytes"* ]]
+  run lm-eval --ckpt "$FIX/run" --tokens "$BATS_TEST_TMPDIR/eot.tok" -q --json --device cpu -j 1
+  [ "$(echo "$output" | json_get bpb)" = null ]
 }
 
 @test "eval: plain output names the checkpoint and the numbers" {

@@ -46,9 +46,11 @@ const char* kManual = R"(DESCRIPTION
 
   The data is a split of a packed dataset (--data, lm-pack's output), text
   files (--text: each file is one document, tokenized with the checkpoint's
-  own vocabulary and ended with <|endoftext|>), or token streams (--tokens:
-  lm-tokenize encode's output, in the checkpoint's vocabulary). The tokens
-  must be of the checkpoint's vocabulary; another vocabulary is an error.
+  own vocabulary and ended with <|endoftext|>, after one <|endoftext|> that
+  starts the data, so that every byte of text is scored), or token streams
+  (--tokens: lm-tokenize encode's output, in the checkpoint's vocabulary).
+  The tokens must be of the checkpoint's vocabulary; another vocabulary is an
+  error.
 
 METHOD
   The token sequence x[0..N) is cut into consecutive windows of T targets
@@ -182,12 +184,17 @@ Status ReadTokenFiles(const std::vector<std::string>& files, EvalData* d) {
   return Status::OK();
 }
 
-// Each file one document ending in <|endoftext|>, in the checkpoint's vocabulary.
+// Each file one document ending in <|endoftext|>, in the checkpoint's
+// vocabulary. One more <|endoftext|> goes first, as documents in packed data
+// follow one: then the first token of the text is scored too, and bits/byte
+// counts every byte of it.
 Status TokenizeTextFiles(const std::vector<std::string>& files, const Vocab& vocab, EvalData* d) {
   std::vector<uint32_t> ids;
+  d->mem.push_back((int32_t)vocab.eot_id());
   for (const std::string& f : files) {
     std::string text;
     LM_RETURN_IF_ERROR(ReadFile(f, &text));
+    ids.clear();  // Encode appends
     LM_RETURN_IF_ERROR(vocab.Encode(text, false, &ids).With(f));
     for (uint32_t t : ids) d->mem.push_back((int32_t)t);
     d->mem.push_back((int32_t)vocab.eot_id());
@@ -227,7 +234,8 @@ Status EvaluateCheckpoint(const Options& o, const std::string& step_dir, EvalDat
                            " tokens, but the model has " + std::to_string(ck.config.vocab_size));
   if (!data->ds && data->mem.empty() && !o.text.empty()) {
     LM_RETURN_IF_ERROR(TokenizeTextFiles(o.text, vocab, data));
-    if (data->n_tokens < 2) return Status::Invalid(data->name + ": no text to evaluate");
+    if (data->n_tokens == 1 + (int64_t)o.text.size())
+      return Status::Invalid(data->name + ": no text to evaluate (the files are empty)");
   }
   if (data->vocab_id && data->vocab_id != vocab.id())
     return Status::Invalid(data->name + ": tokens of another vocabulary (" +
@@ -299,12 +307,22 @@ Status EvaluateCheckpoint(const Options& o, const std::string& step_dir, EvalDat
     j["version"] = std::string("lm-eval ") + kVersion;
     out->line = j.dump(-1, ' ', false, Json::error_handler_t::replace) + "\n";
   } else {
+    // "n/a" where JSON has null: bits/byte of targets that are all special
+    // tokens, or a perplexity that overflows.
+    auto fixed = [](double v, int prec) {
+      char t[64];
+      if (!std::isfinite(v)) return std::string("n/a");
+      snprintf(t, sizeof t, "%.*f", prec, v);
+      return std::string(t);
+    };
     char b[512];
     snprintf(b, sizeof b,
-             "%s: loss %.4f +- %.4f nats/token, ppl %.3f, %.4f bits/byte "
+             "%s: loss %s +- %s nats/token, ppl %s, %s bits/byte "
              "(%lld targets, %lld bytes, %.0f tokens/s)\n",
-             step_dir.c_str(), sums.mean_loss(), sums.std_error(), sums.perplexity(),
-             sums.bits_per_byte(), (long long)sums.targets, (long long)sums.bytes, tps);
+             step_dir.c_str(), fixed(sums.mean_loss(), 4).c_str(),
+             fixed(sums.std_error(), 4).c_str(), fixed(sums.perplexity(), 3).c_str(),
+             fixed(sums.bits_per_byte(), 4).c_str(), (long long)sums.targets, (long long)sums.bytes,
+             tps);
     out->line = b;
   }
   if (!o.quiet)
