@@ -25,7 +25,7 @@ setup_file() { train_setup_file; }
 @test "refuse: heads that do not divide dim" {
   run --separate-stderr train "$BATS_TEST_TMPDIR/run" --steps 1 --dim 66 --heads 4
   [ "$status" -ne 0 ]
-  [[ "$stderr" == *"error: model: "* ]]
+  [[ "$stderr" == *"error: model: 4 heads do not divide dim 66"* ]]
   [ ! -e "$BATS_TEST_TMPDIR/run/latest" ]
 }
 
@@ -99,6 +99,17 @@ setup_file() { train_setup_file; }
     "--weight-decay -1" "--grad-clip nan" "--grad-clip -1"; do
     run train "$BATS_TEST_TMPDIR/run" --steps 1 $a
     [ "$status" -eq 2 ]
+  done
+  [ ! -e "$BATS_TEST_TMPDIR/run/latest" ]
+}
+
+@test "refuse: sizes and rates of 0 are usage errors, not the preset's value" {
+  for a in "--context 0" "--layers 0" "--dim 0" "--heads 0" "--kv-heads 0" "--ffn-dim 0" \
+    "--layers -2" "--batch-tokens 0" "--rope-theta 0" "--rope-theta nan" "--peak-flops 0" \
+    "--probe-seconds 0" "--log-every -1"; do
+    run --separate-stderr train "$BATS_TEST_TMPDIR/run" --steps 1 $a
+    [ "$status" -eq 2 ]
+    [[ "$stderr" == *"error: ${a% *} must be"* ]]
   done
   [ ! -e "$BATS_TEST_TMPDIR/run/latest" ]
 }

@@ -296,7 +296,7 @@ Status Run(int argc, char** argv) {
       "max-bad-steps", cli::po::value(&o.max_bad_steps)->default_value(10)->value_name("N"),
       "stop after N non-finite steps in a row")(
       "log-every", cli::po::value(&log_every)->default_value(5.0, "5")->value_name("SECONDS"),
-      "seconds between progress lines")(
+      "seconds between progress lines (0: every step)")(
       "recompute", "recompute activations during backward: less memory, about a third more work")(
       "peak-flops", cli::po::value(&peak_flops)->value_name("X"),
       "the device's peak dense bf16 FLOP/s for MFU (989e12, 989T); default: a table of GPUs")(
@@ -341,6 +341,7 @@ Status Run(int argc, char** argv) {
   if (!batch_tokens.empty()) {
     uint64_t n;
     LM_RETURN_IF_ERROR(cli::ParseCount(batch_tokens, &n).With("--batch-tokens"));
+    if (n == 0) return Status::Usage("--batch-tokens must be positive");
     o.batch_tokens = (int64_t)n;
   }
   LM_RETURN_IF_ERROR(cli::ParseCount(val_tokens, &o.val_tokens).With("--val-tokens"));
@@ -354,6 +355,16 @@ Status Run(int argc, char** argv) {
     o.sample_every_steps = o.val_every_steps;
     o.sample_every_seconds = o.val_every_seconds;
   }
+  // 0 is no size: given explicitly it would silently mean the preset's.
+  for (const char* name : {"layers", "dim", "heads", "kv-heads", "ffn-dim", "context"})
+    if (vm.count(name) && vm[name].as<int>() < 1)
+      return Status::Usage(std::string("--") + name + " must be at least 1");
+  if (vm.count("rope-theta") && !(rope_theta > 0 && std::isfinite(rope_theta)))
+    return Status::Usage("--rope-theta must be a positive number");
+  if (!(log_every >= 0 && std::isfinite(log_every)))
+    return Status::Usage("--log-every must be a number of seconds >= 0 (0: every step)");
+  if (!(probe_seconds > 0 && std::isfinite(probe_seconds)))
+    return Status::Usage("--probe-seconds must be a positive number");
   if (o.keep < 0) return Status::Usage("--keep must be >= 0");
   if (o.max_bad_steps < 1) return Status::Usage("--max-bad-steps must be at least 1");
 
@@ -374,6 +385,7 @@ Status Run(int argc, char** argv) {
   if (!peak_flops.empty()) {
     uint64_t pf = 0;
     LM_RETURN_IF_ERROR(cli::ParseCount(peak_flops, &pf).With("--peak-flops"));
+    if (pf == 0) return Status::Usage("--peak-flops must be positive");
     o.peak_flops = (double)pf;
   }
   o.recompute = vm.count("recompute") > 0;
@@ -418,8 +430,6 @@ Status Run(int argc, char** argv) {
     if (context) c.context = context;
     if (rope_theta > 0) c.rope_theta = (float)rope_theta;
     if (vm.count("untied")) c.tied_embeddings = false;
-    if (layers < 0 || dim < 0 || heads < 0 || kv_heads < 0 || ffn < 0 || context < 0)
-      return Status::Usage("model sizes must be positive");
   }
 
   InstallSignals();

@@ -155,7 +155,7 @@ Status Trainer::Setup(const TrainerOptions& opt) {
     cfg_ = opt_.model;
     cfg_.vocab_size = (int)vocab_.size();
     cfg_.Pad();
-    LM_RETURN_IF_ERROR(cfg_.Validate().With("model"));
+    LM_RETURN_IF_ERROR(cfg_.Validate());
     if (have_ckpt) {
       std::string d = ConfigDiff(meta.config, cfg_);
       if (!d.empty())
