@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <nlohmann/json.hpp>
 
 #include "format/safetensors.h"
@@ -29,9 +30,41 @@ constexpr const char* kConfigFile = "config.json";
 constexpr const char* kVocabFile = "tok.bpe";
 constexpr const char* kStateFile = "trainer-state.json";
 constexpr const char* kLatest = "latest";
-const char* const kReservedKeys[] = {"format",      "version",         "step",
-                                     "tokens_seen", "elapsed_seconds", "vocab_id",
-                                     "eot_id",      "files",           "adam_step"};
+const char* const kReservedKeys[] = {"format",          "version",  "step",   "tokens_seen",
+                                     "elapsed_seconds", "vocab_id", "eot_id", "files",
+                                     "adam_step",       "checksum"};
+// The state's own checksum is its last member: XXH3-64 of every byte before
+// its value, so that a reader in any language checks it without re-encoding
+// JSON (docs/formats/checkpoint.md).
+constexpr const char* kChecksumKey = "\"checksum\": \"";
+
+// Adds the checksum member to `dumped` (a JSON object as json::dump(2) ends
+// it, in "\n}").
+std::string SealState(const std::string& dumped) {
+  std::string body = dumped.substr(0, dumped.size() - 2) + ",\n  " + kChecksumKey;
+  return body + HashHex(Hash64(body)) + "\"\n}\n";
+}
+
+// Checks the checksum member of trainer-state.json's bytes, when it has one
+// (files written before it existed have none).
+Status CheckStateChecksum(const std::string& path, const std::string& text, const json& j) {
+  if (!j.contains("checksum")) return Status::OK();
+  uint64_t want;
+  if (!j["checksum"].is_string() || !ParseHashHex(j["checksum"].get<std::string>(), &want))
+    return Status::Corruption(path + ": field 'checksum' is not 16 hex digits");
+  size_t at = text.rfind(kChecksumKey);
+  if (at == std::string::npos)
+    return Status::Corruption(path + ": the checksum is not written as lm writes it");
+  size_t end = at + strlen(kChecksumKey);
+  uint64_t got = Hash64(text.data(), end);
+  if (text.compare(end, 16, HashHex(want)) != 0)
+    return Status::Corruption(path + ": the checksum is not the file's last member");
+  if (got != want)
+    return Status::Corruption(path + ": checksum mismatch (XXH3 " + HashHex(got) +
+                              " of the file, " + HashHex(want) +
+                              " written in it): the file was damaged or edited");
+  return Status::OK();
+}
 
 // step-NNNNNNN -> N; false for anything else.
 bool ParseStepDirName(const std::string& name, int64_t* step) {
@@ -189,6 +222,7 @@ Status ReadState(const std::string& dir, bool verify_large, json* state) {
   if (!j.contains("version") || !j["version"].is_number_integer() ||
       j["version"].get<int>() != kStateVersion)
     return Status::Invalid(path + ": unsupported version (this build reads version 1)");
+  LM_RETURN_IF_ERROR(CheckStateChecksum(path, text, j));
   for (const char* k : {"step", "tokens_seen", "eot_id"})
     if (!j.contains(k) || !j[k].is_number_integer() || j[k].get<int64_t>() < 0)
       return Status::Corruption(path + ": field '" + k + "' missing or not a non-negative integer");
@@ -402,7 +436,7 @@ Status SaveCheckpoint(const std::string& run, const CheckpointContents& c, int k
     if (c.adam_m && c.adam_v) st["adam_step"] = c.adam_step;
     st["files"] = files;
     for (auto it = extra.begin(); it != extra.end(); ++it) st[it.key()] = it.value();
-    std::string text = st.dump(2) + "\n";
+    std::string text = SealState(st.dump(2));
     LM_RETURN_IF_ERROR(WriteSynced(JoinPath(tmp, kStateFile), text.data(), text.size()));
     LM_RETURN_IF_ERROR(SyncDir(tmp));
 

@@ -6,6 +6,7 @@
 
 bats_require_minimum_version 1.5.0
 load evalsample_helpers
+load state_helpers
 
 setup_file() { fixture_setup; }
 
@@ -147,7 +148,7 @@ print(" ".join(str(s) for s in sorted(json.loads(l)["step"] for l in open(sys.ar
   # (its trainer-state.json says step 100, as a restarted run's would).
   rm -rf "$RUN/step-0000100"
   mv "$BATS_TEST_TMPDIR/pending-step-0000150" "$RUN/step-0000100"
-  sed -i 's/"step": *150,/"step": 100,/' "$RUN/step-0000100/trainer-state.json"
+  edit_state "$RUN/step-0000100/trainer-state.json" 's/"step": *150,/"step": 100,/'
   grep -q '"step": *100,' "$RUN/step-0000100/trainer-state.json"
   run "${EVAL[@]}"
   [ "$status" -eq 0 ]

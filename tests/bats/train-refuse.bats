@@ -3,6 +3,7 @@
 
 bats_require_minimum_version 1.5.0
 load train_helpers
+load state_helpers
 
 setup_file() { train_setup_file; }
 
@@ -127,9 +128,31 @@ setup_file() { train_setup_file; }
 
 @test "refuse: trainer-state.json whose step is not its directory's" {
   train "$BATS_TEST_TMPDIR/run" --steps 2 --val-every 0
-  sed -i 's/"step": *2,/"step": 3,/' "$BATS_TEST_TMPDIR/run/step-0000002/trainer-state.json"
+  edit_state "$BATS_TEST_TMPDIR/run/step-0000002/trainer-state.json" 's/"step": *2,/"step": 3,/'
   grep -q '"step": *3,' "$BATS_TEST_TMPDIR/run/step-0000002/trainer-state.json"
   run lm-eval --ckpt "$BATS_TEST_TMPDIR/run" --data "$D/shards"
   [ "$status" -eq 1 ]
   [[ "$output" == *"trainer-state.json: step 3 in a directory named step-0000002"* ]]
+}
+
+@test "refuse: trainer-state.json with a field of the wrong type names the file" {
+  train "$BATS_TEST_TMPDIR/run" --steps 2 --val-every 0
+  st="$BATS_TEST_TMPDIR/run/step-0000002/trainer-state.json"
+  edit_state "$st" 's/"tokens_per_step": [0-9]*/"tokens_per_step": "x"/'
+  run --separate-stderr train "$BATS_TEST_TMPDIR/run" --steps 4 --val-every 0
+  [ "$status" -eq 1 ]
+  [[ "$stderr" == *"error: $st: unexpected content: "* ]]
+  [ "$(echo "$stderr" | wc -l)" -eq 1 ]
+}
+
+@test "refuse: trainer-state.json changed without its checksum" {
+  train "$BATS_TEST_TMPDIR/run" --steps 2 --val-every 0
+  st="$BATS_TEST_TMPDIR/run/step-0000002/trainer-state.json"
+  grep -q '"checksum": "[0-9a-f]\{16\}"$' "$st"
+  sed -i 's/"epoch": \([0-9]*\)/"epoch": 7\1/' "$st"
+  run --separate-stderr train "$BATS_TEST_TMPDIR/run" --steps 4 --val-every 0
+  [ "$status" -eq 1 ]
+  [[ "$stderr" == *"error: $st: checksum mismatch"* ]]
+  [ "$(echo "$stderr" | wc -l)" -eq 1 ]
+  [ ! -e "$BATS_TEST_TMPDIR/run/step-0000004" ]
 }

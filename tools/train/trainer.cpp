@@ -65,6 +65,18 @@ std::string ConfigDiff(const ModelConfig& a, const ModelConfig& b) {
   return d;
 }
 
+// Runs `read`, which takes fields out of the JSON file `path`: a field of
+// the wrong type (a hand-edited file) is then an error naming the file, not
+// an exception.
+template <class F>
+Status ReadJsonFields(const std::string& path, F&& read) {
+  try {
+    return read();
+  } catch (const json::exception& e) {
+    return Status::Corruption(path + ": unexpected content: " + e.what());
+  }
+}
+
 }  // namespace
 
 // ---------------------------------------------------------------------------
@@ -99,33 +111,11 @@ Status Trainer::Setup(const TrainerOptions& opt) {
   LM_RETURN_IF_ERROR(CheckRunDirectory(&meta, &have_ckpt));
   if (opt_.resume && !have_ckpt)
     return Status::NotFound(opt_.out_dir + ": --resume: no checkpoint to resume from");
-  if (given == 0 && have_ckpt) {
-    // Resuming without a length: the run's own.
-    json st = json::parse(meta.state_json, nullptr, false);
-    if (!st.is_discarded() && st.contains("train") && st["train"].is_object()) {
-      opt_.budget_seconds = st["train"].value("budget_seconds", 0.0);
-      if (opt_.budget_seconds <= 0) opt_.steps = st["train"].value("total_steps", (int64_t)-1);
-      given = opt_.budget_seconds > 0 || opt_.steps >= 0;
-    }
-  }
+  if (have_ckpt)
+    LM_RETURN_IF_ERROR(ReadJsonFields(JoinPath(meta.dir, "trainer-state.json"),
+                                      [&] { return ResumeSettings(meta, &given); }));
   if (given == 0)
     return Status::Usage("give the length of the run: --steps N, --tokens N or --budget DURATION");
-  if (have_ckpt) {
-    // Resuming: the batch and peak learning rate the run used, unless the
-    // command line sets them (then Setup warns that the run changes).
-    json st = json::parse(meta.state_json, nullptr, false);
-    if (!st.is_discarded() && st.contains("train") && st["train"].is_object()) {
-      const json& tr = st["train"];
-      if (!opt_.batch_given && tr.contains("micro_batch") && tr.contains("tokens_per_step")) {
-        opt_.micro_batch = tr["micro_batch"].get<int>();
-        opt_.batch_tokens = tr["tokens_per_step"].get<int64_t>();
-      }
-      if (!opt_.lr_given && tr.contains("lr") && tr["lr"].is_number())
-        opt_.adam.lr = tr["lr"].get<float>();
-    }
-    if (opt_.micro_batch < 1)
-      return Status::Corruption(meta.dir + "/trainer-state.json: bad micro_batch");
-  }
 
   // Data and vocabulary.
   LM_RETURN_IF_ERROR(Dataset::Open(opt_.data_dir, &ds_));
@@ -250,6 +240,30 @@ Status Trainer::Setup(const TrainerOptions& opt) {
   return Status::OK();
 }
 
+// A resumed run keeps its length (when none is given), its batch and its peak
+// learning rate (unless the command line sets them; then Setup warns that the
+// run changes).
+Status Trainer::ResumeSettings(const Checkpoint& meta, int* given) {
+  json st = json::parse(meta.state_json, nullptr, false);
+  if (st.is_discarded() || !st.contains("train") || !st["train"].is_object()) return Status::OK();
+  const json& tr = st["train"];
+  if (*given == 0) {
+    opt_.budget_seconds = tr.value("budget_seconds", 0.0);
+    if (opt_.budget_seconds <= 0) opt_.steps = tr.value("total_steps", (int64_t)-1);
+    *given = opt_.budget_seconds > 0 || opt_.steps >= 0;
+  }
+  if (!opt_.batch_given && tr.contains("micro_batch") && tr.contains("tokens_per_step")) {
+    opt_.micro_batch = tr["micro_batch"].get<int>();
+    opt_.batch_tokens = tr["tokens_per_step"].get<int64_t>();
+  }
+  if (!opt_.lr_given && tr.contains("lr") && tr["lr"].is_number())
+    opt_.adam.lr = tr["lr"].get<float>();
+  if (opt_.micro_batch < 1 || opt_.batch_tokens < 0 || !(opt_.adam.lr > 0))
+    return Status::Corruption(meta.dir +
+                              "/trainer-state.json: bad micro_batch, tokens_per_step or lr");
+  return Status::OK();
+}
+
 Status Trainer::CheckRunDirectory(Checkpoint* ck, bool* have) {
   *have = false;
   std::vector<std::string> dirs;
@@ -324,14 +338,9 @@ Status Trainer::LoadValWindows() {
   return Status::OK();
 }
 
-Status Trainer::RestoreFrom(const Checkpoint& meta) {
-  Checkpoint ck;
-  LM_RETURN_IF_ERROR(LoadCheckpoint(meta.dir, true, &ck));
-  std::vector<float> m, v;
-  int64_t adam_step = 0;
-  LM_RETURN_IF_ERROR(LoadOptimizerState(ck.dir, ck.config, &m, &v, &adam_step));
-  LM_RETURN_IF_ERROR(backend_->SetParams(ck.params.data()));
-  LM_RETURN_IF_ERROR(backend_->SetOptimizerState(m.data(), v.data(), adam_step));
+// The loader's cursor and the sampling RNG from a checkpoint's state; warns
+// when the data or the run's shape differ from the checkpoint's.
+Status Trainer::RestoreCursors(const Checkpoint& ck) {
   json st = json::parse(ck.state_json, nullptr, false);
   std::string sp = JoinPath(ck.dir, "trainer-state.json");
   if (st.is_discarded() || !st.contains("loader") || !st.contains("rng"))
@@ -361,6 +370,19 @@ Status Trainer::RestoreFrom(const Checkpoint& meta) {
           "resuming with a different run length than the run started with; the schedule follows "
           "the new one");
   }
+  return Status::OK();
+}
+
+Status Trainer::RestoreFrom(const Checkpoint& meta) {
+  Checkpoint ck;
+  LM_RETURN_IF_ERROR(LoadCheckpoint(meta.dir, true, &ck));
+  std::vector<float> m, v;
+  int64_t adam_step = 0;
+  LM_RETURN_IF_ERROR(LoadOptimizerState(ck.dir, ck.config, &m, &v, &adam_step));
+  LM_RETURN_IF_ERROR(backend_->SetParams(ck.params.data()));
+  LM_RETURN_IF_ERROR(backend_->SetOptimizerState(m.data(), v.data(), adam_step));
+  LM_RETURN_IF_ERROR(
+      ReadJsonFields(JoinPath(ck.dir, "trainer-state.json"), [&] { return RestoreCursors(ck); }));
   step_ = ck.step;
   tokens_seen_ = ck.tokens_seen;
   elapsed_base_ = ck.elapsed_seconds;
@@ -386,7 +408,9 @@ Status Trainer::PrepareMetrics(int64_t keep_upto_step, double* lost_elapsed) {
       std::string line = text.substr(pos, nl - pos);
       pos = nl + 1;
       json j = json::parse(line, nullptr, false);
-      if (j.is_discarded() || !j.is_object() || !j.contains("step")) continue;
+      if (j.is_discarded() || !j.is_object() || !j.contains("step") ||
+          !j["step"].is_number_integer())
+        continue;
       if (j["step"].get<int64_t>() <= keep_upto_step) {
         kept += line + "\n";
       } else if (j.contains("elapsed") && j["elapsed"].is_number()) {

@@ -121,6 +121,8 @@ class Trainer {
 
  private:
   Status CheckRunDirectory(Checkpoint* ck, bool* have);
+  Status ResumeSettings(const Checkpoint& meta, int* given);
+  Status RestoreCursors(const Checkpoint& ck);
   Status ResolveLength();
   Status LoadValWindows();
   Status RestoreFrom(const Checkpoint& meta);

@@ -261,9 +261,50 @@ TEST(config_must_match_tensors) {
   CHECK_OK(ReadFile(dir + "/trainer-state.json", &st));
   auto j = nlohmann::json::parse(st);
   j["files"]["config.json"] = HashHex(Hash64(cfg));
+  j.erase("checksum");  // as written before the state had one
   CHECK_OK(WriteFileAtomic(dir + "/trainer-state.json", j.dump()));
   Checkpoint c;
   CHECK_EQ(LoadCheckpoint(dir, false, &c).code(), Status::kInvalid);
+}
+
+// trainer-state.json checks itself: its last member is XXH3-64 of every byte
+// before its value.
+TEST(state_checksum) {
+  Fixture f("statesum");
+  std::string dir, st;
+  CHECK_OK(SaveCheckpoint(f.Run(), f.Contents(3), 0, &dir));
+  const std::string path = dir + "/trainer-state.json";
+  CHECK_OK(ReadFile(path, &st));
+  const std::string key = "\"checksum\": \"";
+  size_t end = st.rfind(key) + key.size();
+  CHECK(end != std::string::npos + key.size());
+  CHECK_EQ(st.substr(end, 16), HashHex(Hash64(st.data(), end)));
+  CHECK_EQ(st.substr(end + 16), std::string("\"\n}\n"));
+  Checkpoint c;
+  CHECK_OK(LoadCheckpoint(dir, false, &c));
+  // Any changed byte before the value: a corruption naming the file.
+  for (size_t at : {size_t(5), st.find("\"eot_id\"") + 10, end - 3}) {
+    std::string bad = st;
+    bad[at] = bad[at] == '1' ? '2' : '1';
+    if (bad == st) continue;
+    CHECK_OK(WriteFileAtomic(path, bad));
+    Status s = LoadCheckpoint(dir, false, &c);
+    CHECK(!s.ok());
+    CHECK(s.ToString().find(path) != std::string::npos);
+  }
+  // A wrong value, or one that is not the last member.
+  std::string bad = st;
+  bad[end] = bad[end] == 'a' ? 'b' : 'a';
+  CHECK_OK(WriteFileAtomic(path, bad));
+  CHECK_EQ(LoadCheckpoint(dir, false, &c).code(), Status::kCorruption);
+  auto j = nlohmann::json::parse(st);
+  CHECK_OK(WriteFileAtomic(path, j.dump(2)));  // sorted: checksum is not last
+  CHECK_EQ(LoadCheckpoint(dir, false, &c).code(), Status::kCorruption);
+  // A state without one (written before it existed) still loads.
+  j.erase("checksum");
+  CHECK_OK(WriteFileAtomic(path, j.dump(2)));
+  CHECK_OK(LoadCheckpoint(dir, false, &c));
+  CHECK_EQ(c.step, 3);
 }
 
 TEST(extra_json_cannot_override_reserved_fields) {
