@@ -332,7 +332,8 @@ class PcreSplitter : public Pretokenizer {
         if (rc < 0) {
           PCRE2_UCHAR msg[256];
           pcre2_get_error_message(rc, msg, sizeof msg);
-          st = Status::Resource(std::string("pattern matching failed: ") + (const char*)msg);
+          st = Status::Resource(std::string("the split pattern failed on this text: ") +
+                                (const char*)msg + " (a custom pattern that backtracks too much?)");
           break;
         }
         PCRE2_SIZE* ov = pcre2_get_ovector_pointer(md);

@@ -29,6 +29,7 @@ const std::string& ToolName() {
 int Main(const char* tool, int argc, char** argv, const std::function<Status(int, char**)>& fn,
          bool install_cleanup) {
   g_tool = tool;
+  ReserveStandardFds();
   if (install_cleanup) InstallCleanupHandlers();
   Status s;
   try {

@@ -98,30 +98,44 @@ const char* SignalName(int sig) {
   }
 }
 
+void ReserveStandardFds() {
+  // A tool started with stdin, stdout or stderr closed would give that
+  // number to the next file it opens: reading "stdin" would read the
+  // vocabulary, and tokens meant for stdout would land in a checkpoint. The
+  // slot gets /dev/null opened the wrong way round, so that using it fails
+  // (EBADF) as it would have.
+  for (int fd = 0; fd <= 2; fd++) {
+    if (fcntl(fd, F_GETFD) != -1 || errno != EBADF) continue;
+    int got = open("/dev/null", fd == 0 ? O_WRONLY : O_RDONLY);
+    if (got >= 0 && got != fd) close(got);
+  }
+}
+
 Status ReadFile(const std::string& path, std::string* out) {
   out->clear();
-  int fd = path == "-" ? 0 : open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  const bool is_stdin = path == "-";
+  const std::string name = is_stdin ? "<stdin>" : path;
+  int fd = is_stdin ? 0 : open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) return Status::FromErrno(path, "cannot open");
+  auto done = [&](Status s) {
+    if (!is_stdin) close(fd);
+    return s;
+  };
   struct stat st;
-  if (fstat(fd, &st) == 0 && S_ISDIR(st.st_mode)) {
-    if (fd != 0) close(fd);
-    return Status::Invalid(path + ": is a directory");
-  }
+  if (fstat(fd, &st) == 0 && S_ISDIR(st.st_mode))
+    return done(Status::Invalid(name + ": is a directory"));
   if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode)) out->reserve((size_t)st.st_size);
   char buf[1 << 16];
   for (;;) {
     ssize_t r = read(fd, buf, sizeof buf);
     if (r < 0) {
       if (errno == EINTR) continue;
-      Status s = Status::FromErrno(path, "read failed");
-      if (fd != 0) close(fd);
-      return s;
+      return done(Status::FromErrno(name, "read failed"));
     }
     if (r == 0) break;
     out->append(buf, (size_t)r);
   }
-  if (fd != 0) close(fd);
-  return Status::OK();
+  return done(Status::OK());
 }
 
 Status WriteFileAtomic(const std::string& path, const std::string& data) {

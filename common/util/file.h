@@ -16,6 +16,12 @@
 
 namespace lm {
 
+// Opens /dev/null on whichever of fds 0, 1 and 2 is closed, for reading where
+// the tool would write and for writing where it would read, so that files
+// opened later never take those numbers and using them still fails (EBADF).
+// cli::Main calls it first.
+void ReserveStandardFds();
+
 // Reads a whole file ("-" is stdin).
 Status ReadFile(const std::string& path, std::string* out);
 // Writes `data` to `path` atomically (temp, fsync, rename, fsync dir).

@@ -156,3 +156,25 @@ print(" ".join(str(s) for s in sorted(json.loads(l)["step"] for l in open(sys.ar
   [[ "${lines[0]}" == *'"ckpt":"'"$RUN"'/step-0000100"'* ]]
   [[ "${lines[0]}" == *'"step":100,'* ]]
 }
+
+@test "cron: stdout closed: exit 1, nothing recorded, nothing written into the run" {
+  run bash -c '"$@" >&-' _ "${EVAL[@]}"
+  [ "$status" -eq 1 ]
+  [[ "$output" == *"error: <stdout>: write failed"* ]]
+  [ ! -s "$RUN/eval-record.jsonl" ]
+  [ ! -s "$RUN/eval-record.lock" ]
+  run "${EVAL[@]}"
+  [ "${#lines[@]}" -eq 2 ]
+}
+
+@test "cron: a write cut short (ulimit -f) leaves the log as it was, and is redone" {
+  log="$BATS_TEST_TMPDIR/eval.jsonl"
+  printf '{"pad":"%0990d"}\n' 0 >"$log"  # 1001 bytes: the next line crosses 1 KiB
+  run bash -c 'log=$1; shift; ulimit -f 1; "$@" >>"$log"' _ "$log" "${EVAL[@]}"
+  [ "$status" -eq 1 ]
+  [[ "$output" == *"<stdout>: write failed"* ]]
+  [ "$(wc -c <"$log")" -eq 1001 ]
+  "${EVAL[@]}" >>"$log"
+  [ "$(wc -l <"$log")" -eq 3 ]
+  python3 -c 'import json, sys; [json.loads(l) for l in open(sys.argv[1])]' "$log"
+}

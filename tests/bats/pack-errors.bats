@@ -44,6 +44,14 @@ EOF
   unchanged
 }
 
+@test "errors: stdin closed is a read error, not an empty or a wrong input" {
+  # Closed inside the child: bats's own pipe would otherwise take fd 0.
+  run bash -c 'lm-pack -o ds --append <&-'
+  one_line_error || { echo "status $status: $output"; false; }
+  [[ "$output" == *"<stdin>: read failed"* ]]
+  unchanged
+}
+
 @test "errors: empty input" {
   run lm-pack -o ds --append </dev/null
   one_line_error || { echo "status $status: $output"; false; }

@@ -216,3 +216,31 @@ one_error_line() {
   [ "$(cat "$T/keep.tok")" = "old" ]
   [ -z "$(ls -A "$T" | grep tmp)" ]
 }
+
+@test "a custom pattern that backtracks too much: an error naming the input" {
+  printf 'ab ab c' >"$BATS_TEST_TMPDIR/small.txt"
+  awk 'BEGIN { s = ""; for (i = 0; i < 5000; i++) s = s "a"; print s "c" }' >"$BATS_TEST_TMPDIR/aa.txt"
+  run lm-tokenize train --vocab-size 258 --pattern '(?:a|a)+b|.' -o "$BATS_TEST_TMPDIR/bad.bpe" "$BATS_TEST_TMPDIR/aa.txt"
+  [ "$status" -eq 1 ]
+  one_error_line
+  [[ "$output" == *"error: $BATS_TEST_TMPDIR/aa.txt: the split pattern failed on this text: match limit exceeded"* ]]
+  [ ! -e "$BATS_TEST_TMPDIR/bad.bpe" ]
+  lm-tokenize train --vocab-size 258 --pattern '(?:a|a)+b|.' -o "$BATS_TEST_TMPDIR/bad.bpe" "$BATS_TEST_TMPDIR/small.txt" 2>/dev/null
+  run lm-tokenize encode --vocab "$BATS_TEST_TMPDIR/bad.bpe" "$BATS_TEST_TMPDIR/small.txt" "$BATS_TEST_TMPDIR/aa.txt"
+  [ "$status" -eq 1 ]
+  [[ "$output" == *"error: $BATS_TEST_TMPDIR/aa.txt: the split pattern failed"* ]]
+}
+
+@test "stdin or stdout closed: a read or write error, never another file in their place" {
+  # The vocabulary must not be read as the text, nor tokens written into it.
+  cp "$T/v.bpe" "$T/v.orig"
+  # Closed inside the child: bats's own pipe would otherwise take fd 0.
+  run bash -c "lm-tokenize encode --vocab '$BATS_TEST_TMPDIR/v.bpe' <&-"
+  [ "$status" -eq 1 ]
+  one_error_line
+  [[ "$output" == *"error: <stdin>: read failed"* ]]
+  run bash -c "echo hello | lm-tokenize encode --vocab '$BATS_TEST_TMPDIR/v.bpe' >&-"
+  [ "$status" -eq 1 ]
+  [[ "$output" == *"error: <stdout>: write failed"* ]]
+  cmp "$T/v.orig" "$T/v.bpe"
+}

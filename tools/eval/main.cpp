@@ -3,6 +3,7 @@
 // checkpoint for logs, and a cron mode (--new-only) that evaluates each new
 // checkpoint of a run exactly once. Method: model/evaluate.h, docs/eval.md.
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -333,9 +334,17 @@ Status EvaluateCheckpoint(const Options& o, const std::string& step_dir, EvalDat
 
 // One write(2) per line: with stdout appended to a log by several processes
 // (under our lock), a line is never split by stdio's buffering.
+// When stdout is a file (>> eval.jsonl) and the write fails part way (disk
+// full, ulimit -f), the file is cut back to where the line began: a torn line
+// would glue onto the next run's and leave the log unreadable.
 Status EmitLine(const std::string& line) {
   fflush(stdout);
-  return WriteAll(STDOUT_FILENO, line.data(), line.size(), "<stdout>");
+  struct stat st;
+  const bool file = fstat(STDOUT_FILENO, &st) == 0 && S_ISREG(st.st_mode);
+  Status s = WriteAll(STDOUT_FILENO, line.data(), line.size(), "<stdout>");
+  if (!s.ok() && file && ftruncate(STDOUT_FILENO, st.st_size) != 0)
+    return s.With("cannot remove the partial line (" + std::string(strerror(errno)) + ")");
+  return s;
 }
 
 // What --new-only has done: RUN/eval-record.jsonl, one {"ckpt","id","key",...} per line.

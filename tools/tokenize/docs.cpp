@@ -88,7 +88,7 @@ Status DocReader::Fill(bool* eof) {
 Status DocReader::Emit(const char* p, size_t n, bool doc_end, std::vector<Piece>* out,
                        size_t* got) {
   if (n == 0 && !(doc_end && in_doc_)) return Status::OK();  // empty documents are skipped
-  out->push_back({std::string(p, n), doc_end});
+  out->push_back({std::string(p, n), doc_end, (uint32_t)(next_file_ - 1)});
   *got += n;
   file_had_doc_ = true;
   in_doc_ = !doc_end;

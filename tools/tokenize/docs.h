@@ -27,6 +27,7 @@ Status GetDocMode(const cli::Command& c, DocMode* m);
 struct Piece {
   std::string text;
   bool doc_end = false;
+  uint32_t source = 0;  // the input it came from: DocReader::SourceName(source)
 };
 
 class DocReader {
@@ -42,6 +43,10 @@ class DocReader {
   // (*done). An input file that holds no document is an error naming it.
   Status Next(size_t max_bytes, std::vector<Piece>* out, bool* done);
   uint64_t bytes_read() const { return bytes_read_; }
+  // The name of input i, for errors ("<stdin>" for "-").
+  std::string SourceName(uint32_t i) const {
+    return i < files_.size() && files_[i] != "-" ? files_[i] : "<stdin>";
+  }
   // Whether the last Next stopped because the input had nothing more for now
   // (a pipe waiting on its writer), rather than on max_bytes or at the end.
   bool idle() const { return idle_; }

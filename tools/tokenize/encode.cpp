@@ -93,7 +93,7 @@ Status EncodeAll(const Vocab& vocab, DocReader* reader, int threads, bool allow_
       Status s = allow_special ? vocab.Encode(p.text, true, &b->ids[i])
                                : vocab.EncodeOrdinary(p.text.data(), p.text.size(), &b->ids[i]);
       if (s.ok() && eot && p.doc_end) b->ids[i].push_back(vocab.eot_id());
-      errs[i] = s;
+      errs[i] = s.ok() ? s : s.With(reader->SourceName(p.source));
     }
     for (auto& s : errs) LM_RETURN_IF_ERROR(s);
     return Status::OK();

@@ -139,7 +139,9 @@ Status CmdTrain(int argc, char** argv) {
     errs.assign(pieces.size(), Status::OK());
 #pragma omp parallel for schedule(dynamic, 1) num_threads(threads)
     for (size_t i = 0; i < pieces.size(); i++)
-      errs[i] = counters[omp_get_thread_num()]->Add(pieces[i].text.data(), pieces[i].text.size());
+      errs[i] = counters[omp_get_thread_num()]
+                    ->Add(pieces[i].text.data(), pieces[i].text.size())
+                    .With(reader.SourceName(pieces[i].source));
     for (auto& s : errs) LM_RETURN_IF_ERROR(s);
     count_progress.Update(reader.bytes_read());
   }
