@@ -167,7 +167,11 @@ __device__ __forceinline__ void copy_rows(bf16* tile, const bf16* __restrict__ b
     for (int idx = threadIdx.x; idx < 64 * D / 8; idx += blockDim.x) {
       int r = idx / (D / 8), c = (idx % (D / 8)) * 8, j = r0 + r;
       int4 v = make_int4(0, 0, 0, 0);  // bf16 zeros
-      if (j < limit) v = *reinterpret_cast<const int4*>(base + (int64_t)j * rstride + c);
+      if (j < limit) {
+        LM_CHECK_ALIGNED16(base + (int64_t)j * rstride + c);
+        v = *reinterpret_cast<const int4*>(base + (int64_t)j * rstride + c);
+      }
+      LM_CHECK_ALIGNED16(tile + r * LD + c);
       *reinterpret_cast<int4*>(tile + r * LD + c) = v;
     }
     return;

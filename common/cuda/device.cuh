@@ -25,6 +25,13 @@
 // Dynamic shared memory beyond 48 KB must be asked for per kernel.
 #define LM_SET_MAX_SMEM(kernel, bytes) \
   cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)(bytes))
+// A 16-byte access (int4, float4) at an address that is not a multiple of 16
+// faults on a device ("misaligned address"); the host CPU under the emulator
+// would not notice, so tests/gpu/emu.h defines this to check every such
+// access. Nothing on the device.
+#define LM_CHECK_ALIGNED16(p) \
+  do {                        \
+  } while (0)
 #endif
 
 namespace lm {
@@ -80,6 +87,7 @@ struct Floats8 {
   float x[8];
 };
 __device__ __forceinline__ Floats8 load_bf16x8(const bf16* p) {
+  LM_CHECK_ALIGNED16(p);
   int4 raw = *reinterpret_cast<const int4*>(p);
   unsigned short b[8];
   memcpy(b, &raw, sizeof raw);
@@ -94,6 +102,7 @@ __device__ __forceinline__ void store_bf16x8(bf16* p, const Floats8& v) {
   for (int i = 0; i < 8; i++) b[i] = __bfloat16_as_ushort(to_bf(v.x[i]));
   int4 raw;
   memcpy(&raw, b, sizeof raw);
+  LM_CHECK_ALIGNED16(p);
   *reinterpret_cast<int4*>(p) = raw;
 }
 __host__ __device__ inline bool aligned16(const void* p) {

@@ -5,17 +5,22 @@
 namespace lm {
 namespace cuda {
 
-// One block per row; the row is copied with 16-byte accesses when dim allows.
+// One block per row; with vec (dim a multiple of 4, table and out 16-byte
+// aligned, so that every row is), the row is copied with 16-byte accesses.
 __global__ void embedding_forward_kernel(const int32_t* __restrict__ tokens,
                                          const float* __restrict__ table, float* __restrict__ out,
-                                         int dim) {
+                                         int dim, bool vec) {
   int64_t row = blockIdx.x;
   const float* src = table + (int64_t)tokens[row] * dim;
   float* dst = out + row * dim;
-  if ((dim & 3) == 0) {
+  if (vec) {
     const float4* s4 = reinterpret_cast<const float4*>(src);
     float4* d4 = reinterpret_cast<float4*>(dst);
-    for (int i = threadIdx.x; i < dim / 4; i += blockDim.x) d4[i] = s4[i];
+    for (int i = threadIdx.x; i < dim / 4; i += blockDim.x) {
+      LM_CHECK_ALIGNED16(s4 + i);
+      LM_CHECK_ALIGNED16(d4 + i);
+      d4[i] = s4[i];
+    }
   } else {
     for (int i = threadIdx.x; i < dim; i += blockDim.x) dst[i] = src[i];
   }
@@ -36,7 +41,10 @@ Status embedding_forward(float* out, const int32_t* tokens, const float* table, 
   if (n < 0 || dim <= 0) return Status::Invalid("embedding_forward: bad shape");
   if (n == 0) return Status::OK();
   if (n > INT32_MAX) return Status::Invalid("embedding_forward: too many rows");
-  LM_LAUNCH(embedding_forward_kernel, (unsigned)n, 128, 0, s, tokens, table, out, dim);
+  // A float4 access at an address that is not a multiple of 16 faults: the
+  // pointers must allow it, not only dim (a table inside a larger buffer may not).
+  const bool vec = (dim & 3) == 0 && aligned16(table) && aligned16(out);
+  LM_LAUNCH(embedding_forward_kernel, (unsigned)n, 128, 0, s, tokens, table, out, dim, vec);
   LM_CUDA_LAUNCHED("embedding_forward_kernel");
   return Status::OK();
 }

@@ -126,6 +126,17 @@ T AtomicAdd(T* p, T v) {
   return old;
 }
 
+// A 16-byte load or store (int4, float4) must be 16-byte aligned on a device,
+// which faults otherwise ("misaligned address"); an x86 host would not notice,
+// so the kernels check each such address through LM_CHECK_ALIGNED16.
+inline void CheckAligned16(const void* p, const char* file, int line) {
+  if (reinterpret_cast<uintptr_t>(p) % 16 != 0) {
+    fprintf(stderr, "emu: %s:%d: 16-byte access at %p, which is not 16-byte aligned\n", file, line,
+            p);
+    abort();
+  }
+}
+
 inline void FiberEntry() {
   t_entry_fn(t_entry_arg);
   t_cur->done = true;  // returning switches to uc_link, the scheduler
@@ -314,6 +325,7 @@ using std::min;
 #define LM_DYNAMIC_SHARED(type, name) \
   type* name = reinterpret_cast<type*>(::lm_emu::t_blk->dynamic_smem.data())
 #define LM_SET_MAX_SMEM(kernel, bytes) cudaSuccess
+#define LM_CHECK_ALIGNED16(p) ::lm_emu::CheckAligned16((p), __FILE__, __LINE__)
 #ifdef LM_EMU_RUNTIME
 // The test serves the CUDA runtime and links check.cpp and profile.cpp: launches
 // are checked and profiled as on a device.

@@ -339,19 +339,31 @@ TEST(cross_entropy_bf16_odd_row_length) {
   CheckCrossEntropyBf16(7, 1000, 1003, true);
 }
 
-TEST(embedding_forward_backward) {
-  const int N = 11, C = 37, V = 6;
-  auto table = Randn(V * C);
+// C = 37 takes the one-value path, C = 64 the 16-byte one; `offset` puts the
+// table and the output one value past a 16-byte boundary (the emulator stops
+// at a misaligned 16-byte access, as a device faults on one).
+void CheckEmbedding(int C, int offset) {
+  const int N = 11, V = 6;
+  auto table = Randn(V * C + offset);
   std::vector<int32_t> ids = {0, 5, 5, 1, 2, 5, 0, 3, 4, 4, 1};
-  std::vector<float> out = PoisonF(N * C), ref(N * C);
-  CHECK_OK(lm::cuda::embedding_forward(out.data(), ids.data(), table.data(), N, C, nullptr));
-  lm::cpu::embedding_forward(ref.data(), ids.data(), table.data(), N, C);
-  CHECK_REL(out, ref, 0.0);
+  std::vector<float> out = PoisonF(N * C + offset), ref(N * C);
+  const float* tab = table.data() + offset;
+  CHECK_OK(lm::cuda::embedding_forward(out.data() + offset, ids.data(), tab, N, C, nullptr));
+  lm::cpu::embedding_forward(ref.data(), ids.data(), tab, N, C);
+  CHECK_REL(std::vector<float>(out.begin() + offset, out.end()), ref, 0.0);
   auto g = Randn(N * C), dt = Randn(V * C);
   auto rdt = dt;
   CHECK_OK(lm::cuda::embedding_backward(dt.data(), g.data(), ids.data(), N, C, nullptr));
   lm::cpu::embedding_backward(rdt.data(), g.data(), ids.data(), N, C);
   CHECK_REL(dt, rdt, 1e-6);
+}
+
+TEST(embedding_forward_backward) {
+  CheckEmbedding(37, 0);
+  CheckEmbedding(64, 0);
+}
+TEST(embedding_forward_misaligned_rows) {
+  CheckEmbedding(64, 1);
 }
 
 TEST(adamw_and_sum_squares) {
