@@ -65,18 +65,11 @@ Status Matmul::Init(cudaStream_t stream, size_t workspace_bytes) {
 
 Status Matmul::GetPlan(const Gemm& g, Plan** plan) {
   const void* C = g.C ? g.C : g.D;
-  Key key{(g.ta ? 1 : 0) | (g.tb ? 2 : 0),
-          g.m,
-          g.n,
-          g.k,
-          g.lda,
-          g.ldb,
-          g.ldc,
-          g.out == OutType::kF32 ? 1 : 0,
-          Alignment(g.A),
-          Alignment(g.B),
-          std::min(Alignment(C), Alignment(g.D)),
-          g.beta != 0.f ? 1 : 0};
+  Key key{(g.ta ? 1 : 0) | (g.tb ? 2 : 0), g.m, g.n, g.k, g.lda, g.ldb, g.ldc,
+          g.out == OutType::kF32 ? 1 : 0, Alignment(g.A), Alignment(g.B),
+          // C and D apart: the heuristic is told each one's alignment, so a
+          // plan made for (C 256, D 16) must not serve (C 16, D 256).
+          Alignment(C), Alignment(g.D), g.beta != 0.f ? 1 : 0};
   auto it = plans_.find(key);
   if (it != plans_.end()) {
     *plan = &it->second;

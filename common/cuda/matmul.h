@@ -76,8 +76,10 @@ class Matmul {
     cublasLtMatmulAlgo_t algo;
     bool ok = false;  // false: no algorithm, use the fallback
   };
+  // Transposes, shape, leading dimensions, output type, the alignment of A, B,
+  // C and D (the algorithm is chosen for them), beta != 0.
   using Key = std::tuple<int, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int, int, int,
-                         int, int>;
+                         int, int, int>;
   Status GetPlan(const Gemm& g, Plan** plan);
   Status RunFallback(const Gemm& g);
 
