@@ -137,6 +137,49 @@ inline void CheckAligned16(const void* p, const char* file, int line) {
   }
 }
 
+// What a device refuses to launch (an sm_90 GPU's limits): the launch fails
+// with "invalid configuration" or "too many resources", which the emulator
+// would otherwise run happily. Dynamic shared memory beyond 48 KB needs the
+// kernel's cudaFuncAttributeMaxDynamicSharedMemorySize raised first
+// (LM_SET_MAX_SMEM), up to 227 KB.
+constexpr size_t kSmemDefault = 48 << 10, kSmemOptin = 227 << 10;
+inline std::map<const void*, size_t>& MaxDynamicSmem() {
+  static std::map<const void*, size_t> m;
+  return m;
+}
+template <typename K>
+void SetMaxDynamicSmem(K kernel, size_t bytes, const char* name) {
+  if (bytes > kSmemOptin) {
+    fprintf(stderr, "emu: %s: %zu B of dynamic shared memory, beyond a device's 227 KB\n", name,
+            bytes);
+    abort();
+  }
+  MaxDynamicSmem()[reinterpret_cast<const void*>(kernel)] = bytes;
+}
+template <typename K>
+void CheckLaunchConfig(K kernel, dim3 grid, dim3 block, size_t smem, const char* name) {
+  const char* bad = nullptr;
+  uint64_t threads = (uint64_t)block.x * block.y * block.z;
+  if (grid.x == 0 || grid.y == 0 || grid.z == 0 || threads == 0)
+    bad = "an empty grid or block";
+  else if (grid.x > 2147483647u || grid.y > 65535 || grid.z > 65535)
+    bad = "a grid beyond 2^31-1 x 65535 x 65535 blocks";
+  else if (threads > 1024 || block.z > 64)
+    bad = "more than 1024 threads (or 64 in z) in a block";
+  else if (smem > kSmemDefault) {
+    auto it = MaxDynamicSmem().find(reinterpret_cast<const void*>(kernel));
+    if (it == MaxDynamicSmem().end() || it->second < smem)
+      bad = "dynamic shared memory beyond 48 KB without LM_SET_MAX_SMEM for this kernel";
+  }
+  if (bad) {
+    fprintf(stderr,
+            "emu: launch of %s (grid %u x %u x %u, block %u x %u x %u, %zu B dynamic shared "
+            "memory): %s, which a device refuses\n",
+            name, grid.x, grid.y, grid.z, block.x, block.y, block.z, smem, bad);
+    abort();
+  }
+}
+
 inline void FiberEntry() {
   t_entry_fn(t_entry_arg);
   t_cur->done = true;  // returning switches to uc_link, the scheduler
@@ -324,7 +367,9 @@ using std::min;
 
 #define LM_DYNAMIC_SHARED(type, name) \
   type* name = reinterpret_cast<type*>(::lm_emu::t_blk->dynamic_smem.data())
-#define LM_SET_MAX_SMEM(kernel, bytes) cudaSuccess
+// A constant cudaSuccess, as before, so that the kernel test links without check.cpp.
+#define LM_SET_MAX_SMEM(kernel, bytes) \
+  (::lm_emu::SetMaxDynamicSmem((kernel), (bytes), #kernel), cudaSuccess)
 #define LM_CHECK_ALIGNED16(p) ::lm_emu::CheckAligned16((p), __FILE__, __LINE__)
 #ifdef LM_EMU_RUNTIME
 // The test serves the CUDA runtime and links check.cpp and profile.cpp: launches
@@ -332,11 +377,15 @@ using std::min;
 #define LM_LAUNCH(kernel, grid, block, smem, stream, ...)                              \
   do {                                                                                 \
     if (::lm::cuda::ProfileOn()) ::lm::cuda::ProfileBegin(stream);                     \
+    ::lm_emu::CheckLaunchConfig(kernel, dim3(grid), dim3(block), (smem), #kernel);     \
     ::lm_emu::Launch(dim3(grid), dim3(block), (smem), [&]() { kernel(__VA_ARGS__); }); \
   } while (0)
 #else
-#define LM_LAUNCH(kernel, grid, block, smem, stream, ...) \
-  ::lm_emu::Launch(dim3(grid), dim3(block), (smem), [&]() { kernel(__VA_ARGS__); })
+#define LM_LAUNCH(kernel, grid, block, smem, stream, ...)                              \
+  do {                                                                                 \
+    ::lm_emu::CheckLaunchConfig(kernel, dim3(grid), dim3(block), (smem), #kernel);     \
+    ::lm_emu::Launch(dim3(grid), dim3(block), (smem), [&]() { kernel(__VA_ARGS__); }); \
+  } while (0)
 #define LM_CUDA_LAUNCHED(name) \
   do {                         \
   } while (0)
