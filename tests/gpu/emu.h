@@ -277,17 +277,21 @@ template <typename Use, int M, int N, int K, typename T, typename Layout>
 void fill_fragment(fragment<Use, M, N, K, T, Layout>& f, float v) {
   for (float& e : f.x) e = v;
 }
-// What the device requires of wmma's loads and stores (CUDA C++ Programming
-// Guide, "Warp Matrix Functions"): a 256-bit aligned pointer and a leading
-// dimension of a multiple of 16 bytes. A violation faults or misreads on a GPU;
-// here it stops the test.
+// What the device requires of wmma's loads and stores: a 256-bit aligned
+// pointer (CUDA C++ Programming Guide, "Warp Matrix Functions"), and, by the
+// PTX ISA's binding rule ("Matrix Storage for WMMA": each row or column must
+// start aligned to the fragment's size), a leading dimension of a multiple of
+// 16 bytes for bf16 operands (a fragment of four .b32 registers) and of 32
+// bytes for fp32 accumulators (eight .f32 registers): 8 floats, not the 4 the
+// Guide states. A violation faults or misreads on a GPU; here it stops the test.
 template <typename T>
 void check_wmma_operand(const T* p, unsigned ldm, const char* what) {
-  if (reinterpret_cast<uintptr_t>(p) % 32 != 0 || (ldm * sizeof(T)) % 16 != 0) {
+  const size_t unit = sizeof(T) == 4 ? 32 : 16;
+  if (reinterpret_cast<uintptr_t>(p) % 32 != 0 || (ldm * sizeof(T)) % unit != 0) {
     fprintf(
         stderr,
         "emu: wmma::%s: pointer %p (must be 32-byte aligned), ldm %u (must be a multiple of %zu)\n",
-        what, (const void*)p, ldm, 16 / sizeof(T));
+        what, (const void*)p, ldm, unit / sizeof(T));
     abort();
   }
 }
