@@ -17,7 +17,7 @@
 //              S = Q K^T and O += P V as 16x16x16 bf16 wmma products with fp32
 //              accumulation; the online softmax and the running O (fp32) live
 //              in shared memory, so no fragment layout is assumed
-//   delta      one thread per (b, h, t): sum(dout * out)
+//   delta      D/8 lanes per (b, h, t): sum(dout * out)
 //   dq         one thread group per query, loops over key tiles   (dq)
 //   dk, dv     one thread group per key, loops over the query heads of its
 //              kv head and over query tiles                       (dk, dv)
@@ -603,19 +603,33 @@ __global__ void __launch_bounds__(128, D <= 64 ? 4 : 2)
   store_rows<D>(dv_acc, fm, dv + at, a.kv_rstride, warp_first, T, [](int) { return 1.f; });
 }
 
-// delta[b, h, t] = sum_d dout[b, t, h, d] * out[b, t, h, d].
+// delta[b, h, t] = sum_d dout[b, t, h, d] * out[b, t, h, d]. D/8 adjacent
+// lanes share a row, 8 elements each (one 16-byte load of each input when
+// vec), so that a warp reads whole rows at once instead of one row per
+// thread; the lanes' sums meet through shuffles.
+template <int D>
 __global__ void attention_delta_kernel(AttentionArgs a, const bf16* __restrict__ dout,
-                                       float* __restrict__ delta) {
-  int64_t total = (int64_t)a.B * a.heads * a.Tq;
-  int64_t idx = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
-  if (idx >= total) return;
-  int t = (int)(idx % a.Tq);
-  int64_t bh = idx / a.Tq;
-  int h = (int)(bh % a.heads), b = (int)(bh / a.heads);
-  int64_t off = b * a.o_bstride + (int64_t)t * a.o_rstride + (int64_t)h * a.head_dim;
+                                       float* __restrict__ delta, bool vec) {
+  constexpr int G = D / 8;
+  const int64_t total = (int64_t)a.B * a.heads * a.Tq;
+  const int64_t idx = ((int64_t)blockIdx.x * blockDim.x + threadIdx.x) / G;
+  const int j = threadIdx.x % G;
   float acc = 0.f;
-  for (int d = 0; d < a.head_dim; d++) acc += to_f(dout[off + d]) * to_f(a.out[off + d]);
-  delta[idx] = acc;
+  if (idx < total) {  // no early return: every lane of a group joins the shuffles
+    int t = (int)(idx % a.Tq);
+    int64_t bh = idx / a.Tq;
+    int h = (int)(bh % a.heads), b = (int)(bh / a.heads);
+    int64_t off = b * a.o_bstride + (int64_t)t * a.o_rstride + (int64_t)h * D;
+    if (vec) {
+      Floats8 x = load_bf16x8(dout + off + j * 8), y = load_bf16x8(a.out + off + j * 8);
+#pragma unroll
+      for (int i = 0; i < 8; i++) acc += x.x[i] * y.x[i];
+    } else {
+      for (int d = j; d < D; d += G) acc += to_f(dout[off + d]) * to_f(a.out[off + d]);
+    }
+  }
+  acc = group_sum<G>(acc, group_mask<G>());
+  if (idx < total && j == 0) delta[idx] = acc;
 }
 
 template <int D>
@@ -805,7 +819,12 @@ Status backward_d(const AttentionArgs& a, const bf16* dout, bf16* dq, bf16* dk, 
   float scale = 1.f / sqrtf((float)D);
   float scale_log2 = kLog2e * scale;
   int64_t rows = (int64_t)a.B * a.heads * a.Tq;
-  LM_LAUNCH(attention_delta_kernel, blocks_for(rows, 256, INT32_MAX), 256, 0, s, a, dout, delta);
+  // Rows start every o_rstride elements: 16-byte loads need it, and both
+  // bases, to be multiples of 8 bf16.
+  const bool vec =
+      aligned16(dout) && aligned16(a.out) && a.o_rstride % 8 == 0 && a.o_bstride % 8 == 0;
+  LM_LAUNCH(attention_delta_kernel<D>, blocks_for(rows * (D / 8), 256, INT32_MAX), 256, 0, s, a,
+            dout, delta, vec);
   LM_CUDA_LAUNCHED("attention_delta_kernel");
   if (tc) {
     using Lay = TcBwdLayout<D>;
