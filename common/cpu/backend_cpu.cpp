@@ -44,7 +44,7 @@ class CpuBackend : public Backend {
       std::memset(m_.get(), 0, n * sizeof(float));  // commit the pages now
       std::memset(v_.get(), 0, n * sizeof(float));
     }
-    return Status::OK();
+    return cpu::CheckBlasAddressSpace(threads_);
   }
 
   Status SetParams(const float* host) override {

@@ -2,6 +2,7 @@
 // decoding on the CPU, one op from ops.h per step (see model.h).
 #include "cpu/model.h"
 
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -56,6 +57,39 @@ size_t AvailableMemory() {
   }
   long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGE_SIZE);
   return pages > 0 && page > 0 ? (size_t)pages * (size_t)page : 0;
+}
+
+// OpenBLAS (0.3.21, Debian's) retries a failed allocation of a thread's
+// buffer forever: under `ulimit -v` the first product would hang, not fail.
+// Each thread that calls sgemm gets one buffer of BUFFER_SIZE (128 MiB on
+// x86-64) plus a page, and a thread costs some more (its stack): measured,
+// 134 MiB for one thread and 273 MiB for two beyond what Init leaves mapped.
+// Checked once a process, before any product.
+Status CheckBlasAddressSpace(int threads) {
+  static bool fits = false;  // once buffers exist they are in VmSize already
+  if (fits) return Status::OK();
+  struct rlimit rl;
+  if (getrlimit(RLIMIT_AS, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY) return Status::OK();
+  size_t vm_pages = 0;
+  if (FILE* f = fopen("/proc/self/statm", "r")) {
+    if (fscanf(f, "%zu", &vm_pages) != 1) vm_pages = 0;
+    fclose(f);
+  }
+  if (vm_pages == 0) return Status::OK();  // unknown: let it run
+  const size_t used = vm_pages * (size_t)sysconf(_SC_PAGE_SIZE);
+  const size_t per_thread = 140u << 20, slack = 16u << 20;
+  const size_t need = used + (size_t)threads * per_thread + slack;
+  if (need > (size_t)rl.rlim_cur) {
+    const size_t left = (size_t)rl.rlim_cur > used ? (size_t)rl.rlim_cur - used : 0;
+    return Status::Resource(
+        "cpu backend: the address-space limit (ulimit -v " +
+        std::to_string((size_t)rl.rlim_cur >> 10) + ") leaves " + std::to_string(left >> 20) +
+        " MiB, and OpenBLAS needs about 140 MiB for each of " + std::to_string(threads) +
+        (threads == 1 ? " thread" : " threads") +
+        " (without it OpenBLAS hangs): raise the limit or use fewer threads (-j, --threads)");
+  }
+  fits = true;
+  return Status::OK();
 }
 
 template <typename T>

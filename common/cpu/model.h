@@ -19,6 +19,9 @@ namespace cpu {
 // Bytes a new allocation can get without swapping (/proc/meminfo MemAvailable,
 // else the physical total); 0 when unknown.
 size_t AvailableMemory();
+// Under an address-space limit (ulimit -v), whether OpenBLAS's buffers for
+// `threads` threads still fit: an error saying what to change when not.
+Status CheckBlasAddressSpace(int threads);
 
 template <typename T>
 class Model {

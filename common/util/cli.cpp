@@ -1,6 +1,7 @@
 // cli.cpp: option parsing and exit codes shared by every tool.
 #include "util/cli.h"
 
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -42,19 +43,30 @@ int Main(const char* tool, int argc, char** argv, const std::function<Status(int
     s = Status::IOError(std::string("unexpected failure: ") + e.what());
   }
   fflush(stdout);
+  int code = kExitOk;
   if (s.ok()) {
     if (ferror(stdout)) {
       fprintf(stderr, "%s: error: <stdout>: write failed\n", tool);
-      return kExitError;
+      code = kExitError;
     }
-    return kExitOk;
+  } else {
+    fprintf(stderr, "%s: error: %s\n", tool, s.ToString().c_str());
+    code = kExitError;
+    if (s.code() == Status::kUsage) {
+      fprintf(stderr, "Try '%s --help' for more information.\n", tool);
+      code = kExitUsage;
+    }
   }
-  fprintf(stderr, "%s: error: %s\n", tool, s.ToString().c_str());
-  if (s.code() == Status::kUsage) {
-    fprintf(stderr, "Try '%s --help' for more information.\n", tool);
-    return kExitUsage;
+  // Under an address-space limit, an OpenBLAS thread may be stuck retrying an
+  // allocation forever, and exit() would wait for it (OpenBLAS joins its
+  // threads at unload): leave without running the exit handlers. Everything
+  // the tool wrote is closed by now.
+  struct rlimit rl;
+  if (getrlimit(RLIMIT_AS, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY) {
+    fflush(nullptr);
+    _exit(code);
   }
-  return kExitError;
+  return code;
 }
 
 namespace {

@@ -156,3 +156,18 @@ setup_file() { train_setup_file; }
   [ "$(echo "$stderr" | wc -l)" -eq 1 ]
   [ ! -e "$BATS_TEST_TMPDIR/run/step-0000004" ]
 }
+
+@test "refuse: an address-space limit (ulimit -v) too small for OpenBLAS is an error, not a hang" {
+  # OpenBLAS retries a failed buffer allocation forever; whatever the limit,
+  # lm-train must end (the first limits fail even to load the libraries).
+  for kib in 600000 800000 1000000 1100000 1200000 1300000 1400000 1600000; do
+    rm -rf "$BATS_TEST_TMPDIR/run"
+    # (127, a library that cannot be mapped, shows as 126: bats reads 127 as a typo)
+    run bash -c 'ulimit -v "$1"; shift; timeout -s KILL 60 "$@"; r=$?; exit $((r == 127 ? 126 : r))' _ "$kib" \
+      lm-train --data "$D/shards" --vocab "$D/tok.bpe" --out "$BATS_TEST_TMPDIR/run" \
+      --preset tiny --steps 1 --val-every 0 --device cpu -j 2
+    echo "ulimit -v $kib: status $status: ${lines[-1]}"
+    [ "$status" -ne 137 ]
+    [ "$status" -eq 0 ] || [[ "$output" == *rror* ]]
+  done
+}

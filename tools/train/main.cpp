@@ -286,7 +286,8 @@ Status Run(int argc, char** argv) {
       "keep", cli::po::value(&o.keep)->default_value(3)->value_name("K"),
       "step directories kept (0: all)")(
       "device", cli::po::value(&o.device)->default_value("auto")->value_name("D"),
-      "cpu, cuda or auto")("threads", cli::po::value(&o.threads)->default_value(0)->value_name("N"),
+      "cpu, cuda or auto")("threads,j",
+                           cli::po::value(&o.threads)->default_value(0)->value_name("N"),
                            "CPU threads (0: all cores)")(
       "seed", cli::po::value(&o.seed)->default_value(1)->value_name("S"),
       "seeds the weights and the data order")(
