@@ -175,6 +175,12 @@ bool IsDirectory(const std::string& path) {
   return stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
 }
 
+bool SameFile(const std::string& a, const std::string& b) {
+  struct stat sa, sb;
+  return stat(a.c_str(), &sa) == 0 && stat(b.c_str(), &sb) == 0 && sa.st_dev == sb.st_dev &&
+         sa.st_ino == sb.st_ino;
+}
+
 std::string DirName(const std::string& path) {
   std::string p = path;
   while (p.size() > 1 && p.back() == '/') p.pop_back();
@@ -282,7 +288,10 @@ Status AtomicFile::Open(const std::string& path) {
   // What is not a regular file (/dev/null, /dev/stdout, a FIFO, a terminal) is
   // written in place, as `cmd > path` would: there is nothing to rename over,
   // and a rename would put a regular file where the device was.
-  if (stat(target_.c_str(), &st) == 0 && !S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode)) {
+  // A directory cannot be replaced by a file: say so before any work.
+  if (stat(target_.c_str(), &st) == 0 && S_ISDIR(st.st_mode))
+    return Status::Invalid(path + ": is a directory");
+  if (stat(target_.c_str(), &st) == 0 && !S_ISREG(st.st_mode)) {
     fd_ = open(target_.c_str(), O_WRONLY | O_CLOEXEC);
     if (fd_ < 0) return Status::FromErrno(path, "cannot open for writing");
     direct_ = true;

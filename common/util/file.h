@@ -32,6 +32,9 @@ Status SyncDir(const std::string& dir);
 Status MakeDirs(const std::string& dir);
 bool PathExists(const std::string& path);
 bool IsDirectory(const std::string& path);
+// True when both paths exist and name the same file (device and inode, after
+// following symbolic links): a hard link or a symlink to a file is that file.
+bool SameFile(const std::string& a, const std::string& b);
 // Directory part of a path ("." when there is none).
 std::string DirName(const std::string& path);
 std::string BaseName(const std::string& path);

@@ -183,3 +183,25 @@ EOF
   [ "$status" -eq 1 ]
   [[ "$output" == *"write failed"* ]]
 }
+
+@test "errors: cat -o naming the manifest or a shard of the dataset is refused" {
+  shard=$(first_shard ds)
+  ln -s ds/manifest.json link.json
+  ln "$shard" hard.lms
+  for o in ds/manifest.json "$shard" "ds/../$shard" link.json hard.lms; do
+    run lm-pack cat ds -o "$o"
+    one_line_error || { echo "-o $o: status $status: $output"; false; }
+    [[ "$output" == *"$o: -o names a file of the dataset being read"* ]]
+    unchanged
+  done
+  # --shard and --split read fewer files, but the dataset's files stay refused.
+  run lm-pack cat ds --shard 0 -o ds/manifest.json
+  one_line_error
+  unchanged
+  # A new file in the dataset directory is no input: allowed.
+  lm-pack cat ds -o ds-copy.tok
+  [ -s ds-copy.tok ]
+  run lm-pack cat ds -o ds
+  one_line_error || { echo "status $status: $output"; false; }
+  [[ "$output" == *"ds: is a directory"* ]]
+}

@@ -522,7 +522,8 @@ Status RunCat(int argc, char** argv) {
   added: `lm-pack cat DIR | lm-tokenize decode` gives back the text packed.
   --split writes one split, in manifest order; --shard N writes shard N alone
   (its index in lm-pack inspect's list). Every block's checksum is verified
-  before its tokens are written.
+  before its tokens are written. -o may not name a file of the dataset (its
+  manifest or a shard, by any path or link): that is refused before any work.
 
 EXAMPLES
   lm-pack cat shards/ | lm-tokenize decode --vocab tok.bpe
@@ -558,6 +559,17 @@ EXIT STATUS
   } else if (!split.empty()) {
     for (size_t i = 0; i < m.shards.size(); i++)
       if (m.shards[i].split == split) order.push_back(i);
+  }
+  if (!out.empty()) {
+    // The output replaces its target once every input was read: an -o naming
+    // the manifest or a shard (by any name: a link, a path through ..) would
+    // replace a file of the dataset it came from with a token stream.
+    std::vector<std::string> files = {JoinPath(dir, kManifestName)};
+    for (const ManifestShard& e : m.shards) files.push_back(JoinPath(dir, e.file));
+    for (const std::string& r : files)
+      if (SameFile(out, r))
+        return Status::Invalid(out + ": -o names a file of the dataset being read" +
+                               (r == out ? "" : " (" + r + ")") + "; give another file");
   }
   AtomicFile file;
   FILE* f = stdout;

@@ -121,6 +121,26 @@ TEST(atomic_file_through_links_and_devices) {
   // /dev/full refuses the write: an error, and the device is left alone.
   CHECK(!WriteFileAtomic("/dev/full", "x").ok());
   CHECK(stat("/dev/full", &st) == 0 && S_ISCHR(st.st_mode));
+  // A directory is refused before anything is written.
+  Status s = WriteFileAtomic(dir, "x");
+  CHECK(!s.ok() && s.message().find("is a directory") != std::string::npos);
+  CHECK_OK(RemoveAll(dir));
+}
+
+TEST(same_file_follows_links) {
+  char tmpl[] = "/tmp/lm-util-test-XXXXXX";
+  std::string dir = mkdtemp(tmpl);
+  std::string a = JoinPath(dir, "a"), b = JoinPath(dir, "b");
+  CHECK_OK(WriteFileAtomic(a, "1"));
+  CHECK_OK(WriteFileAtomic(b, "1"));
+  CHECK(SameFile(a, a));
+  CHECK(SameFile(a, JoinPath(dir, "../" + BaseName(dir) + "/a")));
+  CHECK(!SameFile(a, b));
+  CHECK_EQ(symlink("a", JoinPath(dir, "sym").c_str()), 0);
+  CHECK_EQ(link(a.c_str(), JoinPath(dir, "hard").c_str()), 0);
+  CHECK(SameFile(JoinPath(dir, "sym"), a));
+  CHECK(SameFile(JoinPath(dir, "hard"), a));
+  CHECK(!SameFile(JoinPath(dir, "missing"), JoinPath(dir, "missing")));
   CHECK_OK(RemoveAll(dir));
 }
 
