@@ -86,15 +86,7 @@ Status DatasetImpl::Init(const std::string& dir) {
     s.entry = m.shards[i];
     s.path = JoinPath(dir, s.entry.file);
     // Only a stat here: opening thousands of shards must stay fast.
-    struct stat st;
-    if (stat(s.path.c_str(), &st) != 0)
-      return Status::FromErrno(s.path,
-                               "listed in " + JoinPath(dir, kManifestName) + " but cannot be read");
-    if (!S_ISREG(st.st_mode)) return Status::Invalid(s.path + ": not a regular file");
-    if ((uint64_t)st.st_size != s.entry.bytes)
-      return Status::Corruption(s.path + ": " + std::to_string(st.st_size) +
-                                " bytes but the manifest says " + std::to_string(s.entry.bytes) +
-                                ((uint64_t)st.st_size < s.entry.bytes ? " (truncated shard)" : ""));
+    LM_RETURN_IF_ERROR(CheckShardFile(dir, s.entry));
     int k = s.entry.split == "val" ? 1 : 0;
     split_shards_[k].push_back((uint32_t)i);
     split_starts_[k].push_back(split_starts_[k].back() + s.entry.tokens);

@@ -8,6 +8,20 @@
 
 namespace lm {
 
+Status CheckShardFile(const std::string& dir, const ManifestShard& e) {
+  std::string path = JoinPath(dir, e.file);
+  struct stat st;
+  if (stat(path.c_str(), &st) != 0)
+    return Status::FromErrno(path,
+                             "listed in " + JoinPath(dir, kManifestName) + " but cannot be read");
+  if (!S_ISREG(st.st_mode)) return Status::Invalid(path + ": not a regular file");
+  if ((uint64_t)st.st_size != e.bytes)
+    return Status::Corruption(path + ": " + std::to_string(st.st_size) +
+                              " bytes but the manifest says " + std::to_string(e.bytes) +
+                              ((uint64_t)st.st_size < e.bytes ? " (truncated shard)" : ""));
+  return Status::OK();
+}
+
 Status CheckShardMatchesManifest(const ShardReader& r, const ManifestShard& e, const Manifest& m) {
   const ShardHeader& h = r.header();
   if (h.vocab_id != m.vocab_id || h.vocab_size != m.vocab_size || h.eot_id != m.eot_id)
@@ -29,17 +43,7 @@ Status VerifyDataset(const std::string& dir, VerifyReport* rep,
   Manifest m;
   LM_RETURN_IF_ERROR(ReadManifest(dir, &m));
   // Cheap checks of every shard first, so that a missing file is named at once.
-  for (const ManifestShard& e : m.shards) {
-    std::string path = JoinPath(dir, e.file);
-    struct stat st;
-    if (stat(path.c_str(), &st) != 0)
-      return Status::FromErrno(path,
-                               "listed in " + JoinPath(dir, kManifestName) + " but cannot be read");
-    if ((uint64_t)st.st_size != e.bytes)
-      return Status::Corruption(path + ": " + std::to_string(st.st_size) +
-                                " bytes but the manifest says " + std::to_string(e.bytes) +
-                                ((uint64_t)st.st_size < e.bytes ? " (truncated shard)" : ""));
-  }
+  for (const ManifestShard& e : m.shards) LM_RETURN_IF_ERROR(CheckShardFile(dir, e));
   uint64_t done = 0;
   for (const ManifestShard& e : m.shards) {
     std::string path = JoinPath(dir, e.file);

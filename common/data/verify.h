@@ -12,6 +12,11 @@
 
 namespace lm {
 
+// The cheap check of a shard a manifest lists, before it is opened: DIR/file
+// exists (symbolic links are followed), is a regular file and has the
+// manifest's size. A stat, no read.
+Status CheckShardFile(const std::string& dir, const ManifestShard& e);
+
 // A shard's header must agree with its manifest entry and the manifest's
 // vocabulary (tokens, documents, blocks, size, compression, vocabulary).
 Status CheckShardMatchesManifest(const ShardReader& r, const ManifestShard& e, const Manifest& m);

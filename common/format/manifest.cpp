@@ -1,6 +1,8 @@
 // manifest.cpp: manifest.json reader and writer (docs/formats/manifest.md).
 #include "format/manifest.h"
 
+#include <sys/stat.h>
+
 #include <nlohmann/json.hpp>
 #include <set>
 
@@ -258,6 +260,10 @@ Status ReadManifest(const std::string& dir, Manifest* m) {
   std::string path = JoinPath(dir, kManifestName);
   if (!PathExists(path))
     return Status::NotFound(path + ": no such file (not a dataset made by lm-pack?)");
+  // Reading a FIFO would wait for a writer forever; a device has no end.
+  struct stat st;
+  if (stat(path.c_str(), &st) == 0 && !S_ISREG(st.st_mode))
+    return Status::Invalid(path + ": not a regular file");
   std::string text;
   LM_RETURN_IF_ERROR(ReadFile(path, &text));
   return ParseManifest(text, path, m);

@@ -396,7 +396,9 @@ void MappedFile::Close() {
 Status MappedFile::Open(const std::string& path) {
   Close();
   path_ = path;
-  int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  // O_NONBLOCK: opening a FIFO for reading would otherwise wait for a writer
+  // forever; what is not a regular file is refused just below.
+  int fd = open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
   if (fd < 0) return Status::FromErrno(path, "cannot open");
   struct stat st;
   if (fstat(fd, &st) != 0) {

@@ -205,3 +205,37 @@ EOF
   one_line_error || { echo "status $status: $output"; false; }
   [[ "$output" == *"ds: is a directory"* ]]
 }
+
+@test "errors: a shard or manifest that is not a regular file is named, never waited on" {
+  shard=$(first_shard ds)
+  mv "$shard" saved.lms
+  for kind in fifo dir devzero; do
+    case $kind in
+      fifo) mkfifo "$shard" ;;
+      dir) mkdir "$shard" ;;
+      devzero) ln -s /dev/zero "$shard" ;;
+    esac
+    for cmd in verify "cat -o out.tok"; do
+      run timeout 20 lm-pack $cmd ds
+      one_line_error || { echo "$kind $cmd: status $status: $output"; false; }
+      [[ "$output" == *"$shard: not a regular file"* ]]
+    done
+    rm -rf "$shard"
+  done
+  # A symbolic link to the shard itself is followed, as before.
+  ln -s "$PWD/saved.lms" "$shard"
+  lm-pack verify ds >/dev/null
+  lm-pack cat ds >/dev/null
+  rm "$shard"
+  mv saved.lms "$shard"
+  mv ds/manifest.json saved.json
+  mkfifo ds/manifest.json
+  for cmd in verify inspect "cat -o out.tok"; do
+    run timeout 20 lm-pack $cmd ds
+    one_line_error || { echo "$cmd: status $status: $output"; false; }
+    [[ "$output" == *"ds/manifest.json: not a regular file"* ]]
+  done
+  rm ds/manifest.json
+  mv saved.json ds/manifest.json
+  unchanged
+}

@@ -127,6 +127,22 @@ TEST(atomic_file_through_links_and_devices) {
   CHECK_OK(RemoveAll(dir));
 }
 
+TEST(mapped_file_refuses_what_is_not_a_regular_file) {
+  char tmpl[] = "/tmp/lm-util-test-XXXXXX";
+  std::string dir = mkdtemp(tmpl);
+  // A FIFO with no writer: refused at once, not waited on.
+  std::string fifo = JoinPath(dir, "fifo");
+  CHECK_EQ(mkfifo(fifo.c_str(), 0600), 0);
+  MappedFile m;
+  Status s = m.Open(fifo);
+  CHECK(!s.ok() && s.message() == fifo + ": not a regular file");
+  s = m.Open(dir);
+  CHECK(!s.ok() && s.message() == dir + ": not a regular file");
+  s = m.Open("/dev/zero");
+  CHECK(!s.ok() && s.message() == "/dev/zero: not a regular file");
+  CHECK_OK(RemoveAll(dir));
+}
+
 TEST(same_file_follows_links) {
   char tmpl[] = "/tmp/lm-util-test-XXXXXX";
   std::string dir = mkdtemp(tmpl);
