@@ -38,6 +38,7 @@ class DatasetImpl : public Dataset {
     Evict();
   }
   Status DocumentEnds(Split split, uint64_t start, uint64_t n, std::vector<uint64_t>* out) override;
+  Status CheckShards(Split split, uint64_t n) override;
 
  private:
   struct Shard {
@@ -88,6 +89,11 @@ Status DatasetImpl::Init(const std::string& dir) {
     // Only a stat here: opening thousands of shards must stay fast.
     LM_RETURN_IF_ERROR(CheckShardFile(dir, s.entry));
     int k = s.entry.split == "val" ? 1 : 0;
+    // Positions in a split are u64 (and int64 to some callers): totals past
+    // 2^63 cannot be real data.
+    if (s.entry.tokens > (UINT64_MAX >> 1) - info_.tokens[k])
+      return Status::Corruption(JoinPath(dir, kManifestName) + ": the " + SplitName((Split)k) +
+                                " split's token counts add up to more than 2^63");
     split_shards_[k].push_back((uint32_t)i);
     split_starts_[k].push_back(split_starts_[k].back() + s.entry.tokens);
     info_.tokens[k] += s.entry.tokens;
@@ -189,6 +195,16 @@ Status DatasetImpl::Read(Split split, uint64_t start, size_t n, uint32_t* out) {
       start += take;
     }
     i++;
+  }
+  return Status::OK();
+}
+
+Status DatasetImpl::CheckShards(Split split, uint64_t n) {
+  int k = (int)split;
+  std::lock_guard<std::mutex> lk(mu_);
+  for (size_t i = 0; i < split_shards_[k].size() && split_starts_[k][i] < n; i++) {
+    Shard& s = shards_[split_shards_[k][i]];
+    if (!s.reader) LM_RETURN_IF_ERROR(OpenShard(&s));
   }
   return Status::OK();
 }

@@ -39,6 +39,11 @@ class Dataset {
   // Bytes of decompressed blocks kept in the cache (default 64 MiB; at least
   // one block is always kept). Uncompressed shards are read in place, uncached.
   virtual void SetCacheBytes(size_t bytes) {}
+  // Opens the shards holding the split's first n tokens (all of them when n
+  // is at least the split's size) and checks each against its manifest entry,
+  // as Read does when it first reaches a shard: a reader that sizes its work
+  // by info().tokens calls it first. Reads only headers and indexes.
+  virtual Status CheckShards(Split split, uint64_t n) { return Status::OK(); }
   // Document ends of a split (token offsets, within the split, just past each
   // document's last token) that fall in (start, start + n], in order. Reads
   // only the shards' indexes.

@@ -190,6 +190,29 @@ EOF
   [[ "$output" == *"another vocabulary"* ]]
 }
 
+@test "eval: manifest token counts are checked before they size the work" {
+  d="$BATS_TEST_TMPDIR"
+  for lie in 9223372036854775808 4611686018427387904 "tokens + 1"; do
+    rm -rf "$d/lied"
+    cp -r "$FIX/shards" "$d/lied"
+    python3 - "$d/lied/manifest.json" "$lie" <<'EOF'
+import json, sys
+m = json.load(open(sys.argv[1]))
+e = [s for s in m["shards"] if s["split"] == "val"][0]
+e["tokens"] = e["tokens"] + 1 if sys.argv[2] == "tokens + 1" else int(sys.argv[2])
+json.dump(m, open(sys.argv[1], "w"))
+EOF
+    run lm-eval --ckpt "$FIX/run" --data "$d/lied" --device cpu
+    [ "$status" -eq 1 ]
+    [ "${#lines[@]}" -eq 1 ]
+    if [ "$lie" = "tokens + 1" ]; then
+      [[ "$output" == "lm-eval: error: $d/lied/val-"*".lms: shard does not match its manifest entry"* ]]
+    else
+      [[ "$output" == "lm-eval: error: $d/lied/manifest.json: val-"*" $lie tokens, "*"cannot fit"* ]]
+    fi
+  done
+}
+
 @test "eval: an empty val split: exit 1" {
   lm-pack -q -o "$BATS_TEST_TMPDIR/noval" "$FIX/all.tok"
   run lm-eval --ckpt "$FIX/run" --data "$BATS_TEST_TMPDIR/noval"

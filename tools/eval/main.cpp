@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -141,6 +142,9 @@ Status OpenDataset(const Options& o, EvalData* d) {
   d->split = o.split;
   d->vocab_id = info.vocab_id;
   uint64_t n = info.tokens[(int)d->ds_split];
+  // The manifest's counts size the plan: check them against the headers of
+  // the shards to be read first (Read would, but only once it got there).
+  LM_RETURN_IF_ERROR(d->ds->CheckShards(d->ds_split, o.limit ? std::min(n, o.limit) : n));
   if (n < 2)
     return Status::Invalid(
         o.data + ": the " + o.split + " split is empty (" + std::to_string(n) +

@@ -152,6 +152,46 @@ TEST(missing_and_truncated_shards_fail_at_open) {
   RemoveAll(dir);
 }
 
+// Counts no shard of its size could hold fail at open, naming the manifest,
+// before any caller sizes its work by them; counts that are possible but
+// wrong fail when CheckShards reads the headers.
+TEST(impossible_manifest_counts_fail_at_open) {
+  std::string dir = TempDir();
+  Make(dir, 300, 5000, 1000, 100, 3);
+  Manifest good;
+  CHECK_OK(ReadManifest(dir, &good));
+  std::string mpath = JoinPath(dir, kManifestName);
+  const uint64_t lies[] = {1ULL << 63, 1ULL << 62, ~0ULL, 100ULL * 4194304ULL};
+  for (uint64_t t : lies) {
+    Manifest m = good;
+    m.shards[1].tokens = t;
+    CHECK_OK(WriteManifest(dir, m));
+    std::unique_ptr<Dataset> ds;
+    Status s = Dataset::Open(dir, &ds);
+    CHECK(!s.ok() && s.code() == Status::kCorruption);
+    CHECK(s.message().find(mpath + ": " + m.shards[1].file) == 0);
+  }
+  Manifest m = good;
+  m.shards[0].blocks = 0;
+  CHECK_OK(WriteManifest(dir, m));
+  std::unique_ptr<Dataset> ds;
+  CHECK(!Dataset::Open(dir, &ds).ok());
+  m = good;
+  m.shards[0].documents = m.shards[0].tokens + 1;
+  CHECK_OK(WriteManifest(dir, m));
+  CHECK(!Dataset::Open(dir, &ds).ok());
+  // Possible but wrong: caught by the header check.
+  m = good;
+  m.shards[2].tokens += 1;
+  CHECK_OK(WriteManifest(dir, m));
+  CHECK_OK(Dataset::Open(dir, &ds));
+  CHECK_OK(ds->CheckShards(Split::kTrain, good.shards[0].tokens + good.shards[1].tokens));
+  Status s = ds->CheckShards(Split::kTrain, UINT64_MAX);
+  CHECK(!s.ok() && s.message().find(m.shards[2].file) != std::string::npos);
+  CHECK(s.message().find("does not match its manifest entry") != std::string::npos);
+  RemoveAll(dir);
+}
+
 // The manifest carries no checksum of its own, but no single changed byte in
 // it may make the loader return other tokens than the ones packed: each one
 // either fails (bad JSON, missing file, mismatch with the shard header) or is
