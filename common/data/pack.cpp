@@ -156,8 +156,8 @@ Status CheckVocab(const Manifest& m, const TokenStreamInfo& v, const std::string
                            ") but the input's is " + HashHex(v.vocab_id) + " (size " +
                            std::to_string(v.vocab_size) + "); a dataset holds one vocabulary");
   if (m.eot_id != v.eot_id)
-    return Status::Invalid(JoinPath(dir, kManifestName) +
-                           ": the dataset's end-of-text id differs from the input's");
+    return Status::Invalid(JoinPath(dir, kManifestName) + ": the dataset's end-of-text id is " +
+                           EotName(m.eot_id) + " but the input's is " + EotName(v.eot_id));
   return Status::OK();
 }
 

@@ -38,10 +38,13 @@ Status CheckShardFile(const std::string& dir, const ManifestShard& e) {
 
 Status CheckShardMatchesManifest(const ShardReader& r, const ManifestShard& e, const Manifest& m) {
   const ShardHeader& h = r.header();
-  if (h.vocab_id != m.vocab_id || h.vocab_size != m.vocab_size || h.eot_id != m.eot_id)
+  if (h.vocab_id != m.vocab_id || h.vocab_size != m.vocab_size)
     return Status::Invalid(r.path() + ": shard of vocabulary " + HashHex(h.vocab_id) + " (size " +
                            std::to_string(h.vocab_size) + ") in a dataset of " +
                            HashHex(m.vocab_id) + " (size " + std::to_string(m.vocab_size) + ")");
+  if (h.eot_id != m.eot_id)
+    return Status::Invalid(r.path() + ": shard's end-of-text id is " + EotName(h.eot_id) +
+                           " but the dataset's is " + EotName(m.eot_id));
   if (h.token_count != e.tokens || h.doc_count != e.documents || h.block_count != e.blocks ||
       r.file_size() != e.bytes || h.compressed() != (e.level > 0))
     return Status::Corruption(

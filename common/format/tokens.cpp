@@ -8,6 +8,10 @@
 
 namespace lm {
 
+std::string EotName(uint32_t id) {
+  return id == kNoToken ? "none" : std::to_string(id);
+}
+
 void DecodeTokens(const uint8_t* raw, int width, size_t n, uint32_t* out) {
   if (width == 2) {
     for (size_t i = 0; i < n; i++) out[i] = LoadU16(raw + 2 * i);
@@ -180,15 +184,22 @@ Status TokenStreamReader::Next(std::vector<uint32_t>* out, bool* done) {
         *done = true;
         return Status::OK();
       }
+      // Each side says what differs: the identity, else the size, else the
+      // end-of-text id (the same identity with another size is a forged or
+      // damaged header, and both hashes alone would read the same).
       if (next.vocab_id != info_.vocab_id || next.vocab_size != info_.vocab_size)
-        return Status::Invalid(name_ + ": concatenated token streams of different vocabularies (" +
-                               HashHex(info_.vocab_id) + " then " + HashHex(next.vocab_id) + ")");
+        return Status::Invalid(
+            name_ + ": concatenated token streams of different vocabularies (" +
+            HashHex(info_.vocab_id) + " of size " + std::to_string(info_.vocab_size) + " then " +
+            HashHex(next.vocab_id) + " of size " + std::to_string(next.vocab_size) + ", at byte " +
+            std::to_string(offset_ - kTokenStreamHeaderSize) + ")");
       if (next.eot_id != info_.eot_id)
         return Status::Invalid(name_ +
                                ": concatenated token streams with different end-of-text "
                                "ids (" +
-                               std::to_string(info_.eot_id) + " then " +
-                               std::to_string(next.eot_id) + ")");
+                               EotName(info_.eot_id) + " then " + EotName(next.eot_id) +
+                               ", at byte " + std::to_string(offset_ - kTokenStreamHeaderSize) +
+                               ")");
       stream_total_ = 0;
       continue;
     }

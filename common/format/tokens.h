@@ -21,6 +21,8 @@ constexpr uint16_t kTokenStreamVersion = 1;
 constexpr size_t kTokenStreamHeaderSize = 32;
 constexpr uint32_t kTokenStreamMaxChunk = 1u << 20;  // tokens per chunk, at most
 constexpr uint32_t kNoToken = 0xffffffffu;
+// An end-of-text id for messages: the number, or "none" for kNoToken.
+std::string EotName(uint32_t id);
 
 struct TokenStreamInfo {
   uint32_t vocab_size = 0;

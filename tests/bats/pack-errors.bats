@@ -239,3 +239,19 @@ EOF
   mv saved.json ds/manifest.json
   unchanged
 }
+
+@test "errors: a shard whose end-of-text id differs from the manifest's says so" {
+  python3 - ds/manifest.json <<'PY'
+import json, sys
+m = json.load(open(sys.argv[1]))
+m["vocab"]["eot"] = 5
+json.dump(m, open(sys.argv[1], "w"))
+PY
+  shard=$(first_shard ds)
+  run lm-pack verify ds
+  one_line_error || { echo "status $status: $output"; false; }
+  [[ "$output" == *"$shard: shard's end-of-text id is "*" but the dataset's is 5" ]]
+  run lm-pack cat ds -o out.tok
+  one_line_error
+  [[ "$output" == *"end-of-text id is "*" but the dataset's is 5" ]]
+}

@@ -225,10 +225,14 @@ Status RunPack(int argc, char** argv) {
       in = &other;
       LM_RETURN_IF_ERROR(BeginInput(inputs[i], in));
       const TokenStreamInfo& v = in->reader->info();
-      if (v.vocab_id != vocab.vocab_id || v.vocab_size != vocab.vocab_size ||
-          v.eot_id != vocab.eot_id)
-        return Status::Invalid(in->name + ": vocabulary " + HashHex(v.vocab_id) + " differs from " +
-                               first.name + "'s " + HashHex(vocab.vocab_id));
+      if (v.vocab_id != vocab.vocab_id || v.vocab_size != vocab.vocab_size)
+        return Status::Invalid(in->name + ": vocabulary " + HashHex(v.vocab_id) + " (size " +
+                               std::to_string(v.vocab_size) + ") differs from " + first.name +
+                               "'s " + HashHex(vocab.vocab_id) + " (size " +
+                               std::to_string(vocab.vocab_size) + ")");
+      if (v.eot_id != vocab.eot_id)
+        return Status::Invalid(in->name + ": end-of-text id " + EotName(v.eot_id) +
+                               " differs from " + first.name + "'s " + EotName(vocab.eot_id));
     }
     bool done = false;
     while (!done) {
@@ -367,8 +371,7 @@ EXIT STATUS
   uint64_t raw = (tokens[0] + tokens[1]) * (uint64_t)m.token_width;
   printf("dataset:      %s (manifest version %d)\n", dir.c_str(), kManifestVersion);
   printf("vocabulary:   %u ids, identity %s, end-of-text %s, %d-bit tokens\n", m.vocab_size,
-         HashHex(m.vocab_id).c_str(),
-         m.eot_id == kNoToken ? "none" : std::to_string(m.eot_id).c_str(), m.token_width * 8);
+         HashHex(m.vocab_id).c_str(), EotName(m.eot_id).c_str(), m.token_width * 8);
   printf("train:        %" PRIu64 " tokens, %" PRIu64 " documents, %" PRIu64 " shards\n", tokens[0],
          docs[0], shards[0]);
   printf("val:          %" PRIu64 " tokens, %" PRIu64 " documents, %" PRIu64 " shards\n", tokens[1],

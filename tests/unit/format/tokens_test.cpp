@@ -81,6 +81,21 @@ TEST(concatenation_is_valid) {
   Status st = ReadAll(mixed, &back, &info);
   CHECK(!st.ok());
   CHECK(st.message().find("different vocabularies") != std::string::npos);
+  // The same identity with another size, or another end-of-text id: the
+  // message shows what differs, and where the second stream begins.
+  TokenStreamInfo bigger = Info(1000);
+  bigger.vocab_size = 1001;
+  std::string first = WriteStream(Info(1000), a, 0);
+  st = ReadAll(first + WriteStream(bigger, b, 0), &back, &info);
+  std::string at = ", at byte " + std::to_string(first.size()) + ")";
+  CHECK_EQ(st.message(), "<mem>: concatenated token streams of different vocabularies (" +
+                             HashHex(bigger.vocab_id) + " of size 1000 then " +
+                             HashHex(bigger.vocab_id) + " of size 1001" + at);
+  TokenStreamInfo no_eot = Info(1000);
+  no_eot.eot_id = kNoToken;
+  st = ReadAll(first + WriteStream(no_eot, b, 0), &back, &info);
+  CHECK_EQ(st.message(),
+           "<mem>: concatenated token streams with different end-of-text ids (999 then none" + at);
 }
 
 TEST(empty_stream_and_empty_input) {
