@@ -375,7 +375,14 @@ Status DatasetWriter::Finish(PackStats* stats) {
     return s;
   }
   FileLock lock;
-  s = lock.Lock(JoinPath(opt_.dir, ".lock"));
+  std::string lock_path = JoinPath(opt_.dir, ".lock");
+  bool held = false;
+  s = lock.TryLock(lock_path, &held);
+  if (s.ok() && !held) {
+    // Another writer is committing (or hung holding the lock): say why we stop.
+    LogInfo("waiting for %s (another lm-pack is writing)", lock_path.c_str());
+    s = lock.Lock(lock_path);
+  }
   Manifest m;
   if (s.ok()) {
     s = ReadManifest(opt_.dir, &m);

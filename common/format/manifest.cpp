@@ -258,6 +258,7 @@ std::string SerializeManifest(const Manifest& m) {
 
 Status ReadManifest(const std::string& dir, Manifest* m) {
   std::string path = JoinPath(dir, kManifestName);
+  if (PathExists(dir) && !IsDirectory(dir)) return Status::Invalid(dir + ": not a directory");
   if (!PathExists(path))
     return Status::NotFound(path + ": no such file (not a dataset made by lm-pack?)");
   // Reading a FIFO would wait for a writer forever; a device has no end.

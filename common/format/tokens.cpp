@@ -132,6 +132,7 @@ Status TokenStreamReader::ReadExact(void* p, size_t n, const char* what) {
 
 Status TokenStreamReader::ReadHeader(TokenStreamInfo* info, bool* eof) {
   uint8_t h[kTokenStreamHeaderSize];
+  const uint64_t start = offset_;  // > 0: a complete stream ended here
   size_t got = fread(h, 1, sizeof h, in_);
   offset_ += got;
   *eof = false;
@@ -141,12 +142,23 @@ Status TokenStreamReader::ReadHeader(TokenStreamInfo* info, bool* eof) {
   }
   if (got != sizeof h) {
     if (ferror(in_)) return Status::FromErrno(name_, "read failed");
-    if (got >= 4 && std::memcmp(h, kTokenStreamMagic, 4) != 0)
+    bool magic = got < 4 || std::memcmp(h, kTokenStreamMagic, 4) == 0;
+    if (start > 0)
+      return Status::Corruption(name_ + ": " + std::to_string(got) +
+                                " trailing bytes after the end of the token stream at byte " +
+                                std::to_string(start) +
+                                (magic ? " (too few for another stream's 32-byte header)"
+                                       : " (not another stream: bad magic)"));
+    if (!magic)
       return Status::Invalid(
           name_ + ": not a token stream (bad magic; expected the output of lm-tokenize encode)");
     return Status::Corruption(name_ + ": truncated token stream (header is " + std::to_string(got) +
                               " of 32 bytes)");
   }
+  if (start > 0 && std::memcmp(h, kTokenStreamMagic, 4) != 0)
+    return Status::Corruption(name_ +
+                              ": unexpected bytes after the end of the token stream at byte " +
+                              std::to_string(start) + " (not another stream: bad magic)");
   return DecodeTokenStreamHeader(h, info).With(name_);
 }
 

@@ -3,6 +3,7 @@
 # an interrupted writer leaves nothing behind.
 
 load pack_helpers
+bats_require_minimum_version 1.5.0
 
 setup_file() { pack_fixture; }
 setup() {
@@ -103,6 +104,11 @@ setup() {
   [ "$status" -eq 2 ]
   [[ "$stderr" == *"--label must be UTF-8"* ]]
   [ ! -e ds ]
+  # An empty label could not be listed by inspect --labels.
+  run --separate-stderr lm-pack -o ds -q --label "" "$FIX/doc0.tok"
+  [ "$status" -eq 2 ]
+  [[ "$stderr" == *"--label must not be empty"* ]]
+  [ ! -e ds ]
   run --separate-stderr lm-pack -o ds -q -j -1 "$FIX/doc0.tok"
   [ "$status" -eq 2 ]
   [ ! -e ds ]
@@ -128,4 +134,26 @@ setup() {
   [ "$status" -eq 0 ] || { echo "$stderr"; false; }
   [ "$(lm-pack inspect nd --labels)" = B ]
   lm-pack verify nd
+}
+
+@test "append: a writer waiting for another's lock says so, once (not with -q)" {
+  lm-pack -o ds -q "$FIX/doc0.tok"
+  flock ds/.lock sleep 2 &
+  holder=$!
+  sleep 0.5
+  run --separate-stderr lm-pack -o ds --append "$FIX/doc1.tok"
+  [ "$status" -eq 0 ]
+  [ "$(printf '%s\n' "$stderr" | grep -c '^lm-pack: waiting for ds/.lock (another lm-pack is writing)$')" -eq 1 ]
+  wait "$holder"
+  flock ds/.lock sleep 2 &
+  holder=$!
+  sleep 0.5
+  run --separate-stderr lm-pack -o ds --append -q "$FIX/doc2.tok"
+  [ "$status" -eq 0 ]
+  [ -z "$stderr" ]
+  wait "$holder"
+  # Without contention, nothing is said.
+  run --separate-stderr lm-pack -o ds --append "$FIX/doc3.tok"
+  [[ "$stderr" != *"waiting"* ]]
+  lm-pack verify ds >/dev/null
 }

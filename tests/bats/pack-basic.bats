@@ -40,6 +40,69 @@ setup() {
   run lm-pack -o x --seed=-1 "$FIX/corpus.tok"
   [ "$status" -eq 2 ]
   [ ! -e x ]
+  # A bad count names its option.
+  for opt in --block-tokens --shard-tokens --val-docs; do
+    for v in -5 99999999999999999999 10x; do
+      run --separate-stderr lm-pack -o x "$opt" "$v" "$FIX/corpus.tok"
+      [ "$status" -eq 2 ]
+      [[ "$stderr" == "lm-pack: error: $opt: bad number '$v'"* ]] || { echo "$stderr"; false; }
+    done
+  done
+  [ ! -e x ]
+}
+
+@test "pack: --val-docs takes k, M, G like every count" {
+  lm-pack -o a --val-docs 1k -q "$FIX/corpus.tok"
+  lm-pack -o b --val-docs 1000 -q "$FIX/corpus.tok"
+  [ "$(lm-pack inspect a | grep identity)" = "$(lm-pack inspect b | grep identity)" ]
+}
+
+@test "pack: --shard-tokens below --block-tokens warns once and still packs" {
+  run --separate-stderr lm-pack -o x -q --shard-tokens 100 --block-tokens 1000 "$FIX/corpus.tok"
+  [ "$status" -eq 0 ]
+  [ "$(printf '%s\n' "$stderr" | grep -c 'warning: --shard-tokens 100 is less than --block-tokens 1000')" -eq 1 ]
+  lm-pack verify x >/dev/null
+  # A small --shard-tokens alone (the default block) is common: no warning.
+  run --separate-stderr lm-pack -o y -q --shard-tokens 100 "$FIX/corpus.tok"
+  [ "$status" -eq 0 ]
+  [ -z "$stderr" ]
+}
+
+@test "pack: an input of streams without tokens is named" {
+  python3 - "$FIX/doc0.tok" none.tok <<'EOF'
+import ctypes, struct, sys
+xx = ctypes.CDLL("libxxhash.so.0")
+xx.XXH3_64bits.restype = ctypes.c_uint64
+xx.XXH3_64bits.argtypes = [ctypes.c_char_p, ctypes.c_size_t]
+end = struct.pack("<IQ", 0, 0)
+end += struct.pack("<Q", xx.XXH3_64bits(end, len(end)))
+open(sys.argv[2], "wb").write(open(sys.argv[1], "rb").read(32) + end)
+EOF
+  run lm-pack -o x <none.tok
+  [ "$status" -eq 1 ]
+  [ "$output" = "lm-pack: error: <stdin>: empty input: no tokens to pack" ]
+  run lm-pack -o x none.tok none.tok
+  [ "$status" -eq 1 ]
+  [ "$output" = "lm-pack: error: none.tok and 1 more input: empty input: no tokens to pack" ]
+  [ ! -e x ]
+}
+
+@test "pack: stray bytes after a stream are named with their offset" {
+  size=$(stat -c %s "$FIX/doc0.tok")
+  { cat "$FIX/doc0.tok"; printf 'abc'; } >stray.tok
+  run lm-pack -o x stray.tok
+  [ "$status" -eq 1 ]
+  [ "$output" = "lm-pack: error: stray.tok: 3 trailing bytes after the end of the token stream at byte $size (too few for another stream's 32-byte header)" ]
+  [ ! -e x ]
+}
+
+@test "pack: verify, inspect and cat of a file that is not a directory" {
+  echo hi >afile
+  for cmd in verify inspect cat; do
+    run lm-pack $cmd afile
+    [ "$status" -eq 1 ]
+    [ "$output" = "lm-pack: error: afile: not a directory" ]
+  done
 }
 
 @test "pack: stdin to shards, verify, and cat | decode gives back the text" {

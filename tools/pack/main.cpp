@@ -57,7 +57,8 @@ const char* const kPackManual = R"(DESCRIPTION
 
   With --append, shards are added to the dataset in DIR (created if missing):
   any number of lm-pack --append may run at once; each writes its own shard
-  files, then adds them to the manifest under a lock on DIR/.lock. Without
+  files, then adds them to the manifest under a lock on DIR/.lock (one that
+  has to wait for it says so on stderr, unless -q). Without
   --append, DIR must not hold a dataset yet. A dataset holds one vocabulary.
   --label names the run's input in the manifest, committed with its shards:
   a script resuming after a crash asks lm-pack inspect DIR --labels what is
@@ -145,10 +146,9 @@ Status RunPack(int argc, char** argv) {
       "       lm-pack inspect DIR [--json | --labels]\n"
       "       lm-pack cat DIR [--split train|val] [--shard N] [-o FILE]";
   cmd.manual = kPackManual;
-  std::string out, shard_tokens, block_tokens;
+  std::string out, shard_tokens, block_tokens, val_docs_arg;
   int level = 3, threads = 0;
   double val_fraction = 0;
-  int64_t val_docs = -1;
   uint64_t seed = 0;
   std::string label;
   std::vector<std::string> inputs;
@@ -163,7 +163,8 @@ Status RunPack(int argc, char** argv) {
       "zstd level 1..19 (up to 22); 0 stores raw tokens, used in place by readers")(
       "val-fraction", po::value(&val_fraction)->default_value(0.0)->value_name("F"),
       "share of documents held out for the val split (by seeded hash)")(
-      "val-docs", po::value(&val_docs)->value_name("N"), "hold out the first N documents instead")(
+      "val-docs", po::value(&val_docs_arg)->value_name("N"),
+      "hold out the first N documents instead (k, M, G suffixes)")(
       "seed", po::value(&seed)->default_value(0)->value_name("S"), "seed of the train/val split")(
       "label", po::value(&label)->value_name("TEXT"),
       "recorded with this run in the manifest (e.g. the input file's name; one line)")(
@@ -178,9 +179,9 @@ Status RunPack(int argc, char** argv) {
   PackOptions opt;
   opt.dir = out;
   opt.append = cmd.vm.count("append") > 0;
-  LM_RETURN_IF_ERROR(cli::ParseCount(shard_tokens, &opt.shard_tokens));
+  LM_RETURN_IF_ERROR(cli::ParseCount(shard_tokens, &opt.shard_tokens).With("--shard-tokens"));
   uint64_t bt;
-  LM_RETURN_IF_ERROR(cli::ParseCount(block_tokens, &bt));
+  LM_RETURN_IF_ERROR(cli::ParseCount(block_tokens, &bt).With("--block-tokens"));
   if (opt.shard_tokens == 0) return Status::Usage("--shard-tokens must be at least 1");
   if (bt == 0 || bt > kShardMaxBlockTokens)
     return Status::Usage("--block-tokens must be 1.." + std::to_string(kShardMaxBlockTokens));
@@ -189,7 +190,14 @@ Status RunPack(int argc, char** argv) {
   opt.level = level;
   if (cmd.vm.count("val-docs") && !cmd.vm["val-fraction"].defaulted())
     return Status::Usage("--val-fraction and --val-docs exclude each other");
-  if (cmd.vm.count("val-docs") && val_docs < 0) return Status::Usage("--val-docs must be >= 0");
+  int64_t val_docs = -1;
+  if (cmd.vm.count("val-docs")) {
+    uint64_t n;
+    LM_RETURN_IF_ERROR(cli::ParseCount(val_docs_arg, &n).With("--val-docs"));
+    if (n > (uint64_t)INT64_MAX)
+      return Status::Usage("--val-docs: " + val_docs_arg + " is too large");
+    val_docs = (int64_t)n;
+  }
   if (!(val_fraction >= 0 && val_fraction <= 1))
     return Status::Usage("--val-fraction must be in [0, 1]");
   opt.val_fraction = val_fraction;
@@ -199,8 +207,18 @@ Status RunPack(int argc, char** argv) {
   if (label.find('\n') != std::string::npos || label.find('\r') != std::string::npos)
     return Status::Usage("--label must be one line (inspect --labels prints one per line)");
   if (!ValidUtf8(label)) return Status::Usage("--label must be UTF-8 text (the manifest is JSON)");
+  if (cmd.vm.count("label") && label.empty())
+    return Status::Usage("--label must not be empty (inspect --labels could not show it)");
   opt.label = label;
   if (cmd.vm.count("quiet")) SetQuiet(true);
+  // Legal (each shard is then one short block) but slow; said only when both
+  // were chosen: a small --shard-tokens alone with the default block is common.
+  if (opt.shard_tokens < opt.block_tokens && !cmd.vm["block-tokens"].defaulted() &&
+      !cmd.vm["shard-tokens"].defaulted())
+    LogWarn("--shard-tokens %" PRIu64
+            " is less than --block-tokens %u: every shard is one short "
+            "block (valid, but slow to pack and to read)",
+            opt.shard_tokens, opt.block_tokens);
   if (inputs.empty()) inputs.push_back("-");
   if (inputs.size() == 1 && inputs[0] == "-" && isatty(0))
     return Status::Usage(
@@ -243,6 +261,14 @@ Status RunPack(int argc, char** argv) {
     }
   }
   progress.Finish();
+  if (total == 0) {
+    // Named here, where the inputs are known; the writer removes what it made.
+    std::string names = inputs[0] == "-" ? "<stdin>" : inputs[0];
+    if (inputs.size() > 1)
+      names += " and " + std::to_string(inputs.size() - 1) +
+               (inputs.size() > 2 ? " more inputs" : " more input");
+    return Status::Invalid(names + ": empty input: no tokens to pack");
+  }
   PackStats st;
   LM_RETURN_IF_ERROR(w->Finish(&st));
   // Committed: the run is complete, and a signal now must not end it with a

@@ -97,8 +97,10 @@ Status CmdTrain(int argc, char** argv) {
   if (!c.vm.count("vocab-size")) return Status::Usage("--vocab-size is required");
   if (c.vm.count("quiet")) SetQuiet(true);
   uint64_t vs, minf;
-  LM_RETURN_IF_ERROR(cli::ParseCount(c.vm["vocab-size"].as<std::string>(), &vs));
-  LM_RETURN_IF_ERROR(cli::ParseCount(c.vm["min-frequency"].as<std::string>(), &minf));
+  LM_RETURN_IF_ERROR(
+      cli::ParseCount(c.vm["vocab-size"].as<std::string>(), &vs).With("--vocab-size"));
+  LM_RETURN_IF_ERROR(
+      cli::ParseCount(c.vm["min-frequency"].as<std::string>(), &minf).With("--min-frequency"));
   if (vs > kVocabMaxTokens)
     return Status::Usage("--vocab-size above " + std::to_string(kVocabMaxTokens));
   TrainOptions opt;

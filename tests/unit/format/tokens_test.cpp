@@ -98,6 +98,26 @@ TEST(concatenation_is_valid) {
            "<mem>: concatenated token streams with different end-of-text ids (999 then none" + at);
 }
 
+TEST(bytes_after_a_complete_stream_are_named_with_their_offset) {
+  std::string s = WriteStream(Info(300), {1, 2, 3}, 0);
+  std::vector<uint32_t> back;
+  TokenStreamInfo info;
+  std::string at = " after the end of the token stream at byte " + std::to_string(s.size());
+  Status st = ReadAll(s + "abc", &back, &info);
+  CHECK_EQ(st.message(),
+           "<mem>: 3 trailing bytes" + at + " (too few for another stream's 32-byte header)");
+  st = ReadAll(s + s.substr(0, 10), &back, &info);
+  CHECK_EQ(st.message(),
+           "<mem>: 10 trailing bytes" + at + " (too few for another stream's 32-byte header)");
+  st = ReadAll(s + "not a stream", &back, &info);
+  CHECK_EQ(st.message(), "<mem>: 12 trailing bytes" + at + " (not another stream: bad magic)");
+  st = ReadAll(s + std::string(40, 'x'), &back, &info);
+  CHECK_EQ(st.message(), "<mem>: unexpected bytes" + at + " (not another stream: bad magic)");
+  // A partial first header is still a truncated stream.
+  st = ReadAll(s.substr(0, 3), &back, &info);
+  CHECK(st.message().find("truncated token stream (header is 3 of 32 bytes)") != std::string::npos);
+}
+
 TEST(empty_stream_and_empty_input) {
   std::vector<uint32_t> back;
   TokenStreamInfo info;
