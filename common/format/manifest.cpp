@@ -85,6 +85,26 @@ bool IsHexId(const std::string& s) {
   return ParseHashHex(s, &h);
 }
 
+// The writer id in a shard file name of lm-pack's form SPLIT-ID-NNNNNN.lms
+// (SPLIT train or val, ID 16 lowercase hex digits, at least 6 decimal
+// digits), or "" when the name has another form.
+std::string WriterFromFileName(const std::string& name) {
+  size_t d1 = name.find('-');
+  if (d1 == std::string::npos) return "";
+  std::string split = name.substr(0, d1);
+  if (split != "train" && split != "val") return "";
+  std::string id = name.substr(d1 + 1, 16);
+  size_t d2 = d1 + 17;
+  if (!IsHexId(id) || name.size() <= d2 || name[d2] != '-') return "";
+  const std::string ext = ".lms";
+  if (name.size() < d2 + 1 + 6 + ext.size() ||
+      name.compare(name.size() - ext.size(), ext.size(), ext) != 0)
+    return "";
+  for (size_t i = d2 + 1; i < name.size() - ext.size(); i++)
+    if (name[i] < '0' || name[i] > '9') return "";
+  return id;
+}
+
 Status ParseImpl(const std::string& text, const std::string& name, Manifest* m) {
   json j = json::parse(text, nullptr, false);
   if (j.is_discarded()) return Status::Invalid(name + ": not valid JSON");
@@ -153,6 +173,15 @@ Status ParseImpl(const std::string& text, const std::string& name, Manifest* m) 
     if (level > 22) return Status::Invalid(where + ": bad compression level");
     s.level = (int)level;
     if (!s.writer.empty() && !IsHexId(s.writer)) return Status::Invalid(where + ": bad writer id");
+    // The file name carries the writer id too: it stands in for an absent
+    // "writer", and must not contradict a present one.
+    std::string named = WriterFromFileName(s.file);
+    if (s.writer.empty()) {
+      s.writer = named;
+    } else if (!named.empty() && named != s.writer) {
+      return Status::Corruption(where + ": \"writer\" is " + s.writer + " but the file name \"" +
+                                s.file + "\" says " + named);
+    }
     m->shards.push_back(std::move(s));
   }
 

@@ -173,6 +173,29 @@ EOF
   lm-pack -o ds --append --val-fraction 0.5 --seed 1 -q "$FIX/doc3.tok" "$FIX/doc5.tok"
   lm-pack cat ds | lm-tokenize decode --vocab "$FIX/tok.bpe" >back2.txt
   (cat back.txt "$FIX/doc3.txt" "$FIX/doc5.txt") | cmp - back2.txt
+  # "writer" is optional in a shard entry: the file name carries it too.
+  lm-pack cat ds >before.tok
+  python3 - ds/manifest.json <<'EOF'
+import json, sys
+m = json.load(open(sys.argv[1]))
+for e in m["shards"]:
+    del e["writer"]
+json.dump(m, open(sys.argv[1], "w"))
+EOF
+  lm-pack verify ds >/dev/null
+  lm-pack cat ds | cmp - before.tok
+  # A "writer" that contradicts the file name is corruption.
+  python3 - ds/manifest.json <<'EOF'
+import json, sys
+m = json.load(open(sys.argv[1]))
+m["shards"][0]["writer"] = "00000000000000aa"
+json.dump(m, open(sys.argv[1], "w"))
+EOF
+  for cmd in verify inspect cat; do
+    run lm-pack $cmd ds
+    [ "$status" -eq 1 ]
+    [[ "$output" == *"ds/manifest.json: shards[0]: \"writer\" is 00000000000000aa but the file name"* ]]
+  done
 }
 
 @test "pack: --val-docs holds out the first documents" {

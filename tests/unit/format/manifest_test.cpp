@@ -84,6 +84,37 @@ TEST(reads_a_hand_written_manifest) {
   CHECK_EQ(m.shards[0].split, std::string("val"));
 }
 
+// A shard entry without "writer" takes it from a file name of lm-pack's form
+// SPLIT-ID-NNNNNN.lms; a "writer" that contradicts the name is corruption.
+TEST(writer_from_the_file_name) {
+  std::string text = SerializeManifest(Sample());
+  std::string drop = ",\n      \"writer\": \"0123456789abcdef\"";
+  for (size_t at; (at = text.find(drop)) != std::string::npos;) text.erase(at, drop.size());
+  CHECK(text.find("\"writer\"") == std::string::npos);
+  Manifest m;
+  CHECK_OK(ParseManifest(text, "m", &m));
+  for (const ManifestShard& e : m.shards) CHECK_EQ(e.writer, std::string("0123456789abcdef"));
+  // Names of another form leave it unknown.
+  for (const char* name :
+       {"x.lms", "test-0123456789abcdef-000000.lms", "train-0123456789ABCDEF-000000.lms",
+        "train-0123456789abcdef-00000.lms", "train-0123456789abcdef-00000x.lms",
+        "train-0123456789abcdef-000000.lmz"}) {
+    std::string t = text;
+    t.replace(t.find("train-0123456789abcdef-000000.lms"), 33, name);
+    CHECK_OK(ParseManifest(t, "m", &m));
+    CHECK_EQ(m.shards[0].writer, std::string(""));
+    CHECK_EQ(m.shards[1].writer, std::string("0123456789abcdef"));
+  }
+  std::string other = SerializeManifest(Sample());
+  other.replace(other.find("\"writer\": \"0123456789abcdef\""), 28,
+                "\"writer\": \"00000000000000aa\"");
+  Status s = ParseManifest(other, "m", &m);
+  CHECK(s.code() == Status::kCorruption);
+  CHECK_EQ(s.message(), std::string("m: shards[0]: \"writer\" is 00000000000000aa but the file "
+                                    "name \"train-0123456789abcdef-000000.lms\" says "
+                                    "0123456789abcdef"));
+}
+
 static Status ParseEdited(const std::string& from, const std::string& to) {
   std::string text = SerializeManifest(Sample());
   size_t at = text.find(from);
