@@ -57,7 +57,7 @@ class DatasetImpl : public Dataset {
   void Evict();
 
   DatasetInfo info_;
-  Manifest manifest_;  // vocabulary only (the shard list moved into shards_)
+  Manifest manifest_;  // vocabulary and writers (the shard list moved into shards_)
   std::vector<Shard> shards_;
   std::vector<uint32_t> split_shards_[2];  // indices into shards_, manifest order
   std::vector<uint64_t> split_starts_[2];  // first token of each, then the total
@@ -80,6 +80,7 @@ Status DatasetImpl::Init(const std::string& dir) {
   manifest_.vocab_id = m.vocab_id;
   manifest_.eot_id = m.eot_id;
   manifest_.token_width = m.token_width;
+  manifest_.writers = m.writers;
   shards_.resize(m.shards.size());
   for (int k = 0; k < 2; k++) split_starts_[k].push_back(0);
   for (size_t i = 0; i < m.shards.size(); i++) {

@@ -408,6 +408,7 @@ Status DatasetWriter::Finish(PackStats* stats) {
     w.val_fraction = opt_.val_fraction;
     w.val_docs = opt_.val_docs;
     w.documents = stats_.documents;
+    w.documents_known = true;
     w.created = NowIso();
     w.label = opt_.label;
     m.writers.push_back(w);

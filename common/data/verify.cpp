@@ -51,6 +51,19 @@ Status CheckShardMatchesManifest(const ShardReader& r, const ManifestShard& e, c
         r.path() +
         ": shard does not match its manifest entry (tokens, documents, blocks, size "
         "or compression)");
+  // Document numbers are positions in the writer's input: each below the
+  // number of documents the writer read (numbers increase, so the last).
+  if (!e.writer.empty() && !r.doc_numbers().empty()) {
+    for (const ManifestWriter& w : m.writers) {
+      if (w.id != e.writer || !w.documents_known) continue;
+      if (r.doc_numbers().back() >= w.documents)
+        return Status::Corruption(r.path() + ": document number " +
+                                  std::to_string(r.doc_numbers().back()) + " is not below the " +
+                                  std::to_string(w.documents) + " documents of its writer " + w.id +
+                                  " in the manifest");
+      break;
+    }
+  }
   return Status::OK();
 }
 

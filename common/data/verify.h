@@ -18,7 +18,9 @@ namespace lm {
 Status CheckShardFile(const std::string& dir, const ManifestShard& e);
 
 // A shard's header must agree with its manifest entry and the manifest's
-// vocabulary (tokens, documents, blocks, size, compression, vocabulary).
+// vocabulary (tokens, documents, blocks, size, compression, vocabulary), and
+// its document numbers be below its writer's document count (when m.writers
+// has its writer with that count).
 Status CheckShardMatchesManifest(const ShardReader& r, const ManifestShard& e, const Manifest& m);
 
 struct VerifyReport {

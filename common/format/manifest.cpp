@@ -200,6 +200,7 @@ Status ParseImpl(const std::string& text, const std::string& name, Manifest* m) 
       w.val_fraction = f.Num("val_fraction", false, 0);
       w.val_docs = f.I64("val_docs", false, -1);
       w.documents = f.U64("documents", false);
+      w.documents_known = e.contains("documents");
       w.created = f.Str("created", false);
       w.label = f.Str("label", false);
       LM_RETURN_IF_ERROR(f.status);
@@ -277,7 +278,7 @@ std::string SerializeManifest(const Manifest& m) {
       e["val_docs"] = w.val_docs;
     else
       e["val_fraction"] = w.val_fraction;
-    e["documents"] = w.documents;
+    if (w.documents_known) e["documents"] = w.documents;
     if (!w.created.empty()) e["created"] = w.created;
     if (!w.label.empty()) e["label"] = w.label;
     j["writers"].push_back(std::move(e));

@@ -30,10 +30,11 @@ struct ManifestWriter {
   std::string id;  // 16 hex digits, as in ManifestShard::writer
   uint64_t seed = 0;
   double val_fraction = 0;
-  int64_t val_docs = -1;   // -1 when the split used val_fraction
-  uint64_t documents = 0;  // documents read from its input
-  std::string created;     // UTC time, ISO 8601
-  std::string label;       // the caller's name for its input (lm-pack --label); may be empty
+  int64_t val_docs = -1;         // -1 when the split used val_fraction
+  uint64_t documents = 0;        // documents read from its input
+  bool documents_known = false;  // "documents" was present (it is optional)
+  std::string created;           // UTC time, ISO 8601
+  std::string label;             // the caller's name for its input (lm-pack --label); may be empty
 };
 
 struct Manifest {

@@ -255,3 +255,18 @@ PY
   one_line_error
   [[ "$output" == *"end-of-text id is "*" but the dataset's is 5" ]]
 }
+
+@test "errors: a document number at or past its writer's document count" {
+  python3 - ds/manifest.json <<'PY'
+import json, sys
+m = json.load(open(sys.argv[1]))
+m["writers"][0]["documents"] = 1
+json.dump(m, open(sys.argv[1], "w"))
+PY
+  run lm-pack verify ds
+  one_line_error || { echo "status $status: $output"; false; }
+  [[ "$output" == *".lms: document number "*" is not below the 1 documents of its writer "* ]]
+  run lm-pack cat ds -o out.tok
+  one_line_error
+  [[ "$output" == *"is not below the 1 documents"* ]]
+}

@@ -192,6 +192,32 @@ TEST(impossible_manifest_counts_fail_at_open) {
   RemoveAll(dir);
 }
 
+// A shard's document numbers are positions in its writer's input: a number
+// at or past the writer's "documents" is corruption at first read; a writer
+// entry without "documents" is not checked.
+TEST(document_numbers_below_the_writers_count) {
+  std::string dir = TempDir();
+  Make(dir, 300, 5000, 1000, 100, 3);
+  Manifest m;
+  CHECK_OK(ReadManifest(dir, &m));
+  CHECK(m.writers.size() == 1 && m.writers[0].documents_known);
+  m.writers[0].documents -= 1;  // the last document's number is now too large
+  CHECK_OK(WriteManifest(dir, m));
+  std::unique_ptr<Dataset> ds;
+  CHECK_OK(Dataset::Open(dir, &ds));
+  Status s = ds->CheckShards(Split::kTrain, UINT64_MAX);
+  CHECK(!s.ok() && s.code() == Status::kCorruption);
+  CHECK(s.message().find(m.shards.back().file + ": document number " +
+                         std::to_string(m.writers[0].documents) + " is not below the " +
+                         std::to_string(m.writers[0].documents) + " documents of its writer") !=
+        std::string::npos);
+  m.writers[0].documents_known = false;
+  CHECK_OK(WriteManifest(dir, m));
+  CHECK_OK(Dataset::Open(dir, &ds));
+  CHECK_OK(ds->CheckShards(Split::kTrain, UINT64_MAX));
+  RemoveAll(dir);
+}
+
 // The manifest carries no checksum of its own, but no single changed byte in
 // it may make the loader return other tokens than the ones packed: each one
 // either fails (bad JSON, missing file, mismatch with the shard header) or is
