@@ -74,7 +74,8 @@ class ShardWriter {
     uint32_t block_tokens = kShardDefaultBlockTokens;
     int level = 3;  // zstd level; 0 stores raw tokens
     int threads = 1;
-    // Where to write before the rename; default .NAME.tmp.PID.RANDOM beside path.
+    // Where to write before the rename; default .NAME.tmp.PID.RANDOM beside
+    // path (lm-pack passes .NAME.tmp: its shard names are unique to the run).
     std::string temp_path;
   };
   ShardWriter();

@@ -253,3 +253,22 @@ EOF
   [[ "$output" == "ds: OK: 1 shards, "* ]]
   [[ "$stderr" == *"1 files not in the manifest"* ]]
 }
+
+@test "pack: temporaries are named as docs/cli.md and shard.md say" {
+  # A complete stream, then a pause before the input ends: the shard is being
+  # written, under .NAME.tmp.
+  { cat "$FIX/doc0.tok"; sleep 2; } | lm-pack -o ds -q &
+  pid=$!
+  sleep 1
+  ls -a ds >during.txt
+  wait "$pid"
+  grep -Eq '^\.train-[0-9a-f]{16}-000000\.lms\.tmp$' during.txt || { cat during.txt; false; }
+  # A file output (here lm-tokenize -o) is .NAME.tmp.PID.RANDOM beside it.
+  { cat "$FIX/doc0.txt"; sleep 2; } | lm-tokenize encode --vocab "$FIX/tok.bpe" -o out.tok &
+  pid=$!
+  sleep 1
+  ls -a >during.txt
+  wait "$pid"
+  grep -Eq "^\.out\.tok\.tmp\.$pid\.[0-9a-f]{8}\$" during.txt || { cat during.txt; false; }
+  [ -s out.tok ]
+}

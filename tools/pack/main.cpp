@@ -60,9 +60,10 @@ const char* const kPackManual = R"(DESCRIPTION
   files, then adds them to the manifest under a lock on DIR/.lock (one that
   has to wait for it says so on stderr, unless -q). Without
   --append, DIR must not hold a dataset yet. A dataset holds one vocabulary.
-  --label names the run's input in the manifest, committed with its shards:
-  a script resuming after a crash asks lm-pack inspect DIR --labels what is
-  already in (scripts/recipe-24h.sh does).
+  --label names the run's input in the manifest, added by the same manifest
+  rename that adds the run's shards to the dataset: a script resuming after a
+  crash asks lm-pack inspect DIR --labels what is already in
+  (scripts/recipe-24h.sh does).
 
   On any failure (bad input, disk full, a signal) the dataset is left as it
   was: shard files not yet in the manifest are removed.
