@@ -1,8 +1,8 @@
 # lm: build every tool into bin/, run every test, run the demo.
 #
 #   make            build bin/lm-* (CUDA backend too when nvcc is found)
-#   make test       build and run all tests (unit, Bats); prints "N passed, N failed"
-#   make demo       the whole pipeline on a small embedded corpus (scripts/demo.sh)
+#   make test       build and run all tests (unit, Bats); ends "N passed, N failed, N skipped"
+#   make demo       the whole pipeline on the fortunes corpus, ~4 minutes (scripts/demo.sh)
 #   make format     clang-format every source file
 #   make help       this list
 #
@@ -35,6 +35,15 @@ else
   CUDA_LDLIBS :=
 endif
 
+# Everything built depends on the configuration, so that `make NVCC=` after
+# `make` (or another CXXFLAGS) rebuilds instead of keeping the old objects.
+# The stamp is rewritten only when the configuration changes.
+CONFIG := CXX=$(CXX) CXXFLAGS=$(CXXFLAGS) WERROR=$(WERROR) NVCC=$(NVCC) NVCCFLAGS=$(NVCCFLAGS) CUDA_ARCH=$(CUDA_ARCH)
+CONFIG_STAMP := $(BUILD)/.config
+ifeq ($(filter clean help format deps,$(MAKECMDGOALS)),)
+  $(shell mkdir -p $(BUILD) && { [ "$$(cat $(CONFIG_STAMP) 2>/dev/null)" = '$(CONFIG)' ] || printf '%s' '$(CONFIG)' >$(CONFIG_STAMP); })
+endif
+
 .DEFAULT_GOAL := all
 .SECONDARY:
 .DELETE_ON_ERROR:
@@ -64,17 +73,17 @@ $(foreach l,$(LIBS),$(eval $(call lib_rules,$(l))))
 libs_of = $(foreach l,$(1),$(BUILD)/lib$(l).a)
 cuda_of = $(if $(HAVE_CUDA),$(if $(strip $(foreach l,$(1),$(LIB_$(l)_CUDA))),$(CUDA_LDLIBS)))
 
-$(BUILD)/%.o: %.cpp | $(DEPS_STAMP)
+$(BUILD)/%.o: %.cpp $(CONFIG_STAMP) | $(DEPS_STAMP)
 	@mkdir -p $(dir $@)
 	$(CXX) $(CXXFLAGS) $(LM_CXXFLAGS) -c $< -o $@
 
-$(BUILD)/%.cu.o: %.cu | $(DEPS_STAMP)
+$(BUILD)/%.cu.o: %.cu $(CONFIG_STAMP) | $(DEPS_STAMP)
 	@mkdir -p $(dir $@)
 	$(NVCC) $(NVCCFLAGS) $(CUDA_ARCH) -Icommon -I. -Xcompiler -fopenmp -MMD -MP -c $< -o $@
 
 # --- tools -------------------------------------------------------------------
 define tool_rules
-$(BIN)/lm-$(1): $(patsubst %.cpp,$(BUILD)/%.o,$(wildcard tools/$(1)/*.cpp)) $$(call libs_of,$$(TOOL_$(1)_LIBS))
+$(BIN)/lm-$(1): $(patsubst %.cpp,$(BUILD)/%.o,$(wildcard tools/$(1)/*.cpp)) $$(call libs_of,$$(TOOL_$(1)_LIBS)) $(CONFIG_STAMP)
 	@mkdir -p $(BIN)
 	$(CXX) $(CXXFLAGS) -fopenmp -o $$@ $$(filter %.o,$$^) -Wl,--start-group $$(filter %.a,$$^) -Wl,--end-group $(LDLIBS) $$(call cuda_of,$$(TOOL_$(1)_LIBS))
 endef
@@ -114,6 +123,6 @@ clean:
 deps:
 	scripts/install-deps.sh
 help:
-	@sed -n '2,9p' Makefile | sed 's/^# \{0,1\}//'
+	@sed -n '2,13p' Makefile | sed 's/^# \{0,1\}//'
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

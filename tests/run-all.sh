@@ -6,7 +6,7 @@
 # and exits non-zero when anything failed.
 #
 # Environment: BUILD (default build), BIN (default bin), TESTS (a grep -E
-# pattern to run a subset by file name), BATS_JOBS (parallel Bats files).
+# pattern to run a subset by file name).
 set -u
 cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build}

@@ -36,6 +36,13 @@ setup() {
   [[ "$output" == *"77 no CUDA GPU visible"* ]]
 }
 
+@test "kernel-check: --version prints the version as every lm tool does" {
+  run --separate-stderr lm-kernel-check --version
+  [ "$status" -eq 0 ]
+  [[ "$output" =~ ^lm-kernel-check\ [0-9]+\.[0-9]+\.[0-9]+$ ]]
+  [ "$output" = "lm-kernel-check $(lm-train --version | cut -d' ' -f2)" ]
+}
+
 @test "kernel-check: a bad argument is a usage error (exit 2) on stderr" {
   run --separate-stderr lm-kernel-check --bogus
   [ "$status" -eq 2 ]

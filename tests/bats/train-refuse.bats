@@ -14,6 +14,13 @@ setup_file() { train_setup_file; }
   [ "$status" -eq 1 ]
   [[ "$stderr" == *"error: $D/shards: packed with a different vocabulary"* ]]
   [ "$(echo "$stderr" | wc -l)" -eq 1 ]
+  # The run directory it made is gone again; one that existed stays.
+  [ ! -e "$BATS_TEST_TMPDIR/run" ]
+  mkdir "$BATS_TEST_TMPDIR/run"
+  run --separate-stderr lm-train --data "$D/shards" --vocab "$BATS_TEST_TMPDIR/other.bpe" \
+    --out "$BATS_TEST_TMPDIR/run" --preset tiny --steps 1 --device cpu
+  [ "$status" -eq 1 ]
+  [ -d "$BATS_TEST_TMPDIR/run" ]
   [ ! -e "$BATS_TEST_TMPDIR/run/latest" ]
 }
 

@@ -35,6 +35,7 @@
 #include "cuda/cuda_backend.h"
 #include "cuda/kernels.h"
 #include "cuda/matmul.h"
+#include "util/cli.h"
 #include "model/config.h"
 #include "model/params.h"
 #include "tests/gpu/attention_case.h"
@@ -860,9 +861,12 @@ int main(int argc, char** argv) {
       if (!end || *end) return Usage("--seed takes a number");
     } else if (a == "--quick") {
       quick = true;
+    } else if (a == "--version") {
+      printf("lm-kernel-check %s\n", lm::kVersion);
+      return 0;
     } else if (a == "-h" || a == "--help") {
       printf(
-          "usage: lm-kernel-check [--seed N] [--quick]\n\n"
+          "usage: lm-kernel-check [--seed N] [--quick] [--version]\n\n"
           "Runs every CUDA kernel of the lm CUDA backend against its CPU twin on fresh\n"
           "random inputs, then the whole model on both backends (one step's gradients,\n"
           "logits, decoding, 50 training steps). One line per check.\n\n"

@@ -60,7 +60,7 @@ Status CmdTrain(int argc, char** argv) {
       "TOKEN]... "
       "[--min-frequency F] [--doc-delim STR | --lines | --jsonl FIELD] [-j N] -o tok.bpe [FILE...]";
   c.options.add_options()("vocab-size,n", cli::po::value<std::string>(),
-                          "ids in the vocabulary, specials included (e.g. 32768, 32k)")(
+                          "ids in the vocabulary, specials included (e.g. 32768; 32k is 32000)")(
       "pattern,p", cli::po::value<std::string>()->default_value("gpt2"),
       "pre-tokenizer: gpt2, cl100k, o200k, none, or a PCRE2 regex")(
       "special", cli::po::value<std::vector<std::string>>(),
@@ -248,6 +248,8 @@ Status CmdExport(int argc, char** argv) {
       "  caveat: Hugging Face splits the text of special tokens out of the input by\n"
       "  default, where lm-tokenize reads it as ordinary text; set\n"
       "  tokenizer.encode_special_tokens = True (tokenizers) for the same ids.\n"
+      "  Merges are written as pairs (tokens may hold spaces): tokenizers 0.20 or\n"
+      "  newer reads the file; 0.19 and older cannot.\n"
       "\nEXAMPLES\n  lm-tokenize export --hf tokenizer.json --vocab tok.bpe\n"
       "\nEXIT STATUS\n  0 success, 1 bad input or runtime error, 2 usage error.\n";
   bool exit_now;

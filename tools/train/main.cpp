@@ -142,7 +142,9 @@ const char* kManual = R"(DESCRIPTION
   The length of the run is one of --steps, --tokens or --budget. Under
   --budget the learning rate follows the fraction of the budget elapsed:
   warmup, a stable phase, then a decay that reaches zero at the deadline,
-  where training stops. Under --steps/--tokens the same schedule runs on steps.
+  where training stops; the final validation and checkpoint come after it
+  (budget a few minutes for them). Under --steps/--tokens the same schedule
+  runs on steps.
 
   Checkpoints go to RUN/step-NNNNNNN/ (model.safetensors, config.json,
   optimizer.safetensors, trainer-state.json, tok.bpe): transformers loads a
@@ -191,7 +193,10 @@ const char* kManual = R"(DESCRIPTION
   fit in memory.
 
   Steps-or-duration options take a plain count for steps (500, 10k) or a
-  duration with a unit (90s, 30m, 2h); 0 turns them off.
+  duration with a unit (90s, 30m, 2h); 0 (or off) turns off the periodic
+  event: --val-every 0 still validates at the end, --ckpt-every 0 still
+  checkpoints at the end and on signals, and --sample-every follows
+  --val-every unless given.
 
 PRESETS
   tiny (CPU tests), small (CPU demo), gpt2-124m, gpt2-350m. Size options
@@ -200,7 +205,7 @@ PRESETS
 EXAMPLES
   lm-train --data shards/ --vocab tok.bpe --out run/ --preset tiny --steps 200
   lm-train --data shards/ --vocab tok.bpe --out run/ --preset gpt2-124m \
-      --budget 24h --batch-tokens 512k --micro-batch 16 --device cuda
+      --budget 24h --batch-tokens 524288 --micro-batch 16 --device cuda
   lm-train --data shards/ --vocab tok.bpe --out run/ --budget 24h --auto-size
   kill -USR1 $(pgrep lm-train)     # checkpoint now, keep training
 
@@ -435,7 +440,10 @@ Status Run(int argc, char** argv) {
 
   InstallSignals();
   Trainer tr;
-  LM_RETURN_IF_ERROR(tr.Setup(o));
+  if (Status s = tr.Setup(o); !s.ok()) {
+    tr.RemoveEmptyRunDirectory();
+    return s;
+  }
   tr.SetInterrupt([] { return g_stop.load() != 0; });
   Backend* be = tr.backend();
   const ModelConfig& cfg = tr.config();

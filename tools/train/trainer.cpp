@@ -82,6 +82,13 @@ Status ReadJsonFields(const std::string& path, F&& read) {
 // ---------------------------------------------------------------------------
 // Setup
 
+void Trainer::RemoveEmptyRunDirectory() {
+  if (!made_dir_ || !locked_) return;  // not ours to remove
+  unlink(JoinPath(opt_.out_dir, ".lock").c_str());
+  lock_.Unlock();
+  rmdir(opt_.out_dir.c_str());  // fails, harmlessly, when anything else is there
+}
+
 Status Trainer::Setup(const TrainerOptions& opt) {
   opt_ = opt;
   session_start_ = Clock::now();
@@ -92,11 +99,13 @@ Status Trainer::Setup(const TrainerOptions& opt) {
 
   // The run directory first: a run in progress elsewhere, or holding another
   // model, must be refused before anything is loaded.
+  made_dir_ = !PathExists(opt_.out_dir);
   LM_RETURN_IF_ERROR(MakeDirs(opt_.out_dir));
   bool held = false;
   LM_RETURN_IF_ERROR(lock_.TryLock(JoinPath(opt_.out_dir, ".lock"), &held));
   if (!held)
     return Status::Invalid(opt_.out_dir + ": another lm-train is using this run directory");
+  locked_ = true;
   {
     // A directory we cannot write in must be found now, not at the first
     // checkpoint after --ckpt-every of training.

@@ -80,6 +80,9 @@ class Trainer {
   // Everything that can be refused is refused here, before any training:
   // options, data, vocabulary, model shape, memory, an existing run.
   Status Setup(const TrainerOptions& opt);
+  // After a failed Setup: removes the run directory when Setup made it and it
+  // holds nothing but the lock, so that a refused run leaves nothing behind.
+  void RemoveEmptyRunDirectory();
 
   bool resumed() const { return resumed_; }
   const std::string& resumed_from() const { return resumed_from_; }
@@ -138,6 +141,7 @@ class Trainer {
   std::unique_ptr<BatchSampler> sampler_;
   std::unique_ptr<Backend> backend_;
   FileLock lock_;
+  bool made_dir_ = false, locked_ = false;  // by Setup: the run directory, its lock
   int T_ = 0, micro_batch_ = 0, micro_steps_ = 1;
   int64_t total_steps_ = -1;
   int64_t step_ = 0;
