@@ -91,10 +91,12 @@ PY
 }
 
 @test "signals: a stop between micro-steps drops the unfinished step; the resumed run is bitwise the same" {
-  # 64 micro-steps a step, so that the signal lands inside a step.
+  # 512 micro-steps a step (about a second even on an idle machine), so
+  # that the signal sent just after step 1 lands inside step 2; with fewer,
+  # step 3 could end before it, and the run with it.
   a="$BATS_TEST_TMPDIR/a" b="$BATS_TEST_TMPDIR/b"
-  train "$a" --steps 3 --val-every 0 --batch-tokens 8192 2>/dev/null
-  train_bg "$BATS_TEST_TMPDIR/log" "$b" --steps 3 --val-every 0 --batch-tokens 8192 --log-every 0
+  train "$a" --steps 3 --val-every 0 --batch-tokens 65536 2>/dev/null
+  train_bg "$BATS_TEST_TMPDIR/log" "$b" --steps 3 --val-every 0 --batch-tokens 65536 --log-every 0
   pid=$TRAIN_PID
   wait_for "$BATS_TEST_TMPDIR/log" "step 1/" 120
   sleep 0.2
@@ -103,7 +105,7 @@ PY
   wait "$pid" || rc=$?
   [ "$rc" -eq 0 ]
   grep -q "stopped by SIGTERM" "$BATS_TEST_TMPDIR/log"
-  run --separate-stderr train "$b" --steps 3 --val-every 0 --batch-tokens 8192
+  run --separate-stderr train "$b" --steps 3 --val-every 0 --batch-tokens 65536
   [ "$status" -eq 0 ]
   for f in model.safetensors optimizer.safetensors; do
     [ "$(sha "$a/step-0000003/$f")" = "$(sha "$b/step-0000003/$f")" ]
