@@ -299,6 +299,20 @@ std::string HfPattern(const VocabFile& f) {
 }
 }  // namespace
 
+namespace {
+bool ValidUtf8(const std::string& s) {
+  const uint8_t* p = reinterpret_cast<const uint8_t*>(s.data());
+  const uint8_t* end = p + s.size();
+  while (p < end) {
+    uint32_t cp;
+    int n = unicode::Decode(p, end, &cp);
+    if (n == 0) return false;
+    p += n;
+  }
+  return true;
+}
+}  // namespace
+
 Status ExportHf(const Vocab& v, std::string* out) {
   const VocabFile& f = v.file();
   auto tok_str = [&](uint32_t id) {
@@ -328,16 +342,34 @@ Status ExportHf(const Vocab& v, std::string* out) {
   json jm = json::array();
   for (auto& m : merges)
     jm.push_back(json::array({tok_str(m.second.first), tok_str(m.second.second)}));
+  // tokenizers ignores an added token's "id" when it reads the file: it takes
+  // the model's id for that text, else the next id after the model's vocabulary
+  // (so an imported vocabulary's unused ids, e.g. cl100k's 100256, would shift
+  // every special). Each special therefore goes into the model's vocabulary
+  // too, under its own text; tokenizer.json is JSON, so that text must be UTF-8.
   json added = json::array();
-  for (uint32_t i = 0; i < v.size(); i++)
-    if (v.is_special(i))
-      added.push_back({{"id", i},
-                       {"content", f.tokens[i].bytes},
-                       {"single_word", false},
-                       {"lstrip", false},
-                       {"rstrip", false},
-                       {"normalized", false},
-                       {"special", true}});
+  for (uint32_t i = 0; i < v.size(); i++) {
+    if (!v.is_special(i)) continue;
+    const std::string& text = f.tokens[i].bytes;
+    if (!ValidUtf8(text))
+      return Status::Invalid("special token " + std::to_string(i) +
+                             " is not valid UTF-8, which tokenizer.json cannot hold");
+    auto same = vocab.find(text);
+    if (same != vocab.end())
+      return Status::Invalid("special token " + std::to_string(i) + " '" + text +
+                             "' is spelled like token " + same->dump() +
+                             " of the byte-level vocabulary: tokenizers would give it that id");
+    vocab[text] = i;
+    added.push_back({{"id", i},
+                     {"content", f.tokens[i].bytes},
+                     {"single_word", false},
+                     {"lstrip", false},
+                     {"rstrip", false},
+                     {"normalized", false},
+                     {"special", true}});
+  }
+  if (!ValidUtf8(f.pattern))
+    return Status::Invalid("the pattern is not valid UTF-8, which tokenizer.json cannot hold");
   json pre;
   if (f.pattern_kind == PatternKind::kNone) {
     pre = {{"type", "ByteLevel"},

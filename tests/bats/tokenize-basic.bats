@@ -180,12 +180,62 @@ import json, sys
 j = json.load(open(sys.argv[1]))
 m = j["model"]
 assert m["type"] == "BPE" and m["ignore_merges"] is True, m["type"]
-assert len(m["vocab"]) == 599, len(m["vocab"])
+assert len(m["vocab"]) == 600, len(m["vocab"])  # 599 tokens and <|endoftext|>
+assert m["vocab"]["<|endoftext|>"] == 599
 assert len(m["merges"]) >= 343, len(m["merges"])
 assert [t["content"] for t in j["added_tokens"]] == ["<|endoftext|>"]
 assert j["added_tokens"][0]["id"] == 599
 assert j["pre_tokenizer"]["pretokenizers"][0]["type"] == "Split"
 PY
+}
+
+@test "export --hf keeps the ids of special tokens placed after unused ids" {
+  # tokenizers ignores an added token's "id": it takes the model's id for that
+  # text, else the next id after the model's vocabulary (here 259, not 300).
+  python3 - "$T/gap.tiktoken" <<'PY'
+import base64, sys
+with open(sys.argv[1], "w") as f:
+    for r in range(256):
+        f.write("%s %d\n" % (base64.b64encode(bytes([r])).decode(), r))
+    f.write("%s 256\n%s 258\n" % (base64.b64encode(b"ab").decode(), base64.b64encode(b"abc").decode()))
+PY
+  lm-tokenize import -q --tiktoken "$T/gap.tiktoken" --pattern gpt2 --special '<|endoftext|>=300' \
+    --special '<|x y|>=305' -o "$T/gap.bpe"
+  lm-tokenize export --hf "$T/gap.json" --vocab "$T/gap.bpe"
+  python3 - "$T/gap.json" <<'PY'
+import json, sys
+v = json.load(open(sys.argv[1]))["model"]["vocab"]
+assert v["<|endoftext|>"] == 300 and v["<|x y|>"] == 305, v
+PY
+  python3 -c 'import tokenizers' 2>/dev/null || skip "python tokenizers absent"
+  python3 - "$T/gap.json" <<'PY'
+import sys
+from tokenizers import Tokenizer
+t = Tokenizer.from_file(sys.argv[1])
+assert t.token_to_id("<|endoftext|>") == 300 and t.token_to_id("<|x y|>") == 305
+assert t.encode("abc<|endoftext|><|x y|>").ids == [258, 300, 305], t.encode("abc<|endoftext|>").ids
+assert t.decode([300, 305], skip_special_tokens=False) == "<|endoftext|><|x y|>"
+PY
+}
+
+@test "export --hf refuses a special token tokenizer.json cannot represent, naming the file" {
+  python3 - "$T/b.tiktoken" <<'PY'
+import base64, sys
+with open(sys.argv[1], "w") as f:
+    for r in range(256):
+        f.write("%s %d\n" % (base64.b64encode(bytes([r])).decode(), r))
+PY
+  lm-tokenize import -q --tiktoken "$T/b.tiktoken" --pattern gpt2 --special $'<|\xff|>=256' -o "$T/bad8.bpe"
+  run lm-tokenize export --hf "$T/bad8.json" --vocab "$T/bad8.bpe"
+  [ "$status" -eq 1 ]
+  [[ "$output" == *"bad8.bpe: special token 256 is not valid UTF-8"* ]]
+  [[ "$output" != *"unexpected"* ]]
+  [ ! -e "$T/bad8.json" ]
+  # A special spelled like a byte-level token would get that token's id.
+  lm-tokenize import -q --tiktoken "$T/b.tiktoken" --pattern gpt2 --special 'a=256' -o "$T/a.bpe"
+  run lm-tokenize export --hf "$T/a.json" --vocab "$T/a.bpe"
+  [ "$status" -eq 1 ]
+  [[ "$output" == *"a.bpe: special token 256 'a' is spelled like token 97"* ]]
 }
 
 @test "-o writes the same bytes as stdout, for encode and decode" {

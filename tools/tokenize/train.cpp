@@ -249,7 +249,10 @@ Status CmdExport(int argc, char** argv) {
       "  default, where lm-tokenize reads it as ordinary text; set\n"
       "  tokenizer.encode_special_tokens = True (tokenizers) for the same ids.\n"
       "  Merges are written as pairs (tokens may hold spaces): tokenizers 0.20 or\n"
-      "  newer reads the file; 0.19 and older cannot.\n"
+      "  newer reads the file; 0.19 and older cannot. Special tokens keep their\n"
+      "  ids, gaps included (each is also in the model's vocabulary, where\n"
+      "  tokenizers takes ids from); one that is not UTF-8, or is spelled like a\n"
+      "  byte-level token, cannot be exported (exit 1).\n"
       "\nEXAMPLES\n  lm-tokenize export --hf tokenizer.json --vocab tok.bpe\n"
       "\nEXIT STATUS\n  0 success, 1 bad input or runtime error, 2 usage error.\n";
   bool exit_now;
@@ -260,7 +263,7 @@ Status CmdExport(int argc, char** argv) {
   Vocab v;
   LM_RETURN_IF_ERROR(Vocab::Load(c.vm["vocab"].as<std::string>(), &v));
   std::string json;
-  LM_RETURN_IF_ERROR(ExportHf(v, &json));
+  LM_RETURN_IF_ERROR(ExportHf(v, &json).With(c.vm["vocab"].as<std::string>()));
   return WriteFileAtomic(c.vm["hf"].as<std::string>(), json);
 }
 

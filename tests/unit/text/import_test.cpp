@@ -116,7 +116,10 @@ TEST(export_hf_shape) {
   CHECK_OK(Vocab::FromFile(f, id, &v));
   CHECK_OK(ExportHf(v, &js));
   auto j = nlohmann::json::parse(js);
-  CHECK_EQ(j["model"]["vocab"].size(), (size_t)257);
+  // 257 tokens, and <|endoftext|> at its own id (tokenizers takes a special's
+  // id from the model's vocabulary, not from added_tokens).
+  CHECK_EQ(j["model"]["vocab"].size(), (size_t)258);
+  CHECK_EQ(j["model"]["vocab"]["<|endoftext|>"].get<int>(), 257);
   CHECK_EQ(j["model"]["vocab"]["\xc4\xa0x"].get<int>(), 256);
   CHECK_EQ(j["model"]["merges"].size(), (size_t)1);
   CHECK_EQ(j["added_tokens"][0]["id"].get<int>(), 257);
