@@ -178,6 +178,22 @@ EOF
   [ "$status" -eq 1 ]
 }
 
+@test "sample: a text prompt that starts with LMTS is text; a damaged token stream names its file once" {
+  d="$BATS_TEST_TMPDIR"
+  a=$(lm-sample --ckpt "$FIX/run" --prompt "LMTS, the lazy" -n 10 --temperature 0 -q "${S[@]}")
+  printf 'LMTS, the lazy' >"$d/lmts.txt"
+  b=$(lm-sample --ckpt "$FIX/run" --prompt-file "$d/lmts.txt" -n 10 --temperature 0 -q "${S[@]}")
+  [ "$a" = "$b" ]
+  run --separate-stderr lm-sample --ckpt "$FIX/run" --prompt "LMTS, the lazy" -n 3 --json -q "${S[@]}"
+  [ "$status" -eq 0 ]
+  [ "$(echo "$output" | json_get prompt)" = "LMTS, the lazy" ]
+  printf 'the lazy' | lm-tokenize encode --vocab "$FIX/tok.bpe" | head -c 40 >"$d/cut.tok"
+  run lm-sample --ckpt "$FIX/run" --prompt-file "$d/cut.tok" -n 3 "${S[@]}"
+  [ "$status" -eq 1 ]
+  [ "${#lines[@]}" -eq 1 ]
+  [[ "$output" == "lm-sample: error: $d/cut.tok: truncated token stream"* ]]
+}
+
 @test "sample: missing prompt file: exit 1" {
   run lm-sample --ckpt "$FIX/run" --prompt-file "$BATS_TEST_TMPDIR/none.txt"
   [ "$status" -eq 1 ]

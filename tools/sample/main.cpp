@@ -41,7 +41,8 @@ const char* kManual = R"(DESCRIPTION
   The prompt is --prompt TEXT, the contents of --prompt-file F, or stdin
   when neither is given and stdin is not a terminal (otherwise it is empty).
   A prompt file or stdin that is a token stream (lm-tokenize encode's
-  output) is used as token ids; it must be of the checkpoint's vocabulary.
+  output) is used as token ids; it must be of the checkpoint's vocabulary
+  (--prompt is always text).
   Text is tokenized with the checkpoint's vocabulary. The model sees
   <|endoftext|> before a text prompt, as at the start of any document.
 
@@ -112,33 +113,44 @@ Status WriteOut(const std::string& s) {
   return Status::OK();
 }
 
+// A prompt file (or stdin) is a token stream when it starts with the magic
+// followed by a byte no text has there (the version's low byte, 1): so a text
+// prompt that merely starts with "LMTS" stays text.
+bool LooksLikeTokenStream(const std::string& bytes) {
+  if (bytes.size() < 5 || std::memcmp(bytes.data(), kTokenStreamMagic, 4) != 0) return false;
+  unsigned char c = (unsigned char)bytes[4];
+  return c < 0x20 && c != '\t' && c != '\n' && c != '\r';
+}
+
 // The prompt as ids: a token stream is taken as is (its vocabulary checked),
-// text is encoded after an <|endoftext|>.
-Status PromptIds(const std::string& name, const std::string& bytes, const Vocab& vocab,
-                 std::vector<int32_t>* ids, std::string* text) {
+// text is encoded after an <|endoftext|>. --prompt is always text.
+Status PromptIds(const std::string& name, const std::string& bytes, bool may_be_stream,
+                 const Vocab& vocab, std::vector<int32_t>* ids, std::string* text) {
   ids->clear();
-  if (bytes.size() >= 4 && std::memcmp(bytes.data(), kTokenStreamMagic, 4) == 0) {
+  if (may_be_stream && LooksLikeTokenStream(bytes)) {
     FILE* in = fmemopen((void*)bytes.data(), bytes.size(), "rb");
     if (!in) return Status::FromErrno(name, "fmemopen");
     TokenStreamReader r(in, name);
     Status s = r.Begin();
+    // The reader's own errors name the file already.
     if (s.ok() && r.info().vocab_id != vocab.id())
-      s = Status::Invalid("token stream of another vocabulary (" + HashHex(r.info().vocab_id) +
-                          "; the checkpoint's is " + HashHex(vocab.id()) + ")");
+      s = Status::Invalid(name + ": token stream of another vocabulary (" +
+                          HashHex(r.info().vocab_id) + "; the checkpoint's is " +
+                          HashHex(vocab.id()) + ")");
     std::vector<uint32_t> chunk;
     bool done = false;
     while (s.ok() && !done) {
       s = r.Next(&chunk, &done);
       for (uint32_t t : chunk) {
         if (t >= vocab.size()) {
-          s = Status::Invalid("token id " + std::to_string(t) + " outside the vocabulary");
+          s = Status::Invalid(name + ": token id " + std::to_string(t) + " outside the vocabulary");
           break;
         }
         ids->push_back((int32_t)t);
       }
     }
     fclose(in);
-    if (!s.ok()) return s.With(name);
+    if (!s.ok()) return s;
     if (ids->empty()) ids->push_back((int32_t)vocab.eot_id());
     std::vector<uint32_t> u(ids->begin(), ids->end());
     return vocab.Decode(u.data(), u.size(), text);
@@ -297,7 +309,8 @@ Status Run(int argc, char** argv) {
                            " tokens, but the model has " + std::to_string(V));
   std::vector<int32_t> prompt;
   std::string prompt_text;
-  LM_RETURN_IF_ERROR(PromptIds(prompt_name, prompt_bytes, vocab, &prompt, &prompt_text));
+  LM_RETURN_IF_ERROR(
+      PromptIds(prompt_name, prompt_bytes, !cmd.vm.count("prompt"), vocab, &prompt, &prompt_text));
 
   std::unique_ptr<Backend> be;
   LM_RETURN_IF_ERROR(MakeBackend(o.device, &be));
