@@ -126,6 +126,10 @@ Status ParseSafetensors(const uint8_t* file, size_t size, const std::string& nam
     return bad("header length " + std::to_string(n) + " runs past the end of the file (" +
                std::to_string(size) + " bytes)");
   if (n < 2 || file[8] != '{') return bad("header does not start with a JSON object");
+  // nlohmann's parser takes a NUL byte for the end of its input: what follows
+  // one would be ignored (safetensors pads with spaces; other readers refuse it).
+  if (std::memchr(file + 8, 0, n) != nullptr)
+    return bad("header holds a NUL byte (it is padded with spaces, never NULs)");
 
   // nlohmann keeps the last of duplicate keys; a duplicate tensor name is
   // ambiguous, so the parse callback spots them at the top level.

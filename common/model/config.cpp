@@ -33,6 +33,9 @@ Status GetInt(const json& j, const char* key, bool required, int* out) {
   }
   if (!it->is_number_integer())
     return Status::Invalid(std::string("\"") + key + "\" is not an integer");
+  if (it->is_number_unsigned() && it->get<uint64_t>() > (uint64_t)1 << 30)
+    return Status::Invalid(std::string("\"") + key +
+                           "\" out of range: " + std::to_string(it->get<uint64_t>()));
   int64_t v = it->get<int64_t>();
   if (v < 0 || v > (int64_t)1 << 30)
     return Status::Invalid(std::string("\"") + key + "\" out of range: " + std::to_string(v));
@@ -192,6 +195,8 @@ std::string ConfigToHfJson(const ModelConfig& c, int eot_id) {
 }
 
 Status ConfigFromHfJson(const std::string& text, ModelConfig* out) {
+  // nlohmann's parser stops at a NUL byte, ignoring what follows; JSON has none.
+  if (text.find('\0') != std::string::npos) return Status::Invalid("not valid JSON (a NUL byte)");
   json j = json::parse(text, nullptr, /*allow_exceptions=*/false);
   if (j.is_discarded()) return Status::Invalid("not valid JSON");
   if (!j.is_object()) return Status::Invalid("not a JSON object");
@@ -224,7 +229,7 @@ Status ConfigFromHfJson(const std::string& text, ModelConfig* out) {
     if (!tie->is_boolean()) return Status::Invalid("tie_word_embeddings is not a boolean");
     c.tied_embeddings = tie->get<bool>();
   }
-  if (c.n_heads > 0 && c.dim % c.n_heads == 0) {
+  if (c.n_heads > 0 && c.dim > 0 && c.dim % c.n_heads == 0) {
     int hd = c.head_dim();
     LM_RETURN_IF_ERROR(GetInt(j, "head_dim", false, &hd));
     if (hd != c.head_dim())

@@ -177,6 +177,20 @@ TEST(refuses_unsupported_or_malformed_configs) {
   CHECK_EQ(with("head_dim", 32).code(), Status::kInvalid);
   CHECK_EQ(with("tie_word_embeddings", "yes").code(), Status::kInvalid);
   CHECK_OK(with("rope_scaling", nullptr));
+  // A huge unsigned value is named as written, not wrapped to -1; a zero
+  // hidden_size is a size error, not a head_dim one.
+  Status big = with("vocab_size", nlohmann::json(18446744073709551615ull));
+  CHECK_EQ(big.code(), Status::kInvalid);
+  CHECK(big.message().find("18446744073709551615") != std::string::npos);
+  Status zero = with("hidden_size", 0);
+  CHECK_EQ(zero.code(), Status::kInvalid);
+  CHECK(zero.message().find("head_dim") == std::string::npos);
+  // A NUL byte would end nlohmann's input: what follows it must not be ignored.
+  {
+    ModelConfig c0;
+    CHECK_EQ(ConfigFromHfJson(good.dump() + std::string(1, '\0') + "garbage", &c0).code(),
+             Status::kInvalid);
+  }
   nlohmann::json j = good;
   j.erase("vocab_size");
   ModelConfig c;

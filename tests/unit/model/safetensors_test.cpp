@@ -193,6 +193,13 @@ TEST(rejects_corrupt_files) {
   CHECK_EQ(Parse(Build(dup, data)).code(), Status::kInvalid);
   // Metadata values must be strings.
   CHECK_EQ(Parse(Build("{\"__metadata__\":{\"step\":3}}", "")).code(), Status::kInvalid);
+  // A NUL byte in the header (nlohmann would stop reading there): as padding,
+  // and before trailing garbage.
+  CHECK_EQ(Parse(Build(ok_hdr + std::string(1, '\0'), data)).code(), Status::kInvalid);
+  Status nul = Parse(Build(ok_hdr + std::string(1, '\0') + "garbage", data));
+  CHECK_EQ(nul.code(), Status::kInvalid);
+  CHECK(nul.message().find("NUL") != std::string::npos);
+  CHECK_OK(Parse(Build(ok_hdr + "   ", data)));
   // Unknown per-tensor fields.
   CHECK_EQ(
       Parse(Build("{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8],\"x\":1}}", data))
