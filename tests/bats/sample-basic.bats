@@ -206,6 +206,11 @@ EOF
     run lm-sample --ckpt "$FIX/run" --prompt x $bad
     [ "$status" -eq 2 ] || { echo "$bad: $status $output"; false; }
   done
+  # strtoull would read " -5" as 2^64 - 5: a seed is digits only.
+  for bad in " -5" "+5" " 5"; do
+    run lm-sample --ckpt "$FIX/run" --prompt x -n 1 --seed "$bad"
+    [ "$status" -eq 2 ] || { echo "--seed '$bad': $status $output"; false; }
+  done
   run lm-sample --ckpt "$FIX/run" --prompt x --prompt-file y
   [ "$status" -eq 2 ]
   run lm-sample --prompt x

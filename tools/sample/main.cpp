@@ -276,7 +276,8 @@ Status Run(int argc, char** argv) {
     char* end = nullptr;
     errno = 0;
     unsigned long long v = strtoull(seed.c_str(), &end, 10);
-    if (errno || !end || *end || seed[0] == '-')
+    // Digits only: strtoull takes " -5" for 2^64 - 5 and skips leading blanks.
+    if (errno || !end || *end || seed.find_first_not_of("0123456789") != std::string::npos)
       return Status::Usage("--seed " + seed + ": expected an integer 0 .. 2^64-1");
     o.sc.seed = v;
   } else {
