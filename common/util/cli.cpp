@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cmath>
 #include <cstdio>
 #include <iostream>
@@ -223,9 +224,10 @@ Status Unescape(const std::string& s, std::string* out) {
       case 'x': {
         if (i + 2 >= s.size()) return Status::Usage("bad \\x escape in '" + s + "'");
         std::string h = s.substr(i + 1, 2);
-        char* e;
-        long v = strtol(h.c_str(), &e, 16);
-        if (*e || h.size() != 2) return Status::Usage("bad \\x escape in '" + s + "'");
+        // Exactly two hex digits: strtol alone would take "+4", "-1" or " f".
+        if (!isxdigit((unsigned char)h[0]) || !isxdigit((unsigned char)h[1]))
+          return Status::Usage("bad \\x escape in '" + s + "'");
+        long v = strtol(h.c_str(), nullptr, 16);
         out->push_back((char)v);
         i += 2;
         break;

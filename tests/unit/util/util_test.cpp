@@ -201,6 +201,9 @@ TEST(parse_count_and_unescape) {
   CHECK_OK(cli::Unescape("a\\x41\\0", &u));
   CHECK_EQ(u, std::string("aA\0", 3));
   CHECK(!cli::Unescape("\\x4", &u).ok());
+  for (const char* bad : {"\\x+4", "\\x-1", "\\x f", "\\xg0"}) CHECK(!cli::Unescape(bad, &u).ok());
+  CHECK_OK(cli::Unescape("\\xfF", &u));
+  CHECK_EQ(u, std::string("\xff"));
   CHECK(!cli::Unescape("\\q", &u).ok());
 }
 
