@@ -118,9 +118,12 @@ Status Sampler::Sample(const float* logits, const int32_t* history, size_t n, in
     return a.first > b.first || (a.first == b.first && a.second < b.second);
   };
   size_t keep = cand_.size();
-  const bool need_order = cfg_.top_k > 0 || cfg_.top_p < 1 || cfg_.min_p > 0;
+  // A top-k that keeps every candidate is no filter: the draw must then be
+  // the one --top-k 0 makes (id order), so that a seed gives the same text.
+  const bool cut_k = cfg_.top_k > 0 && (size_t)cfg_.top_k < keep;
+  const bool need_order = cut_k || cfg_.top_p < 1 || cfg_.min_p > 0;
   if (need_order) {
-    if (cfg_.top_k > 0 && (size_t)cfg_.top_k < keep) {
+    if (cut_k) {
       keep = (size_t)cfg_.top_k;
       std::partial_sort(cand_.begin(), cand_.begin() + keep, cand_.end(), by_prob);
       cand_.resize(keep);

@@ -262,6 +262,26 @@ TEST(same_seed_same_sequence_and_reseed) {
   CHECK(differ > 100);
 }
 
+// A top-k at or above the vocabulary keeps everything: the same seed must then
+// draw exactly what --top-k 0 draws.
+TEST(top_k_not_cutting_is_off) {
+  std::vector<float> l;
+  for (int i = 0; i < 300; i++) l.push_back((float)std::cos(i * 0.71) * 2);
+  SamplerConfig c = Cfg(1.0f);
+  c.seed = 7;
+  for (int k : {300, 301, 100000}) {
+    SamplerConfig ck = c;
+    ck.top_k = k;
+    Sampler off(c, 300), big(ck, 300);
+    for (int i = 0; i < 100; i++) {
+      int32_t x, y;
+      CHECK_OK(off.Sample(l.data(), nullptr, 0, &x));
+      CHECK_OK(big.Sample(l.data(), nullptr, 0, &y));
+      CHECK_EQ(x, y);
+    }
+  }
+}
+
 TEST(nan_and_all_infinite_logits_are_errors) {
   Sampler s(Cfg(1), 3);
   int32_t id;
