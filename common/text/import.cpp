@@ -31,6 +31,13 @@ Status ParseSpecialArg(const std::string& s, SpecialArg* out) {
     out->id = (uint32_t)std::stoull(tail);
   }
   if (out->text.empty()) return Status::Usage("empty special token in --special '" + s + "'");
+  // A trailing '=' is an id left out, not part of the token.
+  if (out->id == Vocab::kNoId && eq != std::string::npos && eq + 1 == s.size())
+    return Status::Usage("--special '" + s + "': no id after '=' (TOKEN=ID, or TOKEN alone)");
+  if (out->id != Vocab::kNoId && out->id >= kVocabMaxTokens)
+    return Status::Usage("--special '" + s + "': id " + std::to_string(out->id) +
+                         " is past the largest a vocabulary holds (" +
+                         std::to_string(kVocabMaxTokens - 1) + ")");
   return Status::OK();
 }
 

@@ -45,8 +45,11 @@ TEST(special_args) {
   for (const char* bad : {"<|endoftext|>=4294967296", "<|endoftext|>=4294967295", "=-1",
                           "<|pad|>=12x", "<|endoftext|>= 257", "<|x|>=+3", "=5"})
     CHECK(ParseSpecialArg(bad, &a).code() == Status::kUsage);
-  CHECK_OK(ParseSpecialArg("<|x|>=4294967294", &a));
-  CHECK_EQ(a.id, 4294967294u);
+  // Past the largest id a vocabulary holds (2^24 - 1), or an id left out.
+  for (const char* bad : {"<|x|>=4294967294", "<|x|>=16777216", "<|endoftext|>="})
+    CHECK(ParseSpecialArg(bad, &a).code() == Status::kUsage);
+  CHECK_OK(ParseSpecialArg("<|x|>=16777215", &a));
+  CHECK_EQ(a.id, 16777215u);
 }
 
 TEST(import_tiny_gpt2) {
