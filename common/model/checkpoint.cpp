@@ -289,9 +289,10 @@ Status LoadCheckpoint(const std::string& step_dir, bool load_params, Checkpoint*
   c.vocab_path = JoinPath(step_dir, kVocabFile);
   c.state_json = st.dump(2);
   if (c.eot_id >= c.config.vocab_size)
-    return Status::Corruption(JoinPath(step_dir, kStateFile) + ": eot_id " +
-                              std::to_string(c.eot_id) + " outside the vocabulary of " +
-                              std::to_string(c.config.vocab_size));
+    return Status::Corruption(step_dir + ": eot_id " + std::to_string(c.eot_id) + " (" +
+                              kStateFile + ") is outside the vocabulary of " +
+                              std::to_string(c.config.vocab_size) + " tokens (" + kConfigFile +
+                              "); one of them was changed");
 
   // The tensors must be exactly the ones the config implies.
   std::string model_path = JoinPath(step_dir, kModelFile);
