@@ -306,20 +306,6 @@ std::string HfPattern(const VocabFile& f) {
 }
 }  // namespace
 
-namespace {
-bool ValidUtf8(const std::string& s) {
-  const uint8_t* p = reinterpret_cast<const uint8_t*>(s.data());
-  const uint8_t* end = p + s.size();
-  while (p < end) {
-    uint32_t cp;
-    int n = unicode::Decode(p, end, &cp);
-    if (n == 0) return false;
-    p += n;
-  }
-  return true;
-}
-}  // namespace
-
 Status ExportHf(const Vocab& v, std::string* out) {
   const VocabFile& f = v.file();
   auto tok_str = [&](uint32_t id) {
@@ -358,7 +344,7 @@ Status ExportHf(const Vocab& v, std::string* out) {
   for (uint32_t i = 0; i < v.size(); i++) {
     if (!v.is_special(i)) continue;
     const std::string& text = f.tokens[i].bytes;
-    if (!ValidUtf8(text))
+    if (!unicode::Valid(text))
       return Status::Invalid("special token " + std::to_string(i) +
                              " is not valid UTF-8, which tokenizer.json cannot hold");
     auto same = vocab.find(text);
@@ -375,7 +361,7 @@ Status ExportHf(const Vocab& v, std::string* out) {
                      {"normalized", false},
                      {"special", true}});
   }
-  if (!ValidUtf8(f.pattern))
+  if (!unicode::Valid(f.pattern))
     return Status::Invalid("the pattern is not valid UTF-8, which tokenizer.json cannot hold");
   json pre;
   if (f.pattern_kind == PatternKind::kNone) {

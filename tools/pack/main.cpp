@@ -121,16 +121,6 @@ Status BeginInput(const std::string& path, Input* in) {
   return in->reader->Begin();
 }
 
-// Whether s is well-formed UTF-8, as JSON strings must be.
-bool ValidUtf8(const std::string& s) {
-  const uint8_t* p = reinterpret_cast<const uint8_t*>(s.data());
-  const uint8_t* end = p + s.size();
-  uint32_t cp;
-  for (int len; p < end; p += len)
-    if ((len = unicode::Decode(p, end, &cp)) == 0) return false;
-  return true;
-}
-
 std::string Mb(uint64_t bytes) {
   char b[32];
   snprintf(b, sizeof b, "%.1f MB", bytes / 1e6);
@@ -207,7 +197,8 @@ Status RunPack(int argc, char** argv) {
   LM_RETURN_IF_ERROR(cli::ResolveThreads(threads, &opt.threads));
   if (label.find('\n') != std::string::npos || label.find('\r') != std::string::npos)
     return Status::Usage("--label must be one line (inspect --labels prints one per line)");
-  if (!ValidUtf8(label)) return Status::Usage("--label must be UTF-8 text (the manifest is JSON)");
+  if (!unicode::Valid(label))
+    return Status::Usage("--label must be UTF-8 text (the manifest is JSON)");
   if (cmd.vm.count("label") && label.empty())
     return Status::Usage("--label must not be empty (inspect --labels could not show it)");
   opt.label = label;
