@@ -196,8 +196,6 @@ Status ResolveCheckpoint(const std::string& path, std::string* step_dir) {
 
 namespace {
 
-// Parses and checks trainer-state.json; verifies the hashes of the files it
-// lists (all of them, or only the small ones when `verify_large` is false).
 // The name of the first tensor of `layout` in `data` holding a NaN or an
 // infinity ("" when none): a diverged run must not be saved, resumed or used.
 std::string FirstNonFinite(const ParamLayout& layout, const float* data) {
@@ -210,6 +208,8 @@ std::string FirstNonFinite(const ParamLayout& layout, const float* data) {
   return "";
 }
 
+// Parses and checks trainer-state.json; verifies the hashes of the files it
+// lists (all of them, or only the small ones when `verify_large` is false).
 Status ReadState(const std::string& dir, bool verify_large, json* state) {
   std::string path = JoinPath(dir, kStateFile);
   std::string text;
@@ -274,12 +274,12 @@ Status LoadCheckpoint(const std::string& step_dir, bool load_params, Checkpoint*
   c.eot_id = st["eot_id"].get<int>();
   c.step = st["step"].get<int64_t>();
   {
-    // trainer-state.json carries no checksum of its own: its step must at
-    // least be the one the directory is named after.
+    // The checksum finds an edited file, but not one moved or copied from
+    // another step directory (nor a file written before it had a checksum):
+    // its step must be the one the directory is named after.
     const std::string base = BaseName(step_dir);
-    if (base.rfind("step-", 0) == 0 && base.size() > 5 && base.size() <= 5 + 18 &&
-        base.find_first_not_of("0123456789", 5) == std::string::npos &&
-        c.step != std::stoll(base.substr(5)))
+    int64_t named;
+    if (ParseStepDirName(base, &named) && c.step != named)
       return Status::Corruption(JoinPath(step_dir, kStateFile) + ": step " +
                                 std::to_string(c.step) + " in a directory named " + base);
   }

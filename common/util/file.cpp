@@ -122,9 +122,10 @@ Status ReadFile(const std::string& path, std::string* out) {
     return s;
   };
   struct stat st;
-  if (fstat(fd, &st) == 0 && S_ISDIR(st.st_mode))
-    return done(Status::Invalid(name + ": is a directory"));
-  if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode)) out->reserve((size_t)st.st_size);
+  if (fstat(fd, &st) == 0) {
+    if (S_ISDIR(st.st_mode)) return done(Status::Invalid(name + ": is a directory"));
+    if (S_ISREG(st.st_mode)) out->reserve((size_t)st.st_size);
+  }
   char buf[1 << 16];
   for (;;) {
     ssize_t r = read(fd, buf, sizeof buf);
@@ -285,13 +286,13 @@ Status AtomicFile::Open(const std::string& path) {
       }
     }
   }
-  // What is not a regular file (/dev/null, /dev/stdout, a FIFO, a terminal) is
+  // A directory cannot be replaced by a file: say so before any work. What
+  // else is not a regular file (/dev/null, /dev/stdout, a FIFO, a terminal) is
   // written in place, as `cmd > path` would: there is nothing to rename over,
   // and a rename would put a regular file where the device was.
-  // A directory cannot be replaced by a file: say so before any work.
-  if (stat(target_.c_str(), &st) == 0 && S_ISDIR(st.st_mode))
-    return Status::Invalid(path + ": is a directory");
-  if (stat(target_.c_str(), &st) == 0 && !S_ISREG(st.st_mode)) {
+  const bool exists = stat(target_.c_str(), &st) == 0;
+  if (exists && S_ISDIR(st.st_mode)) return Status::Invalid(path + ": is a directory");
+  if (exists && !S_ISREG(st.st_mode)) {
     fd_ = open(target_.c_str(), O_WRONLY | O_CLOEXEC);
     if (fd_ < 0) return Status::FromErrno(path, "cannot open for writing");
     direct_ = true;
