@@ -16,6 +16,7 @@
 #include "util/codec.h"
 #include "util/file.h"
 #include "util/hash.h"
+#include "util/json.h"
 
 namespace lm {
 
@@ -355,8 +356,9 @@ std::string BatchCursor::ToJson() const {
 }
 
 Status BatchCursor::FromJson(const std::string& text, BatchCursor* out) {
-  nlohmann::json j = nlohmann::json::parse(text, nullptr, false);
-  if (j.is_discarded() || !j.is_object()) return Status::Invalid("batch cursor: not a JSON object");
+  nlohmann::json j;
+  if (!ParseJsonText(text, &j).ok() || !j.is_object())
+    return Status::Invalid("batch cursor: not a JSON object");
   BatchCursor c;
   uint64_t* fields[3] = {&c.seed, &c.epoch, &c.index};
   const char* names[3] = {"seed", "epoch", "index"};

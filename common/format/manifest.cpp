@@ -9,6 +9,7 @@
 #include "util/codec.h"
 #include "util/file.h"
 #include "util/hash.h"
+#include "util/json.h"
 
 namespace lm {
 
@@ -106,8 +107,9 @@ std::string WriterFromFileName(const std::string& name) {
 }
 
 Status ParseImpl(const std::string& text, const std::string& name, Manifest* m) {
-  json j = json::parse(text, nullptr, false);
-  if (j.is_discarded()) return Status::Invalid(name + ": not valid JSON");
+  json j;
+  Status parsed = ParseJsonText(text, &j);
+  if (!parsed.ok()) return Status::Invalid(name + ": " + parsed.message());
   if (!j.is_object()) return Status::Invalid(name + ": not a JSON object");
   Fields top{j, name, Status::OK()};
   std::string format = top.Str("format");

@@ -10,6 +10,7 @@
 
 #include "util/codec.h"
 #include "util/hash.h"
+#include "util/json.h"
 
 namespace lm {
 
@@ -126,11 +127,6 @@ Status ParseSafetensors(const uint8_t* file, size_t size, const std::string& nam
     return bad("header length " + std::to_string(n) + " runs past the end of the file (" +
                std::to_string(size) + " bytes)");
   if (n < 2 || file[8] != '{') return bad("header does not start with a JSON object");
-  // nlohmann's parser takes a NUL byte for the end of its input: what follows
-  // one would be ignored (safetensors pads with spaces; other readers refuse it).
-  if (std::memchr(file + 8, 0, n) != nullptr)
-    return bad("header holds a NUL byte (it is padded with spaces, never NULs)");
-
   // nlohmann keeps the last of duplicate keys; a duplicate tensor name is
   // ambiguous, so the parse callback spots them at the top level.
   std::set<std::string> seen;
@@ -143,8 +139,9 @@ Status ParseSafetensors(const uint8_t* file, size_t size, const std::string& nam
     return true;
   };
   const char* h = reinterpret_cast<const char*>(file + 8);
-  json j = json::parse(h, h + n, cb, /*allow_exceptions=*/false);
-  if (j.is_discarded()) return bad("header is not valid JSON");
+  json j;
+  Status parsed = ParseJsonText(std::string_view(h, n), &j, cb);
+  if (!parsed.ok()) return bad("header is " + parsed.message());
   if (!j.is_object()) return bad("header is not a JSON object");
   if (!dup.empty()) return bad("tensor '" + dup + "' appears twice in the header");
 

@@ -15,6 +15,7 @@
 #include "format/safetensors.h"
 #include "util/file.h"
 #include "util/hash.h"
+#include "util/json.h"
 
 namespace lm {
 
@@ -214,8 +215,10 @@ Status ReadState(const std::string& dir, bool verify_large, json* state) {
   std::string path = JoinPath(dir, kStateFile);
   std::string text;
   LM_RETURN_IF_ERROR(ReadFile(path, &text));
-  json j = json::parse(text, nullptr, /*allow_exceptions=*/false);
-  if (j.is_discarded() || !j.is_object()) return Status::Corruption(path + ": not a JSON object");
+  json j;
+  Status parsed = ParseJsonText(text, &j);
+  if (!parsed.ok()) return Status::Corruption(path + ": " + parsed.message());
+  if (!j.is_object()) return Status::Corruption(path + ": not a JSON object");
   if (!j.contains("format") || j["format"] != kStateFormat)
     return Status::Invalid(path + ": not an lm trainer state (format is not \"" +
                            std::string(kStateFormat) + "\")");

@@ -7,6 +7,8 @@
 #include <cstdlib>
 #include <nlohmann/json.hpp>
 
+#include "util/json.h"
+
 namespace lm {
 
 namespace {
@@ -195,10 +197,8 @@ std::string ConfigToHfJson(const ModelConfig& c, int eot_id) {
 }
 
 Status ConfigFromHfJson(const std::string& text, ModelConfig* out) {
-  // nlohmann's parser stops at a NUL byte, ignoring what follows; JSON has none.
-  if (text.find('\0') != std::string::npos) return Status::Invalid("not valid JSON (a NUL byte)");
-  json j = json::parse(text, nullptr, /*allow_exceptions=*/false);
-  if (j.is_discarded()) return Status::Invalid("not valid JSON");
+  json j;
+  LM_RETURN_IF_ERROR(ParseJsonText(text, &j));
   if (!j.is_object()) return Status::Invalid("not a JSON object");
   auto mt = j.find("model_type");
   if (mt != j.end() && !(mt->is_string() && mt->get<std::string>() == "llama"))

@@ -10,6 +10,7 @@
 
 #include "text/unicode.h"
 #include "util/file.h"
+#include "util/json.h"
 
 namespace lm {
 
@@ -232,9 +233,10 @@ Status ImportGpt2(const std::string& encoder_json, const std::string& vocab_bpe,
   LM_RETURN_IF_ERROR(ReadFile(vocab_bpe, &vb));
   if (ej.empty()) return Status::Invalid(encoder_json + ": empty file");
   if (vb.empty()) return Status::Invalid(vocab_bpe + ": empty file");
-  json enc = json::parse(ej, nullptr, false);
-  if (enc.is_discarded() || !enc.is_object())
-    return Status::Invalid(encoder_json + ": not a JSON object of token -> id");
+  json enc;
+  Status parsed = ParseJsonText(ej, &enc);
+  if (!parsed.ok()) return Status::Invalid(encoder_json + ": " + parsed.message());
+  if (!enc.is_object()) return Status::Invalid(encoder_json + ": not a JSON object of token -> id");
   std::unordered_map<std::string, uint8_t> inv;
   for (int b = 0; b < 256; b++) inv[Gpt2ByteChar((uint8_t)b)] = (uint8_t)b;
   std::vector<std::string> bytes;

@@ -270,3 +270,13 @@ PY
   one_line_error
   [[ "$output" == *"is not below the 1 documents"* ]]
 }
+
+@test "errors: a manifest with a NUL byte and more after its JSON is refused, not cut short" {
+  # nlohmann's parser would stop at the NUL and read the manifest as whole.
+  printf '\0{"more": 1}' >>ds/manifest.json
+  for cmd in verify inspect cat; do
+    run lm-pack $cmd ds
+    one_line_error || { echo "$cmd: status $status: $output"; false; }
+    [[ "$output" == *"ds/manifest.json: not valid JSON (a NUL byte at offset "* ]]
+  done
+}

@@ -116,7 +116,16 @@ one_error_line() {
   printf 'not json\n' >"$T/c.jsonl"
   run lm-tokenize --vocab "$T/v.bpe" --ids --jsonl text "$T/c.jsonl"
   [ "$status" -eq 1 ]
-  [[ "$output" == *"c.jsonl:1: not a JSON object"* ]]
+  [[ "$output" == *"c.jsonl:1: not valid JSON (parse error at line 1, column 2"* ]]
+  # A NUL byte would end the parse early: the rest of the line must not be ignored.
+  printf '{"text": "ok"}\0{"text": "more"}\n' >"$T/n.jsonl"
+  run lm-tokenize --vocab "$T/v.bpe" --ids --jsonl text "$T/n.jsonl"
+  [ "$status" -eq 1 ]
+  [[ "$output" == *"n.jsonl:1: not valid JSON (a NUL byte at offset 14)"* ]]
+  printf '[1, 2]\n' >"$T/a.jsonl"
+  run lm-tokenize --vocab "$T/v.bpe" --ids --jsonl text "$T/a.jsonl"
+  [ "$status" -eq 1 ]
+  [[ "$output" == *"a.jsonl:1: not a JSON object"* ]]
 }
 
 @test "a failed import or train overwrites nothing" {

@@ -178,3 +178,15 @@ setup_file() { train_setup_file; }
     [ "$status" -eq 0 ] || [[ "$output" == *rror* ]]
   done
 }
+
+@test "refuse: trainer-state.json with a NUL byte and more after its JSON" {
+  # The checksum covers the bytes before its own value; what follows the
+  # object must be only whitespace, and a NUL must not end the parse early.
+  train "$BATS_TEST_TMPDIR/run" --steps 2 --val-every 0
+  st="$BATS_TEST_TMPDIR/run/step-0000002/trainer-state.json"
+  printf '\0garbage' >>"$st"
+  run --separate-stderr lm-eval --ckpt "$BATS_TEST_TMPDIR/run" --data "$D/shards"
+  [ "$status" -eq 1 ]
+  [[ "$stderr" == *"error: $st: not valid JSON (a NUL byte at offset "* ]]
+  [ "$(echo "$stderr" | wc -l)" -eq 1 ]
+}

@@ -26,6 +26,7 @@
 #include "util/cli.h"
 #include "util/file.h"
 #include "util/hash.h"
+#include "util/json.h"
 #include "util/progress.h"
 
 namespace lm {
@@ -368,9 +369,9 @@ Status ReadRecord(const std::string& path, const std::string& key, std::set<std:
     if (nl == std::string::npos) break;  // a line cut by a crash: not a record
     std::string line = all.substr(pos, nl - pos);
     pos = nl + 1;
-    Json j = Json::parse(line, nullptr, false);
-    if (j.is_discarded() || !j.is_object() || !j.contains("ckpt") || !j.contains("id") ||
-        !j.contains("key") || !j["ckpt"].is_string() || !j["id"].is_string() ||
+    Json j;
+    if (!ParseJsonText(line, &j).ok() || !j.is_object() || !j.contains("ckpt") ||
+        !j.contains("id") || !j.contains("key") || !j["ckpt"].is_string() || !j["id"].is_string() ||
         !j["key"].is_string())
       continue;
     if (j["key"].get<std::string>() == key)

@@ -9,6 +9,8 @@
 #include <cstring>
 #include <nlohmann/json.hpp>
 
+#include "util/json.h"
+
 namespace lm {
 
 void AddDocOptions(cli::Command* c) {
@@ -115,10 +117,11 @@ Status DocReader::Extract(bool eof, std::vector<Piece>* out, size_t* got) {
         std::string line(b + start_, pos - start_);
         if (!line.empty() && line.back() == '\r') line.pop_back();
         if (line.find_first_not_of(" \t") != std::string::npos) {
-          auto j = nlohmann::json::parse(line, nullptr, false);
+          nlohmann::json j;
           std::string where = name_ + ":" + std::to_string(line_);
-          if (j.is_discarded() || !j.is_object())
-            return Status::Invalid(where + ": not a JSON object");
+          Status parsed = ParseJsonText(line, &j);
+          if (!parsed.ok()) return Status::Invalid(where + ": " + parsed.message());
+          if (!j.is_object()) return Status::Invalid(where + ": not a JSON object");
           auto it = j.find(mode_.field);
           if (it == j.end()) return Status::Invalid(where + ": no field '" + mode_.field + "'");
           if (!it->is_string())

@@ -14,6 +14,7 @@
 #include "model/params.h"
 #include "util/cli.h"
 #include "util/hash.h"
+#include "util/json.h"
 #include "util/progress.h"
 
 namespace lm {
@@ -416,8 +417,8 @@ Status Trainer::PrepareMetrics(int64_t keep_upto_step, double* lost_elapsed) {
       if (nl == std::string::npos) break;  // a torn last line
       std::string line = text.substr(pos, nl - pos);
       pos = nl + 1;
-      json j = json::parse(line, nullptr, false);
-      if (j.is_discarded() || !j.is_object() || !j.contains("step") ||
+      json j;
+      if (!ParseJsonText(line, &j).ok() || !j.is_object() || !j.contains("step") ||
           !j["step"].is_number_integer())
         continue;
       if (j["step"].get<int64_t>() <= keep_upto_step) {

@@ -8,6 +8,7 @@
 #include "util/codec.h"
 #include "util/file.h"
 #include "util/hash.h"
+#include "util/json.h"
 
 using namespace lm;
 
@@ -223,3 +224,26 @@ TEST(file_lock_excludes) {
 }
 
 TEST_MAIN()
+
+TEST(json_text_refuses_nul_and_names_the_place) {
+  nlohmann::json j;
+  CHECK_OK(ParseJsonText(std::string_view("{\"a\": [1, 2]} \n"), &j));
+  CHECK_EQ(j["a"][1].get<int>(), 2);
+  // nlohmann alone reads `{"a":1}\0garbage` as `{"a":1}`.
+  Status nul = ParseJsonText(std::string_view("{\"a\":1}\0garbage", 16), &j);
+  CHECK_EQ(nul.code(), Status::kInvalid);
+  CHECK(nul.message() == "not valid JSON (a NUL byte at offset 7)");
+  Status junk = ParseJsonText(std::string_view("{\"a\":1} x"), &j);
+  CHECK_EQ(junk.code(), Status::kInvalid);
+  CHECK(junk.message().find("line 1, column 9") != std::string::npos);
+  CHECK(junk.message().rfind("not valid JSON (", 0) == 0);
+  CHECK_EQ(ParseJsonText(std::string_view(""), &j).code(), Status::kInvalid);
+  // A long bad string is quoted only in part.
+  std::string big = "{\"a\": \"" + std::string(5000, 'x') + "\\u12\"}";
+  Status longs = ParseJsonText(std::string_view(big), &j);
+  CHECK_EQ(longs.code(), Status::kInvalid);
+  CHECK(longs.message().size() < 260);
+  nlohmann::ordered_json o;
+  CHECK_OK(ParseJsonText(std::string_view("{\"z\":1,\"a\":2}"), &o));
+  CHECK(o.dump() == "{\"z\":1,\"a\":2}");
+}
