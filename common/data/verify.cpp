@@ -19,20 +19,6 @@ Status CheckShardFile(const std::string& dir, const ManifestShard& e) {
     return Status::Corruption(path + ": " + std::to_string(st.st_size) +
                               " bytes but the manifest says " + std::to_string(e.bytes) +
                               ((uint64_t)st.st_size < e.bytes ? " (truncated shard)" : ""));
-  // Counts no shard of this size can hold are a corrupt manifest: readers
-  // size their work by them before any shard header is read. Every block has
-  // a 24-byte seek entry and at most kShardMaxBlockTokens tokens, every
-  // document 16 bytes of index (shard.md); divisions keep this overflow-free.
-  uint64_t room = e.bytes > kShardHeaderSize + 8 ? e.bytes - kShardHeaderSize - 8 : 0;
-  bool possible = e.blocks >= 1 && e.blocks <= e.tokens && e.documents <= e.tokens &&
-                  e.blocks <= room / kShardSeekEntrySize &&
-                  e.documents <= (room - e.blocks * kShardSeekEntrySize) / 16 &&
-                  (e.tokens - 1) / e.blocks < kShardMaxBlockTokens;
-  if (!possible)
-    return Status::Corruption(JoinPath(dir, kManifestName) + ": " + e.file + ": " +
-                              std::to_string(e.tokens) + " tokens, " + std::to_string(e.documents) +
-                              " documents in " + std::to_string(e.blocks) +
-                              " blocks cannot fit in its " + std::to_string(e.bytes) + " bytes");
   return Status::OK();
 }
 

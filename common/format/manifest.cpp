@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 #include <set>
 
+#include "format/shard.h"
 #include "util/codec.h"
 #include "util/file.h"
 #include "util/hash.h"
@@ -148,6 +149,7 @@ Status ParseImpl(const std::string& text, const std::string& name, Manifest* m) 
   m->shards.clear();
   m->shards.reserve(shards->size());
   std::set<std::string> seen;
+  uint64_t split_tokens[2] = {0, 0}, all_bytes = 0;
   for (size_t i = 0; i < shards->size(); i++) {
     const json& e = (*shards)[i];
     std::string where = name + ": shards[" + std::to_string(i) + "]";
@@ -184,6 +186,30 @@ Status ParseImpl(const std::string& text, const std::string& name, Manifest* m) 
       return Status::Corruption(where + ": \"writer\" is " + s.writer + " but the file name \"" +
                                 s.file + "\" says " + named);
     }
+    // Counts no shard of this size can hold are a corrupt manifest: readers
+    // size their work by them before any shard header is read. Every block has
+    // a 24-byte seek entry and at most kShardMaxBlockTokens tokens, every
+    // document 16 bytes of index (shard.md); divisions keep this overflow-free.
+    uint64_t room = s.bytes > kShardHeaderSize + 8 ? s.bytes - kShardHeaderSize - 8 : 0;
+    bool possible = s.blocks >= 1 && s.blocks <= s.tokens && s.documents <= s.tokens &&
+                    s.blocks <= room / kShardSeekEntrySize &&
+                    s.documents <= (room - s.blocks * kShardSeekEntrySize) / 16 &&
+                    (s.tokens - 1) / s.blocks < kShardMaxBlockTokens;
+    if (!possible)
+      return Status::Corruption(name + ": " + s.file + ": " + std::to_string(s.tokens) +
+                                " tokens, " + std::to_string(s.documents) + " documents in " +
+                                std::to_string(s.blocks) + " blocks cannot fit in its " +
+                                std::to_string(s.bytes) + " bytes");
+    // Positions in a split are u64 (int64 to some callers) and sizes are
+    // off_t: totals past 2^63 cannot be real data.
+    int k = s.split == "val";
+    if (s.tokens > (UINT64_MAX >> 1) - split_tokens[k])
+      return Status::Corruption(name + ": the " + s.split +
+                                " split's token counts add up to more than 2^63");
+    if (s.bytes > (UINT64_MAX >> 1) - all_bytes)
+      return Status::Corruption(name + ": the shards' sizes add up to more than 2^63 bytes");
+    split_tokens[k] += s.tokens;
+    all_bytes += s.bytes;
     m->shards.push_back(std::move(s));
   }
 

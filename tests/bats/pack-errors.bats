@@ -280,3 +280,35 @@ PY
     [[ "$output" == *"ds/manifest.json: not valid JSON (a NUL byte at offset "* ]]
   done
 }
+
+@test "errors: inspect checks the manifest's counts, and its sums never wrap" {
+  # inspect reads only the manifest, but counts no shard could hold are refused there too.
+  python3 - ds/manifest.json 9223372036854775808 <<'PY'
+import json, sys
+m = json.load(open(sys.argv[1]))
+m["shards"][0]["tokens"] = int(sys.argv[2])
+json.dump(m, open(sys.argv[1], "w"))
+PY
+  run lm-pack inspect ds
+  one_line_error || { echo "status $status: $output"; false; }
+  [[ "$output" == *"ds/manifest.json: "*" 9223372036854775808 tokens, "*"cannot fit in its"* ]]
+  # Counts that fit their sizes, whose raw size passes 2^64: printed exactly.
+  python3 - ds/manifest.json <<'PY'
+import json, sys
+m = json.load(open(sys.argv[1]))
+s = [m["shards"][0], dict(m["shards"][0], file="more.lms")]
+s[1].pop("writer", None)
+for e, split in zip(s, ["train", "val"]):
+    e["split"], e["tokens"], e["documents"] = split, 6 * 10**18, 1
+    e["blocks"] = -(-e["tokens"] // 4194304)
+    e["bytes"] = 4 * 10**16
+m["shards"] = s
+json.dump(m, open(sys.argv[1], "w"))
+PY
+  run lm-pack inspect ds
+  [ "$status" -eq 0 ]
+  [[ "$output" == *"total:        12000000000000000000 tokens, 2 documents"* ]] || { echo "$output"; false; }
+  [[ "$output" == *"80000000000000000 bytes on disk, 24000000000000000000 bytes as raw tokens: ratio 300.000"* ]]
+  run lm-pack verify ds
+  one_line_error || { echo "status $status: $output"; false; }
+}

@@ -342,6 +342,15 @@ EXIT STATUS
 // ---------------------------------------------------------------------------
 // inspect
 
+std::string U128ToString(unsigned __int128 v) {
+  std::string s;
+  do {
+    s.insert(s.begin(), (char)('0' + (int)(v % 10)));
+    v /= 10;
+  } while (v != 0);
+  return s;
+}
+
 Status RunInspect(int argc, char** argv) {
   cli::Command cmd;
   cmd.synopsis = "lm-pack inspect DIR [--json | --labels]";
@@ -386,7 +395,9 @@ EXIT STATUS
     shards[k]++;
     bytes += e.bytes;
   }
-  uint64_t raw = (tokens[0] + tokens[1]) * (uint64_t)m.token_width;
+  // The parser keeps each split's tokens and all bytes under 2^63; the raw
+  // size of both splits may still pass 2^64 in a forged but consistent manifest.
+  unsigned __int128 raw = ((unsigned __int128)tokens[0] + tokens[1]) * (unsigned)m.token_width;
   printf("dataset:      %s (manifest version %d)\n", dir.c_str(), kManifestVersion);
   printf("vocabulary:   %u ids, identity %s, end-of-text %s, %d-bit tokens\n", m.vocab_size,
          HashHex(m.vocab_id).c_str(), EotName(m.eot_id).c_str(), m.token_width * 8);
@@ -396,8 +407,8 @@ EXIT STATUS
          docs[1], shards[1]);
   printf("total:        %" PRIu64 " tokens, %" PRIu64 " documents\n", tokens[0] + tokens[1],
          docs[0] + docs[1]);
-  printf("size:         %" PRIu64 " bytes on disk, %" PRIu64 " bytes as raw tokens: ratio %.3f\n",
-         bytes, raw, bytes ? (double)raw / bytes : 0.0);
+  printf("size:         %" PRIu64 " bytes on disk, %s bytes as raw tokens: ratio %.3f\n", bytes,
+         U128ToString(raw).c_str(), bytes ? (double)raw / bytes : 0.0);
   printf("identity:     %s\n", HashHex(m.Identity()).c_str());
   printf("writers:      %zu\n", m.writers.size());
   printf("%6s %-5s %12s %9s %7s %12s %5s %6s  %s\n", "#", "split", "tokens", "documents", "blocks",
@@ -406,7 +417,7 @@ EXIT STATUS
     const ManifestShard& e = m.shards[i];
     printf("%6zu %-5s %12" PRIu64 " %9" PRIu64 " %7" PRIu64 " %12" PRIu64 " %5d %6.3f  %s\n", i,
            e.split.c_str(), e.tokens, e.documents, e.blocks, e.bytes, e.level,
-           e.bytes ? (double)(e.tokens * m.token_width) / e.bytes : 0.0, e.file.c_str());
+           e.bytes ? (double)e.tokens * m.token_width / e.bytes : 0.0, e.file.c_str());
   }
   return Status::OK();
 }

@@ -19,10 +19,10 @@ static Manifest Sample() {
     ManifestShard s;
     s.file = "train-0123456789abcdef-00000" + std::to_string(i) + ".lms";
     s.split = i == 2 ? "val" : "train";
-    s.bytes = 1000 + i;
+    s.bytes = 100000 + i;          // room for the blocks and documents below
     s.tokens = 5000000000ULL + i;  // beyond 32 bits
     s.documents = 7 + i;
-    s.blocks = 3;
+    s.blocks = 1200;  // at most 4 Mi tokens a block
     s.hash = 0x8000000000000001ULL + i;
     s.level = 3;
     s.writer = "0123456789abcdef";
@@ -150,9 +150,40 @@ TEST(rejects_malformed_manifests) {
   CHECK(!ParseEdited("\"eot\": 50256", "\"eot\": 50257").ok());
   CHECK(!ParseEdited("\"size\": 50257", "\"size\": 0").ok());
   CHECK(!ParseEdited("\"label\": \"corpus", "\"label\": 7, \"x\": \"corpus").ok());  // a string
-  Status s = ParseEdited("\"blocks\": 3,", "");
+  Status s = ParseEdited("\"blocks\": 1200,", "");
   CHECK(s.message().find("shards[0]") != std::string::npos);
   CHECK(s.message().find("blocks") != std::string::npos);
+}
+
+TEST(rejects_counts_no_shard_could_hold) {
+  // Readers size their work by these before any shard header is read.
+  CHECK_OK(ParseEdited("\"blocks\": 1200,", "\"blocks\": 1193,"));  // 4,191,115 tokens a block
+  for (const char* blocks : {"0", "1192", "5000000001"}) {  // none, too few, more than tokens
+    Status s = ParseEdited("\"blocks\": 1200,", std::string("\"blocks\": ") + blocks + ",");
+    CHECK_EQ(s.code(), Status::kCorruption);
+    CHECK(s.message().find("cannot fit in its") != std::string::npos);
+  }
+  CHECK_EQ(ParseEdited("\"documents\": 7,", "\"documents\": 5000000001,").code(),
+           Status::kCorruption);
+  // 72 bytes of header and end, 24 a block, 16 a document: 28,984 for shard 0.
+  CHECK_OK(ParseEdited("\"bytes\": 100000,", "\"bytes\": 28984,"));
+  CHECK_EQ(ParseEdited("\"bytes\": 100000,", "\"bytes\": 28983,").code(), Status::kCorruption);
+  // Sums a u64 could wrap: a split's tokens, and all the bytes.
+  Manifest m = Sample();
+  m.shards[1].tokens = m.shards[1].blocks * 4194304;
+  m.shards[0].blocks = m.shards[1].blocks = 2199023255552ULL;                // 2^41
+  m.shards[0].tokens = m.shards[1].tokens = 2199023255552ULL * 4194304 - 1;  // 2^63 - 1
+  m.shards[0].bytes = m.shards[1].bytes = 1ULL << 50;
+  Manifest back;
+  Status s = ParseManifest(SerializeManifest(m), "m.json", &back);
+  CHECK_EQ(s.code(), Status::kCorruption);
+  CHECK(s.message() == "m.json: the train split's token counts add up to more than 2^63");
+  m = Sample();
+  m.shards[0].bytes = m.shards[2].bytes = 1ULL << 62;
+  s = ParseManifest(SerializeManifest(m), "m.json", &back);
+  CHECK(s.message() == "m.json: the shards' sizes add up to more than 2^63 bytes");
+  m.shards[2].bytes = (1ULL << 62) - 200000;  // with shard 1, just under 2^63
+  CHECK_OK(ParseManifest(SerializeManifest(m), "m.json", &back));
 }
 
 TEST(read_and_write_in_a_directory) {
