@@ -65,6 +65,17 @@ void FormatShardPath(char* buf, const char* dir, const char* split, const char* 
   *p = 0;
 }
 
+// Writes "DIR/.writer-ID.lock" into buf (async-signal-safe).
+void FormatWriterLockPath(char* buf, const char* dir, const char* id) {
+  char* p = buf;
+  for (const char* s = dir; *s;) *p++ = *s++;
+  if (p != buf && p[-1] != '/') *p++ = '/';
+  for (const char* s = ".writer-"; *s;) *p++ = *s++;
+  for (const char* s = id; *s;) *p++ = *s++;
+  for (const char* s = ".lock"; *s;) *p++ = *s++;
+  *p = 0;
+}
+
 void PackCleanupHandler(int sig) {
   char path[kMaxDir + 128];
   for (Slot& s : g_slots) {
@@ -78,6 +89,8 @@ void PackCleanupHandler(int sig) {
         unlink(path);
       }
     }
+    FormatWriterLockPath(path, s.dir, s.id);
+    unlink(path);
     if (s.created.load()) rmdir(s.dir);
   }
   for (int i = 0; i < 3; i++) {
@@ -214,18 +227,33 @@ Status DatasetWriter::Create(const PackOptions& opt, const TokenStreamInfo& voca
   w->id_ = HashHex(Hash64(&r, sizeof r));
   w->stats_.writer = w->id_;
   w->slot_ = RegisterSlot(opt.dir, w->id_, created);
+  // Held until the run ends, before any shard exists: lm-pack clean removes
+  // only the files of writers whose lock is free (killed ones).
+  std::string lock = JoinPath(opt.dir, WriterLockName(w->id_));
+  s = w->lock_.LockRemovable(lock);
+  if (!s.ok() && !PathExists(opt.dir)) {
+    // A concurrent writer that made DIR, then failed, removed it while empty.
+    LM_RETURN_IF_ERROR(MakeDirs(opt.dir));
+    w->created_dir_ = true;
+    if (w->slot_ >= 0) g_slots[w->slot_].created.store(true);
+    s = w->lock_.LockRemovable(lock);
+  }
+  LM_RETURN_IF_ERROR(s);
   *out = std::move(w);
   return Status::OK();
 }
 
 DatasetWriter::~DatasetWriter() {
-  if (!committed_) {
-    RemoveFiles();
-    // A directory this writer made goes too, if nothing else is in it (rmdir
-    // fails otherwise, e.g. when a concurrent writer uses it).
-    if (created_dir_) rmdir(opt_.dir.c_str());
-  }
+  if (!committed_) RemoveFiles();
+  lock_.RemoveAndUnlock();  // after the files: clean must not take them for a dead writer's
+  // A directory this writer made goes too if it failed, when nothing else is
+  // in it (rmdir fails otherwise, e.g. when a concurrent writer uses it).
+  if (!committed_ && created_dir_) rmdir(opt_.dir.c_str());
   UnregisterSlot(slot_);
+}
+
+std::string WriterLockName(const std::string& writer_id) {
+  return ".writer-" + writer_id + ".lock";
 }
 
 std::string DatasetWriter::ShardName(int split, uint64_t seq) const {

@@ -84,8 +84,14 @@ class DatasetWriter {
   bool committed_ = false;
   bool created_dir_ = false;  // DIR did not exist before Create
   int slot_ = -1;             // in the signal-cleanup registry
+  FileLock lock_;             // DIR/.writer-ID.lock, held while the writer lives
   PackStats stats_;
 };
+
+// The lock file a writer holds from its start to its end: ".writer-ID.lock".
+// A shard file of a writer whose lock file is missing or not held belongs to a
+// writer that is gone (docs/formats/manifest.md).
+std::string WriterLockName(const std::string& writer_id);
 
 // Installs SIGINT/SIGTERM/SIGHUP handlers that remove the shard files of live
 // DatasetWriters, then run the handler installed before (AtomicFile's cleanup).

@@ -87,26 +87,6 @@ bool IsHexId(const std::string& s) {
   return ParseHashHex(s, &h);
 }
 
-// The writer id in a shard file name of lm-pack's form SPLIT-ID-NNNNNN.lms
-// (SPLIT train or val, ID 16 lowercase hex digits, at least 6 decimal
-// digits), or "" when the name has another form.
-std::string WriterFromFileName(const std::string& name) {
-  size_t d1 = name.find('-');
-  if (d1 == std::string::npos) return "";
-  std::string split = name.substr(0, d1);
-  if (split != "train" && split != "val") return "";
-  std::string id = name.substr(d1 + 1, 16);
-  size_t d2 = d1 + 17;
-  if (!IsHexId(id) || name.size() <= d2 || name[d2] != '-') return "";
-  const std::string ext = ".lms";
-  if (name.size() < d2 + 1 + 6 + ext.size() ||
-      name.compare(name.size() - ext.size(), ext.size(), ext) != 0)
-    return "";
-  for (size_t i = d2 + 1; i < name.size() - ext.size(); i++)
-    if (name[i] < '0' || name[i] > '9') return "";
-  return id;
-}
-
 Status ParseImpl(const std::string& text, const std::string& name, Manifest* m) {
   json j;
   Status parsed = ParseJsonText(text, &j);
@@ -240,6 +220,23 @@ Status ParseImpl(const std::string& text, const std::string& name, Manifest* m) 
 }
 
 }  // namespace
+
+std::string WriterFromFileName(const std::string& name) {
+  size_t d1 = name.find('-');
+  if (d1 == std::string::npos) return "";
+  std::string split = name.substr(0, d1);
+  if (split != "train" && split != "val") return "";
+  std::string id = name.substr(d1 + 1, 16);
+  size_t d2 = d1 + 17;
+  if (!IsHexId(id) || name.size() <= d2 || name[d2] != '-') return "";
+  const std::string ext = ".lms";
+  if (name.size() < d2 + 1 + 6 + ext.size() ||
+      name.compare(name.size() - ext.size(), ext.size(), ext) != 0)
+    return "";
+  for (size_t i = d2 + 1; i < name.size() - ext.size(); i++)
+    if (name[i] < '0' || name[i] > '9') return "";
+  return id;
+}
 
 bool IsPlainFileName(const std::string& n) {
   return !n.empty() && n[0] != '.' && n.find('/') == std::string::npos &&

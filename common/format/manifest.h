@@ -59,5 +59,9 @@ Status ReadManifest(const std::string& dir, Manifest* m);
 Status WriteManifest(const std::string& dir, const Manifest& m);
 // True when `name` is a plain file name a manifest may list (no '/', no leading '.').
 bool IsPlainFileName(const std::string& name);
+// The writer id in a shard file name of lm-pack's form SPLIT-ID-NNNNNN.lms
+// (SPLIT train or val, ID 16 lowercase hex digits, at least 6 decimal
+// digits), or "" when the name has another form.
+std::string WriterFromFileName(const std::string& name);
 
 }  // namespace lm

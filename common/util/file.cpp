@@ -463,9 +463,32 @@ Status FileLock::TryLock(const std::string& path, bool* held) {
   return Status::OK();
 }
 
+Status FileLock::LockRemovable(const std::string& path) {
+  for (;;) {
+    LM_RETURN_IF_ERROR(Lock(path));
+    struct stat held, now;
+    if (fstat(fd_, &held) != 0) {
+      Status s = Status::FromErrno(path, "cannot stat lock file");
+      Unlock();
+      return s;
+    }
+    if (stat(path.c_str(), &now) == 0 && now.st_dev == held.st_dev && now.st_ino == held.st_ino) {
+      path_ = path;
+      return Status::OK();
+    }
+    Unlock();  // removed (or replaced) while we waited: lock the file at the path now
+  }
+}
+
+void FileLock::RemoveAndUnlock() {
+  if (fd_ >= 0 && !path_.empty()) unlink(path_.c_str());
+  Unlock();
+}
+
 void FileLock::Unlock() {
   if (fd_ >= 0) close(fd_);  // closing releases the flock
   fd_ = -1;
+  path_.clear();
 }
 
 }  // namespace lm

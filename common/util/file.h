@@ -115,10 +115,18 @@ class FileLock {
   Status Lock(const std::string& path);
   // Returns OK and sets *held=false when another process holds it.
   Status TryLock(const std::string& path, bool* held);
+  // Like Lock, for a lock file that another process may remove while holding
+  // its lock (lm-pack clean does, for a dead writer's): retries until the file
+  // locked is the one still at `path`.
+  Status LockRemovable(const std::string& path);
+  // Removes the lock file, then releases the lock. Whoever then gets the lock
+  // of the removed file sees that it is no longer at the path.
+  void RemoveAndUnlock();
   void Unlock();
 
  private:
   int fd_ = -1;
+  std::string path_;
 };
 
 // Registers SIGINT/SIGTERM/SIGHUP/SIGPIPE handlers that unlink the temporaries of live

@@ -251,7 +251,7 @@ EOF
   run --separate-stderr lm-pack verify ds
   [ "$status" -eq 0 ]
   [[ "$output" == "ds: OK: 1 shards, "* ]]
-  [[ "$stderr" == *"1 files not in the manifest"* ]]
+  [[ "$stderr" == *"1 file (0 bytes) not in the manifest, left by killed lm-pack runs: lm-pack clean removes them"* ]]
 }
 
 @test "pack: temporaries are named as docs/cli.md and shard.md say" {

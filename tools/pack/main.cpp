@@ -2,7 +2,6 @@
 // shards (docs/formats/shard.md, manifest.md), and verifies, inspects and
 // unpacks such datasets. The writer is common/data/pack.h; the reader the
 // training loader's (common/data/loader.h).
-#include <dirent.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -16,6 +15,8 @@
 #include <string>
 #include <vector>
 
+#include "commands.h"
+#include "data/clean.h"
 #include "data/pack.h"
 #include "data/verify.h"
 #include "format/manifest.h"
@@ -66,13 +67,16 @@ const char* const kPackManual = R"(DESCRIPTION
   (scripts/recipe-24h.sh does).
 
   On any failure (bad input, disk full, a signal) the dataset is left as it
-  was: shard files not yet in the manifest are removed.
+  was: shard files not yet in the manifest are removed. A writer killed with
+  SIGKILL cannot remove them; lm-pack clean does, safely at any time.
 
 SUBCOMMANDS
   lm-pack verify DIR        check every checksum and count; names the first bad
                             shard and block
   lm-pack inspect DIR       the manifest, counts and compression ratio
   lm-pack cat DIR           write the tokens back as a token stream
+  lm-pack clean DIR         remove the files of writers killed before their
+                            commit (SIGKILL, power loss)
   (see lm-pack SUBCOMMAND --help)
 
 EXAMPLES
@@ -135,7 +139,8 @@ Status RunPack(int argc, char** argv) {
       "               [-j THREADS] [STREAM...]\n"
       "       lm-pack verify DIR\n"
       "       lm-pack inspect DIR [--json | --labels]\n"
-      "       lm-pack cat DIR [--split train|val] [--shard N] [-o FILE]";
+      "       lm-pack cat DIR [--split train|val] [--shard N] [-o FILE]\n"
+      "       lm-pack clean DIR [-n] [-q]";
   cmd.manual = kPackManual;
   std::string out, shard_tokens, block_tokens, val_docs_arg;
   int level = 3, threads = 0;
@@ -296,7 +301,9 @@ Status RunVerify(int argc, char** argv) {
   Stops at the first problem and names the shard file and block. Prints a
   one-line summary on stdout when all is well, and warns on stderr about
   shard or temporary files in DIR that the manifest does not list (left by a
-  writer killed with SIGKILL; they are not part of the dataset).
+  writer killed with SIGKILL, or being written by a running one; they are not
+  part of the dataset, and lm-pack clean removes those of writers that are
+  gone).
 
 EXIT STATUS
   0 the dataset is intact; 1 it is not (or cannot be read); 2 usage error.
@@ -316,23 +323,20 @@ EXIT STATUS
   VerifyReport rep;
   LM_RETURN_IF_ERROR(VerifyDataset(dir, &rep, [&](uint64_t done) { progress.Update(done); }));
   progress.Finish();
-  // Files a killed writer (SIGKILL, power loss) could leave: not an error, the
-  // dataset is what the manifest says, but worth knowing.
-  std::set<std::string> listed;
-  for (const ManifestShard& e : m.shards) listed.insert(e.file);
-  std::vector<std::string> stray;
-  if (DIR* d = opendir(dir.c_str())) {
-    while (struct dirent* e = readdir(d)) {
-      std::string n = e->d_name;
-      bool shard_like = n.size() > 4 && n.compare(n.size() - 4, 4, ".lms") == 0;
-      bool temp = n[0] == '.' && n.find(".tmp") != std::string::npos;
-      if ((shard_like && !listed.count(n)) || temp) stray.push_back(n);
-    }
-    closedir(d);
+  // Files a killed writer (SIGKILL, power loss) left: not an error, the
+  // dataset is what the manifest says, but worth knowing. A dry run of clean
+  // finds them without writing anything.
+  CleanReport left;
+  if (CleanDataset(dir, /*dry_run=*/true, &left, nullptr).ok()) {
+    if (left.files > 0)
+      LogWarn("%s: %s (%" PRIu64
+              " bytes) not in the manifest, left by killed lm-pack runs: lm-pack clean removes "
+              "them",
+              dir.c_str(), Count(left.files, "file").c_str(), left.bytes);
+    if (left.other_files > 0)
+      LogWarn("%s: %s not in the manifest and not named by lm-pack", dir.c_str(),
+              Count(left.other_files, ".lms file").c_str());
   }
-  if (!stray.empty())
-    LogWarn("%s: %zu files not in the manifest (left by an interrupted lm-pack?), e.g. %s",
-            dir.c_str(), stray.size(), stray[0].c_str());
   printf("%s: OK: %" PRIu64 " shards, %" PRIu64 " tokens, %" PRIu64 " documents, %" PRIu64
          " bytes\n",
          dir.c_str(), rep.shards, rep.tokens, rep.documents, rep.bytes);
@@ -642,6 +646,7 @@ Status Run(int argc, char** argv) {
     if (sub == "verify") return RunVerify(argc - 1, argv + 1);
     if (sub == "inspect") return RunInspect(argc - 1, argv + 1);
     if (sub == "cat") return RunCat(argc - 1, argv + 1);
+    if (sub == "clean") return RunClean(argc - 1, argv + 1);
   }
   return RunPack(argc, argv);
 }
