@@ -10,8 +10,14 @@
 #define LM_EMU_RUNTIME 1  // launches go through check.cpp and profile.cpp
 #include "emu.h"
 
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <csignal>
 #include <cstdlib>
 #include <cstring>
+#include <map>
 
 // The backend, its helpers and kernels, compiled as C++.
 #include "common/cuda/adamw.cu"
@@ -37,6 +43,23 @@
 #include "tests/unit/test.h"
 
 // --- the CUDA runtime, in host memory ------------------------------------------------
+namespace {
+std::map<void*, size_t>& DeviceAllocs() {
+  static std::map<void*, size_t> allocs;
+  return allocs;
+}
+size_t DeviceLen(size_t n) {
+  const size_t page = (size_t)sysconf(_SC_PAGESIZE);
+  return n == 0 ? page : (n + page - 1) / page * page;
+}
+void DeviceAccess(bool open) {
+  for (const auto& [p, len] : DeviceAllocs())
+    if (mprotect(p, len, open ? PROT_READ | PROT_WRITE : PROT_NONE) != 0) abort();
+}
+// Installed before main, so the first allocation is already closed to the host.
+const bool kDeviceAccessHook = (lm_emu::g_device_access = DeviceAccess, true);
+}  // namespace
+
 extern "C" {
 cudaError_t cudaGetDeviceCount(int* n) {
   *n = 1;
@@ -65,32 +88,46 @@ cudaError_t cudaStreamSynchronize(cudaStream_t) {
 cudaError_t cudaDeviceSynchronize(void) {
   return cudaSuccess;
 }
+// Device memory lives in its own mappings, inaccessible to the host outside
+// emulated device operations (lm_emu::DeviceScope): a host dereference of a
+// device pointer faults, as on a GPU.
 cudaError_t cudaMalloc(void** p, size_t n) {
-  // Fresh allocations hold garbage, as on a device: NaN bytes.
-  *p = malloc(n);
-  if (!*p) return cudaErrorMemoryAllocation;
-  memset(*p, 0xFF, n);
+  size_t len = DeviceLen(n);
+  void* m = mmap(nullptr, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (m == MAP_FAILED) return cudaErrorMemoryAllocation;
+  memset(m, 0xFF, len);  // fresh allocations hold garbage, as on a device: NaN bytes
+  if (lm_emu::g_device_depth == 0) mprotect(m, len, PROT_NONE);
+  DeviceAllocs()[m] = len;
+  *p = m;
   return cudaSuccess;
 }
 cudaError_t cudaFree(void* p) {
-  free(p);
+  if (!p) return cudaSuccess;
+  auto it = DeviceAllocs().find(p);
+  if (it == DeviceAllocs().end()) return cudaErrorInvalidValue;
+  munmap(p, it->second);
+  DeviceAllocs().erase(it);
   return cudaSuccess;
 }
 cudaError_t cudaMemcpy(void* d, const void* s, size_t n, cudaMemcpyKind) {
+  lm_emu::DeviceScope device;
   memcpy(d, s, n);
   return cudaSuccess;
 }
 cudaError_t cudaMemcpyAsync(void* d, const void* s, size_t n, cudaMemcpyKind, cudaStream_t) {
+  lm_emu::DeviceScope device;
   memcpy(d, s, n);
   return cudaSuccess;
 }
 cudaError_t cudaMemcpy2DAsync(void* d, size_t dp, const void* s, size_t sp, size_t w, size_t h,
                               cudaMemcpyKind, cudaStream_t) {
   if (w > dp || w > sp) return cudaErrorInvalidPitchValue;
+  lm_emu::DeviceScope device;
   for (size_t r = 0; r < h; r++) memcpy((char*)d + r * dp, (const char*)s + r * sp, w);
   return cudaSuccess;
 }
 cudaError_t cudaMemsetAsync(void* p, int v, size_t n, cudaStream_t) {
+  lm_emu::DeviceScope device;
   memset(p, v, n);
   return cudaSuccess;
 }
@@ -138,6 +175,7 @@ Status Matmul::Init(cudaStream_t stream, size_t) {
   return Status::OK();
 }
 Status Matmul::Run(const Gemm& g) {
+  lm_emu::DeviceScope device;
   if (g.m < 0 || g.n < 0 || g.k < 0) return Status::Invalid("matmul: negative dimension");
   if (g.lda < (g.ta ? g.k : g.m) || g.ldb < (g.tb ? g.n : g.k) || g.ldc < g.m)
     return Status::Invalid("matmul: leading dimension too small");
@@ -314,6 +352,33 @@ void Compare(const lm::ModelConfig& c, int B, int T, bool recompute, int steps) 
 }
 
 }  // namespace
+
+// The emulated device memory faults on a host access, as a GPU's would, and
+// opens only for device operations: a backend that read a device pointer on
+// the host would pass here otherwise, and crash on a GPU.
+TEST(device_memory_is_closed_to_the_host) {
+  float* d = nullptr;
+  CHECK_EQ(cudaMalloc((void**)&d, 64 * sizeof(float)), cudaSuccess);
+  float h[64], back[64];
+  for (int i = 0; i < 64; i++) h[i] = (float)i;
+  CHECK_EQ(cudaMemcpyAsync(d, h, sizeof h, cudaMemcpyHostToDevice, nullptr), cudaSuccess);
+  CHECK_EQ(cudaMemcpyAsync(back, d, sizeof back, cudaMemcpyDeviceToHost, nullptr), cudaSuccess);
+  CHECK_EQ(back[63], 63.f);
+  for (int write = 0; write < 2; write++) {
+    pid_t pid = fork();
+    if (pid == 0) {
+      if (write)
+        d[1] = 5.f;
+      else
+        back[0] = *(volatile float*)&d[1];
+      _exit(0);
+    }
+    int status = 0;
+    CHECK_EQ(waitpid(pid, &status, 0), pid);
+    CHECK(WIFSIGNALED(status) && WTERMSIG(status) == SIGSEGV);
+  }
+  CHECK_EQ(cudaFree(d), cudaSuccess);
+}
 
 TEST(tied_gqa_matches_cpu) {
   Compare(Tiny(true, 1), 2, 12, false, 3);

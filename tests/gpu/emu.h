@@ -185,9 +185,28 @@ inline void FiberEntry() {
   t_cur->done = true;  // returning switches to uc_link, the scheduler
 }
 
-// Runs every block of the grid in turn, each with blockDim.x fibers.
+// On a GPU the host cannot dereference device memory. A test that serves
+// cudaMalloc itself (backend_emu_test) keeps device memory inaccessible to the
+// host and sets this hook, which opens it (true) while an emulated device
+// operation runs and closes it (false) after, so a host access faults here as
+// it would there. DeviceScope nests.
+inline void (*g_device_access)(bool open) = nullptr;
+inline int g_device_depth = 0;
+struct DeviceScope {
+  DeviceScope() {
+    if (g_device_depth++ == 0 && g_device_access) g_device_access(true);
+  }
+  ~DeviceScope() {
+    if (--g_device_depth == 0 && g_device_access) g_device_access(false);
+  }
+  DeviceScope(const DeviceScope&) = delete;
+  DeviceScope& operator=(const DeviceScope&) = delete;
+};
+
+// Runs every block of the grid in turn, each with blockDim.x fibers. (No
+// object with a destructor here: getcontext would make its locals clobberable.)
 template <typename F>
-void Launch(dim3 grid, dim3 block, size_t smem, F f) {
+void LaunchGrid(dim3 grid, dim3 block, size_t smem, F f) {
   const int n = (int)(block.x * block.y * block.z);
   constexpr size_t kStack = 128 << 10;
   while ((int)t_fibers.size() < n) {
@@ -241,6 +260,12 @@ void Launch(dim3 grid, dim3 block, size_t smem, F f) {
         t_blk = nullptr;
       }
   t_entry_arg = nullptr;
+}
+
+template <typename F>
+void Launch(dim3 grid, dim3 block, size_t smem, F f) {
+  DeviceScope device;
+  LaunchGrid(grid, block, smem, f);
 }
 
 }  // namespace lm_emu
