@@ -41,8 +41,17 @@ endif
 # out: it changes no object (.ci/run builds with it, then runs make test).
 CONFIG := CXX=$(CXX) CXXFLAGS=$(CXXFLAGS) NVCC=$(NVCC) NVCCFLAGS=$(NVCCFLAGS) CUDA_ARCH=$(CUDA_ARCH)
 CONFIG_STAMP := $(BUILD)/.config
+# make -n and -q change nothing, the stamp included: for them a changed
+# configuration makes the stamp a phony target, so what depends on it shows
+# as out of date.
+DRY_RUN := $(findstring n,$(firstword -$(MAKEFLAGS)))$(findstring q,$(firstword -$(MAKEFLAGS)))
 ifeq ($(filter clean help format deps,$(MAKECMDGOALS)),)
-  $(shell mkdir -p $(BUILD) && { [ "$$(cat $(CONFIG_STAMP) 2>/dev/null)" = '$(CONFIG)' ] || printf '%s' '$(CONFIG)' >$(CONFIG_STAMP); })
+  ifeq ($(DRY_RUN),)
+    $(shell mkdir -p $(BUILD) && { [ "$$(cat $(CONFIG_STAMP) 2>/dev/null)" = '$(CONFIG)' ] || printf '%s' '$(CONFIG)' >$(CONFIG_STAMP); })
+  else ifneq ($(shell cat $(CONFIG_STAMP) 2>/dev/null),$(CONFIG))
+    .PHONY: $(CONFIG_STAMP)
+    $(CONFIG_STAMP): ; @mkdir -p $(BUILD) && printf '%s' '$(CONFIG)' >$@
+  endif
 endif
 
 .DEFAULT_GOAL := all
