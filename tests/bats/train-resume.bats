@@ -46,6 +46,30 @@ PY
   [ "$(sha "$r/latest/model.safetensors")" = "$(sha "$BATS_TEST_TMPDIR/straight/latest/model.safetensors")" ]
 }
 
+@test "resume: --resume alone keeps the run's schedule, optimizer and seed (bitwise)" {
+  a="$BATS_TEST_TMPDIR/a" b="$BATS_TEST_TMPDIR/b"
+  opts=(--steps 8 --val-every 0 --schedule cosine --warmup 2 --beta2 0.99 --weight-decay 0.01
+    --grad-clip 0.5 --seed 5)
+  train "$a" "${opts[@]}" 2>/dev/null
+  train "$b" "${opts[@]}" --stop-at 4 2>/dev/null
+  run --separate-stderr lm-train --data "$D/shards" --out "$b" --resume --device cpu --threads 1 \
+    --val-every 0
+  [ "$status" -eq 0 ]
+  [[ "$stderr" != *warning* ]]
+  [ "$(sha "$a/step-0000008/model.safetensors")" = "$(sha "$b/step-0000008/model.safetensors")" ]
+  grep -q '"seed": 5,' "$b/step-0000008/trainer-state.json"
+}
+
+@test "resume: an optimizer or schedule option changed on resume is warned about" {
+  r="$BATS_TEST_TMPDIR/run"
+  train "$r" --steps 4 --val-every 0 --stop-at 2 2>/dev/null
+  run --separate-stderr train "$r" --steps 4 --val-every 0 --lr 1e-3 --schedule cosine --seed 3
+  [ "$status" -eq 0 ]
+  [[ "$stderr" == *"warning: resuming with --lr 0.001; the run used 0.0006"* ]]
+  [[ "$stderr" == *"warning: resuming with --schedule cosine; the run used wsd"* ]]
+  [[ "$stderr" == *"warning: --seed 3 is ignored when resuming: the run (seed 1) continues"* ]]
+}
+
 @test "resume: a finished run is left alone" {
   r="$BATS_TEST_TMPDIR/run"
   train "$r" --steps 2 2>/dev/null

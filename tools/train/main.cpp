@@ -161,7 +161,10 @@ const char* kManual = R"(DESCRIPTION
   was never interrupted. Under --budget, time already trained counts, including
   the work lost after the last checkpoint of a crashed run. Options left out
   when resuming take the run's values: the model, the length, the vocabulary
-  (the checkpoint's copy), the batch geometry and the peak learning rate.
+  (the checkpoint's copy), the batch geometry, the optimizer (--lr, --beta1,
+  --beta2, --weight-decay, --grad-clip) and the schedule (--schedule,
+  --warmup, --decay). One given with another value than the run's applies
+  from then on, with a warning; --seed is always the run's.
 
   The model is a --preset, explicit sizes, or --auto-size: a few seconds of
   throughput probes of a ladder of shapes on the device (--probe-seconds each),
@@ -317,8 +320,8 @@ Status Run(int argc, char** argv) {
   if (o.out_dir.empty()) return Status::Usage("--out is required");
   for (int i = 0; i < argc; i++) o.command_line.push_back(argv[i]);
   o.resume = vm.count("resume") > 0;
-  o.batch_given = !vm["micro-batch"].defaulted() || vm.count("batch-tokens");
-  o.lr_given = !vm["lr"].defaulted();
+  for (const auto& kv : vm)
+    if (!kv.second.defaulted()) o.given.insert(kv.first);
   o.adam.lr = lr;
   if (!(lr > 0) || !std::isfinite(lr)) return Status::Usage("--lr must be a positive number");
   // Values outside these ranges make AdamW divide by zero or diverge: a NaN

@@ -250,9 +250,10 @@ Status Trainer::Setup(const TrainerOptions& opt) {
   return Status::OK();
 }
 
-// A resumed run keeps its length (when none is given), its batch and its peak
-// learning rate (unless the command line sets them; then Setup warns that the
-// run changes).
+// A resumed run keeps its length (when none is given), its batch, its optimizer
+// and schedule settings and its seed, unless the command line sets them; a
+// setting given with another value than the run's is used from then on, with a
+// warning.
 Status Trainer::ResumeSettings(const Checkpoint& meta, int* given) {
   json st = json::parse(meta.state_json, nullptr, false);
   if (st.is_discarded() || !st.contains("train") || !st["train"].is_object()) return Status::OK();
@@ -262,12 +263,55 @@ Status Trainer::ResumeSettings(const Checkpoint& meta, int* given) {
     if (opt_.budget_seconds <= 0) opt_.steps = tr.value("total_steps", (int64_t)-1);
     *given = opt_.budget_seconds > 0 || opt_.steps >= 0;
   }
-  if (!opt_.batch_given && tr.contains("micro_batch") && tr.contains("tokens_per_step")) {
+  if (!opt_.Given("micro-batch") && !opt_.Given("batch-tokens") && tr.contains("micro_batch") &&
+      tr.contains("tokens_per_step")) {
     opt_.micro_batch = tr["micro_batch"].get<int>();
     opt_.batch_tokens = tr["tokens_per_step"].get<int64_t>();
   }
-  if (!opt_.lr_given && tr.contains("lr") && tr["lr"].is_number())
-    opt_.adam.lr = tr["lr"].get<float>();
+  // A number of the run's: taken when the option is not given, else compared.
+  auto keep = [&](const char* option, const json& obj, const char* key, auto* value) {
+    if (!obj.is_object() || !obj.contains(key) || !obj[key].is_number()) return;
+    auto run = obj[key].get<std::decay_t<decltype(*value)>>();
+    if (!opt_.Given(option))
+      *value = run;
+    else if (run != *value)
+      LogWarn("resuming with --%s %g; the run used %g", option, (double)*value, (double)run);
+  };
+  keep("lr", tr, "lr", &opt_.adam.lr);
+  keep("beta1", tr, "beta1", &opt_.adam.beta1);
+  keep("beta2", tr, "beta2", &opt_.adam.beta2);
+  keep("weight-decay", tr, "weight_decay", &opt_.adam.weight_decay);
+  keep("grad-clip", tr, "grad_clip", &opt_.adam.grad_clip);
+  if (st.contains("schedule") && st["schedule"].is_object()) {
+    const json& sc = st["schedule"];
+    if (sc.contains("kind") && sc["kind"].is_string()) {
+      ScheduleKind k;
+      if (!ParseScheduleKind(sc["kind"].get<std::string>(), &k).ok())
+        return Status::Corruption(meta.dir + "/trainer-state.json: unknown schedule kind");
+      if (!opt_.Given("schedule"))
+        opt_.schedule.kind = k;
+      else if (k != opt_.schedule.kind)
+        LogWarn("resuming with --schedule %s; the run used %s",
+                ScheduleKindName(opt_.schedule.kind), ScheduleKindName(k));
+    }
+    keep("decay", sc, "decay_fraction", &opt_.schedule.decay_fraction);
+    // The warmup as the run resolved it: steps, or a fraction of a budget.
+    // A --warmup given is compared once resolved (RestoreCursors).
+    if (!opt_.Given("warmup") && sc.contains("warmup_steps") && sc.contains("warmup_fraction")) {
+      int64_t ws = sc["warmup_steps"].get<int64_t>();
+      opt_.warmup_steps = ws > 0 ? ws : -1;
+      opt_.warmup_fraction = ws > 0 ? -1 : sc["warmup_fraction"].get<double>();
+      opt_.warmup_seconds = -1;
+    }
+  }
+  // The data order is the loader cursor's, so the seed stays the run's.
+  if (st.contains("seed") && st["seed"].is_number_unsigned()) {
+    uint64_t seed = st["seed"].get<uint64_t>();
+    if (opt_.Given("seed") && seed != opt_.seed)
+      LogWarn("--seed %llu is ignored when resuming: the run (seed %llu) continues",
+              (unsigned long long)opt_.seed, (unsigned long long)seed);
+    opt_.seed = seed;
+  }
   if (opt_.micro_batch < 1 || opt_.batch_tokens < 0 || !(opt_.adam.lr > 0))
     return Status::Corruption(meta.dir +
                               "/trainer-state.json: bad micro_batch, tokens_per_step or lr");
@@ -374,6 +418,10 @@ Status Trainer::RestoreCursors(const Checkpoint& ck) {
       LogWarn("resuming with %llu tokens per step; the run used %llu",
               (unsigned long long)tokens_per_step(),
               (unsigned long long)tr.value("tokens_per_step", (uint64_t)0));
+    if (st.contains("schedule") && st["schedule"].is_object() &&
+        (st["schedule"].value("warmup_steps", (int64_t)-1) != opt_.schedule.warmup_steps ||
+         st["schedule"].value("warmup_fraction", -1.0) != opt_.schedule.warmup_fraction))
+      LogWarn("resuming with a different --warmup than the run's");
     if (tr.value("total_steps", (int64_t)-2) != total_steps_ ||
         tr.value("budget_seconds", -1.0) != opt_.budget_seconds)
       LogWarn(

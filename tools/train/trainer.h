@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -43,8 +44,10 @@ struct TrainerOptions {
   int64_t batch_tokens = 0;  // 0: one micro-batch per step
   int micro_batch = 8;
   AdamWConfig adam;
-  // Which of these the command line set; when resuming, the others are the run's.
-  bool batch_given = false, lr_given = false;
+  // The options the command line set (names without "--"); when resuming, the
+  // batch, optimizer, schedule and seed options not among them are the run's.
+  std::set<std::string> given;
+  bool Given(const std::string& name) const { return given.count(name) > 0; }
   Schedule schedule;
   // Warmup as given: steps, a fraction of the run, or seconds of a budget.
   int64_t warmup_steps = -1;
