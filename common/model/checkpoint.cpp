@@ -365,7 +365,7 @@ Status LoadOptimizerState(const std::string& step_dir, const ModelConfig& config
 // Writing
 
 Status SaveCheckpoint(const std::string& run, const CheckpointContents& c, int keep,
-                      std::string* step_dir) {
+                      std::string* step_dir, Status* prune_error) {
   if (!c.params) return Status::Invalid("SaveCheckpoint: no parameters");
   {
     ParamLayout layout = MakeParamLayout(c.config);
@@ -477,14 +477,27 @@ Status SaveCheckpoint(const std::string& run, const CheckpointContents& c, int k
   LM_RETURN_IF_ERROR(SyncDir(run));
   if (step_dir) *step_dir = final_dir;
 
+  // The new checkpoint is saved: failing to delete an old one does not undo
+  // that. Each is first renamed to a temporary name, so that a reader never
+  // sees a half-deleted step directory, even when this process is killed.
+  Status pruned;
   if (keep > 0) {
     std::vector<std::string> dirs;
-    LM_RETURN_IF_ERROR(ListCheckpoints(run, &dirs));
-    for (size_t i = 0; i + (size_t)keep < dirs.size(); i++) {
+    pruned = ListCheckpoints(run, &dirs);
+    for (size_t i = 0; pruned.ok() && i + (size_t)keep < dirs.size(); i++) {
       if (dirs[i] == final_dir) continue;
-      LM_RETURN_IF_ERROR(RemoveAll(dirs[i]));
+      std::string gone =
+          JoinPath(run, ".old-" + BaseName(dirs[i]) + "-" + std::to_string(getpid()));
+      pruned = RemoveAll(gone);
+      if (pruned.ok() && rename(dirs[i].c_str(), gone.c_str()) != 0)
+        pruned = Status::FromErrno(dirs[i], "cannot remove (renaming it aside)");
+      if (pruned.ok()) pruned = RemoveAll(gone).With("removing " + dirs[i]);
     }
   }
+  if (prune_error)
+    *prune_error = pruned;
+  else
+    LM_RETURN_IF_ERROR(pruned);
   return Status::OK();
 }
 

@@ -69,10 +69,13 @@ struct CheckpointContents {
 // Writes RUN/step-NNNNNNN: every file into a temporary directory, each fsynced,
 // the directory renamed into place and RUN fsynced; then RUN/latest is
 // re-pointed (a symlink written beside it and renamed over it); then the
-// oldest step directories beyond `keep` are deleted (keep <= 0 keeps all).
-// *step_dir (optional) gets the directory written.
+// oldest step directories beyond `keep` are deleted (keep <= 0 keeps all),
+// each renamed to .old-step-NNNNNNN-PID first. *step_dir (optional) gets the
+// directory written. With prune_error given, a failure to delete an old step
+// directory goes there and the save still succeeds (the checkpoint is
+// complete); without it, it is returned.
 Status SaveCheckpoint(const std::string& run, const CheckpointContents& c, int keep,
-                      std::string* step_dir);
+                      std::string* step_dir, Status* prune_error = nullptr);
 
 // Reads optimizer.safetensors of a step directory (verified against
 // trainer-state.json) into m and v, layout.total floats each, padding rows zero.

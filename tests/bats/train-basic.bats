@@ -97,6 +97,40 @@ PY
   [ -z "$(cd "$BATS_TEST_TMPDIR/run" && ls -A | grep -E '^\.(tmp|old|latest)')" ]
 }
 
+# pin DIR: makes DIR impossible to delete: a mount point inside it for root
+# (EBUSY), no write permission otherwise. unpin undoes it wherever DIR went.
+pin() {
+  mkdir "$1/pin"
+  if [ "$(id -u)" -eq 0 ]; then
+    mount -t tmpfs "lm-pin-$$" "$1/pin" || skip "cannot mount a tmpfs"
+  else
+    touch "$1/pin/x" && chmod a-w "$1/pin"
+  fi
+}
+unpin() {
+  if [ "$(id -u)" -eq 0 ]; then
+    awk -v s="lm-pin-$$" '$1 == s { print $2 }' /proc/mounts | xargs -r -n1 umount
+  else
+    find "$BATS_TEST_TMPDIR" -name pin -exec chmod u+w {} +
+  fi
+}
+teardown() { unpin; }
+
+@test "train: an old step directory that cannot be deleted is a warning; training goes on" {
+  r="$BATS_TEST_TMPDIR/run"
+  train "$r" --steps 4 --stop-at 1 --val-every 0 2>/dev/null
+  pin "$r/step-0000001"
+  run --separate-stderr train "$r" --steps 4 --ckpt-every 1 --keep 1 --val-every 0
+  [ "$status" -eq 0 ]
+  [[ "$stderr" == *"warning: --keep 1: removing $r/step-0000001: "*"(training goes on"* ]]
+  [ "$(readlink "$r/latest")" = step-0000004 ]
+  # What is left of it is a temporary, never a half-deleted step directory.
+  [ "$(cd "$r" && echo step-*)" = step-0000004 ]
+  unpin
+  train "$r" --steps 5 --val-every 0 2>/dev/null
+  [ -z "$(cd "$r" && ls -A | grep -E '^\.old')" ]
+}
+
 @test "train: the same seed gives the same weights; another seed does not" {
   train "$BATS_TEST_TMPDIR/a" --steps 2 --seed 5 2>/dev/null
   train "$BATS_TEST_TMPDIR/b" --steps 2 --seed 5 2>/dev/null

@@ -644,7 +644,13 @@ Status Trainer::Save(std::string* dir) {
   c.adam_v = v.data();
   c.adam_step = adam_step;
   c.extra_json = ExtraStateJson();
-  Status s = SaveCheckpoint(opt_.out_dir, c, opt_.keep, dir);
+  Status pruned;
+  Status s = SaveCheckpoint(opt_.out_dir, c, opt_.keep, dir, &pruned);
+  // The checkpoint is saved; an old one that could not be deleted costs disk
+  // space, not the run.
+  if (s.ok() && !pruned.ok())
+    LogWarn("--keep %d: %s (training goes on; the next lm-train start retries)", opt_.keep,
+            pruned.ToString().c_str());
   if (!s.ok() && s.code() == Status::kInvalid && s.message().find("diverged") != std::string::npos)
     return Status::Invalid(s.message() + " (the last good checkpoint: " +
                            (last_saved_ >= 0
