@@ -160,6 +160,29 @@ stop_with() {
   stop_with HUP
 }
 
+@test "signals: stderr piped to a reader that has gone (tee killed) does not kill the run" {
+  r="$BATS_TEST_TMPDIR/run" fifo="$BATS_TEST_TMPDIR/fifo"
+  mkfifo "$fifo"
+  head -c 1 "$fifo" >/dev/null &
+  reader=$!
+  train_args "$r" --steps 100000 --log-every 0 --val-every 0
+  lm-train "${ARGS[@]}" 2>"$fifo" &
+  pid=$!
+  wait "$reader"
+  # Every step logs a line, so lm-train has written into the broken pipe
+  # once metrics.jsonl has grown by a few steps.
+  for ((i = 0; i < 600; i++)); do
+    [ "$(wc -l <"$r/metrics.jsonl" 2>/dev/null || echo 0)" -ge 5 ] && break
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  kill -TERM "$pid" 2>/dev/null || true
+  rc=0
+  wait "$pid" || rc=$?
+  [ "$rc" -eq 0 ]
+  [ -L "$r/latest" ]
+}
+
 @test "signals: SIGUSR1 checkpoints and training goes on" {
   r="$BATS_TEST_TMPDIR/run"
   train_bg "$BATS_TEST_TMPDIR/log" "$r" --steps 100000 --log-every 0 --val-every 0

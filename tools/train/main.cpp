@@ -48,6 +48,10 @@ void InstallSignals() {
   sigaction(SIGUSR1, &sa, nullptr);
   // Past `ulimit -f` a write then fails with EFBIG, reported like any write error.
   signal(SIGXFSZ, SIG_IGN);
+  // stderr piped into a `tee` that has gone (killed, its pane closed): the
+  // log lines are lost, not the run, which would otherwise die at its next
+  // line without a checkpoint. metrics.jsonl still records every step.
+  signal(SIGPIPE, SIG_IGN);
 }
 
 std::string FormatDuration(double s) {
