@@ -70,6 +70,24 @@ PY
   [[ "$stderr" == *"warning: --seed 3 is ignored when resuming: the run (seed 1) continues"* ]]
 }
 
+@test "resume: --tokens resumed with another --batch-tokens still ends at --tokens" {
+  r="$BATS_TEST_TMPDIR/run"
+  train "$r" --tokens 2048 --batch-tokens 128 --val-every 0 --stop-at 8 2>/dev/null
+  run --separate-stderr train "$r" --tokens 2048 --batch-tokens 256 --val-every 0
+  [ "$status" -eq 0 ]
+  [[ "$stderr" == *"length: 12 steps (2048 tokens)"* ]]
+  [[ "$stderr" != *"different run length"* ]]
+  [ "$(readlink "$r/latest")" = step-0000012 ]
+  grep -q '"tokens_seen": 2048,' "$r/latest/trainer-state.json"
+  # --resume alone keeps the run's --tokens, and a straight run is unchanged.
+  train "$BATS_TEST_TMPDIR/a" --tokens 1024 --val-every 0 --stop-at 3 2>/dev/null
+  lm-train --data "$D/shards" --out "$BATS_TEST_TMPDIR/a" --resume --device cpu --threads 1 \
+    --val-every 0 2>/dev/null
+  train "$BATS_TEST_TMPDIR/b" --tokens 1024 --val-every 0 2>/dev/null
+  [ "$(sha "$BATS_TEST_TMPDIR/a/step-0000008/model.safetensors")" = \
+    "$(sha "$BATS_TEST_TMPDIR/b/step-0000008/model.safetensors")" ]
+}
+
 @test "resume: a finished run is left alone" {
   r="$BATS_TEST_TMPDIR/run"
   train "$r" --steps 2 2>/dev/null

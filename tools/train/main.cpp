@@ -462,10 +462,11 @@ Status Run(int argc, char** argv) {
     LogInfo("length: budget %s; schedule %s, peak lr %g", FormatDuration(tr.budget()).c_str(),
             tr.schedule().Describe().c_str(), (double)o.adam.lr);
   else
-    LogInfo("length: %lld steps (%llu tokens); schedule %s, peak lr %g",
-            (long long)tr.total_steps(),
-            (unsigned long long)(tr.total_steps() * tr.tokens_per_step()),
-            tr.schedule().Describe().c_str(), (double)o.adam.lr);
+    LogInfo(
+        "length: %lld steps (%llu tokens); schedule %s, peak lr %g", (long long)tr.total_steps(),
+        (unsigned long long)(tr.tokens_seen() + std::max<int64_t>(0, tr.total_steps() - tr.step()) *
+                                                    tr.tokens_per_step()),
+        tr.schedule().Describe().c_str(), (double)o.adam.lr);
   if (tr.resumed())
     LogInfo("resuming from %s (step %lld, %s trained)", tr.resumed_from().c_str(),
             (long long)tr.step(), FormatDuration(tr.elapsed()).c_str());

@@ -192,7 +192,7 @@ Status Trainer::Setup(const TrainerOptions& opt) {
         "--batch-tokens %lld is not a multiple of micro-batch %d x context %d; using %llu tokens "
         "per step",
         (long long)bt, micro_batch_, T_, (unsigned long long)tokens_per_step());
-  LM_RETURN_IF_ERROR(ResolveLength());
+  LM_RETURN_IF_ERROR(ResolveLength(have_ckpt ? &meta : nullptr));
 
   // Memory: the host keeps the weights and both moments for checkpoints.
   ParamLayout layout = MakeParamLayout(cfg_);
@@ -260,8 +260,10 @@ Status Trainer::ResumeSettings(const Checkpoint& meta, int* given) {
   const json& tr = st["train"];
   if (*given == 0) {
     opt_.budget_seconds = tr.value("budget_seconds", 0.0);
-    if (opt_.budget_seconds <= 0) opt_.steps = tr.value("total_steps", (int64_t)-1);
-    *given = opt_.budget_seconds > 0 || opt_.steps >= 0;
+    if (opt_.budget_seconds <= 0) opt_.tokens = tr.value("total_tokens", (uint64_t)0);
+    if (opt_.budget_seconds <= 0 && opt_.tokens == 0)
+      opt_.steps = tr.value("total_steps", (int64_t)-1);
+    *given = opt_.budget_seconds > 0 || opt_.tokens > 0 || opt_.steps >= 0;
   }
   if (!opt_.Given("micro-batch") && !opt_.Given("batch-tokens") && tr.contains("micro_batch") &&
       tr.contains("tokens_per_step")) {
@@ -342,10 +344,15 @@ Status Trainer::CheckRunDirectory(Checkpoint* ck, bool* have) {
   return Status::OK();
 }
 
-Status Trainer::ResolveLength() {
+Status Trainer::ResolveLength(const Checkpoint* resumed) {
   Schedule& sc = opt_.schedule;
   if (opt_.tokens > 0) {
-    opt_.steps = (int64_t)((opt_.tokens + tokens_per_step() - 1) / tokens_per_step());
+    // The tokens still to train, in steps of the current size: a run resumed
+    // with another --batch-tokens still ends at --tokens.
+    uint64_t seen = resumed ? resumed->tokens_seen : 0;
+    uint64_t left = opt_.tokens > seen ? opt_.tokens - seen : 0;
+    opt_.steps = (resumed ? resumed->step : 0) +
+                 (int64_t)((left + tokens_per_step() - 1) / tokens_per_step());
   }
   total_steps_ = opt_.budget_seconds > 0 ? -1 : opt_.steps;
   // Warmup in the unit the run is measured in.
@@ -422,7 +429,9 @@ Status Trainer::RestoreCursors(const Checkpoint& ck) {
         (st["schedule"].value("warmup_steps", (int64_t)-1) != opt_.schedule.warmup_steps ||
          st["schedule"].value("warmup_fraction", -1.0) != opt_.schedule.warmup_fraction))
       LogWarn("resuming with a different --warmup than the run's");
-    if (tr.value("total_steps", (int64_t)-2) != total_steps_ ||
+    const bool same_tokens =
+        opt_.tokens > 0 && tr.value("total_tokens", (uint64_t)0) == opt_.tokens;
+    if ((!same_tokens && tr.value("total_steps", (int64_t)-2) != total_steps_) ||
         tr.value("budget_seconds", -1.0) != opt_.budget_seconds)
       LogWarn(
           "resuming with a different run length than the run started with; the schedule follows "
@@ -492,6 +501,11 @@ double Trainer::elapsed() const {
 double Trainer::progress() const {
   if (opt_.budget_seconds > 0) return elapsed() / opt_.budget_seconds;
   if (total_steps_ <= 0) return 1.0;
+  // Under --tokens, the fraction of the tokens (the same as of the steps
+  // unless --batch-tokens changed on a resume).
+  if (opt_.tokens > 0 && step_ < total_steps_)
+    return (double)tokens_seen_ /
+           ((double)tokens_seen_ + (double)(total_steps_ - step_) * (double)tokens_per_step());
   return (double)step_ / (double)total_steps_;
 }
 
@@ -603,6 +617,7 @@ std::string Trainer::ExtraStateJson() {
   j["seed"] = opt_.seed;
   j["data"] = {{"dir", opt_.data_dir}, {"identity", HashHex(ds_->info().identity)}};
   j["train"] = {{"total_steps", total_steps_},
+                {"total_tokens", opt_.tokens},
                 {"budget_seconds", opt_.budget_seconds},
                 {"tokens_per_step", tokens_per_step()},
                 {"micro_batch", micro_batch_},

@@ -129,7 +129,7 @@ class Trainer {
   Status CheckRunDirectory(Checkpoint* ck, bool* have);
   Status ResumeSettings(const Checkpoint& meta, int* given);
   Status RestoreCursors(const Checkpoint& ck);
-  Status ResolveLength();
+  Status ResolveLength(const Checkpoint* resumed);
   Status LoadValWindows();
   Status RestoreFrom(const Checkpoint& meta);
   Status PrepareMetrics(int64_t keep_upto_step, double* lost_elapsed);
