@@ -555,7 +555,10 @@ Status Run(int argc, char** argv) {
       break;
     }
     // Under a budget, the step that would end well past the deadline is not begun.
-    if (tr.budget() > 0 && avg_step > 0 && tr.elapsed() + 0.5 * avg_step >= tr.budget()) break;
+    if (tr.budget() > 0 && avg_step > 0 && tr.elapsed() + 0.5 * avg_step >= tr.budget()) {
+      tr.EndAtDeadline();
+      break;
+    }
     StepStats st;
     LM_RETURN_IF_ERROR(tr.Step(&st));
     if (st.abandoned) break;  // a stop request between micro-steps

@@ -429,6 +429,10 @@ Status Trainer::RestoreCursors(const Checkpoint& ck) {
         (st["schedule"].value("warmup_steps", (int64_t)-1) != opt_.schedule.warmup_steps ||
          st["schedule"].value("warmup_fraction", -1.0) != opt_.schedule.warmup_fraction))
       LogWarn("resuming with a different --warmup than the run's");
+    // A budget run that ended at its deadline is complete for that budget.
+    if (opt_.budget_seconds > 0 && tr.value("budget_seconds", -1.0) == opt_.budget_seconds &&
+        tr.value("ended", false))
+      ended_ = true;
     const bool same_tokens =
         opt_.tokens > 0 && tr.value("total_tokens", (uint64_t)0) == opt_.tokens;
     if ((!same_tokens && tr.value("total_steps", (int64_t)-2) != total_steps_) ||
@@ -510,7 +514,7 @@ double Trainer::progress() const {
 }
 
 bool Trainer::Finished() const {
-  if (opt_.budget_seconds > 0) return elapsed() >= opt_.budget_seconds;
+  if (opt_.budget_seconds > 0) return ended_ || elapsed() >= opt_.budget_seconds;
   return step_ >= total_steps_;
 }
 
@@ -619,6 +623,7 @@ std::string Trainer::ExtraStateJson() {
   j["train"] = {{"total_steps", total_steps_},
                 {"total_tokens", opt_.tokens},
                 {"budget_seconds", opt_.budget_seconds},
+                {"ended", opt_.budget_seconds > 0 && Finished()},
                 {"tokens_per_step", tokens_per_step()},
                 {"micro_batch", micro_batch_},
                 {"micro_steps", micro_steps_},

@@ -104,6 +104,10 @@ class Trainer {
   double progress() const;
   // True once the step count or the budget is reached.
   bool Finished() const;
+  // Under --budget: the next step would end well past the deadline, so the
+  // run ends here; recorded in the checkpoint, so that rerunning the same
+  // command leaves the run alone.
+  void EndAtDeadline() { ended_ = true; }
   bool has_val() const { return !val_windows_.empty(); }
   const Schedule& schedule() const { return opt_.schedule; }
 
@@ -153,6 +157,7 @@ class Trainer {
   std::chrono::steady_clock::time_point session_start_;
   uint64_t rng_ = 0;  // splitmix64 state: picks the sample prompts
   bool resumed_ = false;
+  bool ended_ = false;  // EndAtDeadline, or a checkpoint of the same budget that did
   std::string resumed_from_;
   int64_t last_saved_ = -1;
   std::vector<uint32_t> batch_;
