@@ -184,6 +184,8 @@ stop_with() {
   wait "$pid" || rc=$?
   [ "$rc" -eq 0 ]
   grep -q "stopped by SIG$1" "$BATS_TEST_TMPDIR/log"
+  # Said as soon as the signal came, with what a second one would do.
+  grep -q "SIG$1: stopping after this micro-step and saving a checkpoint; send it again to stop at once without saving" "$BATS_TEST_TMPDIR/log"
   [ -L "$r/latest" ]
   [ -z "$(ls -A "$r" | grep tmp)" ]
 }

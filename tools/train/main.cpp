@@ -31,6 +31,17 @@ void OnStop(int sig) {
     return;
   }
   g_stop = sig;
+  // Said at once (write(2) is safe here): a long step or save gives no other
+  // sign that the first Ctrl-C was heard, and a second one loses the save.
+  const char* m = sig == SIGINT    ? "lm-train: SIGINT: "
+                  : sig == SIGTERM ? "lm-train: SIGTERM: "
+                                   : "lm-train: SIGHUP: ";
+  const char* tail =
+      "stopping after this micro-step and saving a checkpoint; "
+      "send it again to stop at once without saving\n";
+  ssize_t ignored = write(STDERR_FILENO, m, strlen(m));
+  ignored = write(STDERR_FILENO, tail, strlen(tail));
+  (void)ignored;
 }
 void OnUsr1(int) {
   g_checkpoint = 1;
@@ -156,7 +167,8 @@ const char* kManual = R"(DESCRIPTION
   complete one and is updated last; older ones beyond --keep are then deleted.
   A checkpoint is written every --ckpt-every, on SIGUSR1, on SIGINT/SIGTERM/SIGHUP
   (after the current micro-step: a step that is not finished is dropped and
-  redone on resume; the run then exits 0) and at the end.
+  redone on resume; the run then exits 0; a second signal stops at once
+  without saving, leaving the previous checkpoint) and at the end.
   docs/formats/checkpoint.md describes the files.
 
   Rerunning the same command on an existing RUN (or adding --resume) continues
