@@ -2,6 +2,8 @@
 #include "docs.h"
 
 #include <fcntl.h>
+#include <poll.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -53,6 +55,8 @@ Status DocReader::OpenNext(bool* none_left) {
     fd_ = open(f.c_str(), O_RDONLY | O_CLOEXEC);
     if (fd_ < 0) return Status::FromErrno(f, "cannot open");
   }
+  struct stat st;
+  regular_ = fstat(fd_, &st) == 0 && S_ISREG(st.st_mode);
   buf_.clear();
   start_ = 0;
   file_bytes_ = 0;
@@ -80,7 +84,18 @@ Status DocReader::Fill(bool* eof) {
     }
     buf_.resize(old + (size_t)r);
     *eof = r == 0;
-    short_read_ = r > 0 && (size_t)r < want;
+    // A pause of the input: a short read of a pipe or terminal with nothing
+    // more readable now. A regular file's short read is its end (or the
+    // next read's business), never a pause: taken as one, every small file
+    // ended a batch and the other threads idled.
+    short_read_ = false;
+    if (!regular_ && r > 0 && (size_t)r < want) {
+      struct pollfd pfd = {fd_, POLLIN, 0};
+      int pr;
+      while ((pr = poll(&pfd, 1, 0)) < 0 && errno == EINTR) {
+      }
+      short_read_ = pr == 0;
+    }
     file_bytes_ += (uint64_t)r;
     bytes_read_ += (uint64_t)r;
     return Status::OK();
