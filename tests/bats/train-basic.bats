@@ -171,3 +171,22 @@ PY
   [ "$status" -eq 1 ]
   [[ "$output" == *"metrics.jsonl: missing or empty"* ]]
 }
+
+@test "train: val loss and bits/byte equal lm-eval's on the same tokens (<|endoftext|> out of bits/byte)" {
+  # A val split shorter than the context: lm-train's one val window is exactly
+  # lm-eval's. Bits/byte left the <|endoftext|> targets' bytes out but counted
+  # their loss, so it read higher than lm-eval's.
+  T="$BATS_TEST_TMPDIR"
+  lm-tokenize encode --vocab "$D/tok.bpe" --doc-delim '\n\n' "$D/corpus.txt" |
+    lm-pack -q -o "$T/shards" --val-docs 3
+  train "$T/run" --data "$T/shards" --context 256 --micro-batch 1 --steps 2 2>/dev/null
+  lm-eval --ckpt "$T/run" --data "$T/shards" --json -q -j 1 >"$T/eval.json"
+  python3 - "$T/run/metrics.jsonl" "$T/eval.json" <<'PY'
+import json, sys
+tr = [json.loads(l) for l in open(sys.argv[1]) if '"val_loss"' in l][-1]
+ev = json.load(open(sys.argv[2]))
+assert ev["text_targets"] < ev["targets"], ev  # there are <|endoftext|> targets
+assert abs(tr["val_loss"] - ev["loss"]) < 1e-5, (tr["val_loss"], ev["loss"])
+assert abs(tr["val_bpb"] - ev["bpb"]) < 1e-5, (tr["val_bpb"], ev["bpb"])
+PY
+}

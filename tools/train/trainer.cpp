@@ -570,7 +570,9 @@ Status Trainer::Validate(double* loss, double* bpb) {
   int B = micro_batch_;
   std::vector<int32_t> in((size_t)B * val_T_), tg((size_t)B * val_T_);
   std::vector<float> losses((size_t)B * val_T_);
-  double sum = 0;
+  // Bits per byte as lm-eval computes it: special targets (<|endoftext|>)
+  // are left out of the loss as they are of the bytes.
+  double sum = 0, text_sum = 0;
   uint64_t count = 0;
   for (size_t w0 = 0; w0 < windows; w0 += B) {
     int rows = (int)std::min<size_t>(B, windows - w0);
@@ -581,11 +583,14 @@ Status Trainer::Validate(double* loss, double* bpb) {
         tg[(size_t)r * val_T_ + t] = (int32_t)win[t + 1];
       }
     LM_RETURN_IF_ERROR(backend_->ForwardLoss(in.data(), tg.data(), rows, val_T_, losses.data()));
-    for (size_t i = 0; i < (size_t)rows * val_T_; i++) sum += losses[i];
+    for (size_t i = 0; i < (size_t)rows * val_T_; i++) {
+      sum += losses[i];
+      if (!vocab_.is_special((uint32_t)tg[i])) text_sum += losses[i];
+    }
     count += (uint64_t)rows * val_T_;
   }
   *loss = sum / (double)count;
-  *bpb = val_bytes_ ? sum / std::log(2.0) / (double)val_bytes_ : NAN;
+  *bpb = val_bytes_ ? text_sum / std::log(2.0) / (double)val_bytes_ : NAN;
   return Status::OK();
 }
 
