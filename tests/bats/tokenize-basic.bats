@@ -17,6 +17,8 @@ setup() { setup_vocab; }
     [[ "$output" == *"Usage: lm-tokenize"* ]]
     [[ "$output" == *"DESCRIPTION"* ]]
     [[ "$output" == *"EXAMPLES"* ]]
+    # Options name their value (FILE, N, STR), as the other tools' do, not "arg".
+    if grep -nE ' arg( |$)' <<<"$output"; then false; fi
   done
   run lm-tokenize --version
   [ "$status" -eq 0 ]

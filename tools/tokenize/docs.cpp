@@ -16,12 +16,13 @@
 namespace lm {
 
 void AddDocOptions(cli::Command* c) {
-  c->options.add_options()("doc-delim", cli::po::value<std::string>(),
+  c->options.add_options()("doc-delim", cli::po::value<std::string>()->value_name("STR"),
                            "documents are separated by STR (escapes: \\n \\t \\r \\0 \\\\ \\xHH)")(
       "lines", "each line is a document (without its newline)")(
-      "jsonl", cli::po::value<std::string>(),
+      "jsonl", cli::po::value<std::string>()->value_name("FIELD"),
       "each line is a JSON object; the document is its string field FIELD")(
-      "threads,j", cli::po::value<int>()->default_value(0), "threads (0: all cores)");
+      "threads,j", cli::po::value<int>()->value_name("N")->default_value(0),
+      "threads (0: all cores)");
 }
 
 Status GetDocMode(const cli::Command& c, DocMode* m) {

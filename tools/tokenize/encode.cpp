@@ -169,14 +169,16 @@ Status CmdEncode(int argc, char** argv) {
   c.synopsis =
       "lm-tokenize [encode] --vocab tok.bpe [--doc-delim STR | --lines | --jsonl FIELD] [--no-eot] "
       "[--allow-special] [--ids] [-j N] [FILE...]";
-  c.options.add_options()("vocab,v", cli::po::value<std::string>(),
+  c.options.add_options()("vocab,v", cli::po::value<std::string>()->value_name("FILE"),
                           "the vocabulary (tok.bpe), required")(
       "ids",
       "write decimal ids, space-separated, one line per document, instead of the binary stream")(
       "no-eot", "do not end each document with <|endoftext|>")(
       "allow-special", "text spelling a special token (<|endoftext|>) becomes that token")(
-      "output,o", cli::po::value<std::string>(), "write to FILE (atomically) instead of stdout")(
-      "file", cli::po::value<std::vector<std::string>>(), "input files (default: stdin)");
+      "output,o", cli::po::value<std::string>()->value_name("FILE"),
+      "write to FILE (atomically) instead of stdout")(
+      "file", cli::po::value<std::vector<std::string>>()->value_name("FILE..."),
+      "input files (default: stdin)");
   AddDocOptions(&c);
   c.positional.add("file", -1);
   c.manual = std::string(
@@ -265,9 +267,10 @@ Status CmdStats(int argc, char** argv) {
   c.synopsis =
       "lm-tokenize stats --vocab tok.bpe [--doc-delim STR | --lines | --jsonl FIELD] [-j N] "
       "[FILE...]";
-  c.options.add_options()("vocab,v", cli::po::value<std::string>(),
+  c.options.add_options()("vocab,v", cli::po::value<std::string>()->value_name("FILE"),
                           "the vocabulary (tok.bpe), required")(
-      "file", cli::po::value<std::vector<std::string>>(), "input files (default: stdin)");
+      "file", cli::po::value<std::vector<std::string>>()->value_name("FILE..."),
+      "input files (default: stdin)");
   AddDocOptions(&c);
   c.positional.add("file", -1);
   c.manual =
@@ -312,15 +315,17 @@ Status CmdDecode(int argc, char** argv) {
   c.synopsis =
       "lm-tokenize decode --vocab tok.bpe [--ids] [--doc-delim STR | --lines | --keep-eot] [-o "
       "OUT] [FILE...]";
-  c.options.add_options()("vocab,v", cli::po::value<std::string>(),
+  c.options.add_options()("vocab,v", cli::po::value<std::string>()->value_name("FILE"),
                           "the vocabulary (tok.bpe), required")(
       "ids", "read decimal ids (separated by white space) instead of a token stream")(
-      "doc-delim", cli::po::value<std::string>(),
+      "doc-delim", cli::po::value<std::string>()->value_name("STR"),
       "write STR for each <|endoftext|> (default: nothing)")(
       "lines", "write a newline for each <|endoftext|>")("keep-eot",
                                                          "write <|endoftext|> as its text")(
-      "output,o", cli::po::value<std::string>(), "write to FILE (atomically) instead of stdout")(
-      "file", cli::po::value<std::vector<std::string>>(), "token streams (default: stdin)");
+      "output,o", cli::po::value<std::string>()->value_name("FILE"),
+      "write to FILE (atomically) instead of stdout")(
+      "file", cli::po::value<std::vector<std::string>>()->value_name("FILE..."),
+      "token streams (default: stdin)");
   c.positional.add("file", -1);
   c.manual =
       "DESCRIPTION\n"

@@ -59,18 +59,20 @@ Status CmdTrain(int argc, char** argv) {
       "lm-tokenize train --vocab-size N [--pattern gpt2|cl100k|o200k|none|REGEX] [--special "
       "TOKEN]... "
       "[--min-frequency F] [--doc-delim STR | --lines | --jsonl FIELD] [-j N] -o tok.bpe [FILE...]";
-  c.options.add_options()("vocab-size,n", cli::po::value<std::string>(),
+  c.options.add_options()("vocab-size,n", cli::po::value<std::string>()->value_name("N"),
                           "ids in the vocabulary, specials included (e.g. 32768; 32k is 32000)")(
-      "pattern,p", cli::po::value<std::string>()->default_value("gpt2"),
+      "pattern,p", cli::po::value<std::string>()->value_name("NAME")->default_value("gpt2"),
       "pre-tokenizer: gpt2, cl100k, o200k, none, or a PCRE2 regex")(
-      "special", cli::po::value<std::vector<std::string>>(),
+      "special", cli::po::value<std::vector<std::string>>()->value_name("TOKEN"),
       "another special token (repeatable); <|endoftext|> is always there")(
-      "min-frequency", cli::po::value<std::string>()->default_value("0"),
+      "min-frequency", cli::po::value<std::string>()->value_name("F")->default_value("0"),
       "stop merging when the best pair occurs fewer times")(
-      "output,o", cli::po::value<std::string>(), "the vocabulary file to write, required")(
+      "output,o", cli::po::value<std::string>()->value_name("FILE"),
+      "the vocabulary file to write, required")(
 
-      "quiet,q", "no summary line")("file", cli::po::value<std::vector<std::string>>(),
-                                    "training text (default: stdin)");
+      "quiet,q", "no summary line")(
+      "file", cli::po::value<std::vector<std::string>>()->value_name("FILE..."),
+      "training text (default: stdin)");
   AddDocOptions(&c);
   c.positional.add("file", -1);
   c.manual =
@@ -171,16 +173,16 @@ Status CmdImport(int argc, char** argv) {
       "lm-tokenize import (--tiktoken FILE.tiktoken --pattern gpt2|cl100k|o200k|REGEX | --gpt2 "
       "encoder.json "
       "vocab.bpe) [--special TOKEN=ID]... -o tok.bpe";
-  c.options.add_options()("tiktoken", cli::po::value<std::string>(),
+  c.options.add_options()("tiktoken", cli::po::value<std::string>()->value_name("FILE"),
                           "a tiktoken rank file (BASE64 RANK lines)")(
-      "gpt2", cli::po::value<std::vector<std::string>>()->multitoken(),
+      "gpt2", cli::po::value<std::vector<std::string>>()->value_name("JSON BPE")->multitoken(),
       "GPT-2's encoder.json and vocab.bpe")(
-      "pattern,p", cli::po::value<std::string>(),
+      "pattern,p", cli::po::value<std::string>()->value_name("NAME"),
       "pre-tokenizer: gpt2, cl100k, o200k, none or a regex (--gpt2: default gpt2)")(
-      "special", cli::po::value<std::vector<std::string>>(),
+      "special", cli::po::value<std::vector<std::string>>()->value_name("TOKEN[=ID]"),
       "a special token TOKEN=ID, or TOKEN for the next free id (repeatable)")(
-      "output,o", cli::po::value<std::string>(), "the vocabulary file to write, required")(
-      "quiet,q", "no summary line");
+      "output,o", cli::po::value<std::string>()->value_name("FILE"),
+      "the vocabulary file to write, required")("quiet,q", "no summary line");
   c.manual =
       "DESCRIPTION\n"
       "  Converts another tool's vocabulary into tok.bpe, keeping its ids, so that\n"
@@ -237,9 +239,10 @@ Status CmdImport(int argc, char** argv) {
 Status CmdExport(int argc, char** argv) {
   cli::Command c;
   c.synopsis = "lm-tokenize export --hf tokenizer.json --vocab tok.bpe";
-  c.options.add_options()("hf", cli::po::value<std::string>(),
+  c.options.add_options()("hf", cli::po::value<std::string>()->value_name("FILE"),
                           "write a Hugging Face tokenizer.json, required")(
-      "vocab,v", cli::po::value<std::string>(), "the vocabulary (tok.bpe), required");
+      "vocab,v", cli::po::value<std::string>()->value_name("FILE"),
+      "the vocabulary (tok.bpe), required");
   c.manual =
       "DESCRIPTION\n"
       "  Writes the vocabulary as a Hugging Face tokenizers file (byte-level BPE,\n"
