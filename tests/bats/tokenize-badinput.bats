@@ -253,3 +253,21 @@ one_error_line() {
   [[ "$output" == *"error: <stdout>: write failed"* ]]
   cmp "$T/v.orig" "$T/v.bpe"
 }
+
+@test "train: a missing input file or output directory is an error before any text is read" {
+  # stdin never ends: the error must come before train reads it (it came
+  # after counting and merging the whole corpus).
+  run timeout 10 lm-tokenize train -n 300 -o "$T/nodir/v.bpe" - </dev/zero
+  [ "$status" -eq 1 ]
+  one_error_line
+  [[ "$output" == *"nodir/v.bpe: cannot create: No such file or directory"* ]]
+  run timeout 10 lm-tokenize train -n 300 -o "$T/v2.bpe" - "$T/nope.txt" </dev/zero
+  [ "$status" -eq 1 ]
+  one_error_line
+  [[ "$output" == *"nope.txt: cannot open: No such file or directory"* ]]
+  run timeout 10 lm-tokenize train -n 300 -o "$T" - </dev/zero
+  [ "$status" -eq 1 ]
+  one_error_line
+  [[ "$output" == *"$T: is a directory"* ]]
+  [ ! -e "$T/v2.bpe" ]
+}

@@ -1,5 +1,7 @@
 // train.cpp (lm-tokenize): train, import and export.
 #include <omp.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <cstdio>
 #include <iostream>
@@ -48,6 +50,29 @@ Status WriteAndReport(const std::string& path, const VocabFile& f) {
   }
   LogInfo("wrote %s: %zu ids (%zu merges, %zu special), pattern %s, identity %s", path.c_str(),
           f.tokens.size(), merges, specials, PatternName(f.pattern_kind), HashHex(id).c_str());
+  return Status::OK();
+}
+
+// What would make train fail only at the end, after reading and merging the
+// whole corpus: an input that cannot be opened, an output that is a
+// directory or whose directory is missing or not writable. stat and access
+// only: opening a FIFO here would disturb its writer.
+Status CheckPaths(const std::vector<std::string>& files, const std::string& out) {
+  struct stat st;
+  for (const std::string& f : files) {
+    if (f == "-") continue;
+    if (stat(f.c_str(), &st) != 0 || access(f.c_str(), R_OK) != 0)
+      return Status::FromErrno(f, "cannot open");
+    if (S_ISDIR(st.st_mode)) return Status::Invalid(f + ": is a directory");
+  }
+  if (stat(out.c_str(), &st) == 0) {
+    if (S_ISDIR(st.st_mode)) return Status::Invalid(out + ": is a directory");
+    if (!S_ISREG(st.st_mode)) return Status::OK();  // /dev/null, a FIFO: written in place
+  }
+  if (lstat(out.c_str(), &st) == 0 && S_ISLNK(st.st_mode)) return Status::OK();
+  size_t slash = out.rfind('/');
+  std::string dir = slash == std::string::npos ? "." : slash == 0 ? "/" : out.substr(0, slash);
+  if (access(dir.c_str(), W_OK | X_OK) != 0) return Status::FromErrno(out, "cannot create");
   return Status::OK();
 }
 
@@ -126,6 +151,7 @@ Status CmdTrain(int argc, char** argv) {
   LM_RETURN_IF_ERROR(cli::ResolveThreads(c.vm["threads"].as<int>(), &threads));
   std::vector<std::string> files;
   if (c.vm.count("file")) files = c.vm["file"].as<std::vector<std::string>>();
+  LM_RETURN_IF_ERROR(CheckPaths(files, c.vm["output"].as<std::string>()));
 
   // Stage 1: count chunks, one counter per thread.
   DocMode mode;
