@@ -77,6 +77,8 @@ Status CheckTable(const VocabFile& v, const std::string& name) {
   if (v.pattern_kind == PatternKind::kRegex && v.pattern.empty())
     return Status::Invalid(name + ": empty custom pattern");
   if (v.pattern.size() > kVocabMaxPatternBytes) return Status::Invalid(name + ": pattern too long");
+  if (!ValidUtf8(v.pattern.data(), v.pattern.size()))
+    return Status::Invalid(name + ": the pattern is not valid UTF-8");
   bool seen_byte[256] = {false};
   std::unordered_set<std::string> plain, special;
   uint64_t total = 0;

@@ -43,6 +43,29 @@ inline uint64_t LoadU64(const uint8_t* p) {
   return (uint64_t)LoadU32(p) | ((uint64_t)LoadU32(p + 4) << 32);
 }
 
+// Whether [p, p+n) is well-formed UTF-8: shortest forms only, no surrogates,
+// nothing over U+10FFFF (the rules of text/unicode.h's Decode).
+inline bool ValidUtf8(const void* data, size_t n) {
+  const uint8_t* p = static_cast<const uint8_t*>(data);
+  const uint8_t* end = p + n;
+  while (p < end) {
+    uint8_t c = *p;
+    size_t len = c < 0x80                 ? 1
+                 : c >= 0xC2 && c <= 0xDF ? 2
+                 : c >= 0xE0 && c <= 0xEF ? 3
+                 : c >= 0xF0 && c <= 0xF4 ? 4
+                                          : 0;
+    if (len == 0 || (size_t)(end - p) < len) return false;
+    for (size_t i = 1; i < len; i++)
+      if ((p[i] & 0xC0) != 0x80) return false;
+    if ((c == 0xE0 && p[1] < 0xA0) || (c == 0xED && p[1] > 0x9F) || (c == 0xF0 && p[1] < 0x90) ||
+        (c == 0xF4 && p[1] > 0x8F))
+      return false;  // overlong, surrogate, over U+10FFFF
+    p += len;
+  }
+  return true;
+}
+
 // Appends v as an unsigned LEB128 varint (1 to 10 bytes).
 inline void PutVarint(std::string* d, uint64_t v) {
   while (v >= 0x80) {

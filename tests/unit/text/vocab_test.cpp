@@ -157,6 +157,15 @@ TEST(format_checks_invariants) {
   g = f;
   g.tokens.resize(200);
   CHECK(bad(g));
+  // The pattern is UTF-8 for every kind (vocab.md), not only for a custom regex.
+  for (PatternKind k : {PatternKind::kNone, PatternKind::kGpt2, PatternKind::kRegex}) {
+    g = f;
+    g.pattern_kind = k;
+    g.pattern = "\xff|.";
+    CHECK(bad(g));
+    g.pattern = "\xc3\xa9|.";  // é
+    CHECK(!bad(g));
+  }
 }
 
 // A few thousand merges of 32 KiB tokens (each within the 64 KiB token limit)

@@ -43,6 +43,23 @@ TEST(varint_round_trip_and_truncation) {
   CHECK(!GetVarint(&p, p + bad.size(), &got));
 }
 
+TEST(valid_utf8) {
+  auto ok = [](const std::string& s) { return ValidUtf8(s.data(), s.size()); };
+  CHECK(ok(""));
+  CHECK(ok("abc"));
+  CHECK(ok("\xc3\xa9\xe6\x97\xa5\xf0\x9f\x98\x80\xf4\x8f\xbf\xbf"));  // é 日 😀 U+10FFFF
+  CHECK(ok(std::string("a\0b", 3)));
+  CHECK(!ok("\xff"));
+  CHECK(!ok("\x80"));
+  CHECK(!ok("\xc3"));          // truncated
+  CHECK(!ok("\xc0\xaf"));      // overlong '/'
+  CHECK(!ok("\xe0\x80\xaf"));  // overlong
+  CHECK(!ok("\xf0\x80\x80\xaf"));
+  CHECK(!ok("\xed\xa0\x80"));      // surrogate U+D800
+  CHECK(!ok("\xf4\x90\x80\x80"));  // U+110000
+  CHECK(!ok("\xe6\x97"));
+}
+
 TEST(fixed_width_little_endian) {
   std::string s;
   PutU16(&s, 0x1234);
