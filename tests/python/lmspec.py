@@ -346,7 +346,8 @@ def read_streams(data):
         if first is None:
             first = hd
         else:
-            need((vs, ident) == (first["vocab_size"], first["identity"]), "another vocabulary")
+            need((vs, ident, eot) == (first["vocab_size"], first["identity"], first["eot_id"]),
+                 "another vocabulary or end-of-text id")
         p += 32
         ids = []
         while True:
