@@ -13,6 +13,7 @@
 #include <nlohmann/json.hpp>
 
 #include "format/safetensors.h"
+#include "format/vocab.h"
 #include "util/file.h"
 #include "util/hash.h"
 #include "util/json.h"
@@ -58,8 +59,21 @@ Status CheckStateChecksum(const std::string& path, const std::string& text, cons
     return Status::Corruption(path + ": the checksum is not written as lm writes it");
   size_t end = at + strlen(kChecksumKey);
   uint64_t got = Hash64(text.data(), end);
-  if (text.compare(end, 16, HashHex(want)) != 0)
-    return Status::Corruption(path + ": the checksum is not the file's last member");
+  // The member must end the object (only its closing quote, JSON white space
+  // and the object's '}' follow): bytes after it would not be covered.
+  size_t q = end + 16;
+  auto skip_ws = [&](size_t i) {
+    while (i < text.size() &&
+           (text[i] == ' ' || text[i] == '\n' || text[i] == '\r' || text[i] == '\t'))
+      i++;
+    return i;
+  };
+  bool last = text.compare(end, 16, HashHex(want)) == 0 && q < text.size() && text[q] == '"';
+  if (last) {
+    q = skip_ws(q + 1);
+    last = q < text.size() && text[q] == '}' && skip_ws(q + 1) == text.size();
+  }
+  if (!last) return Status::Corruption(path + ": the checksum is not the file's last member");
   if (got != want)
     return Status::Corruption(path + ": checksum mismatch (XXH3 " + HashHex(got) +
                               " of the file, " + HashHex(want) +
@@ -296,6 +310,26 @@ Status LoadCheckpoint(const std::string& step_dir, bool load_params, Checkpoint*
                               kStateFile + ") is outside the vocabulary of " +
                               std::to_string(c.config.vocab_size) + " tokens (" + kConfigFile +
                               "); one of them was changed");
+
+  {
+    // tok.bpe (its bytes checked against files) must be the vocabulary the
+    // state and config.json name: same identity, end-of-text id and size.
+    VocabFile vf;
+    uint64_t vid = 0;
+    LM_RETURN_IF_ERROR(ReadVocabFile(c.vocab_path, &vf, &vid));
+    if (vid != c.vocab_id)
+      return Status::Corruption(JoinPath(step_dir, kStateFile) + ": vocab_id " +
+                                HashHex(c.vocab_id) + " is not the identity of " + kVocabFile +
+                                " (" + HashHex(vid) + ")");
+    if ((int64_t)vf.eot_id != c.eot_id)
+      return Status::Corruption(JoinPath(step_dir, kStateFile) + ": eot_id " +
+                                std::to_string(c.eot_id) + " is not " + kVocabFile +
+                                "'s end-of-text id " + std::to_string(vf.eot_id));
+    if (vf.tokens.size() != (size_t)c.config.vocab_size)
+      return Status::Corruption(cfg_path + ": vocab_size " + std::to_string(c.config.vocab_size) +
+                                " is not the " + std::to_string(vf.tokens.size()) + " ids of " +
+                                kVocabFile);
+  }
 
   // The tensors must be exactly the ones the config implies.
   std::string model_path = JoinPath(step_dir, kModelFile);

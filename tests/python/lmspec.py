@@ -458,11 +458,11 @@ def state_checksum_ok(raw):
     state = json.loads(raw)
     at = raw.rfind(CK)
     if "checksum" not in state:
-        need(at < 0 or True, "")
         return None
     need(at >= 0, "checksum member not found in the raw bytes")
     digits = raw[at + len(CK):at + len(CK) + 16]
-    need(raw[at + len(CK) + 16:] == b'"\n}\n', "checksum is not the last member")
+    need(re.fullmatch(rb'"[ \t\r\n]*\}[ \t\r\n]*', raw[at + len(CK) + 16:]) is not None,
+         "checksum is not the last member")
     need(re.fullmatch(rb"[0-9a-f]{16}", digits) is not None, "checksum not 16 lowercase hex digits")
     need(state["checksum"] == digits.decode(), "checksum member is not the last occurrence")
     return int(digits, 16) == h(raw[:at + len(CK)])
@@ -476,15 +476,21 @@ def seal_state(obj):
     return head + b"%016x" % h(head) + b'"\n}\n'
 
 
-def check_step_dir(d, vocab_path=None):
+def check_step_dir(d, vocab_path=None, lm=False):
+    """Every rule of checkpoint.md; with lm, also what lm's writer always does
+    (tensor order, F32, metadata, optimizer file, config members)."""
     files = sorted(os.listdir(d))
     raw = open(os.path.join(d, "trainer-state.json"), "rb").read()
     need(b"\0" not in raw, "NUL in trainer-state.json")
     st = json.loads(raw)
     need(state_checksum_ok(raw) is not False, "trainer-state.json: checksum mismatch")
+    if lm:  # what lm writes: the checksum, then exactly '"', LF, '}', LF
+        need(raw.endswith(b'"\n}\n') and "checksum" in st, "lm writes the checksum last")
     need(st["format"] == "lm-trainer-state" and st["version"] == 1, "format/version")
     for k in ("step", "tokens_seen", "eot_id"):
-        need(isinstance(st[k], int), k)
+        need(isinstance(st[k], int) and st[k] >= 0, k)
+    m = re.fullmatch(r"step-([0-9]+)", os.path.basename(os.path.normpath(d)))
+    need(m is None or int(m.group(1)) == st["step"], "step differs from the directory's name")
     need(isinstance(st["elapsed_seconds"], (int, float)), "elapsed_seconds")
     need(re.fullmatch("[0-9a-f]{16}", st["vocab_id"]) is not None, "vocab_id")
     for f in ("model.safetensors", "config.json", "tok.bpe"):
@@ -492,6 +498,8 @@ def check_step_dir(d, vocab_path=None):
     if "optimizer.safetensors" in files:
         need("optimizer.safetensors" in st["files"] and isinstance(st["adam_step"], int), "optimizer")
     for f, hx in st["files"].items():
+        need("/" not in f and f not in (".", ".."), "file name " + f)
+        need(os.path.isfile(os.path.join(d, f)), f + ": missing (listed)")
         need(re.fullmatch("[0-9a-f]{16}", hx) is not None, "hash of " + f)
         need(h(open(os.path.join(d, f), "rb").read()) == int(hx, 16), "%s: hash mismatch" % f)
     v = read_vocab(os.path.join(d, "tok.bpe"))
@@ -500,21 +508,39 @@ def check_step_dir(d, vocab_path=None):
     if vocab_path:
         need(open(vocab_path, "rb").read() == open(os.path.join(d, "tok.bpe"), "rb").read(), "tok.bpe != vocab")
     cfg = json.load(open(os.path.join(d, "config.json")))
-    need(cfg["architectures"] == ["LlamaForCausalLM"] and cfg["model_type"] == "llama", "config kind")
+    for k in ("vocab_size", "hidden_size", "intermediate_size", "num_hidden_layers", "num_attention_heads",
+              "max_position_embeddings"):
+        need(isinstance(cfg.get(k), int) and cfg[k] > 0, "config.json: " + k)
+    cfg.setdefault("num_key_value_heads", cfg["num_attention_heads"])
+    cfg.setdefault("tie_word_embeddings", False)
     need(cfg["vocab_size"] == len(v.entries), "config vocab_size")
-    need(cfg["bos_token_id"] == cfg["eos_token_id"] == v.eot_id, "config bos/eos")
-    need(cfg["head_dim"] * cfg["num_attention_heads"] == cfg["hidden_size"], "head_dim")
-    need(cfg["hidden_act"] == "silu" and cfg["rope_scaling"] is None and cfg["attention_bias"] is False
-         and cfg["mlp_bias"] is False and cfg["torch_dtype"] == "float32", "config constants")
-    for k in ("intermediate_size", "num_hidden_layers", "num_key_value_heads", "max_position_embeddings"):
-        need(isinstance(cfg[k], int), k)
-    for k in ("rms_norm_eps", "rope_theta"):
-        need(isinstance(cfg[k], (int, float)), k)
+    need(cfg.get("head_dim", cfg["hidden_size"] // cfg["num_attention_heads"]) * cfg["num_attention_heads"]
+         == cfg["hidden_size"], "head_dim")
+    need(cfg.get("model_type", "llama") == "llama" and cfg.get("hidden_act", "silu") == "silu" and
+         cfg.get("rope_scaling") is None and not cfg.get("attention_bias") and not cfg.get("mlp_bias"),
+         "config values lm refuses")
+    if lm:
+        need(cfg["architectures"] == ["LlamaForCausalLM"] and cfg["model_type"] == "llama", "config kind")
+        need(cfg["bos_token_id"] == cfg["eos_token_id"] == v.eot_id, "config bos/eos")
+        need(cfg["torch_dtype"] == "float32" and cfg["attention_bias"] is False and cfg["mlp_bias"] is False
+             and "rope_scaling" in cfg and cfg["hidden_act"] == "silu", "config constants")
+        for k in ("rms_norm_eps", "rope_theta"):
+            need(isinstance(cfg[k], (int, float)), k)
     meta, tensors, _ = read_safetensors(os.path.join(d, "model.safetensors"))
-    need(meta.get("format") == "pt", "model metadata")
     want = expected_tensors(cfg)
-    need([(n, s) for n, _, s, _ in tensors] == want, "model tensors differ from the spec's list/order")
-    need(all(dt == "F32" for _, dt, _, _ in tensors), "model dtype")
+    need(sorted((n, s) for n, _, s, _ in tensors) == sorted(want), "model tensors differ from the spec's list")
+    need(all(dt in ("F32", "BF16", "F16", "F64") for _, dt, _, _ in tensors), "model dtype")
+    for name, dt, _, blob in tensors:  # no NaN or infinity
+        if dt == "BF16":
+            blob, dt = b"".join(b"\0\0" + blob[i:i + 2] for i in range(0, len(blob), 2)), "F32"
+        code = {"F32": "f", "F64": "d", "F16": "e"}[dt]
+        vals = struct.unpack("<%d%s" % (len(blob) // struct.calcsize(code), code), blob)
+        need(all(v - v == 0 for v in vals), name + ": NaN or infinity")
+    if lm:
+        need(meta.get("format") == "pt", "model metadata")
+        need([(n, s) for n, _, s, _ in tensors] == want, "model tensors not in the spec's order")
+        need(all(dt == "F32" for _, dt, _, _ in tensors), "model dtype")
+        need("optimizer.safetensors" in files and "adam_step" in st, "lm-train writes the optimizer state")
     if "optimizer.safetensors" in files:
         meta, otensors, _ = read_safetensors(os.path.join(d, "optimizer.safetensors"))
         need(meta.get("format") == "lm-adamw" and meta.get("step") == str(int(meta.get("step"))), "opt meta")
@@ -525,7 +551,9 @@ def check_step_dir(d, vocab_path=None):
 
 
 def build_step_dir(d, vocab_path, seed=1, untied=False, kv_heads=4, layers=2, D=64, H=4, F=192, ctx=32,
-                   step=7, state_extra=None, with_checksum=True):
+                   step=7, state_extra=None, with_checksum=True, values=None):
+    """A step directory from the spec: random weights, or values(name, shape)
+    giving a tensor's floats (row-major)."""
     v = read_vocab(vocab_path)
     os.makedirs(d, exist_ok=True)
     cfg = {"architectures": ["LlamaForCausalLM"], "model_type": "llama", "vocab_size": len(v.entries),
@@ -540,7 +568,9 @@ def build_step_dir(d, vocab_path, seed=1, untied=False, kv_heads=4, layers=2, D=
         n = 1
         for s in shape:
             n *= s
-        if len(shape) == 1:
+        if values is not None:
+            vals = values(name, shape)
+        elif len(shape) == 1:
             vals = [1.0] * n
         else:
             vals = [rnd.gauss(0, 0.5 if "embed" in name or "lm_head" in name else 0.1) for _ in range(n)]
@@ -614,7 +644,8 @@ def main(argv):
         chunk = int(argv[argv.index("--chunk") + 1]) if "--chunk" in argv else 65536
         open(argv[2], "wb").write(stream_bytes(ids, len(v.entries), v.eot_id, v.identity, chunk))
     elif cmd == "ckpt-check":
-        st, cfg, tensors = check_step_dir(argv[2], argv[3] if len(argv) > 3 else None)
+        args = [a for a in argv[2:] if a != "--lm"]
+        st, cfg, tensors = check_step_dir(args[0], args[1] if len(args) > 1 else None, "--lm" in argv)
         print("step %d tensors %d layers %d vocab %d tied %s" % (st["step"], len(tensors),
                                                                 cfg["num_hidden_layers"], cfg["vocab_size"],
                                                                 cfg["tie_word_embeddings"]))

@@ -11,6 +11,7 @@
 
 #include "../test.h"
 #include "format/safetensors.h"
+#include "format/vocab.h"
 #include "util/file.h"
 #include "util/hash.h"
 
@@ -24,6 +25,7 @@ struct Fixture {
   ParamLayout layout;
   std::vector<float> p, m, v;
   std::string vocab_path;
+  uint64_t vocab_id = 0;
 
   explicit Fixture(const char* name, bool tied = true) {
     root = std::string("/tmp/lm-ckpt-test-") + std::to_string(getpid()) + "-" + name;
@@ -44,8 +46,19 @@ struct Fixture {
       if (t.vocab_rows)
         for (size_t i = (size_t)cfg.vocab_size * cfg.dim; i < t.numel; i++)
           p[t.offset + i] = m[t.offset + i] = v[t.offset + i] = 0;
+    // 300 ids: the bytes, unused ids, <|endoftext|> = 299.
+    VocabFile vf;
+    vf.pattern = PatternRegex(vf.pattern_kind);
+    vf.tokens.resize(300);
+    for (int b = 0; b < 256; b++) {
+      vf.tokens[b].kind = TokenKind::kByte;
+      vf.tokens[b].bytes.assign(1, (char)b);
+    }
+    vf.tokens[299].kind = TokenKind::kSpecial;
+    vf.tokens[299].bytes = "<|endoftext|>";
+    vf.eot_id = 299;
     vocab_path = root + "/src.bpe";
-    WriteFileAtomic(vocab_path, "not really a vocabulary, but bytes to copy");
+    CHECK_OK(WriteVocabFile(vocab_path, vf, &vocab_id));
   }
   ~Fixture() { RemoveAll(root); }
 
@@ -56,7 +69,7 @@ struct Fixture {
     c.step = step;
     c.tokens_seen = 1000 * (uint64_t)step;
     c.elapsed_seconds = 1.25 * step;
-    c.vocab_id = 0x0123456789abcdefull;
+    c.vocab_id = vocab_id;
     c.vocab_path = vocab_path;
     c.params = p.data();
     c.adam_m = m.data();
@@ -88,15 +101,16 @@ TEST(round_trip) {
   CHECK_EQ(c.tokens_seen, 12000u);
   CHECK_EQ(c.elapsed_seconds, 15.0);
   CHECK_EQ(c.eot_id, 299);
-  CHECK_EQ(c.vocab_id, 0x0123456789abcdefull);
+  CHECK_EQ(c.vocab_id, f.vocab_id);
   CHECK_EQ(c.config.dim, f.cfg.dim);
   CHECK_EQ(c.config.vocab_size, 300);
   CHECK_EQ(c.config.padded_vocab, f.cfg.padded_vocab);
   CHECK(c.params == f.p);  // bit for bit, padding rows zero
   CHECK_EQ(c.vocab_path, dir + "/tok.bpe");
-  std::string copied;
+  std::string copied, src;
   CHECK_OK(ReadFile(c.vocab_path, &copied));
-  CHECK_EQ(copied, std::string("not really a vocabulary, but bytes to copy"));
+  CHECK_OK(ReadFile(f.vocab_path, &src));
+  CHECK(copied == src);
   CHECK(c.state_json.find("\"loader\"") != std::string::npos);
 
   std::vector<float> m, v;
@@ -300,11 +314,41 @@ TEST(state_checksum) {
   auto j = nlohmann::json::parse(st);
   CHECK_OK(WriteFileAtomic(path, j.dump(2)));  // sorted: checksum is not last
   CHECK_EQ(LoadCheckpoint(dir, false, &c).code(), Status::kCorruption);
+  // Members after the checksum: not covered by it, so refused; white space is not.
+  std::string tail = st.substr(0, end + 16) + "\",\n  \"step\": 4\n}\n";
+  CHECK_OK(WriteFileAtomic(path, tail));
+  CHECK_EQ(LoadCheckpoint(dir, false, &c).code(), Status::kCorruption);
+  CHECK_OK(WriteFileAtomic(path, st.substr(0, end + 16) + "\" }\r\n \n"));
+  CHECK_OK(LoadCheckpoint(dir, false, &c));
+  CHECK_OK(WriteFileAtomic(path, st + "x"));
+  CHECK(!LoadCheckpoint(dir, false, &c).ok());
   // A state without one (written before it existed) still loads.
   j.erase("checksum");
   CHECK_OK(WriteFileAtomic(path, j.dump(2)));
   CHECK_OK(LoadCheckpoint(dir, false, &c));
   CHECK_EQ(c.step, 3);
+}
+
+// The state's vocab_id and eot_id, and config.json's vocab_size, must be those
+// of the tok.bpe beside them.
+TEST(state_must_match_the_vocabulary) {
+  Fixture f("vocabmatch");
+  std::string dir;
+  CheckpointContents cc = f.Contents(2);
+  cc.vocab_id ^= 1;
+  CHECK_OK(SaveCheckpoint(f.Run(), cc, 0, &dir));
+  Checkpoint c;
+  Status s = LoadCheckpoint(dir, false, &c);
+  CHECK_EQ(s.code(), Status::kCorruption);
+  CHECK(s.ToString().find("vocab_id") != std::string::npos);
+  cc = f.Contents(3);
+  cc.eot_id = 5;
+  CHECK_OK(SaveCheckpoint(f.Run(), cc, 0, &dir));
+  s = LoadCheckpoint(dir, false, &c);
+  CHECK_EQ(s.code(), Status::kCorruption);
+  CHECK(s.ToString().find("eot_id 5") != std::string::npos);
+  CHECK_OK(SaveCheckpoint(f.Run(), f.Contents(4), 0, &dir));
+  CHECK_OK(LoadCheckpoint(dir, true, &c));
 }
 
 TEST(extra_json_cannot_override_reserved_fields) {
