@@ -293,13 +293,25 @@ Status Vocab::FromFile(VocabFile file, uint64_t id, Vocab* out) {
     m.slots[s] = Impl::Slot{(uint32_t)i, (uint32_t)(h >> 32)};
   }
   // Every way to cut each token into two tokens is a pair that merges into it
-  // (tiktoken ranks concatenations, not recorded merges).
+  // (tiktoken ranks concatenations, not recorded merges). Only cuts into two
+  // lengths that some token has can be such a pair: without that filter, each
+  // cut hashes its prefix, quadratic in a token's length (minutes for a
+  // vocabulary of 64 KiB tokens, which the format allows).
+  std::vector<bool> has_length;
+  for (size_t i = 0; i < n; i++) {
+    uint8_t k = m.kind[i];
+    if (k == (uint8_t)TokenKind::kUnused || k == (uint8_t)TokenKind::kSpecial) continue;
+    size_t len = m.file.tokens[i].bytes.size();
+    if (len >= has_length.size()) has_length.resize(len + 1, false);
+    has_length[len] = true;
+  }
   m.pairs.Init(plain * 4);
   for (size_t i = 0; i < n; i++) {
     uint8_t k = m.kind[i];
     if (k != (uint8_t)TokenKind::kMerge && k != (uint8_t)TokenKind::kLiteral) continue;
     const std::string& b = m.file.tokens[i].bytes;
     for (size_t cut = 1; cut < b.size(); cut++) {
+      if (!has_length[cut] || !has_length[b.size() - cut]) continue;
       uint32_t a = m.Find(b.data(), cut);
       if (a == kNoId) continue;
       uint32_t c = m.Find(b.data() + cut, b.size() - cut);
