@@ -309,7 +309,14 @@ class PcreSplitter : public Pretokenizer {
     if (!code_) {
       PCRE2_UCHAR msg[256];
       pcre2_get_error_message(err, msg, sizeof msg);
-      return Status::Usage("bad pattern '" + regex + "': " + (const char*)msg + " at offset " +
+      // A pattern may be 64 KiB long: the message quotes its start only.
+      std::string shown = regex;
+      if (shown.size() > 120) {
+        size_t cut = 100;
+        while (cut > 0 && ((unsigned char)shown[cut] & 0xC0) == 0x80) cut--;  // whole UTF-8 chars
+        shown = shown.substr(0, cut) + "... (" + std::to_string(regex.size()) + " bytes)";
+      }
+      return Status::Usage("bad pattern '" + shown + "': " + (const char*)msg + " at offset " +
                            std::to_string(off));
     }
     pcre2_jit_compile(code_, PCRE2_JIT_COMPLETE);

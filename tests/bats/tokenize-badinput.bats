@@ -3,6 +3,7 @@
 # the file, a non-zero exit, and leaves existing outputs alone.
 
 load tokenize_helpers
+bats_require_minimum_version 1.5.0
 
 setup() { setup_vocab; }
 
@@ -179,7 +180,13 @@ one_error_line() {
   [ "$status" -eq 2 ]
   run lm-tokenize train --vocab-size 300 --pattern '(unclosed' -o "$T/x.bpe" "$T/train.txt"
   [ "$status" -eq 2 ]
-  [[ "$output" == *"bad pattern"* ]]
+  [[ "$output" == *"bad pattern '(unclosed': missing closing parenthesis"* ]]
+  # A long bad pattern is quoted in part: the error stays one short line.
+  run --separate-stderr lm-tokenize train --vocab-size 300 --pattern "$(printf '(%.0s' $(seq 3000))" \
+    -o "$T/x.bpe" "$T/train.txt"
+  [ "$status" -eq 2 ]
+  [[ "${stderr_lines[0]}" == *"... (3000 bytes)': "* ]]
+  [ "${#stderr_lines[0]}" -lt 300 ]
   run lm-tokenize --vocab "$T/v.bpe" --lines --jsonl x "$T/train.txt"
   [ "$status" -eq 2 ]
   run lm-tokenize --vocab "$T/v.bpe" -j -1 "$T/train.txt"
