@@ -53,7 +53,37 @@ if [ "$(id -u)" -ne 0 ]; then
     exit 1
   fi
 fi
-echo "install-deps.sh: installing ${missing[*]}" >&2
 export DEBIAN_FRONTEND=noninteractive
-$SUDO apt-get update -qq
-$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
+# Wait for another apt or dpkg (unattended-upgrades, another terminal) to let go
+# of its lock instead of failing at once (apt 1.9.11 and later; older ones
+# ignore the option).
+apt=(apt-get -o DPkg::Lock::Timeout=300)
+echo "install-deps.sh: updating the package lists" >&2
+$SUDO "${apt[@]}" update -qq ||
+  echo "install-deps.sh: apt-get update failed; going on with the package lists there are" >&2
+
+# A package that this release does not have (or whose component, e.g. Ubuntu's
+# universe, is not enabled) makes apt-get install nothing at all: find those,
+# install the others, then name them.
+unavailable=()
+if ! apt-get install -s -qq "${missing[@]}" >/dev/null 2>&1; then
+  available=()
+  for p in "${missing[@]}"; do
+    if apt-get install -s -qq "$p" >/dev/null 2>&1; then available+=("$p"); else unavailable+=("$p"); fi
+  done
+  missing=(${available[@]+"${available[@]}"})
+fi
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "install-deps.sh: installing ${missing[*]}" >&2
+  $SUDO "${apt[@]}" install -y -qq --no-install-recommends "${missing[@]}" >&2
+fi
+if [ ${#unavailable[@]} -gt 0 ]; then
+  required=()
+  for p in "${unavailable[@]}"; do
+    case " ${PKGS[*]} " in *" $p "*) required+=("$p") ;; esac
+  done
+  echo "install-deps.sh: not in this system's package lists: ${unavailable[*]}" >&2
+  echo "  (on Ubuntu, enable the universe component: sudo add-apt-repository universe; on an" >&2
+  echo "  older release, install them by other means)" >&2
+  [ ${#required[@]} -eq 0 ] || exit 1
+fi
