@@ -119,7 +119,8 @@ $(foreach l,$(LIBS),$(eval $(call unit_rules,$(l))))
 .PHONY: test unit-tests
 unit-tests: $(UNIT_BINS)
 test: all unit-tests
-	@BUILD=$(BUILD) BIN=$(BIN) tests/run-all.sh
+	@BUILD='$(BUILD)' BIN='$(BIN)' UNIT_TESTS='$(sort $(UNIT_BINS) $(filter $(BUILD)/tests/%,$(EXTRA_BINS)))' \
+	  tests/run-all.sh
 
 .PHONY: demo
 demo: all
