@@ -34,7 +34,12 @@ corpus=() out= budget=24h vocab_size=32768 jsonl= delim= device=auto context=102
 jobs=$(nproc) train_opts=()
 while [ $# -gt 0 ]; do
   case "$1" in
-    --corpus) shift; while [ $# -gt 0 ] && [ "${1#--}" = "$1" ]; do corpus+=("$1"); shift; done; continue ;;
+    --corpus) shift; while [ $# -gt 0 ] && [ "${1#-}" = "$1" ]; do corpus+=("$1"); shift; done; continue ;;
+    -h|--help) usage; exit 0 ;;
+    --out|--budget|--vocab-size|--jsonl|--doc-delim|--context|--train-opt|--device|--vocab-sample-mb|-j)
+      [ $# -ge 2 ] || { echo "recipe-24h.sh: $1 needs a value" >&2; exit 2; } ;;
+  esac
+  case "$1" in
     --out) out=$2; shift ;;
     --budget) budget=$2; shift ;;
     --vocab-size) vocab_size=$2; shift ;;
@@ -45,7 +50,6 @@ while [ $# -gt 0 ]; do
     --device) device=$2; shift ;;
     --vocab-sample-mb) sample_mb=$2; shift ;;
     -j) jobs=$2; shift ;;
-    -h|--help) usage; exit 0 ;;
     *) echo "recipe-24h.sh: unknown argument '$1'" >&2; usage >&2; exit 2 ;;
   esac
   shift
@@ -61,10 +65,13 @@ log() { printf '%s recipe: %s\n' "$(date -u +%FT%TZ)" "$*" | tee -a "$out/recipe
 # The input files, in a fixed order.
 files=$out/files.txt
 if [ ! -s "$files" ]; then
-  for c in "${corpus[@]}"; do
+  if ! for c in "${corpus[@]}"; do
     if [ -d "$c" ]; then find "$c" -type f ! -name '.*'; elif [ -f "$c" ]; then echo "$c";
     else echo "recipe-24h.sh: $c: no such file or directory" >&2; exit 1; fi
-  done | LC_ALL=C sort >"$files.tmp"
+  done | LC_ALL=C sort >"$files.tmp"; then
+    rm -f "$files.tmp"
+    exit 1
+  fi
   [ -s "$files.tmp" ] || { echo "recipe-24h.sh: no input files under ${corpus[*]}" >&2; exit 1; }
   mv "$files.tmp" "$files"
 fi
@@ -98,14 +105,15 @@ if [ ! -e "$out/.packed" ]; then
       set -o pipefail
       lm-tokenize --vocab "$1/tok.bpe" ${3:+--jsonl "$3"} ${4:+--doc-delim "$4"} -j 1 -- "$2" |
         lm-pack -o "$1/shards" --append --val-fraction 0.01 --seed 1 -j 1 --label "$2"' \
-    _ "$out" {} "$jsonl" "$delim"
+    _ "$out" {} "$jsonl" "$delim" ||
+    true  # a failed file is found and named below
   if [ -n "$(LC_ALL=C comm -23 <(LC_ALL=C sort "$files") <(packed | LC_ALL=C sort))" ]; then
     echo "recipe-24h.sh: some files failed to pack (see above); rerun to retry them" >&2
     exit 1
   fi
   val=$(lm-pack inspect "$out/shards" | awk '$1 == "val:" {print $2}')
   if [ "$val" -eq 0 ]; then
-    echo "recipe-24h.sh: no document was held out for validation: the corpus has too few documents; split files with --doc-delim or --jsonl" >&2
+    echo "recipe-24h.sh: no document was held out for validation: the corpus has too few documents; split files with --doc-delim or --jsonl, in a new --out directory (or remove $out first)" >&2
     exit 1
   fi
   touch "$out/.packed"

@@ -45,6 +45,33 @@ recipe() {
   [[ "$output" == *"no such file"* ]]
 }
 
+@test "recipe: --corpus ends at the next option, short ones too; an option without its value is refused" {
+  # -j right after the corpus was taken for a corpus file ("-j: no such file").
+  run --separate-stderr "$REPO/scripts/recipe-24h.sh" --corpus "$BATS_TEST_TMPDIR/none" -j 2 --out "$BATS_TEST_TMPDIR/o"
+  [ "$status" -eq 1 ]
+  [[ "$stderr" == *"$BATS_TEST_TMPDIR/none: no such file"* ]]
+  [[ "$stderr" != *"-j: no such file"* ]]
+  [ ! -e "$BATS_TEST_TMPDIR/o/files.txt.tmp" ]
+  run --separate-stderr "$REPO/scripts/recipe-24h.sh" --corpus "$C" --out
+  [ "$status" -eq 2 ]
+  [[ "$stderr" == *"--out needs a value"* ]]
+}
+
+@test "recipe: a file that fails to pack is named, the others are packed, exit 1" {
+  O="$BATS_TEST_TMPDIR/o"
+  mkdir -p "$O" "$BATS_TEST_TMPDIR/c"
+  printf 'one\n\ntwo\n' >"$BATS_TEST_TMPDIR/c/a.txt"
+  printf 'three\n\nfour\n' >"$BATS_TEST_TMPDIR/c/b.txt"
+  # files.txt as stage 1 leaves it, naming a file that is not (yet) there.
+  printf '%s\n' "$BATS_TEST_TMPDIR/c/a.txt" "$BATS_TEST_TMPDIR/c/b.txt" "$BATS_TEST_TMPDIR/c/c.txt" >"$O/files.txt"
+  run --separate-stderr recipe --out "$O" --budget 1s
+  [ "$status" -eq 1 ]
+  [[ "$stderr" == *"c.txt: cannot open"* ]]
+  [[ "$stderr" == *"some files failed to pack (see above); rerun to retry them"* ]]
+  [ "$(lm-pack inspect "$O/shards" --labels | wc -l)" -eq 2 ]
+  [ ! -e "$O/.packed" ]
+}
+
 @test "recipe: every stage runs, then a rerun skips them" {
   O="$BATS_FILE_TMPDIR/out"
   run --separate-stderr recipe --out "$O" --budget 4s
