@@ -67,8 +67,8 @@ fi
 # validation loss before and after training.
 if [ ! -e "$DEMO/init/latest" ]; then
   lm-train --data "$DEMO/shards" --vocab "$DEMO/tok.bpe" --out "$DEMO/init" --preset "$PRESET" \
-    --steps 0 --seed 1 --device "$DEVICE" >/dev/null 2>&1 ||
-    { echo "demo: lm-train --steps 0 failed" >&2; exit 1; }
+    --steps 0 --seed 1 --device "$DEVICE" >"$DEMO/init.log" 2>&1 ||
+    { tail -5 "$DEMO/init.log" >&2; echo "demo: lm-train --steps 0 failed (log: $DEMO/init.log)" >&2; exit 1; }
 fi
 if [ ! -e "$DEMO/run/.done" ]; then
   say "train: preset $PRESET for $BUDGET on device $DEVICE"
@@ -91,8 +91,10 @@ if [ ! -s "$DEMO/samples.txt" ]; then
   : >"$DEMO/samples.tmp"
   for p in "${PROMPTS[@]}"; do
     printf -- '--- %s' "$p" >>"$DEMO/samples.tmp"
+    # Its progress lines are not wanted here; its errors are.
     lm-sample --ckpt "$DEMO/run" --prompt "$p" -n 80 --temperature 0.8 --top-k 40 --seed 7 \
-      --device "$DEVICE" >>"$DEMO/samples.tmp" 2>/dev/null
+      --device "$DEVICE" >>"$DEMO/samples.tmp" 2>"$DEMO/sample.log" ||
+      { cat "$DEMO/sample.log" >&2; echo "demo: lm-sample failed (log: $DEMO/sample.log)" >&2; exit 1; }
     printf '\n' >>"$DEMO/samples.tmp"
   done
   mv "$DEMO/samples.tmp" "$DEMO/samples.txt"
@@ -101,6 +103,10 @@ fi
 # 7. summary -----------------------------------------------------------------
 # A number from JSON on stdin by key (the keys read here are unique in their
 # files); no Python or jq needed.
+# Numbers in JSON have a decimal point, which printf reads by the locale: a
+# decimal-comma one (de_DE) made "printf: 6.25: invalid number".
+# shellcheck disable=SC2059
+num() { LC_ALL=C printf "$@"; }
 json_field() { grep -o "\"$1\": *-\{0,1\}[0-9][0-9.eE+-]*" | head -1 | sed 's/.*: *//'; }
 start=$(sed -n 1p "$DEMO/eval.jsonl")
 end=$(sed -n 2p "$DEMO/eval.jsonl")
@@ -108,7 +114,8 @@ state=$(cat "$DEMO/run/latest/trainer-state.json" 2>/dev/null || true)
 {
   echo
   echo "================ lm demo summary ================"
-  printf 'data:        %s of fortunes quotes (%s)\n' "$(human "$corpus_bytes")" "$corpus"
+  printf 'data:        %s of %s (%s)\n' "$(human "$corpus_bytes")" \
+    "$(if [ -n "${DEMO_CORPUS:-}" ]; then echo text; else echo fortunes quotes; fi)" "$corpus"
   lm-pack inspect "$DEMO/shards" 2>/dev/null | grep -E '^ *(train|val):' | sed 's/^ */             /'
   printf 'vocabulary:  %s tokens (%s)\n' "$VOCAB" "$DEMO/tok.bpe"
   cfg=$(cat "$DEMO/run/latest/config.json")
@@ -119,11 +126,11 @@ state=$(cat "$DEMO/run/latest/trainer-state.json" 2>/dev/null || true)
   if [ -n "$state" ]; then
     printf 'trained:     %s steps, %s tokens in %ss\n' \
       "$(echo "$state" | json_field step)" "$(echo "$state" | json_field tokens_seen)" \
-      "$(printf '%.0f' "$(echo "$state" | json_field elapsed_seconds)")"
+      "$(num '%.0f' "$(echo "$state" | json_field elapsed_seconds)")"
   fi
-  printf 'val loss:    %.3f -> %.3f nats/token\n' "$(echo "$start" | json_field loss)" "$(echo "$end" | json_field loss)"
-  printf 'val bpb:     %.3f -> %.3f bits/byte\n' "$(echo "$start" | json_field bpb)" "$(echo "$end" | json_field bpb)"
-  printf 'eval speed:  %.0f tokens/s\n' "$(echo "$end" | json_field tokens_per_second)"
+  num 'val loss:    %.3f -> %.3f nats/token\n' "$(echo "$start" | json_field loss)" "$(echo "$end" | json_field loss)"
+  num 'val bpb:     %.3f -> %.3f bits/byte\n' "$(echo "$start" | json_field bpb)" "$(echo "$end" | json_field bpb)"
+  num 'eval speed:  %.0f tokens/s\n' "$(echo "$end" | json_field tokens_per_second)"
   echo "samples (temperature 0.8, top-k 40):"
   sed 's/^/  /' "$DEMO/samples.txt"
   echo "total time:  $(( $(date +%s) - t0 ))s    (everything is in $DEMO/; rerun reuses it)"

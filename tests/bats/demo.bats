@@ -52,3 +52,32 @@ PY
   [[ "$output" == *"val bpb:"* ]]
   [ "$(stat -c %Y "$DEMO_DIR/run/latest/model.safetensors")" = "$before" ]
 }
+
+@test "demo: the summary's figures under a locale with a decimal comma" {
+  need_fortunes
+  [ -s "$DEMO_DIR/summary.txt" ] || skip "needs the first test's output"
+  [ -d /usr/share/i18n/locales ] && command -v localedef >/dev/null || skip "no locale sources to build de_DE from"
+  localedef -i de_DE -f UTF-8 "$BATS_TEST_TMPDIR/de_DE.UTF-8" 2>/dev/null || skip "localedef de_DE failed"
+  # printf read "6.25" by the locale: "invalid number", figures of 6,000, exit 1.
+  LOCPATH="$BATS_TEST_TMPDIR" LC_ALL=de_DE.UTF-8 run --separate-stderr "$REPO/scripts/demo.sh"
+  [ "$status" -eq 0 ] || { echo "$stderr"; false; }
+  [[ "$output" =~ val\ loss:\ +[0-9]+\.[0-9]{3}\ -\>\ [0-9]+\.[0-9]{3} ]]
+  [[ "$output" == *"total time:"* ]]
+}
+
+@test "demo: a failing lm-sample is reported, not silent" {
+  need_fortunes
+  [ -s "$DEMO_DIR/summary.txt" ] || skip "needs the first test's output"
+  D="$BATS_TEST_TMPDIR/demo"
+  cp -a "$DEMO_DIR" "$D"
+  rm "$D/samples.txt"
+  mkdir "$BATS_TEST_TMPDIR/bin"
+  for t in "$LM_BIN"/lm-*; do ln -s "$t" "$BATS_TEST_TMPDIR/bin/"; done
+  rm "$BATS_TEST_TMPDIR/bin/lm-sample"
+  printf '#!/bin/sh\necho "lm-sample: error: something broke" >&2\nexit 1\n' >"$BATS_TEST_TMPDIR/bin/lm-sample"
+  chmod +x "$BATS_TEST_TMPDIR/bin/lm-sample"
+  DEMO_DIR="$D" BIN="$BATS_TEST_TMPDIR/bin" run --separate-stderr "$REPO/scripts/demo.sh"
+  [ "$status" -eq 1 ]
+  [[ "$stderr" == *"lm-sample: error: something broke"* ]]
+  [[ "$stderr" == *"demo: lm-sample failed"* ]]
+}
