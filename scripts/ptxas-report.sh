@@ -10,6 +10,11 @@
 # compile; exit 77 when nvcc is not found. Environment: NVCC (the compiler),
 # NVCC_EXTRA (more flags, e.g. -maxrregcount=32), JOBS (parallel compiles).
 set -uo pipefail
+# FILE arguments are taken from where the script was called, before the cd.
+args=()
+for f in "$@"; do
+  case "$f" in /*) args+=("$f") ;; *) args+=("$PWD/$f") ;; esac
+done
 cd "$(dirname "$0")/.."
 export LC_ALL=C
 NVCC=${NVCC:-$(command -v nvcc || ls /usr/local/cuda/bin/nvcc 2>/dev/null)}
@@ -18,7 +23,7 @@ if [ -z "$NVCC" ] || [ ! -x "$NVCC" ]; then
   exit 77
 fi
 jobs=${JOBS:-$(nproc)}
-if [ $# -gt 0 ]; then sources=("$@"); else sources=(common/cuda/*.cu); fi
+if [ ${#args[@]} -gt 0 ]; then sources=("${args[@]}"); else sources=(common/cuda/*.cu); fi
 
 # Spill bytes (stores + loads) a kernel may have. The head-size-128 tensor-core
 # dK/dV kernel keeps 16 wmma accumulator tiles and the fragment map live across
@@ -49,7 +54,8 @@ compile() {
 }
 export -f compile
 export NVCC NVCC_EXTRA w
-printf '%s\n' "${sources[@]}" | xargs -P "$jobs" -I{} bash -c 'compile "$1"' _ {} || exit 1
+# -d '\n': a path with a quote in it (xargs reads quotes otherwise).
+printf '%s\n' "${sources[@]}" | xargs -d '\n' -P "$jobs" -I{} bash -c 'compile "$1"' _ {} || exit 1
 
 # ptxas prints, per kernel: "Compiling entry function 'MANGLED' for 'sm_90'",
 # then "N bytes stack frame, N bytes spill stores, N bytes spill loads", then

@@ -47,3 +47,14 @@ setup() {
   [ "$status" -eq 77 ]
   [[ "$stderr" == *"nvcc not found; nothing checked"* ]]
 }
+
+@test "ptxas-report: a FILE named from another directory, in a path with a space and a quote" {
+  d="$BATS_TEST_TMPDIR/it's here"
+  mkdir -p "$d"
+  cp "$ROOT/common/cuda/adamw.cu" "$d/"
+  # adamw.cu includes by repo-relative paths, which the script compiles from.
+  cd "$d"
+  run --separate-stderr "$ROOT/scripts/ptxas-report.sh" adamw.cu
+  [ "$status" -eq 0 ] || { echo "$stderr"; false; }
+  [[ "$output" == *"adamw_kernel"* ]]
+}

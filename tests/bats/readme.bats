@@ -88,7 +88,7 @@ setup_file() {
       continue
     fi
     if [[ "$cmd" == scripts/plot-metrics* ]]; then
-      cmd="$REPO/$cmd"
+      cmd="$(printf '%q' "$REPO")/$cmd"  # a checkout path with a space or a quote
       command -v gnuplot >/dev/null || { echo "# skipped (no gnuplot): $cmd" >&3; continue; }
     fi
     run_cmd "$cmd"
