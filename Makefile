@@ -4,7 +4,12 @@
 #   make test       build and run all tests (unit, Bats); ends "N passed, N failed, N skipped"
 #   make demo       the whole pipeline on the fortunes corpus, ~4 minutes (scripts/demo.sh)
 #   make format     clang-format every source file
+#   make clean      remove build/ and bin/
+#   make deps       install the missing Debian packages (scripts/install-deps.sh)
 #   make help       this list
+#   TESTS=pack make test   only the test files whose name matches (grep -E)
+#   make NVCC=      CPU only, even where nvcc exists (give it to every make)
+#   make WERROR=-Werror    warnings as errors, as CI builds
 #
 # Layout: common/<lib>/*.cpp -> $(BUILD)/lib<lib>.a, with common/<lib>/lib.mk
 # naming its link dependencies (LIB_<lib>_DEPS, itself first). tools/<t>/*.cpp ->
@@ -104,7 +109,7 @@ EXTRA_BINS ?=
 
 .PHONY: all
 all: $(foreach t,$(TOOLS),$(BIN)/lm-$(t)) $(EXTRA_BINS)
-	@echo "built: $(notdir $^)$(if $(HAVE_CUDA), (with the CUDA backend), (CPU only: nvcc not found))"
+	@echo "built: $(notdir $^)$(if $(HAVE_CUDA), (with the CUDA backend), (CPU only: $(if $(filter command line environment%,$(origin NVCC)),NVCC is empty,nvcc not found)))"
 
 # --- tests -------------------------------------------------------------------
 UNIT_SRCS := $(wildcard tests/unit/*/*_test.cpp)
@@ -128,12 +133,13 @@ demo: all
 
 .PHONY: format clean help deps
 format:
+	@command -v clang-format >/dev/null || { echo "make format: clang-format not found (apt-get install clang-format)" >&2; exit 1; }
 	clang-format -i $$(git ls-files '*.cpp' '*.h' '*.cu' '*.cuh')
 clean:
 	rm -rf $(BUILD) $(BIN)
 deps:
 	scripts/install-deps.sh
 help:
-	@sed -n '2,13p' Makefile | sed 's/^# \{0,1\}//'
+	@sed -n '2,18p' $(firstword $(MAKEFILE_LIST)) | sed 's/^# \{0,1\}//'
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

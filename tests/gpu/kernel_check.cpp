@@ -35,10 +35,10 @@
 #include "cuda/cuda_backend.h"
 #include "cuda/kernels.h"
 #include "cuda/matmul.h"
-#include "util/cli.h"
 #include "model/config.h"
 #include "model/params.h"
 #include "tests/gpu/attention_case.h"
+#include "util/cli.h"
 
 using lm::Status;
 using lm::cuda::bf16;
