@@ -42,6 +42,13 @@ build() {  # make the programs into $carry/bin
 
 if [ "${1:-}" = --prepare ]; then
   set -e
+  # As the Makefile finds it; without it make stopped at "No rule to make target
+  # 'build-gpu/carry/bin/lm-kernel-check'".
+  nvcc=${NVCC-$(command -v nvcc || ls /usr/local/cuda/bin/nvcc 2>/dev/null || true)}
+  if [ -z "$nvcc" ]; then
+    echo "gpu-check.sh --prepare: nvcc not found (on PATH or in /usr/local/cuda): the CUDA build needs it" >&2
+    exit 1
+  fi
   build
   # Registers and spills of every kernel, checked before device time is spent.
   scripts/ptxas-report.sh | tee "$carry/ptxas.txt"
