@@ -27,6 +27,11 @@ mkdir -p "$DEMO"
 t0=$(date +%s)
 
 say() { printf '\n== %s\n' "$*" >&2; }
+# Ctrl-C: lm-train checkpoints and exits 0, and bash would go on to the next
+# stage; stop here instead (a rerun resumes).
+trap 'echo "demo: interrupted; rerun to resume (finished stages are kept in $DEMO/)" >&2; exit 130' INT TERM HUP
+# A budget run that reached its deadline (not one stopped by a signal).
+ended() { grep -q '"ended": *true' "$1/latest/trainer-state.json" 2>/dev/null; }
 human() { numfmt --to=si --suffix=B "$1" 2>/dev/null || echo "$1 B"; }
 
 # 1. corpus ------------------------------------------------------------------
@@ -74,6 +79,8 @@ if [ ! -e "$DEMO/run/.done" ]; then
   say "train: preset $PRESET for $BUDGET on device $DEVICE"
   lm-train --data "$DEMO/shards" --vocab "$DEMO/tok.bpe" --out "$DEMO/run" --preset "$PRESET" \
     --budget "$BUDGET" --seed 1 --device "$DEVICE" --ckpt-every 1m --keep 2 --val-every 100
+  ended "$DEMO/run" ||
+    { echo "demo: lm-train stopped before the end of its budget (signalled?); rerun to resume it" >&2; exit 1; }
   touch "$DEMO/run/.done"
 fi
 

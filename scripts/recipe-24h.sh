@@ -60,6 +60,9 @@ for t in lm-tokenize lm-pack lm-train lm-eval lm-sample; do
   command -v $t >/dev/null || { echo "recipe-24h.sh: $t not found (run make)" >&2; exit 1; }
 done
 mkdir -p "$out"
+# Ctrl-C: lm-train checkpoints and exits 0, and bash would go on to the next
+# stage (evaluating a half-trained model and marking training done); stop here.
+trap 'echo "recipe-24h.sh: interrupted; rerun the same command to resume" >&2; exit 130' INT TERM HUP
 log() { printf '%s recipe: %s\n' "$(date -u +%FT%TZ)" "$*" | tee -a "$out/recipe.log" >&2; }
 
 # The input files, in a fixed order.
@@ -125,6 +128,12 @@ if [ ! -e "$out/.trained" ]; then
   lm-train --data "$out/shards" --vocab "$out/tok.bpe" --out "$out/run" --auto-size \
     --budget "$budget" --device "$device" --context "$context" --ckpt-every 30m --keep 4 \
     --val-every 500 "${train_opts[@]}"
+  # Exit 0 also when a signal stopped it after a checkpoint: done only when the
+  # budget run reached its deadline.
+  if ! grep -q '"ended": *true' "$out/run/latest/trainer-state.json" 2>/dev/null; then
+    echo "recipe-24h.sh: lm-train stopped before the end of its budget; rerun the same command to resume" >&2
+    exit 1
+  fi
   touch "$out/.trained"
 fi
 

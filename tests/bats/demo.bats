@@ -81,3 +81,25 @@ PY
   [[ "$stderr" == *"lm-sample: error: something broke"* ]]
   [[ "$stderr" == *"demo: lm-sample failed"* ]]
 }
+
+@test "demo: training stopped before its budget (as by Ctrl-C) is resumed on rerun, not marked done" {
+  need_fortunes
+  [ -s "$DEMO_DIR/summary.txt" ] || skip "needs the first test's output"
+  D="$BATS_TEST_TMPDIR/demo"
+  mkdir "$D"
+  cp -a "$DEMO_DIR/corpus.txt" "$DEMO_DIR/tok.bpe" "$DEMO_DIR/shards" "$DEMO_DIR/init" "$D/"
+  # lm-train stops at step 2 and exits 0, as it does after SIGINT.
+  mkdir "$BATS_TEST_TMPDIR/bin"
+  for t in "$LM_BIN"/lm-*; do ln -s "$t" "$BATS_TEST_TMPDIR/bin/"; done
+  rm "$BATS_TEST_TMPDIR/bin/lm-train"
+  printf '#!/bin/sh\nexec "%s/lm-train" "$@" --stop-at 2\n' "$LM_BIN" >"$BATS_TEST_TMPDIR/bin/lm-train"
+  chmod +x "$BATS_TEST_TMPDIR/bin/lm-train"
+  DEMO_DIR="$D" BIN="$BATS_TEST_TMPDIR/bin" run --separate-stderr "$REPO/scripts/demo.sh"
+  [ "$status" -eq 1 ]
+  [[ "$stderr" == *"demo: lm-train stopped before the end of its budget"* ]]
+  [ ! -e "$D/run/.done" ] && [ ! -e "$D/eval.jsonl" ]
+  DEMO_DIR="$D" run --separate-stderr "$REPO/scripts/demo.sh"
+  [ "$status" -eq 0 ] || { echo "$stderr" | tail; false; }
+  [[ "$stderr" == *"resum"* ]]
+  grep -q '"ended": true' "$D/run/latest/trainer-state.json"
+}
