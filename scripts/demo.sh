@@ -27,8 +27,9 @@ mkdir -p "$DEMO"
 t0=$(date +%s)
 
 say() { printf '\n== %s\n' "$*" >&2; }
-# Ctrl-C: lm-train checkpoints and exits 0, and bash would go on to the next
-# stage; stop here instead (a rerun resumes).
+# Ctrl-C (or SIGTERM/SIGHUP): lm-train checkpoints, then dies of the signal;
+# stop here with a word on how to go on, never on to the next stage (a rerun
+# resumes, and training counts as done only when trainer-state.json says so).
 trap 'echo "demo: interrupted; rerun to resume (finished stages are kept in $DEMO/)" >&2; exit 130' INT TERM HUP
 # A budget run that reached its deadline (not one stopped by a signal).
 ended() { grep -q '"ended": *true' "$1/latest/trainer-state.json" 2>/dev/null; }

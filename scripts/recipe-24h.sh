@@ -60,8 +60,9 @@ for t in lm-tokenize lm-pack lm-train lm-eval lm-sample; do
   command -v $t >/dev/null || { echo "recipe-24h.sh: $t not found (run make)" >&2; exit 1; }
 done
 mkdir -p "$out"
-# Ctrl-C: lm-train checkpoints and exits 0, and bash would go on to the next
-# stage (evaluating a half-trained model and marking training done); stop here.
+# Ctrl-C (or SIGTERM/SIGHUP): lm-train checkpoints, then dies of the signal;
+# stop here with a word on how to go on, never on to the next stage (a rerun
+# resumes, and training counts as done only when trainer-state.json says so).
 trap 'echo "recipe-24h.sh: interrupted; rerun the same command to resume" >&2; exit 130' INT TERM HUP
 log() { printf '%s recipe: %s\n' "$(date -u +%FT%TZ)" "$*" | tee -a "$out/recipe.log" >&2; }
 

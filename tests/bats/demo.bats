@@ -88,7 +88,8 @@ PY
   D="$BATS_TEST_TMPDIR/demo"
   mkdir "$D"
   cp -a "$DEMO_DIR/corpus.txt" "$DEMO_DIR/tok.bpe" "$DEMO_DIR/shards" "$DEMO_DIR/init" "$D/"
-  # lm-train stops at step 2 and exits 0, as it does after SIGINT.
+  # lm-train stops at step 2 with exit 0 (--stop-at): a stop before the budget
+  # that the demo must not take for the end of training.
   mkdir "$BATS_TEST_TMPDIR/bin"
   for t in "$LM_BIN"/lm-*; do ln -s "$t" "$BATS_TEST_TMPDIR/bin/"; done
   rm "$BATS_TEST_TMPDIR/bin/lm-train"

@@ -96,8 +96,8 @@ recipe() {
 @test "recipe: an interrupted training resumes from its checkpoint on rerun" {
   O="$BATS_FILE_TMPDIR/out2"
   # Stages 1-2, and a training that stops (as after a crash) at step 3.
-  # lm-train exits 0 there, as after a signal: the recipe must not call the
-  # training done (it marked it so and evaluated the step-3 model).
+  # lm-train exits 0 there: the recipe must not call the training done (it
+  # marked it so and evaluated the step-3 model).
   run --separate-stderr recipe --out "$O" --budget 6s --train-opt --stop-at=3
   [ "$status" -eq 1 ] || { echo "$stderr" | tail -30; false; }
   [[ "$stderr" == *"lm-train stopped before the end of its budget; rerun the same command to resume"* ]]

@@ -131,7 +131,7 @@ PY
   [ "$(readlink "$r/latest")" = step-0000001 ]
 }
 
-@test "signals: SIGINT finishes the step, checkpoints and exits 0; the rerun completes" {
+@test "signals: SIGINT finishes the step, checkpoints and dies of the signal (130); the rerun completes" {
   r="$BATS_TEST_TMPDIR/run"
   train_bg "$BATS_TEST_TMPDIR/log" "$r" --steps 100000 --log-every 0 --val-every 0
   pid=$TRAIN_PID
@@ -139,7 +139,7 @@ PY
   kill -INT "$pid"
   rc=0
   wait "$pid" || rc=$?
-  [ "$rc" -eq 0 ]
+  [ "$rc" -eq 130 ]  # so that `lm-train ... && lm-eval ...` stops there
   grep -q "stopped by SIGINT at step [0-9]*; saved $r/step-" "$BATS_TEST_TMPDIR/log"
   step=$(sed -n 's/.*stopped by SIGINT at step \([0-9]*\).*/\1/p' "$BATS_TEST_TMPDIR/log")
   [ "$step" -ge 3 ]
@@ -163,7 +163,7 @@ PY
   kill -TERM "$pid"
   rc=0
   wait "$pid" || rc=$?
-  [ "$rc" -eq 0 ]
+  [ "$rc" -eq 143 ]
   grep -q "stopped by SIGTERM" "$BATS_TEST_TMPDIR/log"
   run --separate-stderr train "$b" --steps 3 --val-every 0 --batch-tokens 65536
   [ "$status" -eq 0 ]
@@ -172,8 +172,8 @@ PY
   done
 }
 
-# stop_with SIG: a long run that gets SIG after its second step checkpoints,
-# exits 0 and leaves no temporary.
+# stop_with SIG CODE: a long run that gets SIG after its second step
+# checkpoints, dies of SIG (status CODE) and leaves no temporary.
 stop_with() {
   r="$BATS_TEST_TMPDIR/run"
   train_bg "$BATS_TEST_TMPDIR/log" "$r" --steps 100000 --log-every 0 --val-every 0
@@ -182,7 +182,7 @@ stop_with() {
   kill -"$1" "$pid"
   rc=0
   wait "$pid" || rc=$?
-  [ "$rc" -eq 0 ]
+  [ "$rc" -eq "$2" ]
   grep -q "stopped by SIG$1" "$BATS_TEST_TMPDIR/log"
   # Said as soon as the signal came, with what a second one would do.
   grep -q "SIG$1: stopping after this micro-step and saving a checkpoint; send it again to stop at once without saving" "$BATS_TEST_TMPDIR/log"
@@ -191,11 +191,11 @@ stop_with() {
 }
 
 @test "signals: SIGTERM checkpoints too" {
-  stop_with TERM
+  stop_with TERM 143
 }
 
 @test "signals: SIGHUP (a closed terminal or ssh session) checkpoints too" {
-  stop_with HUP
+  stop_with HUP 129
 }
 
 @test "signals: stderr piped to a reader that has gone (tee killed) does not kill the run" {
@@ -217,7 +217,7 @@ stop_with() {
   kill -TERM "$pid" 2>/dev/null || true
   rc=0
   wait "$pid" || rc=$?
-  [ "$rc" -eq 0 ]
+  [ "$rc" -eq 143 ]  # died of the SIGTERM, after its checkpoint: not of SIGPIPE (141)
   [ -L "$r/latest" ]
 }
 
@@ -233,7 +233,7 @@ stop_with() {
   kill -INT "$pid"
   rc=0
   wait "$pid" || rc=$?
-  [ "$rc" -eq 0 ]
+  [ "$rc" -eq 130 ]
   [ -d "$r/$(printf 'step-%07d' "$s1")" ]
 }
 

@@ -167,8 +167,10 @@ const char* kManual = R"(DESCRIPTION
   complete one and is updated last; older ones beyond --keep are then deleted.
   A checkpoint is written every --ckpt-every, on SIGUSR1, on SIGINT/SIGTERM/SIGHUP
   (after the current micro-step: a step that is not finished is dropped and
-  redone on resume; the run then exits 0; a second signal stops at once
-  without saving, leaving the previous checkpoint) and at the end.
+  redone on resume; the run then dies of that signal, so that a shell sees
+  status 128+N (130 for SIGINT) and a script running it stops too; a second
+  signal stops at once without saving, leaving the previous checkpoint) and
+  at the end.
   docs/formats/checkpoint.md describes the files.
 
   Rerunning the same command on an existing RUN (or adding --resume) continues
@@ -229,10 +231,12 @@ EXAMPLES
   kill -USR1 $(pgrep lm-train)     # checkpoint now, keep training
 
 EXIT STATUS
-  0  trained to the end, or stopped by SIGINT/SIGTERM/SIGHUP after checkpointing
+  0  trained to the end (or to --stop-at)
   1  bad input (data, vocabulary, run directory), out of memory, too many
      non-finite steps, or an I/O error
   2  usage error
+  stopped by SIGINT, SIGTERM or SIGHUP: it checkpoints, then dies of that
+  signal (a shell shows 130, 143 or 129); rerun the same command to continue
 )";
 
 Status Run(int argc, char** argv) {
@@ -637,7 +641,18 @@ Status Run(int argc, char** argv) {
     LogInfo("stopped by %s at step %lld; saved %s; rerun the same command to continue",
             SignalName(sig), (long long)tr.step(),
             JoinPath(o.out_dir, CheckpointDirName(tr.step())).c_str());
-    return Status::OK();
+    // Saved (and fsynced): now die of the signal, as the other tools do, so
+    // that the caller sees an interrupted run, not a finished one. Exiting 0
+    // let `lm-train ... && lm-eval ...` go on, and bash, seeing a child that
+    // handled the Ctrl-C, went on with the rest of a script.
+    fflush(nullptr);
+    signal(sig, SIG_DFL);
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, sig);
+    sigprocmask(SIG_UNBLOCK, &set, nullptr);
+    raise(sig);
+    return Status::Interrupted(std::string("stopped by ") + SignalName(sig));
   }
   if (!stop_reason.empty()) {
     if (tr.last_saved_step() != tr.step()) LM_RETURN_IF_ERROR(save(stop_reason.c_str()));
