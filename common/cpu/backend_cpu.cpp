@@ -3,6 +3,7 @@
 #include <omp.h>
 
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <vector>
 
@@ -27,7 +28,10 @@ class CpuBackend : public Backend {
     omp_set_num_threads(threads_);
     cpu::blas_single_threaded();  // the ops split products across OpenMP threads
     training_ = opt.training;
-    LM_RETURN_IF_ERROR(model_.Init(cfg, opt.max_batch, opt.max_seq, opt.training));
+    int logit_rows = 0;                                  // the model's choice
+    if (const char* rows = getenv("LM_CPU_LOGIT_ROWS"))  // tests: force small chunks
+      if (atoi(rows) > 0) logit_rows = atoi(rows);
+    LM_RETURN_IF_ERROR(model_.Init(cfg, opt.max_batch, opt.max_seq, opt.training, logit_rows));
     const size_t n = model_.layout().total;
     m_.reset();
     v_.reset();

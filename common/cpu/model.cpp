@@ -106,10 +106,12 @@ T* Model<T>::Alloc(size_t n) {
 }
 
 template <typename T>
-Status Model<T>::Init(const ModelConfig& cfg, int max_batch, int max_seq, bool training) {
+Status Model<T>::Init(const ModelConfig& cfg, int max_batch, int max_seq, bool training,
+                      int logit_rows) {
   LM_RETURN_IF_ERROR(cfg.Validate());
   if (max_seq <= 0) max_seq = cfg.context;
   if (max_batch <= 0) return Status::Invalid("cpu backend: max_batch must be positive");
+  if (logit_rows < 0) return Status::Invalid("cpu backend: logit_rows must not be negative");
   if (max_seq > cfg.context)
     return Status::Invalid("cpu backend: sequence length " + std::to_string(max_seq) +
                            " exceeds the model's context " + std::to_string(cfg.context));
@@ -140,6 +142,13 @@ Status Model<T>::Init(const ModelConfig& cfg, int max_batch, int max_seq, bool t
   const size_t qd = (size_t)cfg.n_heads * cfg.head_dim(), kvd = cfg.kv_dim();
   const size_t Vp = cfg.padded_vocab, H = cfg.n_heads;
   const int nacts = training ? cfg.n_layers : 1;
+  // Rows per logits chunk: about 64 MiB of logits, a multiple of 64 rows when
+  // that many fit (the head's products stay large; its weight gradient is
+  // read and written once a chunk).
+  size_t rows = std::max<size_t>(1, ((size_t)64 << 20) / (Vp * sizeof(T)));
+  if (rows >= 64) rows -= rows % 64;
+  if (logit_rows > 0) rows = (size_t)logit_rows;
+  logit_rows_ = (int)std::min(rows, N);
   // Two passes over the same carving: the first (arena_ null) only measures.
   for (int pass = 0; pass < 2; pass++) {
     arena_used_ = 0;
@@ -165,7 +174,7 @@ Status Model<T>::Init(const ModelConfig& cfg, int max_batch, int max_seq, bool t
     resid_out_ = training ? Alloc(N * C) : acts_[0].x;
     lnf_ = Alloc(N * C);
     rstdf_ = Alloc(N);
-    logits_ = Alloc(N * Vp);
+    logits_ = Alloc((size_t)logit_rows_ * Vp);
     losses_ = Alloc(N);
     if (training) {
       dres_ = Alloc(N * C);
@@ -256,9 +265,27 @@ void Model<T>::Forward(const int32_t* inputs, int B, int T_) {
     residual_forward(next, next, A.mid, (int64_t)N * C);
   }
   const T* normw = params_ + layout_.tensors[layout_.Find("model.norm.weight")].offset;
-  const T* head = c.tied_embeddings ? embed : params_ + layout_.tensors.back().offset;
   rmsnorm_forward(lnf_, rstdf_, resid_out_, normw, N, C, c.norm_eps);
-  matmul_forward(logits_, lnf_, head, N, C, c.padded_vocab);
+}
+
+template <typename T>
+void Model<T>::HeadLoss(const int32_t* targets, int N, T* losses, bool backward, T dloss) {
+  const ModelConfig& c = cfg_;
+  const int C = c.dim, V = c.vocab_size, Vp = c.padded_vocab;
+  const size_t head_off =
+      c.tied_embeddings ? layout_.tensors[0].offset : layout_.tensors.back().offset;
+  const T* head = params_ + head_off;
+  if (backward) Zero(dln_, (size_t)N * C);
+  for (int r0 = 0; r0 < N; r0 += logit_rows_) {
+    const int m = std::min(logit_rows_, N - r0);
+    const T* x = lnf_ + (size_t)r0 * C;
+    matmul_forward(logits_, x, head, m, C, Vp);
+    // In backward the chunk's dlogits are written over its logits.
+    cross_entropy_forward_backward(losses + r0, backward ? logits_ : (T*)nullptr, logits_,
+                                   targets + r0, m, V, Vp, dloss);
+    if (backward)
+      matmul_backward(dln_ + (size_t)r0 * C, grads_ + head_off, logits_, x, head, m, C, Vp);
+  }
 }
 
 template <typename T>
@@ -270,11 +297,7 @@ void Model<T>::Backward(const int32_t* inputs, int B, int T_) {
   const T* embed = params_ + layout_.tensors[0].offset;
   T* dembed = grads_ + layout_.tensors[0].offset;
   const size_t normf = layout_.tensors[layout_.Find("model.norm.weight")].offset;
-  const size_t head_off =
-      c.tied_embeddings ? layout_.tensors[0].offset : layout_.tensors.back().offset;
-  // logits_ holds dlogits now.
-  Zero(dln_, NC);
-  matmul_backward(dln_, grads_ + head_off, logits_, lnf_, params_ + head_off, N, C, c.padded_vocab);
+  // dln_ holds d(lnf_) from HeadLoss.
   Zero(dres_, NC);
   rmsnorm_backward(dres_, grads_ + normf, dln_, resid_out_, params_ + normf, rstdf_, N, C);
   for (int l = c.n_layers - 1; l >= 0; l--) {
@@ -325,8 +348,7 @@ Status Model<T>::ForwardBackward(const int32_t* inputs, const int32_t* targets, 
   for (int i = 0; i < N; i++) count += targets[i] >= 0;
   Forward(inputs, B, T_);
   const T dloss = count ? (T)(grad_scale / (double)count) : T(0);
-  cross_entropy_forward_backward(losses_, logits_, logits_, targets, N, cfg_.vocab_size,
-                                 cfg_.padded_vocab, dloss);
+  HeadLoss(targets, N, losses_, count > 0, dloss);
   double sum = 0;
   for (int i = 0; i < N; i++) sum += losses_[i];
   *loss = count ? sum / (double)count : 0.0;
@@ -339,8 +361,7 @@ Status Model<T>::ForwardLoss(const int32_t* inputs, const int32_t* targets, int 
                              T* losses) {
   LM_RETURN_IF_ERROR(CheckIds(inputs, targets, B, T_));
   Forward(inputs, B, T_);
-  cross_entropy_forward_backward(losses, (T*)nullptr, logits_, targets, B * T_, cfg_.vocab_size,
-                                 cfg_.padded_vocab, T(0));
+  HeadLoss(targets, B * T_, losses, false, T(0));
   return Status::OK();
 }
 
@@ -348,9 +369,16 @@ template <typename T>
 Status Model<T>::ForwardLogits(const int32_t* inputs, int B, int T_, T* logits) {
   LM_RETURN_IF_ERROR(CheckIds(inputs, nullptr, B, T_));
   Forward(inputs, B, T_);
-  const int N = B * T_, V = cfg_.vocab_size, Vp = cfg_.padded_vocab;
-  for (int n = 0; n < N; n++)
-    std::memcpy(logits + (size_t)n * V, logits_ + (size_t)n * Vp, (size_t)V * sizeof(T));
+  const ModelConfig& c = cfg_;
+  const int N = B * T_, C = c.dim, V = c.vocab_size, Vp = c.padded_vocab;
+  const T* head =
+      params_ + (c.tied_embeddings ? layout_.tensors[0].offset : layout_.tensors.back().offset);
+  for (int r0 = 0; r0 < N; r0 += logit_rows_) {
+    const int m = std::min(logit_rows_, N - r0);
+    matmul_forward(logits_, lnf_ + (size_t)r0 * C, head, m, C, Vp);
+    for (int n = 0; n < m; n++)
+      std::memcpy(logits + (size_t)(r0 + n) * V, logits_ + (size_t)n * Vp, (size_t)V * sizeof(T));
+  }
   return Status::OK();
 }
 

@@ -33,8 +33,11 @@ class Model {
 
   // Allocates parameters, activations for max_batch x max_seq positions and,
   // when training, gradients and the activations kept for the backward pass.
-  // Resource when the memory is not there.
-  Status Init(const ModelConfig& cfg, int max_batch, int max_seq, bool training);
+  // Resource when the memory is not there. The head and the loss run over
+  // chunks of logit_rows positions so that the logits of all positions never
+  // exist at once; 0 picks the chunk (logits of about 64 MiB, whole rows).
+  Status Init(const ModelConfig& cfg, int max_batch, int max_seq, bool training,
+              int logit_rows = 0);
 
   const ModelConfig& config() const { return cfg_; }
   const ParamLayout& layout() const { return layout_; }
@@ -43,6 +46,7 @@ class Model {
   T* grads() { return grads_; }  // null unless training
   int max_batch() const { return max_batch_; }
   int max_seq() const { return max_seq_; }
+  int logit_rows() const { return logit_rows_; }
   // Bytes held by this model.
   size_t bytes() const { return bytes_; }
 
@@ -74,9 +78,13 @@ class Model {
 
   Status CheckIds(const int32_t* ids, const int32_t* targets, int B, int T_) const;
   Layer LayerView(T* base, int l) const;
-  // Runs the layers and the final norm over B x T positions; the result is in
-  // lnf_ and the logits in logits_.
+  // Runs the layers and the final norm over B x T positions; the result is in lnf_.
   void Forward(const int32_t* inputs, int B, int T_);
+  // The head and the loss over N positions, logit_rows_ at a time: losses (N)
+  // as cross_entropy_forward_backward writes them; when backward, also the
+  // head's gradient and d(lnf_) into dln_ (zeroed first), with dloss as there.
+  void HeadLoss(const int32_t* targets, int N, T* losses, bool backward, T dloss);
+  // From dln_ = d(loss)/d(lnf_) down to the embedding.
   void Backward(const int32_t* inputs, int B, int T_);
   T* Alloc(size_t n);
 
@@ -84,7 +92,7 @@ class Model {
   ParamLayout layout_;
   std::vector<size_t> layer_offsets_;  // 9 per layer, in Layer's order
   bool training_ = false;
-  int max_batch_ = 0, max_seq_ = 0;
+  int max_batch_ = 0, max_seq_ = 0, logit_rows_ = 0;
   size_t bytes_ = 0;
 
   // One allocation, carved into the buffers below.
@@ -96,7 +104,7 @@ class Model {
   std::vector<Acts> acts_;  // n_layers when training, else one reused by every layer
   T* resid_out_ = nullptr;  // residual stream after the last layer (N,C)
   T *lnf_ = nullptr, *rstdf_ = nullptr;
-  T* logits_ = nullptr;  // (N,Vp), overwritten by dlogits in backward
+  T* logits_ = nullptr;  // (logit_rows_,Vp): one chunk, overwritten by its dlogits in backward
   T* losses_ = nullptr;  // (N)
   // Backward scratch.
   T *dres_ = nullptr, *dln_ = nullptr, *dq_ = nullptr, *dk_ = nullptr, *dv_ = nullptr,

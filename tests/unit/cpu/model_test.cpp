@@ -4,6 +4,7 @@
 // gradient accumulation, the optimizer step (clipping, decay, NaN skip) and a
 // short training run that must learn a repeating pattern.
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <random>
 #include <vector>
@@ -177,6 +178,98 @@ TEST(float_backend_gradient_matches_double_model) {
     den += m.grads()[i] * m.grads()[i];
   }
   CHECK(den > 0);
+  CHECK(std::sqrt(num / den) < 1e-5);
+}
+
+// The head and the loss run over chunks of logit_rows positions: any chunk
+// size (ones that do not divide the 22 positions included, a chunk of wholly
+// ignored targets too) gives what one chunk of all positions gives, within
+// rounding (the head's weight gradient is summed chunk by chunk).
+template <typename R>
+void ChunkedMatchesOneChunk(double tol) {
+  for (bool tied : {true, false}) {
+    ModelConfig c = Tiny(2, tied);
+    const int B = 2, T = 11, N = B * T;
+    std::vector<double> pd = RandomParams(c, MakeParamLayout(c), 61);
+    std::vector<int32_t> in = RandomIds(N, c.vocab_size, 62), tg = RandomIds(N, c.vocab_size, 63);
+    for (int i : {3, 8, 9, 10, 11}) tg[i] = -1;  // rows 8..11 are one whole chunk of 4
+    struct Out {
+      double loss;
+      std::vector<R> grads, losses, logits;
+    };
+    auto run = [&](int rows, Out* o) {
+      cpu::Model<R> m;
+      CHECK_OK(m.Init(c, B, T, true, rows));
+      CHECK_EQ(m.logit_rows(), rows);
+      for (size_t i = 0; i < pd.size(); i++) m.params()[i] = (R)pd[i];
+      m.ZeroGrad();
+      CHECK_OK(m.ForwardBackward(in.data(), tg.data(), B, T, 1.0, &o->loss));
+      o->grads.assign(m.grads(), m.grads() + m.layout().total);
+      o->losses.resize(N);
+      CHECK_OK(m.ForwardLoss(in.data(), tg.data(), B, T, o->losses.data()));
+      o->logits.resize((size_t)N * c.vocab_size);
+      CHECK_OK(m.ForwardLogits(in.data(), B, T, o->logits.data()));
+    };
+    Out ref;
+    run(N, &ref);
+    CHECK(ref.loss > 0);
+    for (int rows : {1, 4, 5, 7, 21}) {
+      Out got;
+      run(rows, &got);
+      CHECK_NEAR(got.loss, ref.loss, tol * ref.loss);
+      double num = 0, den = 0;
+      for (size_t i = 0; i < ref.grads.size(); i++) {
+        const double d = (double)got.grads[i] - ref.grads[i];
+        num += d * d;
+        den += (double)ref.grads[i] * ref.grads[i];
+      }
+      CHECK(den > 0);
+      CHECK(std::sqrt(num / den) < tol);
+      for (int i = 0; i < N; i++) CHECK_NEAR(got.losses[i], ref.losses[i], tol * 10);
+      double md = 0;
+      for (size_t i = 0; i < ref.logits.size(); i++)
+        md = std::max(md, std::fabs((double)got.logits[i] - ref.logits[i]));
+      CHECK(md < tol * 10);
+    }
+  }
+}
+
+TEST(logit_chunks_match_one_chunk_double) {
+  ChunkedMatchesOneChunk<double>(1e-12);
+}
+TEST(logit_chunks_match_one_chunk_float) {
+  ChunkedMatchesOneChunk<float>(1e-5);
+}
+
+// The backend's chunk comes from LM_CPU_LOGIT_ROWS when set (as the CUDA
+// backend's from LM_CUDA_LOGIT_ROWS); a ragged last chunk, two threads.
+TEST(backend_logit_chunks_from_the_environment) {
+  ModelConfig c = Tiny(2, true);
+  const int B = 3, T = 8;
+  std::vector<float> pf = FloatParams(c, 71);
+  std::vector<int32_t> in = RandomIds(B * T, c.vocab_size, 72),
+                       tg = RandomIds(B * T, c.vocab_size, 73);
+  float loss[2];
+  std::vector<float> g[2], l[2];
+  for (int k = 0; k < 2; k++) {
+    if (k == 1) setenv("LM_CPU_LOGIT_ROWS", "5", 1);
+    auto b = MakeCpu(c, B, T, true, 2);
+    unsetenv("LM_CPU_LOGIT_ROWS");
+    CHECK_OK(b->SetParams(pf.data()));
+    CHECK_OK(b->ZeroGrad());
+    CHECK_OK(b->ForwardBackward(in.data(), tg.data(), B, T, 1.0f, &loss[k]));
+    g[k].resize(pf.size());
+    CHECK_OK(b->GetGrads(g[k].data()));
+    l[k].resize(B * T);
+    CHECK_OK(b->ForwardLoss(in.data(), tg.data(), B, T, l[k].data()));
+  }
+  CHECK_NEAR(loss[1], loss[0], 1e-6 * loss[0]);
+  for (int i = 0; i < B * T; i++) CHECK_NEAR(l[1][i], l[0][i], 1e-5);
+  double num = 0, den = 0;
+  for (size_t i = 0; i < pf.size(); i++) {
+    num += (double)(g[1][i] - g[0][i]) * (g[1][i] - g[0][i]);
+    den += (double)g[0][i] * g[0][i];
+  }
   CHECK(std::sqrt(num / den) < 1e-5);
 }
 
