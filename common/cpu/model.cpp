@@ -131,6 +131,8 @@ Status Model<T>::Init(const ModelConfig& cfg, int max_batch, int max_seq, bool t
           "mlp.gate_proj.weight", "mlp.up_proj.weight", "mlp.down_proj.weight"})
       layer_offsets_.push_back(layout_.tensors[layout_.Find(p + name)].offset);
   }
+  normf_off_ = layout_.tensors[layout_.Find("model.norm.weight")].offset;
+  head_off_ = cfg.tied_embeddings ? layout_.tensors[0].offset : layout_.tensors.back().offset;
   training_ = training;
   max_batch_ = max_batch;
   max_seq_ = max_seq;
@@ -264,17 +266,14 @@ void Model<T>::Forward(const int32_t* inputs, int B, int T_) {
     matmul_forward(next, A.h, P.wdown, N, F, C);
     residual_forward(next, next, A.mid, (int64_t)N * C);
   }
-  const T* normw = params_ + layout_.tensors[layout_.Find("model.norm.weight")].offset;
-  rmsnorm_forward(lnf_, rstdf_, resid_out_, normw, N, C, c.norm_eps);
+  rmsnorm_forward(lnf_, rstdf_, resid_out_, params_ + normf_off_, N, C, c.norm_eps);
 }
 
 template <typename T>
 void Model<T>::HeadLoss(const int32_t* targets, int N, T* losses, bool backward, T dloss) {
   const ModelConfig& c = cfg_;
   const int C = c.dim, V = c.vocab_size, Vp = c.padded_vocab;
-  const size_t head_off =
-      c.tied_embeddings ? layout_.tensors[0].offset : layout_.tensors.back().offset;
-  const T* head = params_ + head_off;
+  const T* head = params_ + head_off_;
   if (backward) Zero(dln_, (size_t)N * C);
   for (int r0 = 0; r0 < N; r0 += logit_rows_) {
     const int m = std::min(logit_rows_, N - r0);
@@ -284,7 +283,7 @@ void Model<T>::HeadLoss(const int32_t* targets, int N, T* losses, bool backward,
     cross_entropy_forward_backward(losses + r0, backward ? logits_ : (T*)nullptr, logits_,
                                    targets + r0, m, V, Vp, dloss);
     if (backward)
-      matmul_backward(dln_ + (size_t)r0 * C, grads_ + head_off, logits_, x, head, m, C, Vp);
+      matmul_backward(dln_ + (size_t)r0 * C, grads_ + head_off_, logits_, x, head, m, C, Vp);
   }
 }
 
@@ -296,7 +295,7 @@ void Model<T>::Backward(const int32_t* inputs, int B, int T_) {
   const size_t NC = (size_t)N * C;
   const T* embed = params_ + layout_.tensors[0].offset;
   T* dembed = grads_ + layout_.tensors[0].offset;
-  const size_t normf = layout_.tensors[layout_.Find("model.norm.weight")].offset;
+  const size_t normf = normf_off_;
   // dln_ holds d(lnf_) from HeadLoss.
   Zero(dres_, NC);
   rmsnorm_backward(dres_, grads_ + normf, dln_, resid_out_, params_ + normf, rstdf_, N, C);
@@ -371,8 +370,7 @@ Status Model<T>::ForwardLogits(const int32_t* inputs, int B, int T_, T* logits) 
   Forward(inputs, B, T_);
   const ModelConfig& c = cfg_;
   const int N = B * T_, C = c.dim, V = c.vocab_size, Vp = c.padded_vocab;
-  const T* head =
-      params_ + (c.tied_embeddings ? layout_.tensors[0].offset : layout_.tensors.back().offset);
+  const T* head = params_ + head_off_;
   for (int r0 = 0; r0 < N; r0 += logit_rows_) {
     const int m = std::min(logit_rows_, N - r0);
     matmul_forward(logits_, lnf_ + (size_t)r0 * C, head, m, C, Vp);
@@ -440,10 +438,8 @@ Status Model<T>::Decode(const int32_t* tokens, int n, T* logits) {
     done += m;
     last = m - 1;
   }
-  const T* normw = params_ + layout_.tensors[layout_.Find("model.norm.weight")].offset;
-  const T* head = c.tied_embeddings ? embed : params_ + layout_.tensors.back().offset;
-  rmsnorm_forward(lnf_, rstdf_, A.x + (size_t)last * C, normw, 1, C, c.norm_eps);
-  matmul_forward(logits_, lnf_, head, 1, C, c.padded_vocab);
+  rmsnorm_forward(lnf_, rstdf_, A.x + (size_t)last * C, params_ + normf_off_, 1, C, c.norm_eps);
+  matmul_forward(logits_, lnf_, params_ + head_off_, 1, C, c.padded_vocab);
   std::memcpy(logits, logits_, (size_t)c.vocab_size * sizeof(T));
   return Status::OK();
 }

@@ -90,7 +90,8 @@ class Model {
 
   ModelConfig cfg_;
   ParamLayout layout_;
-  std::vector<size_t> layer_offsets_;  // 9 per layer, in Layer's order
+  std::vector<size_t> layer_offsets_;    // 9 per layer, in Layer's order
+  size_t normf_off_ = 0, head_off_ = 0;  // final norm, head: looked up once, not per call
   bool training_ = false;
   int max_batch_ = 0, max_seq_ = 0, logit_rows_ = 0;
   size_t bytes_ = 0;

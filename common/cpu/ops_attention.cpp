@@ -23,6 +23,17 @@ constexpr int kRows = 64;  // query rows per block
 // Fewer score elements than this run on one thread (the result is the same).
 constexpr int64_t kSerialBelow = 1 << 15;
 
+// The calling thread's scratch of at least n elements, kept for its next call.
+// It grows by doubling, so decoding one token at a time (n = keys so far)
+// allocates a few times in a whole sequence, not once per token and layer as a
+// vector per call did; it stays at most 2 x kRows x context per thread.
+template <typename T>
+T* Scratch(size_t n) {
+  thread_local std::vector<T> buf;
+  if (buf.size() < n) buf.resize(std::max(n, 2 * buf.size()));
+  return buf.data();
+}
+
 // One head. q (Tq rows, stride ldq), k and v (Tk rows, stride ldkv), out (Tq
 // rows, stride ldo), lse (Tq) or null. Query i sits at position Tk-Tq+i.
 // S is scratch of kRows*Tk.
@@ -79,12 +90,12 @@ void attention_forward_cached_(T* out, const T* q, const T* kc, const T* vc, int
   blas_single_threaded();
 #pragma omp parallel if ((int64_t)H * Tq * Tk * hd >= kSerialBelow)
   {
-    std::vector<T> S((size_t)kRows * Tk);
+    T* S = Scratch<T>((size_t)std::min(kRows, Tq) * Tk);
 #pragma omp for schedule(static)
     for (int h = 0; h < H; h++) {
       const int g = h / group;
       head_forward(out + (size_t)h * hd, ldq, (T*)nullptr, q + (size_t)h * hd, ldq,
-                   kc + (size_t)g * hd, vc + (size_t)g * hd, ldkv, Tq, Tk, hd, scale, S.data());
+                   kc + (size_t)g * hd, vc + (size_t)g * hd, ldkv, Tq, Tk, hd, scale, S);
     }
   }
 }

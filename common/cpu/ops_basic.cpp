@@ -105,13 +105,16 @@ LM_CPU_CLONES void rmsnorm_backward_(T* dx, T* dw, const T* dout, const T* x, co
 
 // cos and sin (T, hd/2) of positions pos0..pos0+T-1. The angle is formed in
 // fp32 exactly as transformers' LlamaRotaryEmbedding does (fp32 inv_freq times
-// fp32 position), so that our logits match its to the last bits.
+// fp32 position), so that our logits match its to the last bits. The vectors
+// only grow: decoding one token allocates nothing once they have their size.
 template <typename T>
-void rope_table(std::vector<T>* cs, std::vector<T>* sn, int T_, int hd, int pos0, float theta) {
+void rope_table(std::vector<T>* cs, std::vector<T>* sn, std::vector<float>* inv_freq, int T_,
+                int hd, int pos0, float theta) {
   const int half = hd / 2;
   cs->resize((size_t)T_ * half);
   sn->resize((size_t)T_ * half);
-  std::vector<float> inv(half);
+  std::vector<float>& inv = *inv_freq;
+  inv.resize(half);
   for (int i = 0; i < half; i++) inv[i] = 1.0f / std::pow(theta, (float)(2 * i) / (float)hd);
   for (int t = 0; t < T_; t++) {
     const float pos = (float)(pos0 + t);
@@ -126,15 +129,20 @@ void rope_table(std::vector<T>* cs, std::vector<T>* sn, int T_, int hd, int pos0
 template <typename T>
 LM_CPU_CLONES void rope_apply(T* x, int B, int T_, int nh, int hd, int pos0, float theta,
                               bool inverse) {
-  std::vector<T> cs, sn;
-  rope_table(&cs, &sn, T_, hd, pos0, theta);
+  // The calling thread's tables, reused by its next call. Only pointers enter
+  // the parallel loop: there, the names would be each worker's own (empty) vectors.
+  thread_local std::vector<T> cs, sn;
+  thread_local std::vector<float> inv;
+  rope_table(&cs, &sn, &inv, T_, hd, pos0, theta);
+  const T* cos_t = cs.data();
+  const T* sin_t = sn.data();
   const int half = hd / 2;
   const int rows = B * T_;
 #pragma omp parallel for schedule(static) if ((int64_t)rows * nh * hd >= kSerialBelow)
   for (int r = 0; r < rows; r++) {
     const int t = r % T_;
-    const T* c = cs.data() + (size_t)t * half;
-    const T* s = sn.data() + (size_t)t * half;
+    const T* c = cos_t + (size_t)t * half;
+    const T* s = sin_t + (size_t)t * half;
     for (int h = 0; h < nh; h++) {
       T* v = x + ((size_t)r * nh + h) * hd;
       for (int i = 0; i < half; i++) {

@@ -3,9 +3,11 @@
 // grouped-query and tied/untied variants, padded vocabulary, determinism,
 // gradient accumulation, the optimizer step (clipping, decay, NaN skip) and a
 // short training run that must learn a repeating pattern.
+#include <atomic>
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
+#include <new>
 #include <random>
 #include <vector>
 
@@ -15,6 +17,25 @@
 #include "model/params.h"
 
 using namespace lm;
+
+// Counts operator new calls while g_count_allocations is set (the Decode test).
+// GCC's -Wmismatched-new-delete cannot see that these two are a pair.
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
+#endif
+static std::atomic<int64_t> g_allocations{0};
+static std::atomic<bool> g_count_allocations{false};
+void* operator new(size_t n) {
+  if (g_count_allocations.load(std::memory_order_relaxed)) g_allocations++;
+  if (void* p = std::malloc(n ? n : 1)) return p;
+  throw std::bad_alloc();
+}
+void operator delete(void* p) noexcept {
+  std::free(p);
+}
+void operator delete(void* p, size_t) noexcept {
+  std::free(p);
+}
 
 namespace {
 
@@ -308,6 +329,34 @@ TEST(decode_with_kv_cache_matches_full_forward) {
     CHECK(!s.ok());
     CHECK_EQ(s.code(), Status::kInvalid);
     CHECK_EQ(b->CachePosition(), T);
+  }
+}
+
+// Decoding one token at a time reuses its buffers: once a first sequence has
+// grown them, a second one of the same length allocates nothing at all.
+TEST(single_token_decode_allocates_nothing) {
+  for (int threads : {1, 2}) {
+    ModelConfig c = Tiny(2, true);
+    c.context = 64;
+    std::vector<float> pf = FloatParams(c, 81);
+    std::vector<int32_t> in = RandomIds(c.context, c.vocab_size, 82);
+    auto b = MakeCpu(c, 1, c.context, false, threads);
+    CHECK_OK(b->SetParams(pf.data()));
+    std::vector<float> logits(c.vocab_size);
+    std::vector<float> first(c.vocab_size);
+    int64_t counts[2];
+    for (int pass = 0; pass < 2; pass++) {
+      CHECK_OK(b->ResetCache());
+      CHECK_OK(b->Decode(in.data(), 1, logits.data()));  // the first call makes the KV cache
+      if (pass == 0) first = logits;
+      const int64_t before = g_allocations.load();
+      g_count_allocations = true;
+      for (int t = 1; t < c.context; t++) CHECK_OK(b->Decode(&in[t], 1, logits.data()));
+      g_count_allocations = false;
+      counts[pass] = g_allocations.load() - before;
+    }
+    CHECK(counts[0] < c.context / 4);  // a few growths, not one per token
+    CHECK_EQ(counts[1], (int64_t)0);
   }
 }
 

@@ -424,6 +424,20 @@ TEST(parallel_paths_match_plain_loops) {
   }
   for (int c = 0; c < C; c++) CHECK_NEAR(dw[c], dw_ref[c], 1e-9);
   for (size_t i = 0; i < dt.size(); i++) CHECK_NEAR(dt[i], dt_ref[i], 1e-10);
+  // RoPE over enough rows to run on every thread equals one row at a time (serial).
+  const int RB = 2, RT = 600, nh = 4, hd = 16;
+  Vec yd = Randn((size_t)RB * RT * nh * hd, 123);
+  std::vector<float> y(yd.begin(), yd.end()), y1 = y;
+  rope_forward(y.data(), RB, RT, nh, hd, 5, 10000.0f);
+  for (int b = 0; b < RB; b++)
+    for (int t = 0; t < RT; t++)
+      rope_forward(y1.data() + ((size_t)b * RT + t) * nh * hd, 1, 1, nh, hd, 5 + t, 10000.0f);
+  CHECK(y == y1);
+  rope_backward(y.data(), RB, RT, nh, hd, 5, 10000.0f);
+  for (int b = 0; b < RB; b++)
+    for (int t = 0; t < RT; t++)
+      rope_backward(y1.data() + ((size_t)b * RT + t) * nh * hd, 1, 1, nh, hd, 5 + t, 10000.0f);
+  CHECK(y == y1);
 }
 
 TEST(vexp_accuracy_and_edges) {
