@@ -8,8 +8,9 @@
 // reaches x[N-1]. A target is scored in the first window that holds it, which
 // means: with S == T the windows are consecutive and every target is scored;
 // with S < T the windows overlap and each window after the first scores only
-// its last S targets (Hugging Face's strided perplexity, so that every scored
-// target has at least T - S tokens of context). x[0] is never a target; every
+// its last S targets (Hugging Face's strided perplexity, so that every target
+// after the first window has at least T - S + 1 tokens of context). x[0] is
+// never a target; every
 // other token is scored exactly once. Windows are independent, so the
 // batching (B windows per forward pass) cannot change which losses are summed.
 #pragma once

@@ -13,6 +13,8 @@ setup_file() { fixture_setup; }
   [[ "$output" == *"Usage: lm-eval"* ]]
   [[ "$output" == *"METHOD"* ]]
   [[ "$output" == *"first token of the data"* ]]
+  # as docs/eval.md says: window k >= 1 scores x[kS+T-S+1 .. kS+T], from kS on
+  [[ "$output" == *"at least T - S + 1 tokens of context"* ]]
   [[ "$output" == *"EXIT STATUS"* ]]
 }
 

@@ -61,8 +61,9 @@ METHOD
   from the tokens before it in its own window. The first token of the data is
   never a target; every other token is a target exactly once. With --stride
   S < T the windows start every S tokens and overlap; each window after the
-  first scores only its last S targets, so every scored target has at least
-  T - S tokens of context (Hugging Face's strided perplexity). Windows are
+  first scores only its last S targets, so every target after the first
+  window has at least T - S + 1 tokens of context (Hugging Face's strided
+  perplexity). Windows are
   independent, so --batch changes only the speed, never the result. The
   standard error treats the per-token losses as independent samples.
 
