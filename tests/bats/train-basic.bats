@@ -190,3 +190,40 @@ assert abs(tr["val_loss"] - ev["loss"]) < 1e-5, (tr["val_loss"], ev["loss"])
 assert abs(tr["val_bpb"] - ev["bpb"]) < 1e-5, (tr["val_bpb"], ev["bpb"])
 PY
 }
+
+@test "train: val windows are the ones docs/formats/checkpoint.md describes (each one lm-eval's)" {
+  # W = min((n-1)/T, ceil(val_tokens/T)) windows of T targets, window w from
+  # token w*floor((n-1)/W): each window evaluated alone by lm-eval --tokens,
+  # the sums must give val_loss and val_bpb.
+  T="$BATS_TEST_TMPDIR"
+  train "$T/run" --val-tokens 320 --steps 2 2>/dev/null
+  lm-pack cat "$D/shards" --split val -o "$T/val.tok"
+  python3 - "$T" "$BATS_TEST_DIRNAME/../python" <<'PY'
+import json, math, subprocess, sys
+sys.path.insert(0, sys.argv[2])
+import lmspec
+d = sys.argv[1]
+(hd, ids), = lmspec.read_streams(open(d + "/val.tok", "rb").read())
+n, T, val_tokens = len(ids), 32, 320
+W = max(1, min((n - 1) // T, -(-val_tokens // T)))
+stride = (n - 1) // W
+assert W == 10 and stride > T, (n, W, stride)  # spread, not back to back
+loss = text = 0.0
+count = nbytes = 0
+for w in range(W):
+    win = list(ids[w * stride:w * stride + T + 1])
+    assert len(win) == T + 1
+    open(d + "/w.tok", "wb").write(lmspec.stream_bytes(win, hd["vocab_size"], hd["eot_id"], hd["identity"]))
+    ev = json.loads(subprocess.check_output(["lm-eval", "--ckpt", d + "/run", "--tokens", d + "/w.tok",
+                                             "--json", "-q", "-j", "1", "--device", "cpu"]))
+    assert ev["targets"] == T, ev
+    loss += ev["loss"] * T
+    count += T
+    if ev["bytes"]:
+        text += ev["bpb"] * math.log(2) * ev["bytes"]
+        nbytes += ev["bytes"]
+tr = [json.loads(l) for l in open(d + "/run/metrics.jsonl") if '"val_loss"' in l][-1]
+assert abs(tr["val_loss"] - loss / count) < 1e-5, (tr["val_loss"], loss / count)
+assert abs(tr["val_bpb"] - text / math.log(2) / nbytes) < 1e-5, (tr["val_bpb"], text / math.log(2) / nbytes)
+PY
+}

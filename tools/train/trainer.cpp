@@ -378,8 +378,10 @@ Status Trainer::LoadValWindows() {
   if (n < 2 || opt_.val_tokens == 0) return Status::OK();
   // Windows of val_T_+1 tokens spread evenly over the whole val split, so that
   // the sample stands for all of it, not for its first documents: one every
-  // (n-1)/windows tokens, back to back when the split holds no more than
-  // --val-tokens. A val split shorter than the context gets one shorter window.
+  // (n-1)/windows tokens, back to back only when that is val_T_ (so the
+  // figures are lm-eval --data's only when val_T_ divides n-1 and --val-tokens
+  // >= n-1; the targets after the last whole window are never scored). A val
+  // split shorter than the context gets one shorter window.
   val_T_ = (int)std::min<uint64_t>((uint64_t)T_, n - 1);
   uint64_t windows = std::min<uint64_t>((n - 1) / val_T_, (opt_.val_tokens + val_T_ - 1) / val_T_);
   windows = std::max<uint64_t>(windows, 1);
