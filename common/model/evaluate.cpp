@@ -33,7 +33,9 @@ Status PlanWindows(int64_t n_tokens, int T, int S, std::vector<EvalWindow>* out)
 void EvalSums::Add(double nats, bool special, int64_t nbytes) {
   targets++;
   loss += nats;
-  loss_sq += nats * nats;
+  const double d = nats - run_mean;
+  run_mean += d / (double)targets;
+  run_m2 += d * (nats - run_mean);
   if (!special) {
     text_targets++;
     text_loss += nats;
@@ -52,8 +54,7 @@ double EvalSums::bits_per_byte() const {
 
 double EvalSums::std_error() const {
   if (targets < 2) return 0;
-  double n = (double)targets, mean = loss / n;
-  double var = (loss_sq - n * mean * mean) / (n - 1);
+  const double n = (double)targets, var = run_m2 / (n - 1);
   return var > 0 ? std::sqrt(var / n) : 0;
 }
 

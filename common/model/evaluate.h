@@ -38,9 +38,11 @@ Status PlanWindows(int64_t n_tokens, int T, int S, std::vector<EvalWindow>* out)
 // Running sums over scored targets: all of them for the loss, the non-special
 // ones for bits per byte.
 struct EvalSums {
-  int64_t targets = 0;       // scored targets
-  double loss = 0;           // sum of their losses, nats
-  double loss_sq = 0;        // sum of squared losses (for the standard error)
+  int64_t targets = 0;  // scored targets
+  double loss = 0;      // sum of their losses, nats
+  // Welford's running mean and sum of squared deviations of the losses (for
+  // the standard error): sum(x^2) - n mean^2 cancels when the losses are close.
+  double run_mean = 0, run_m2 = 0;
   int64_t text_targets = 0;  // scored targets that are not special tokens
   double text_loss = 0;      // sum of their losses, nats
   int64_t bytes = 0;         // UTF-8 bytes those targets decode to

@@ -219,7 +219,7 @@ TEST(evaluate_independent_of_batch) {
       }
       CHECK_EQ(sums.targets, ref.targets);
       CHECK_EQ(sums.loss, ref.loss);  // same order of summation: bitwise equal
-      CHECK_EQ(sums.loss_sq, ref.loss_sq);
+      CHECK_EQ(sums.run_m2, ref.run_m2);
       CHECK_EQ(sums.bytes, ref.bytes);
       CHECK(std::memcmp(per.data() + 1, ref_per.data() + 1, (per.size() - 1) * sizeof(float)) == 0);
     }
@@ -265,6 +265,13 @@ TEST(sums_known_answers) {
   EvalSums one;
   one.Add(3.0, false, 1);
   CHECK_EQ(one.std_error(), 0.0);
+  // Losses close together far from 0: sum(x^2) - n mean^2 cancels to noise
+  // (it gave 0 or a wrong digit); the running deviations keep the variance.
+  EvalSums close;
+  const int n = 1000000;
+  for (int i = 0; i < n; i++) close.Add(1e4 + ((i % 2) ? 1e-4 : -1e-4), false, 1);
+  // Sample variance 1e-8 * n / (n - 1); standard error sqrt(var / n).
+  CHECK_NEAR(close.std_error() / std::sqrt(1e-8 / (n - 1)), 1.0, 1e-6);
   EvalSums special_only;
   special_only.Add(1.0, true, 5);
   CHECK_EQ(special_only.bytes, 0);
