@@ -22,6 +22,7 @@
 # python3 with torch; default /usr/bin/python3, which scripts/install-deps.sh
 # --bench provides), KEEP=1 keeps the work directory.
 set -euo pipefail
+export LC_ALL=C  # decimal points in printf, awk and python3 -c figures, whatever the locale
 cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build}
 BIN=${BIN:-bin}

@@ -11,6 +11,7 @@
 # Our times are wall-clock times of the whole command (start-up and vocabulary
 # loading included); the anchors' exclude Python start-up and file reading.
 set -euo pipefail
+export LC_ALL=C  # decimal points in printf, awk and python3 -c figures, whatever the locale
 cd "$(dirname "$0")/.."
 BIN=${1:-bin}
 TOK="$BIN/lm-tokenize"

@@ -17,6 +17,7 @@
 # PYTHON (a python3 with torch; default: /usr/bin/python3, Debian's python3-torch
 # as issue 4 names, else python3), KEEP=1 keeps the work directory.
 set -euo pipefail
+export LC_ALL=C  # decimal points in printf, awk and python3 -c figures, whatever the locale
 cd "$(dirname "$0")/.."
 BIN=${BIN:-bin}
 THREADS=${THREADS:-2}

@@ -25,6 +25,7 @@
 # 50304) made up for the run and random text encoded with it. Throughput
 # depends on the shapes, not on the text, and the GPU machine has no corpora.
 set -euo pipefail
+export LC_ALL=C  # decimal points in printf, awk and python3 -c figures, whatever the locale
 cd "$(dirname "$0")/.."
 # table RESULTS.JSONL: lm against the reference, one row per shape.
 table() {
