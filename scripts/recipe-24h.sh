@@ -9,7 +9,8 @@
 # Each input file is one document, unless --jsonl FIELD (each line a JSON
 # object) or --doc-delim STR (e.g. '\n\n') splits it; 1% of the documents are
 # held out, so give a corpus of many documents. --train-opt passes one more
-# option to lm-train (e.g. --train-opt --micro-batch=16).
+# option to lm-train (e.g. --train-opt --micro-batch=16); one that names
+# --ckpt-every, --keep or --val-every replaces the recipe's 30m, 4 or 500.
 #
 # Stages (docs/recipe.md explains each):
 #   1. vocabulary: lm-tokenize train on a sample of the corpus (the first M MB of
@@ -126,11 +127,21 @@ fi
 # 3 + 4. size the model and train to the deadline --------------------------------
 if [ ! -e "$out/.trained" ]; then
   log "stage 3+4: size the model for $budget on $device, then train (resumes if interrupted)"
+  # The recipe's defaults, each left out when a --train-opt gives that option
+  # (lm-train refuses an option given twice).
+  defaults=(--ckpt-every 30m --keep 4 --val-every 500)
+  extra=()
+  for ((i = 0; i < ${#defaults[@]}; i += 2)); do
+    given=0
+    for t in "${train_opts[@]}"; do
+      [[ "$t" == "${defaults[i]}" || "$t" == "${defaults[i]}="* ]] && given=1
+    done
+    [ "$given" = 1 ] || extra+=("${defaults[i]}" "${defaults[i + 1]}")
+  done
   lm-train --data "$out/shards" --vocab "$out/tok.bpe" --out "$out/run" --auto-size \
-    --budget "$budget" --device "$device" --context "$context" --ckpt-every 30m --keep 4 \
-    --val-every 500 "${train_opts[@]}"
-  # Exit 0 also when a signal stopped it after a checkpoint: done only when the
-  # budget run reached its deadline.
+    --budget "$budget" --device "$device" --context "$context" "${extra[@]}" "${train_opts[@]}"
+  # Exit 0 also at a --stop-at (a signal kills it, and the trap above ends the
+  # recipe): done only when the budget run reached its deadline.
   if ! grep -q '"ended": *true' "$out/run/latest/trainer-state.json" 2>/dev/null; then
     echo "recipe-24h.sh: lm-train stopped before the end of its budget; rerun the same command to resume" >&2
     exit 1

@@ -98,8 +98,10 @@ recipe() {
   # Stages 1-2, and a training that stops (as after a crash) at step 3.
   # lm-train exits 0 there: the recipe must not call the training done (it
   # marked it so and evaluated the step-3 model).
-  run --separate-stderr recipe --out "$O" --budget 6s --train-opt --stop-at=3
+  # (--ckpt-every given through --train-opt replaces the recipe's 30m.)
+  run --separate-stderr recipe --out "$O" --budget 6s --train-opt --stop-at=3 --train-opt --ckpt-every=1
   [ "$status" -eq 1 ] || { echo "$stderr" | tail -30; false; }
+  [ -d "$O/run/step-0000001" ] && [ -d "$O/run/step-0000002" ]
   [[ "$stderr" == *"lm-train stopped before the end of its budget; rerun the same command to resume"* ]]
   [ "$(readlink "$O/run/latest")" = step-0000003 ]
   [ ! -e "$O/.trained" ] && [ ! -e "$O/final-eval.json" ]
