@@ -9,6 +9,7 @@
 #include <unordered_map>
 
 #include "text/unicode.h"
+#include "util/codec.h"
 #include "util/file.h"
 #include "util/json.h"
 
@@ -346,7 +347,7 @@ Status ExportHf(const Vocab& v, std::string* out) {
   for (uint32_t i = 0; i < v.size(); i++) {
     if (!v.is_special(i)) continue;
     const std::string& text = f.tokens[i].bytes;
-    if (!unicode::Valid(text))
+    if (!ValidUtf8(text.data(), text.size()))
       return Status::Invalid("special token " + std::to_string(i) +
                              " is not valid UTF-8, which tokenizer.json cannot hold");
     auto same = vocab.find(text);
@@ -363,7 +364,7 @@ Status ExportHf(const Vocab& v, std::string* out) {
                      {"normalized", false},
                      {"special", true}});
   }
-  if (!unicode::Valid(f.pattern))
+  if (!ValidUtf8(f.pattern.data(), f.pattern.size()))
     return Status::Invalid("the pattern is not valid UTF-8, which tokenizer.json cannot hold");
   json pre;
   if (f.pattern_kind == PatternKind::kNone) {

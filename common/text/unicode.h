@@ -7,7 +7,6 @@
 
 #include <cstddef>
 #include <cstdint>
-#include <string>
 
 namespace lm {
 namespace unicode {
@@ -71,16 +70,6 @@ inline int Decode(const uint8_t* p, const uint8_t* end, uint32_t* cp) {
 
 // Appends the UTF-8 form of cp.
 void Append(uint32_t cp, char* buf, int* len);
-
-// Whether s is well-formed UTF-8 throughout (as JSON strings must be).
-inline bool Valid(const std::string& s) {
-  const uint8_t* p = reinterpret_cast<const uint8_t*>(s.data());
-  const uint8_t* end = p + s.size();
-  uint32_t cp;
-  for (int len; p < end; p += len)
-    if ((len = Decode(p, end, &cp)) == 0) return false;
-  return true;
-}
 
 }  // namespace unicode
 }  // namespace lm

@@ -22,8 +22,8 @@
 #include "format/manifest.h"
 #include "format/shard.h"
 #include "format/tokens.h"
-#include "text/unicode.h"
 #include "util/cli.h"
+#include "util/codec.h"
 #include "util/file.h"
 #include "util/hash.h"
 #include "util/progress.h"
@@ -202,7 +202,7 @@ Status RunPack(int argc, char** argv) {
   LM_RETURN_IF_ERROR(cli::ResolveThreads(threads, &opt.threads));
   if (label.find('\n') != std::string::npos || label.find('\r') != std::string::npos)
     return Status::Usage("--label must be one line (inspect --labels prints one per line)");
-  if (!unicode::Valid(label))
+  if (!ValidUtf8(label.data(), label.size()))
     return Status::Usage("--label must be UTF-8 text (the manifest is JSON)");
   if (cmd.vm.count("label") && label.empty())
     return Status::Usage("--label must not be empty (inspect --labels could not show it)");
