@@ -306,16 +306,9 @@ Status DatasetWriter::AddRun(int k, const uint32_t* ids, size_t n) {
       // Count it before the file exists, so that a signal handler sees it.
       if (slot_ >= 0) g_slots[slot_].count[k].store(seq_[k] + 1);
       seq_[k]++;
-      Status s = w.Open(JoinPath(opt_.dir, name), o);
-      if (!s.ok() && !PathExists(opt_.dir)) {
-        // A concurrent --append writer that made DIR, then failed, removed it
-        // while it was still empty: make it again (and own it, for cleanup).
-        LM_RETURN_IF_ERROR(MakeDirs(opt_.dir));
-        created_dir_ = true;
-        if (slot_ >= 0) g_slots[slot_].created.store(true);
-        s = w.Open(JoinPath(opt_.dir, name), o);
-      }
-      LM_RETURN_IF_ERROR(s);
+      // DIR cannot have gone meanwhile: this writer's lock file, made in
+      // Create, keeps it from being empty, so another writer's rmdir fails.
+      LM_RETURN_IF_ERROR(w.Open(JoinPath(opt_.dir, name), o));
     }
     uint64_t room = opt_.shard_tokens - w.tokens();
     size_t take = n < room ? n : (size_t)room;
