@@ -13,6 +13,7 @@
 #include <thread>
 
 #include "util/file.h"
+#include "util/signals.h"
 
 namespace lm {
 

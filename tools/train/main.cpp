@@ -15,6 +15,7 @@
 #include "util/cli.h"
 #include "util/file.h"
 #include "util/progress.h"
+#include "util/signals.h"
 
 namespace lm {
 namespace {
@@ -26,8 +27,7 @@ void OnStop(int sig) {
   if (g_stop.load()) {
     // A second request while finishing the step: stop now. The step directory
     // being written (if any) is a temporary that the next run removes.
-    signal(sig, SIG_DFL);
-    raise(sig);
+    DieOfSignal(sig);
     return;
   }
   g_stop = sig;
@@ -646,12 +646,7 @@ Status Run(int argc, char** argv) {
     // let `lm-train ... && lm-eval ...` go on, and bash, seeing a child that
     // handled the Ctrl-C, went on with the rest of a script.
     fflush(nullptr);
-    signal(sig, SIG_DFL);
-    sigset_t set;
-    sigemptyset(&set);
-    sigaddset(&set, sig);
-    sigprocmask(SIG_UNBLOCK, &set, nullptr);
-    raise(sig);
+    DieOfSignal(sig);
     return Status::Interrupted(std::string("stopped by ") + SignalName(sig));
   }
   if (!stop_reason.empty()) {
