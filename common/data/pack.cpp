@@ -12,6 +12,7 @@
 #include "util/codec.h"
 #include "util/file.h"
 #include "util/hash.h"
+#include "util/human.h"
 #include "util/progress.h"
 #include "util/signals.h"
 
@@ -91,15 +92,6 @@ void RemoveShardsOnSignal(const void* arg) {
   FormatWriterLockPath(path, c.dir, c.id);
   unlink(path);
   if (c.created.load()) rmdir(c.dir);
-}
-
-std::string NowIso() {
-  time_t t = time(nullptr);
-  struct tm tm;
-  gmtime_r(&t, &tm);
-  char b[32];
-  strftime(b, sizeof b, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return b;
 }
 
 // The index of the first `t` in ids[i, n), or n. Eight at a time through a
@@ -381,7 +373,7 @@ Status DatasetWriter::Finish(PackStats* stats) {
     w.val_docs = opt_.val_docs;
     w.documents = stats_.documents;
     w.documents_known = true;
-    w.created = NowIso();
+    w.created = NowUtcIso();
     w.label = opt_.label;
     m.writers.push_back(w);
     SignalBlock block;

@@ -14,6 +14,7 @@
 #include "trainer.h"
 #include "util/cli.h"
 #include "util/file.h"
+#include "util/human.h"
 #include "util/progress.h"
 #include "util/signals.h"
 
@@ -63,30 +64,6 @@ void InstallSignals() {
   // log lines are lost, not the run, which would otherwise die at its next
   // line without a checkpoint. metrics.jsonl still records every step.
   signal(SIGPIPE, SIG_IGN);
-}
-
-std::string FormatDuration(double s) {
-  if (!std::isfinite(s) || s < 0) return "?";
-  char b[48];
-  long long t = (long long)std::llround(s);
-  if (t >= 3600)
-    snprintf(b, sizeof b, "%lldh%02lldm", t / 3600, (t / 60) % 60);
-  else if (t >= 60)
-    snprintf(b, sizeof b, "%lldm%02llds", t / 60, t % 60);
-  else
-    snprintf(b, sizeof b, "%llds", t);
-  return b;
-}
-
-std::string FormatRate(double x) {
-  char b[32];
-  if (x >= 1e6)
-    snprintf(b, sizeof b, "%.2fM", x / 1e6);
-  else if (x >= 1e3)
-    snprintf(b, sizeof b, "%.1fk", x / 1e3);
-  else
-    snprintf(b, sizeof b, "%.0f", x);
-  return b;
 }
 
 bool AllDigits(const std::string& s) {
