@@ -15,6 +15,7 @@
 #include "engine/make_backend.h"
 #include "model/params.h"
 #include "model/sampler.h"
+#include "recipe.h"
 #include "util/cli.h"
 #include "util/hash.h"
 #include "util/human.h"
@@ -224,7 +225,7 @@ Status Trainer::ChooseModel(const Checkpoint& meta, bool have_ckpt) {
                            std::to_string(train_tokens) + " tokens, but context " +
                            std::to_string(T_) + " needs at least " + std::to_string(T_ + 1) +
                            " (use a smaller --context or more data)");
-  return Status::OK();
+  return CheckRecipeForModel(opt_, cfg_);
 }
 
 // Batch geometry: micro-batches of B x T, accumulated to --batch-tokens; then
@@ -293,7 +294,7 @@ Status Trainer::StartState(const Checkpoint& meta, bool have_ckpt) {
   } else {
     ParamLayout layout = MakeParamLayout(cfg_);
     std::vector<float> p(layout.total);
-    InitParams(cfg_, layout, DeriveSeed(opt_.seed, 1), p.data());
+    InitParams(cfg_, layout, DeriveSeed(opt_.seed, 1), p.data(), opt_.init);
     LM_RETURN_IF_ERROR(backend_->SetParams(p.data()));
     std::vector<float> zero(layout.total, 0.0f);
     LM_RETURN_IF_ERROR(backend_->SetOptimizerState(zero.data(), zero.data(), 0));
@@ -328,18 +329,14 @@ Status Trainer::ResumeSettings(const Checkpoint& meta, int* given) {
   }
   // A number of the run's: taken when the option is not given, else compared.
   auto keep = [&](const char* option, const json& obj, const char* key, auto* value) {
-    if (!obj.is_object() || !obj.contains(key) || !obj[key].is_number()) return;
-    auto run = obj[key].get<std::decay_t<decltype(*value)>>();
-    if (!opt_.Given(option))
-      *value = run;
-    else if (run != *value)
-      LogWarn("resuming with --%s %g; the run used %g", option, (double)*value, (double)run);
+    KeepRunSetting(opt_, option, obj, key, value);
   };
   keep("lr", tr, "lr", &opt_.adam.lr);
   keep("beta1", tr, "beta1", &opt_.adam.beta1);
   keep("beta2", tr, "beta2", &opt_.adam.beta2);
   keep("weight-decay", tr, "weight_decay", &opt_.adam.weight_decay);
   keep("grad-clip", tr, "grad_clip", &opt_.adam.grad_clip);
+  LM_RETURN_IF_ERROR(ResumeRecipe(tr, meta.dir + "/trainer-state.json", &opt_));
   if (st.contains("schedule") && st["schedule"].is_object()) {
     const json& sc = st["schedule"];
     if (sc.contains("kind") && sc["kind"].is_string()) {
@@ -386,7 +383,7 @@ Status Trainer::CheckRunDirectory(Checkpoint* ck, bool* have) {
     while (struct dirent* e = readdir(d)) {
       std::string n = e->d_name;
       if (n.rfind(".tmp-step-", 0) == 0 || n.rfind(".old-step-", 0) == 0 ||
-          n.rfind(".latest-", 0) == 0)
+          n.rfind(".latest-", 0) == 0 || n.rfind(".best-", 0) == 0)
         stale.push_back(JoinPath(opt_.out_dir, n));
     }
     closedir(d);
@@ -417,7 +414,9 @@ Status Trainer::ResolveLength(const Checkpoint* resumed) {
   if (opt_.warmup_steps >= 0) {
     sc.warmup_steps = opt_.warmup_steps;
   } else if (opt_.warmup_fraction >= 0) {
-    if (total_steps_ > 0)
+    // A fraction of the steps, unless --max-epochs may end the run sooner:
+    // then a fraction of the progress, which counts epochs too.
+    if (total_steps_ > 0 && opt_.max_epochs <= 0)
       sc.warmup_steps = (int64_t)std::llround(opt_.warmup_fraction * (double)total_steps_);
     else
       sc.warmup_fraction = opt_.warmup_fraction;
@@ -484,7 +483,11 @@ Status Trainer::RestoreFrom(const Checkpoint& meta) {
   LM_RETURN_IF_ERROR(LoadCheckpoint(meta.dir, true, &ck));
   std::vector<float> m, v;
   int64_t adam_step = 0;
-  LM_RETURN_IF_ERROR(LoadOptimizerState(ck.dir, ck.config, &m, &v, &adam_step));
+  std::string optimizer;
+  LM_RETURN_IF_ERROR(LoadOptimizerState(ck.dir, ck.config, &m, &v, &adam_step, &optimizer));
+  if (optimizer != opt_.optimizer)
+    return Status::Corruption(JoinPath(ck.dir, "optimizer.safetensors") + ": holds " + optimizer +
+                              " state, but trainer-state.json says the run uses " + opt_.optimizer);
   LM_RETURN_IF_ERROR(backend_->SetParams(ck.params.data()));
   LM_RETURN_IF_ERROR(backend_->SetOptimizerState(m.data(), v.data(), adam_step));
   LM_RETURN_IF_ERROR(
@@ -508,6 +511,10 @@ Status Trainer::ReadProgress(const Checkpoint& meta) {
     if (opt_.budget_seconds > 0 && tr.value("budget_seconds", -1.0) == opt_.budget_seconds &&
         tr.value("ended", false))
       ended_ = true;
+    if (st.contains("best") && st["best"].is_object()) {  // RUN/best so far
+      best_step_ = st["best"].value("step", (int64_t)-1);
+      best_loss_ = st["best"].value("val_loss", 0.0);
+    }
     return Status::OK();
   });
 }
@@ -551,7 +558,17 @@ double Trainer::elapsed() const {
   return elapsed_base_ + std::chrono::duration<double>(Clock::now() - session_start_).count();
 }
 
+double Trainer::epochs() const {
+  const uint64_t unique = ds_ ? ds_->info().tokens[(int)Split::kTrain] : 0;
+  return unique ? (double)tokens_seen_ / (double)unique : 0.0;
+}
+
 double Trainer::progress() const {
+  const double p = LengthProgress();
+  return opt_.max_epochs > 0 ? std::max(p, epochs() / opt_.max_epochs) : p;
+}
+
+double Trainer::LengthProgress() const {
   if (opt_.budget_seconds > 0) return elapsed() / opt_.budget_seconds;
   if (total_steps_ <= 0) return 1.0;
   // Under --tokens, the fraction of the tokens (the same as of the steps
@@ -563,20 +580,25 @@ double Trainer::progress() const {
 }
 
 bool Trainer::Finished() const {
+  if (opt_.max_epochs > 0 && epochs() >= opt_.max_epochs) return true;
   if (opt_.budget_seconds > 0) return ended_ || elapsed() >= opt_.budget_seconds;
   return step_ >= total_steps_;
 }
 
 Status Trainer::Step(StepStats* st) {
   auto t0 = Clock::now();
-  double mult = opt_.schedule.Multiplier(progress(), step_);
-  AdamWConfig a = opt_.adam;
-  a.lr = (float)(opt_.adam.lr * mult);
+  const double prog = progress();
+  double mult = opt_.schedule.Multiplier(prog, step_);
+  const AdamWConfig a = ScheduledOptimizer(opt_.adam, mult);
   LM_RETURN_IF_ERROR(backend_->ZeroGrad());
   double loss_sum = 0;
-  const int B = micro_batch_;
+  // The step's sequences (fewer during a batch warmup), in micro-batches of
+  // near-equal size, each weighted by its share of the sequences.
+  const int S = BatchSequences(micro_batch_ * micro_steps_, opt_.batch_warmup, prog);
+  const int n_micro = (S + micro_batch_ - 1) / micro_batch_;
   const BatchCursor start = sampler_->cursor();
-  for (int m = 0; m < micro_steps_; m++) {
+  for (int m = 0; m < n_micro; m++) {
+    const int B = (int)((int64_t)S * (m + 1) / n_micro - (int64_t)S * m / n_micro);
     if (m > 0 && interrupt_ && interrupt_()) {
       LM_RETURN_IF_ERROR(sampler_->Seek(start));
       st->abandoned = true;
@@ -592,10 +614,10 @@ Status Trainer::Step(StepStats* st) {
       }
     float loss = 0;
     LM_RETURN_IF_ERROR(backend_->ForwardBackward(inputs_.data(), targets_.data(), B, T_,
-                                                 1.0f / (float)micro_steps_, &loss));
-    loss_sum += loss;
+                                                 (float)B / (float)S, &loss));
+    loss_sum += (double)loss * B;
   }
-  st->loss = (float)(loss_sum / micro_steps_);
+  st->loss = (float)(loss_sum / S);
   st->lr = opt_.adam.lr * mult;
   st->grad_norm = 0;
   st->skipped = false;
@@ -606,9 +628,9 @@ Status Trainer::Step(StepStats* st) {
     LM_RETURN_IF_ERROR(backend_->OptimizerStep(a, &st->grad_norm, &st->skipped));
   }
   step_++;
-  tokens_seen_ += tokens_per_step();
+  tokens_seen_ += (uint64_t)S * T_;
   st->step = step_;
-  st->tokens = tokens_per_step();
+  st->tokens = (uint64_t)S * T_;
   st->seconds = std::chrono::duration<double>(Clock::now() - t0).count();
   return Status::OK();
 }
@@ -682,6 +704,8 @@ std::string Trainer::ExtraStateJson() {
                 {"eps", opt_.adam.eps},
                 {"weight_decay", opt_.adam.weight_decay},
                 {"grad_clip", opt_.adam.grad_clip}};
+  RecipeToJson(opt_, &j["train"]);
+  if (best_step_ >= 0) j["best"] = {{"step", best_step_}, {"val_loss", best_loss_}};
   j["schedule"] = {{"kind", ScheduleKindName(opt_.schedule.kind)},
                    {"warmup_steps", opt_.schedule.warmup_steps},
                    {"warmup_fraction", opt_.schedule.warmup_fraction},
@@ -711,6 +735,7 @@ Status Trainer::Save(std::string* dir) {
   c.adam_m = m.data();
   c.adam_v = v.data();
   c.adam_step = adam_step;
+  c.muon = opt_.adam.muon.enabled;
   c.extra_json = ExtraStateJson();
   LM_RETURN_IF_ERROR(WriteCheckpoint(opt_.out_dir, c, dir));
   LM_RETURN_IF_ERROR(PointLatest(opt_.out_dir, *dir));
@@ -747,6 +772,7 @@ Status Trainer::LogStep(const StepStats& st, double tokens_per_s) {
             {"lr", st.lr},
             {"grad_norm", Num(st.grad_norm)},
             {"tokens_per_s", Num(tokens_per_s)},
+            {"epochs", epochs()},
             {"skipped", st.skipped}};
   return AppendMetrics(j.dump() + "\n");
 }
