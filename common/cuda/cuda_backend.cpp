@@ -33,6 +33,7 @@
 #include "cuda/cuda_backend.h"
 #include "cuda/kernels.h"
 #include "cuda/matmul.h"
+#include "cuda/muon_step.h"
 
 namespace lm {
 namespace cuda {
@@ -203,14 +204,15 @@ class CudaBackend : public Backend {
     LM_RETURN_IF_ERROR(Alloc(&rope_, table.size(), "rope table"));
     LM_CUDA_RETURN(cudaMemcpyAsync(rope_, table.data(), table.size() * sizeof(float),
                                    cudaMemcpyHostToDevice, s_));
-    // Runs of adjacent tensors with the same decay flag: one AdamW launch each.
+    // Runs of adjacent tensors with the same decay flag and optimizer group
+    // (learning rate, AdamW or Muon): one AdamW launch each.
     runs_.clear();
     for (const TensorInfo& t : layout_.tensors) {
-      if (!runs_.empty() && runs_.back().decay == t.decay &&
+      if (!runs_.empty() && runs_.back().decay == t.decay && runs_.back().group == t.group &&
           runs_.back().offset + runs_.back().count == t.offset)
         runs_.back().count += t.numel;
       else
-        runs_.push_back({t.offset, t.numel, t.decay});
+        runs_.push_back({t.offset, t.numel, t.decay, t.group});
     }
     LM_CUDA_RETURN(cudaStreamSynchronize(s_));
     ready_ = true;
@@ -297,11 +299,13 @@ class CudaBackend : public Backend {
         opt.grad_clip > 0 && norm > opt.grad_clip ? (float)(opt.grad_clip / norm) : 1.0f;
     step_++;
     for (const Run& r : runs_) {
+      if (opt.UsesMuon(r.group)) continue;
       LM_RETURN_IF_ERROR(adamw_update(p32_ + r.offset, p16_ + r.offset, grad_ + r.offset,
-                                      m_ + r.offset, v_ + r.offset, (int64_t)r.count, opt.lr,
-                                      opt.beta1, opt.beta2, opt.eps,
+                                      m_ + r.offset, v_ + r.offset, (int64_t)r.count,
+                                      opt.LrFor(r.group), opt.beta1, opt.beta2, opt.eps,
                                       r.decay ? opt.weight_decay : 0.0f, step_, scale, s_));
     }
+    if (opt.muon.enabled) LM_RETURN_IF_ERROR(MuonStep(opt.muon, scale));
     LM_CUDA_RETURN(cudaStreamSynchronize(s_));
     if (ProfileOn() && !profile_warm_) {  // the first step loads modules and plans
       ProfileWarmedUp();
@@ -403,7 +407,21 @@ class CudaBackend : public Backend {
   struct Run {
     size_t offset, count;
     bool decay;
+    ParamGroup group;
   };
+
+  // Muon on every hidden matrix, one after the other on the stream (its
+  // scratch, cuda/muon_step.h, is allocated at the first Muon step).
+  Status MuonStep(const MuonConfig& mc, float grad_scale) {
+    if (!muon_.u) LM_RETURN_IF_ERROR(AllocMuonScratch(layout_, &muon_));
+    for (const TensorInfo& t : layout_.tensors) {
+      if (t.group != ParamGroup::kMatrix) continue;
+      const size_t o = t.offset;
+      LM_RETURN_IF_ERROR(MuonStepDevice(mm_.get(), muon_, p32_ + o, p16_ + o, grad_ + o, m_ + o,
+                                        t.rows(), t.cols(), mc, grad_scale, s_));
+    }
+    return Status::OK();
+  }
 
   template <typename P>
   Status Alloc(P** p, int64_t count, const char* what) {
@@ -429,6 +447,7 @@ class CudaBackend : public Backend {
   void Release() {
     if (s_) cudaStreamSynchronize(s_);
     mm_.reset();  // its handles and workspace, before the stream goes
+    FreeMuonScratch(&muon_);
     for (void* p : allocs_) cudaFree(p);
     allocs_.clear();
     if (s_) cudaStreamDestroy(s_);
@@ -662,6 +681,7 @@ class CudaBackend : public Backend {
   size_t embed_ = 0, normf_ = 0, head_ = 0;
   std::vector<LayerOffsets> layers_;
   std::vector<Run> runs_;
+  MuonScratch muon_;
 
   float* p32_ = nullptr;
   bf16* p16_ = nullptr;

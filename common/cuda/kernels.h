@@ -118,5 +118,18 @@ Status adamw_update(float* params, bf16* p16, const float* grads, float* m, floa
                     float lr, float b1, float b2, float eps, float wd, int64_t t, float grad_scale,
                     cudaStream_t s);
 
+// --- muon.cu (twins: muon_momentum + sum_squares, ns_normalize, muon_apply) --
+// Muon's momentum (cpu/muon.h): out (fp32) = the update before
+// orthogonalisation, mom updated in place, and *sumsq (one double in device
+// memory) += sum of out^2.
+Status muon_momentum(float* out, float* mom, const float* grad, int64_t n, float mu, bool nesterov,
+                     float grad_scale, double* sumsq, cudaStream_t s);
+// out (bf16) = in / (sqrt(*sumsq) + eps), *sumsq read on the device.
+Status ns_normalize(bf16* out, const float* in, int64_t n, const double* sumsq, float eps,
+                    cudaStream_t s);
+// p = p * (1 - lr * wd) - lr * scale * x (x bf16), and p16 = bf16(p) when not null.
+Status muon_apply(float* p, bf16* p16, const bf16* x, int64_t n, float lr, float wd, float scale,
+                  cudaStream_t s);
+
 }  // namespace cuda
 }  // namespace lm

@@ -30,11 +30,13 @@
 #include <vector>
 
 #include "cpu/backend_cpu.h"
+#include "cpu/muon.h"
 #include "cpu/ops.h"
 #include "cuda/check.h"
 #include "cuda/cuda_backend.h"
 #include "cuda/kernels.h"
 #include "cuda/matmul.h"
+#include "cuda/muon_step.h"
 #include "model/config.h"
 #include "model/params.h"
 #include "tests/gpu/attention_case.h"
@@ -604,6 +606,80 @@ Status CheckOptimizer(int64_t n, int64_t t) {
   return Status::OK();
 }
 
+// Muon: the three fused kernels against their twins, then one whole step of a
+// (rows,cols) matrix (bf16 Newton-Schulz products on cuBLASLt) against
+// cpu::muon_update in fp32; the step is compared by what it moved.
+Status CheckMuon(lm::cuda::Matmul* mm, int rows, int cols) {
+  const int64_t n = (int64_t)rows * cols;
+  std::vector<float> w = Randn(n, 0.02f), g = Randn(n, 0.1f), m = Randn(n, 0.01f);
+  Dev<float> dw, dg, dm, du;
+  Dev<bf16> dx, dw16;
+  Dev<double> dsum;
+  LM_RETURN_IF_ERROR(dg.Put(g));
+  LM_RETURN_IF_ERROR(dm.Put(m));
+  LM_RETURN_IF_ERROR(du.Alloc(n));
+  LM_RETURN_IF_ERROR(dx.Alloc(n));
+  LM_RETURN_IF_ERROR(dsum.Alloc(1));
+  LM_CUDA_RETURN(cudaMemset(dsum.p(), 0, sizeof(double)));
+  const std::string sh = Shape({{"rows", rows}, {"cols", cols}});
+  LM_RETURN_IF_ERROR(
+      lm::cuda::muon_momentum(du.p(), dm.p(), dg.p(), n, 0.95f, true, 0.8f, dsum.p(), g_s));
+  std::vector<float> ru(n), rm = m, gu, gm, gx;
+  lm::cpu::muon_momentum(ru.data(), rm.data(), g.data(), n, 0.95f, true, 0.8f);
+  LM_RETURN_IF_ERROR(du.Get(&gu));
+  LM_RETURN_IF_ERROR(dm.Get(&gm));
+  Report("muon_momentum update", sh, gu, ru, 1e-6);
+  Report("muon_momentum buffer", sh, gm, rm, 1e-6);
+  LM_RETURN_IF_ERROR(lm::cuda::ns_normalize(dx.p(), du.p(), n, dsum.p(), lm::cpu::kNsEps, g_s));
+  std::vector<float> rx(n);
+  lm::cpu::ns_normalize(rx.data(), ru.data(), n);
+  LM_RETURN_IF_ERROR(GetF(dx, &gx));
+  Report("ns_normalize (bf16)", sh, gx, rx, 1e-2);
+  // The update kernel on its own, from the rounded normalised update.
+  std::vector<float> rw = w, gw;
+  LM_RETURN_IF_ERROR(dw.Put(w));
+  LM_RETURN_IF_ERROR(dw16.Alloc(n));
+  LM_RETURN_IF_ERROR(lm::cuda::muon_apply(dw.p(), dw16.p(), dx.p(), n, 0.02f, 0.1f, 1.5f, g_s));
+  lm::cpu::muon_apply(rw.data(), gx.data(), n, 0.02f, 0.1f, 1.5f);
+  LM_RETURN_IF_ERROR(dw.Get(&gw));
+  Report("muon_apply", sh, gw, rw, 1e-6);
+  // The whole step from the original state.
+  lm::cuda::MuonScratch scratch;
+  lm::ParamLayout one;
+  lm::TensorInfo t;
+  t.shape = {rows, cols};
+  t.numel = (size_t)n;
+  t.group = lm::ParamGroup::kMatrix;
+  one.tensors.push_back(t);
+  LM_RETURN_IF_ERROR(lm::cuda::AllocMuonScratch(one, &scratch));
+  LM_RETURN_IF_ERROR(dw.Put(w));
+  LM_RETURN_IF_ERROR(dm.Put(m));
+  lm::MuonConfig mc;
+  mc.lr = 0.02f;
+  mc.weight_decay = 0.1f;
+  Status st = lm::cuda::MuonStepDevice(mm, scratch, dw.p(), dw16.p(), dg.p(), dm.p(), rows, cols,
+                                       mc, 0.8f, g_s);
+  if (st.ok()) st = dw.Get(&gw);
+  lm::cuda::FreeMuonScratch(&scratch);
+  LM_RETURN_IF_ERROR(st);
+  lm::cpu::MuonStep cs;
+  cs.lr = mc.lr;
+  cs.weight_decay = mc.weight_decay;
+  cs.grad_scale = 0.8f;
+  rw = w;
+  rm = m;
+  std::vector<float> scr(lm::cpu::newton_schulz_scratch(rows, cols));
+  lm::cpu::muon_update(rw.data(), g.data(), rm.data(), rows, cols, cs, scr.data());
+  std::vector<float> dgot(n), dref(n);
+  for (int64_t i = 0; i < n; i++) {
+    dgot[i] = gw[i] - w[i];
+    dref[i] = rw[i] - w[i];
+  }
+  // Five bf16 iterations: a few bf16 ulps of drift in the update's direction.
+  Report("muon step (bf16 NS)", sh, dgot, dref, 3e-2);
+  return Status::OK();
+}
+
 // --- the whole model -------------------------------------------------------------
 std::vector<int32_t> Sequence(int n, int V, uint64_t seed) {
   // A learnable stream: mostly next = (3*prev + 1) mod V, sometimes random, so
@@ -621,6 +697,7 @@ struct ModelCase {
   lm::ModelConfig cfg;
   int B, T;
   bool recompute;
+  bool muon = false;  // train with Muon for the matrices (else AdamW throughout)
 };
 
 Status MakeBackends(const ModelCase& mc, bool training, std::unique_ptr<lm::Backend>* cpu,
@@ -708,6 +785,8 @@ Status CheckModel(const ModelCase& mc, int steps) {
   LM_RETURN_IF_ERROR(gpu->SetOptimizerState(zeros.data(), zeros.data(), 0));
   lm::AdamWConfig opt;
   opt.lr = 3e-3f;
+  opt.muon.enabled = mc.muon;
+  opt.muon.lr = 0.02f;
   double worst = 0;
   int worst_step = 0;
   float first = 0;
@@ -813,6 +892,10 @@ Status RunDeviceChecks(bool quick) {
   LM_RETURN_IF_ERROR(CheckCrossEntropy(6, 1001, 1003));  // bf16 rows not 16-byte aligned
   LM_RETURN_IF_ERROR(CheckOptimizer(100003, 1));
   LM_RETURN_IF_ERROR(CheckOptimizer(1 << 20, 10));
+  LM_RETURN_IF_ERROR(CheckMuon(&mm, 37, 53));     // odd sizes, wide
+  LM_RETURN_IF_ERROR(CheckMuon(&mm, 768, 768));   // GPT-2 124M's attention projections
+  LM_RETURN_IF_ERROR(CheckMuon(&mm, 2048, 768));  // its gate/up: tall
+  LM_RETURN_IF_ERROR(CheckMuon(&mm, 768, 2048));  // its down: wide
   printf("matmul fallbacks to cublasGemmEx: %lld\n", (long long)mm.fallbacks());
 
   // Whole model: tied embeddings with grouped-query heads; untied with
@@ -829,6 +912,10 @@ Status RunDeviceChecks(bool quick) {
   a.cfg.Pad();
   LM_RETURN_IF_ERROR(a.cfg.Validate());
   LM_RETURN_IF_ERROR(CheckModel(a, 50));
+  ModelCase am = a;  // the same with Muon: its bf16 Newton-Schulz against the CPU's fp32
+  am.name = "gqa-tied-muon";
+  am.muon = true;
+  LM_RETURN_IF_ERROR(CheckModel(am, quick ? 10 : 50));
   // This one also runs the chunked logits path (the head and loss 50 rows at a
   // time), which the default chunk size never takes at these sizes.
   setenv("LM_CUDA_LOGIT_ROWS", "50", 1);

@@ -13,6 +13,7 @@
 #include "common/cuda/convert.cu"
 #include "common/cuda/cross_entropy.cu"
 #include "common/cuda/embedding.cu"
+#include "common/cuda/muon.cu"
 #include "common/cuda/rmsnorm.cu"
 #include "common/cuda/rope.cu"
 #include "common/cuda/swiglu.cu"
@@ -23,6 +24,7 @@
 #include <string>
 #include <vector>
 
+#include "cpu/muon.h"
 #include "cpu/ops.h"
 #include "tests/gpu/attention_case.h"
 #include "tests/unit/test.h"
@@ -384,6 +386,41 @@ TEST(adamw_and_sum_squares) {
   CHECK_REL(m, rm, 1e-7);
   CHECK_REL(v, rv, 1e-7);
   CHECK_REL(ToF(p16), rp, 1e-2);
+}
+
+// Muon's three kernels against cpu/muon.h: the momentum (and the sum of
+// squares the normalisation needs), the normalisation into bf16, the update.
+TEST(muon_momentum_normalize_apply) {
+  for (bool nesterov : {true, false}) {
+    const int64_t n = 3001;
+    auto g = Randn(n, 0.1f), m = Randn(n, 0.01f), p = Randn(n);
+    auto rm = m;
+    std::vector<float> u = PoisonF(n), ru(n);
+    double ss = 0;
+    CHECK_OK(lm::cuda::muon_momentum(u.data(), m.data(), g.data(), n, 0.95f, nesterov, 0.7f, &ss,
+                                     nullptr));
+    lm::cpu::muon_momentum(ru.data(), rm.data(), g.data(), n, 0.95f, nesterov, 0.7f);
+    CHECK_REL(u, ru, 1e-7);
+    CHECK_REL(m, rm, 1e-7);
+    const double rs = lm::cpu::sum_squares(ru.data(), n);
+    CHECK_NEAR(ss, rs, 1e-5 * rs);
+    std::vector<bf16> x = PoisonB(n);
+    CHECK_OK(lm::cuda::ns_normalize(x.data(), u.data(), n, &ss, lm::cpu::kNsEps, nullptr));
+    std::vector<float> rx(n);
+    lm::cpu::ns_normalize(rx.data(), ru.data(), n);
+    for (auto& v : rx) v = Rb(v);  // the kernel writes bf16
+    CHECK_REL(ToF(x), rx, 1e-5);
+    auto rp = p;
+    std::vector<bf16> p16 = PoisonB(n);
+    CHECK_OK(lm::cuda::muon_apply(p.data(), p16.data(), x.data(), n, 0.02f, 0.1f, 1.5f, nullptr));
+    lm::cpu::muon_apply(rp.data(), ToF(x).data(), n, 0.02f, 0.1f, 1.5f);
+    CHECK_REL(p, rp, 0.0);  // the same float arithmetic
+    CHECK_REL(ToF(p16), rp, 1e-2);
+  }
+  double ss = 0;
+  CHECK(
+      !lm::cuda::muon_momentum(nullptr, nullptr, nullptr, 10, 1.0f, true, 1.f, &ss, nullptr).ok());
+  CHECK(!lm::cuda::muon_apply(nullptr, nullptr, nullptr, -1, 0.f, 0.f, 1.f, nullptr).ok());
 }
 
 TEST(f32_to_bf16_rounds_like_the_host) {
