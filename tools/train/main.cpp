@@ -11,6 +11,9 @@
 #include <string>
 
 #include "backend/autosize.h"
+#ifdef LM_HAVE_CUDA
+#include "cuda/profile.h"
+#endif
 #include "trainer.h"
 #include "util/cli.h"
 #include "util/file.h"
@@ -463,6 +466,15 @@ Status Run(int argc, char** argv) {
 
   InstallSignals();
   Trainer tr;
+#ifdef LM_HAVE_CUDA
+  // LM_CUDA_PROFILE=1: the CUDA backend's table of GPU time, however the run
+  // ends (printed before tr, and with it the backend, goes).
+  struct PrintProfile {
+    ~PrintProfile() {
+      if (cuda::ProfileOn()) fputs(cuda::ProfileReport().c_str(), stderr);
+    }
+  } print_profile;
+#endif
   if (Status s = tr.Setup(o); !s.ok()) {
     tr.RemoveEmptyRunDirectory();
     return s;
