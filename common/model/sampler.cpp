@@ -1,6 +1,8 @@
 // sampler.cpp: next-token selection (see sampler.h for the order of the steps).
 #include "model/sampler.h"
 
+#include "util/hash.h"
+
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -8,12 +10,6 @@
 namespace lm {
 
 namespace {
-uint64_t SplitMix64(uint64_t* x) {
-  uint64_t z = (*x += 0x9e3779b97f4a7c15ULL);
-  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-  return z ^ (z >> 31);
-}
 inline uint64_t Rotl(uint64_t x, int k) {
   return (x << k) | (x >> (64 - k));
 }
@@ -27,7 +23,7 @@ std::string Num(double v) {
 
 void Rng::Seed(uint64_t seed) {
   uint64_t x = seed;
-  for (auto& s : s_) s = SplitMix64(&x);
+  for (auto& s : s_) s = SplitMix64Next(&x);
 }
 
 uint64_t Rng::Next() {

@@ -26,6 +26,7 @@
 #include "util/cli.h"
 #include "util/file.h"
 #include "util/hash.h"
+#include "util/human.h"
 #include "util/json.h"
 #include "util/progress.h"
 
@@ -211,15 +212,6 @@ Status TokenizeTextFiles(const std::vector<std::string>& files, const Vocab& voc
   return Status::OK();
 }
 
-std::string NowUtc() {
-  char b[32];
-  time_t t = time(nullptr);
-  struct tm tm;
-  gmtime_r(&t, &tm);
-  strftime(b, sizeof b, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return b;
-}
-
 Json Number(double v) {
   return std::isfinite(v) ? Json(v) : Json(nullptr);
 }
@@ -310,7 +302,7 @@ Status EvaluateCheckpoint(const Options& o, const std::string& step_dir, EvalDat
     j["tokens_per_second"] = Number(tps);
     j["seconds"] = Number(std::chrono::duration<double>(t2 - t0).count());
     j["device"] = be->Describe();
-    j["date"] = NowUtc();
+    j["date"] = NowUtcIso();
     j["version"] = std::string("lm-eval ") + kVersion;
     out->line = j.dump(-1, ' ', false, Json::error_handler_t::replace) + "\n";
   } else {
@@ -449,7 +441,7 @@ Status RunNewOnly(const Options& o, EvalData* data) {
     rec["id"] = next_id.substr(next_id.rfind('/') + 1);
     rec["key"] = key;
     rec["data"] = data->name;
-    rec["date"] = NowUtc();
+    rec["date"] = NowUtcIso();
     LM_RETURN_IF_ERROR(
         AppendRecord(record, rec.dump(-1, ' ', false, Json::error_handler_t::replace) + "\n"));
   }

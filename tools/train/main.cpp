@@ -17,7 +17,9 @@
 #include "trainer.h"
 #include "util/cli.h"
 #include "util/file.h"
+#include "util/human.h"
 #include "util/progress.h"
+#include "util/signals.h"
 
 namespace lm {
 namespace {
@@ -29,8 +31,7 @@ void OnStop(int sig) {
   if (g_stop.load()) {
     // A second request while finishing the step: stop now. The step directory
     // being written (if any) is a temporary that the next run removes.
-    signal(sig, SIG_DFL);
-    raise(sig);
+    DieOfSignal(sig);
     return;
   }
   g_stop = sig;
@@ -66,30 +67,6 @@ void InstallSignals() {
   // log lines are lost, not the run, which would otherwise die at its next
   // line without a checkpoint. metrics.jsonl still records every step.
   signal(SIGPIPE, SIG_IGN);
-}
-
-std::string FormatDuration(double s) {
-  if (!std::isfinite(s) || s < 0) return "?";
-  char b[48];
-  long long t = (long long)std::llround(s);
-  if (t >= 3600)
-    snprintf(b, sizeof b, "%lldh%02lldm", t / 3600, (t / 60) % 60);
-  else if (t >= 60)
-    snprintf(b, sizeof b, "%lldm%02llds", t / 60, t % 60);
-  else
-    snprintf(b, sizeof b, "%llds", t);
-  return b;
-}
-
-std::string FormatRate(double x) {
-  char b[32];
-  if (x >= 1e6)
-    snprintf(b, sizeof b, "%.2fM", x / 1e6);
-  else if (x >= 1e3)
-    snprintf(b, sizeof b, "%.1fk", x / 1e3);
-  else
-    snprintf(b, sizeof b, "%.0f", x);
-  return b;
 }
 
 bool AllDigits(const std::string& s) {
@@ -658,12 +635,7 @@ Status Run(int argc, char** argv) {
     // let `lm-train ... && lm-eval ...` go on, and bash, seeing a child that
     // handled the Ctrl-C, went on with the rest of a script.
     fflush(nullptr);
-    signal(sig, SIG_DFL);
-    sigset_t set;
-    sigemptyset(&set);
-    sigaddset(&set, sig);
-    sigprocmask(SIG_UNBLOCK, &set, nullptr);
-    raise(sig);
+    DieOfSignal(sig);
     return Status::Interrupted(std::string("stopped by ") + SignalName(sig));
   }
   if (!stop_reason.empty()) {

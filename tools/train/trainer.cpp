@@ -14,6 +14,7 @@
 #include "model/params.h"
 #include "util/cli.h"
 #include "util/hash.h"
+#include "util/human.h"
 #include "util/json.h"
 #include "util/progress.h"
 
@@ -24,23 +25,10 @@ namespace {
 using json = nlohmann::json;
 using Clock = std::chrono::steady_clock;
 
-uint64_t SplitMix64(uint64_t* s) {
-  uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
-  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-  return z ^ (z >> 31);
-}
-
 // Independent streams from one --seed: the weights, the data order, the prompts.
 uint64_t DeriveSeed(uint64_t seed, uint64_t stream) {
   uint64_t s = seed ^ (stream * 0xd1b54a32d192ed03ull);
-  return SplitMix64(&s);
-}
-
-std::string Gib(double bytes) {
-  char b[32];
-  snprintf(b, sizeof b, "%.1f GiB", bytes / (1024.0 * 1024 * 1024));
-  return b;
+  return SplitMix64Next(&s);
 }
 
 // The fields that make two configs the same model.
@@ -201,9 +189,10 @@ Status Trainer::Setup(const TrainerOptions& opt) {
   if (sysinfo(&si) == 0) {
     double total = (double)si.totalram * si.mem_unit;
     if (host_need > total)
-      return Status::Resource(
-          "the model needs " + Gib(host_need) + " of host memory for its weights and optimizer " +
-          "moments, more than this machine's " + Gib(total) + " (" + cfg_.Describe() + ")");
+      return Status::Resource("the model needs " + FormatGib(host_need) +
+                              " of host memory for its weights and optimizer " +
+                              "moments, more than this machine's " + FormatGib(total) + " (" +
+                              cfg_.Describe() + ")");
   }
 
   LM_RETURN_IF_ERROR(MakeBackend(opt_.device, &backend_));
@@ -597,7 +586,7 @@ Status Trainer::Validate(double* loss, double* bpb) {
 Status Trainer::Sample(std::string* prompt, std::string* text) {
   if (val_windows_.empty()) return Status::NotFound("no validation data for prompts");
   size_t windows = val_windows_.size() / (val_T_ + 1);
-  size_t w = (size_t)(SplitMix64(&rng_) % windows);
+  size_t w = (size_t)(SplitMix64Next(&rng_) % windows);
   int plen = std::min(16, std::max(1, val_T_ / 2));
   std::vector<int32_t> p(plen);
   std::vector<uint32_t> pu(plen);
