@@ -45,6 +45,7 @@
 #include "cuda/cudnn_attention.h"
 #include "cuda/kernels.h"
 #include "cuda/matmul.h"
+#include "util/human.h"
 
 namespace lm {
 namespace cuda {
@@ -414,12 +415,6 @@ class CudaBackend : public Backend {
     return Status::OK();
   }
 
-  static std::string Gib(size_t bytes) {
-    char b[32];
-    snprintf(b, sizeof b, "%.1f GiB", (double)bytes / (1u << 30));
-    return b;
-  }
-
   // Bytes AllocateAll would take with batch B and recompute.
   Status SizeFor(int B, bool recompute, size_t* bytes) {
     const int b0 = B_;
@@ -479,9 +474,10 @@ class CudaBackend : public Backend {
   // with the figures they would give.
   Status TooLarge(size_t need, size_t free_b, size_t reserve) {
     std::string m = "cuda backend: a batch of " + std::to_string(B_) + " x " + std::to_string(T_) +
-                    " needs " + Gib(need) + " of GPU memory, more than the " +
-                    Gib(free_b > reserve ? free_b - reserve : 0) + " usable on " + name_ + " (" +
-                    Gib(free_b) + " free, " + Gib(reserve) + " kept for cuBLAS and cuDNN); ";
+                    " needs " + FormatGib((double)need) + " of GPU memory, more than the " +
+                    FormatGib((double)(free_b > reserve ? free_b - reserve : 0)) + " usable on " +
+                    name_ + " (" + FormatGib((double)free_b) + " free, " +
+                    FormatGib((double)reserve) + " kept for cuBLAS and cuDNN); ";
     const size_t budget = free_b > reserve ? free_b - reserve : 0;
     int fits = 0;
     size_t bytes = 0;
@@ -494,7 +490,7 @@ class CudaBackend : public Backend {
               : batch + " 1 does not fit either";
     if (training_ && !recompute_) {
       LM_RETURN_IF_ERROR(SizeFor(B_, true, &bytes));
-      m += ", or use --recompute (" + Gib(bytes) + " at this batch)";
+      m += ", or use --recompute (" + FormatGib((double)bytes) + " at this batch)";
     }
     return Status::Resource(m);
   }
@@ -830,17 +826,10 @@ class CudaBackend : public Backend {
   // gradient at w_off, from dxn_ = d(norm output).
   Status NormBackward(float* dx, bf16* dx16, float* dw, const float* x, size_t w_off,
                       const float* rstd, int64_t N, bool accumulate_dx, bool accumulate_dw) {
-    RmsnormBackward a;
+    RmsnormBackward a(dxn_, x, p32_ + w_off, rstd, N, cfg_.dim, norm_scratch_);
     a.dx = dx;
     a.dx16 = dx16;
     a.dw = dw;
-    a.dout = dxn_;
-    a.x = x;
-    a.w = p32_ + w_off;
-    a.rstd = rstd;
-    a.scratch = norm_scratch_;
-    a.n = N;
-    a.dim = cfg_.dim;
     a.accumulate_dx = accumulate_dx;
     a.accumulate_dw = accumulate_dw;
     return rmsnorm_backward(a, s_);

@@ -51,13 +51,16 @@ Status rmsnorm_forward(bf16* out, float* rstd, const float* x, const float* w, i
                        float eps, cudaStream_t s);
 // The backward pass, fp32 but for dx16. dx aliases none of the inputs.
 struct RmsnormBackward {
+  RmsnormBackward(const float* dout_, const float* x_, const float* w_, const float* rstd_,
+                  int64_t n_, int dim_, float* scratch_)
+      : dout(dout_), x(x_), w(w_), rstd(rstd_), scratch(scratch_), n(n_), dim(dim_) {}
   float* dx = nullptr;   // (N,C): d/dx, added to dx with accumulate_dx, else written
   bf16* dx16 = nullptr;  // (N,C): bf16 of dx as it ends up (null: none), the next product's operand
   float* dw = nullptr;   // (C): d/dw, added to dw with accumulate_dw, else written
-  const float *dout = nullptr, *x = nullptr, *w = nullptr, *rstd = nullptr;
-  float* scratch = nullptr;  // rmsnorm_backward_scratch(C) floats: per-block sums of dw
-  int64_t n = 0;
-  int dim = 0;
+  const float *dout, *x, *w, *rstd;  // (N,C), (N,C), (C), (N)
+  float* scratch;                    // rmsnorm_backward_scratch(C) floats: per-block sums of dw
+  int64_t n;
+  int dim;
   bool accumulate_dx = true, accumulate_dw = true;
 };
 // dw is summed over the rows in a fixed order (per-block sums, then the blocks

@@ -271,17 +271,10 @@ Status CheckRmsnorm(int N, int C) {
       std::fill(dw0.begin(), dw0.end(), 0.f);
     }
     LM_RETURN_IF_ERROR(ddx16.Poison());
-    lm::cuda::RmsnormBackward a;
+    lm::cuda::RmsnormBackward a(ddout.p(), dx.p(), dw.p(), drstd.p(), N, C, dscratch.p());
     a.dx = ddx.p();
     a.dx16 = ddx16.p();
     a.dw = ddw.p();
-    a.dout = ddout.p();
-    a.x = dx.p();
-    a.w = dw.p();
-    a.rstd = drstd.p();
-    a.scratch = dscratch.p();
-    a.n = N;
-    a.dim = C;
     a.accumulate_dx = a.accumulate_dw = accumulate;
     LM_RETURN_IF_ERROR(lm::cuda::rmsnorm_backward(a, g_s));
     std::vector<float> gdx, gdw, gdx16;

@@ -245,17 +245,10 @@ void CheckRmsnorm(int C, bool accumulate) {
   }
   std::vector<float> scratch = PoisonF(lm::cuda::rmsnorm_backward_scratch(C));
   std::vector<bf16> dx16 = PoisonB((size_t)N * C);
-  lm::cuda::RmsnormBackward a;
+  lm::cuda::RmsnormBackward a(g.data(), x.data(), w.data(), rstd.data(), N, C, scratch.data());
   a.dx = dx.data();
   a.dx16 = dx16.data();
   a.dw = dw.data();
-  a.dout = g.data();
-  a.x = x.data();
-  a.w = w.data();
-  a.rstd = rstd.data();
-  a.scratch = scratch.data();
-  a.n = N;
-  a.dim = C;
   a.accumulate_dx = a.accumulate_dw = accumulate;
   CHECK_OK(lm::cuda::rmsnorm_backward(a, nullptr));
   lm::cpu::rmsnorm_backward(rdx.data(), rdw.data(), g.data(), x.data(), w.data(), rstd.data(), N,
@@ -281,16 +274,9 @@ TEST(rmsnorm_backward_is_deterministic) {
     dx[run].assign((size_t)N * C, 0.f);
     dw[run].assign(C, 0.f);
     std::vector<float> scratch(lm::cuda::rmsnorm_backward_scratch(C));
-    lm::cuda::RmsnormBackward a;
+    lm::cuda::RmsnormBackward a(g.data(), x.data(), w.data(), rstd.data(), N, C, scratch.data());
     a.dx = dx[run].data();
     a.dw = dw[run].data();
-    a.dout = g.data();
-    a.x = x.data();
-    a.w = w.data();
-    a.rstd = rstd.data();
-    a.scratch = scratch.data();
-    a.n = N;
-    a.dim = C;
     CHECK_OK(lm::cuda::rmsnorm_backward(a, nullptr));
   }
   CHECK(dw[0] == dw[1] && dx[0] == dx[1]);
