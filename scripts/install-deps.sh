@@ -32,7 +32,7 @@ CUDNN_FE_DIR=.deps/cudnn-frontend
 # says why and leaves $CUDNN_FE_DIR.failed, which keeps make from retrying on
 # every build (this script, run again, retries).
 cudnn_frontend() {
-  cd "$(dirname "$0")/.."
+  cd "${0%/*}/.." || return 0
   [ -f "$CUDNN_FE_DIR/include/cudnn_frontend.h" ] && return 0
   local nvcc home h
   nvcc=$(command -v nvcc || ls /usr/local/cuda/bin/nvcc 2>/dev/null) || return 0
@@ -73,8 +73,8 @@ for a in "$@"; do
   case "$a" in
     --check) mode=check ;;
     --bench) want+=("${BENCH_PKGS[@]}") ;;
-    --cudnn-frontend) cudnn_frontend; exit 0 ;;
-    -h|--help) sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --cudnn-frontend) cudnn_frontend || true; exit 0 ;;
+    -h|--help) sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "install-deps.sh: unknown option '$a'" >&2; exit 2 ;;
   esac
 done
@@ -85,7 +85,7 @@ for p in "${want[@]}"; do
 done
 
 if [ ${#missing[@]} -eq 0 ]; then
-  [ "$mode" = check ] || (rm -f "$(dirname "$0")/../$CUDNN_FE_DIR.failed"; cudnn_frontend)
+  [ "$mode" = check ] || (rm -f "${0%/*}/../$CUDNN_FE_DIR.failed" 2>/dev/null; cudnn_frontend) || true
   exit 0
 fi
 if [ "$mode" = check ]; then
@@ -138,4 +138,4 @@ if [ ${#unavailable[@]} -gt 0 ]; then
   echo "  older release, install them by other means)" >&2
   [ ${#required[@]} -eq 0 ] || exit 1
 fi
-(rm -f "$(dirname "$0")/../$CUDNN_FE_DIR.failed"; cudnn_frontend)
+(rm -f "${0%/*}/../$CUDNN_FE_DIR.failed" 2>/dev/null; cudnn_frontend) || true
