@@ -94,8 +94,10 @@ lmenv() { LD_LIBRARY_PATH="$LM_LD_PATH${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" "$@
   nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.sm,clocks.max.sm --format=csv 2>&1
   nvcc --version 2>&1 | tail -1
   echo "library path: $LM_LD_PATH"
-  cudnn=$(for d in ${LM_LD_PATH//:/ }; do ls "$d"/libcudnn.so.9* 2>/dev/null; done | head -1)
-  echo "cuDNN: ${cudnn:-not found} ($(readlink -f "${cudnn:-/dev/null}" | sed -n 's/.*libcudnn\.so\.//p'))"
+  # The libcudnn lm-train loads (through the path above, or its rpath), and its version.
+  cudnn=$(lmenv ldd "$bins/lm-train" 2>/dev/null | awk '/libcudnn\.so/ {print $3}')
+  ver=$([ -n "$cudnn" ] && python3 -c "import ctypes, sys; v = ctypes.CDLL(sys.argv[1]).cudnnGetVersion(); print(f'{v // 10000}.{v // 100 % 100}.{v % 100}')" "$cudnn" 2>/dev/null)
+  echo "cuDNN: ${cudnn:-not loaded}${ver:+ (version $ver)}"
 } >"$out/machine.txt" 2>&1
 cat "$out/machine.txt" >&2
 nvidia-smi >&2 2>&1 || true
