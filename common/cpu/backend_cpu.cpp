@@ -80,6 +80,8 @@ class CpuBackend : public Backend {
   Status ZeroGrad() override {
     LM_RETURN_IF_ERROR(Trainable());
     model_.ZeroGrad();
+    kept_sum_ = 0;
+    kept_count_ = 0;
     return Status::OK();
   }
   Status ForwardBackward(const int32_t* inputs, const int32_t* targets, int B, int T,
@@ -88,7 +90,17 @@ class CpuBackend : public Backend {
     LM_RETURN_IF_ERROR(Trainable());
     double l = 0;
     LM_RETURN_IF_ERROR(model_.ForwardBackward(inputs, targets, B, T, grad_scale, &l));
-    *loss = (float)l;
+    if (loss) {
+      *loss = (float)l;
+    } else {
+      kept_sum_ += l;
+      kept_count_++;
+    }
+    return Status::OK();
+  }
+  Status StepLoss(float* loss) override {
+    LM_RETURN_IF_ERROR(Trainable());
+    *loss = kept_count_ ? (float)(kept_sum_ / kept_count_) : 0.f;
     return Status::OK();
   }
 
@@ -98,7 +110,7 @@ class CpuBackend : public Backend {
     const ParamLayout& layout = model_.layout();
     const double norm = std::sqrt(cpu::sum_squares(model_.grads(), (int64_t)layout.total));
     *grad_norm = (float)norm;
-    if (!std::isfinite(norm)) {  // NaN or Inf somewhere: leave everything as it was
+    if (!std::isfinite(norm) || !std::isfinite(kept_sum_)) {  // leave everything as it was
       *skipped = true;
       return Status::OK();
     }
@@ -168,6 +180,8 @@ class CpuBackend : public Backend {
   bool training_ = false;
   std::unique_ptr<float, Free> m_, v_;
   int64_t step_ = 0;
+  double kept_sum_ = 0;  // losses kept for StepLoss since ZeroGrad, and how many
+  int kept_count_ = 0;
 };
 
 }  // namespace

@@ -573,7 +573,6 @@ Status Trainer::Step(StepStats* st) {
   AdamWConfig a = opt_.adam;
   a.lr = (float)(opt_.adam.lr * mult);
   LM_RETURN_IF_ERROR(backend_->ZeroGrad());
-  double loss_sum = 0;
   const int B = micro_batch_;
   const BatchCursor start = sampler_->cursor();
   for (int m = 0; m < micro_steps_; m++) {
@@ -590,20 +589,19 @@ Status Trainer::Step(StepStats* st) {
         inputs_[(size_t)b * T_ + t] = (int32_t)batch_[(size_t)b * (T_ + 1) + t];
         targets_[(size_t)b * T_ + t] = (int32_t)batch_[(size_t)b * (T_ + 1) + t + 1];
       }
-    float loss = 0;
+    // The loss stays on the device (read once, after the optimizer step).
     LM_RETURN_IF_ERROR(backend_->ForwardBackward(inputs_.data(), targets_.data(), B, T_,
-                                                 1.0f / (float)micro_steps_, &loss));
-    loss_sum += loss;
+                                                 1.0f / (float)micro_steps_, nullptr));
   }
-  st->loss = (float)(loss_sum / micro_steps_);
   st->lr = opt_.adam.lr * mult;
   st->grad_norm = 0;
   st->skipped = false;
+  // A non-finite loss makes the backend skip the update, as a non-finite gradient does.
+  LM_RETURN_IF_ERROR(backend_->OptimizerStep(a, &st->grad_norm, &st->skipped));
+  LM_RETURN_IF_ERROR(backend_->StepLoss(&st->loss));
   if (!std::isfinite(st->loss)) {
     st->skipped = true;
     st->grad_norm = NAN;
-  } else {
-    LM_RETURN_IF_ERROR(backend_->OptimizerStep(a, &st->grad_norm, &st->skipped));
   }
   step_++;
   tokens_seen_ += tokens_per_step();
