@@ -1,5 +1,5 @@
-// docs.cpp (lm-tokenize): input files -> documents -> pieces.
-#include "docs.h"
+// documents.cpp (lm-tokenize): input files -> documents -> pieces.
+#include "documents.h"
 
 #include <fcntl.h>
 #include <poll.h>
@@ -15,28 +15,28 @@
 
 namespace lm {
 
-void AddDocOptions(cli::Command* c) {
-  c->options.add_options()("doc-delim", cli::po::value<std::string>()->value_name("STR"),
-                           "documents are separated by STR (escapes: \\n \\t \\r \\0 \\\\ \\xHH)")(
-      "lines", "each line is a document (without its newline)")(
-      "jsonl", cli::po::value<std::string>()->value_name("FIELD"),
-      "each line is a JSON object; the document is its string field FIELD")(
-      "threads,j", cli::po::value<int>()->value_name("N")->default_value(0),
-      "threads (0: all cores)");
+void DeclareDocOptions(cli::Command* c, DocOptions* o) {
+  cli::Options add(c);
+  add("doc-delim", &o->delim, "STR",
+      "documents are separated by STR (escapes: \\n \\t \\r \\0 \\\\ \\xHH)");
+  add.Flag("lines", &o->lines, "each line is a document (without its newline)");
+  add("jsonl", &o->jsonl, "FIELD",
+      "each line is a JSON object; the document is its string field FIELD");
+  add("threads,j", &o->threads, "N", "threads (0: all cores)").Default(0);
 }
 
-Status GetDocMode(const cli::Command& c, DocMode* m) {
-  int n = (int)c.vm.count("doc-delim") + (int)c.vm.count("lines") + (int)c.vm.count("jsonl");
+Status ResolveDocMode(const cli::Command& c, const DocOptions& o, DocMode* m) {
+  int n = (int)c.vm.count("doc-delim") + (int)o.lines + (int)c.vm.count("jsonl");
   if (n > 1) return Status::Usage("--doc-delim, --lines and --jsonl exclude one another");
   if (c.vm.count("doc-delim")) {
     m->kind = DocMode::kDelim;
-    LM_RETURN_IF_ERROR(cli::Unescape(c.vm["doc-delim"].as<std::string>(), &m->delim));
+    LM_RETURN_IF_ERROR(cli::Unescape(o.delim, &m->delim));
     if (m->delim.empty()) return Status::Usage("--doc-delim: empty delimiter");
-  } else if (c.vm.count("lines")) {
+  } else if (o.lines) {
     m->kind = DocMode::kLines;
   } else if (c.vm.count("jsonl")) {
     m->kind = DocMode::kJsonl;
-    m->field = c.vm["jsonl"].as<std::string>();
+    m->field = o.jsonl;
   }
   return Status::OK();
 }

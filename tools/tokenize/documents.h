@@ -1,4 +1,4 @@
-// docs.h (lm-tokenize): reads input files as documents, in pieces small enough
+// documents.h (lm-tokenize): reads input files as documents, in pieces small enough
 // to spread over threads. A piece ends a document or stops at a point where
 // the pre-tokenizer's chunks do not change (Pretokenizer::SafeSplit), so that
 // encoding pieces separately gives exactly the ids of the whole.
@@ -20,9 +20,16 @@ struct DocMode {
   std::string field;  // kJsonl
 };
 
-// --doc-delim, --lines, --jsonl and -j (threads), shared by the commands.
-void AddDocOptions(cli::Command* c);
-Status GetDocMode(const cli::Command& c, DocMode* m);
+// The options that say how input becomes documents, and -j: shared by
+// encode, stats and train.
+struct DocOptions {
+  std::string delim, jsonl;
+  bool lines = false;
+  int threads = 0;
+};
+void DeclareDocOptions(cli::Command* c, DocOptions* o);
+// The mode they ask for; a usage error when they exclude one another.
+Status ResolveDocMode(const cli::Command& c, const DocOptions& o, DocMode* m);
 
 struct Piece {
   std::string text;
