@@ -13,7 +13,6 @@
 #include "util/file.h"
 #include "util/hash.h"
 #include "util/human.h"
-#include "util/progress.h"
 #include "util/signals.h"
 
 namespace lm {
@@ -21,6 +20,7 @@ namespace lm {
 namespace {
 
 const char* const kSplitNames[2] = {"train", "val"};
+const char* const kExistingDataset = ": already holds a dataset";
 
 // ---------------------------------------------------------------------------
 // Signal cleanup. Shard names are fixed by (dir, writer id, split, sequence
@@ -120,6 +120,13 @@ Status CheckVocab(const Manifest& m, const TokenStreamInfo& v, const std::string
 
 }  // namespace
 
+bool IsExistingDataset(const Status& s) {
+  const std::string& m = s.message();
+  const size_t n = strlen(kExistingDataset);
+  return s.code() == Status::kInvalid && m.size() >= n &&
+         m.compare(m.size() - n, n, kExistingDataset) == 0;
+}
+
 bool IsValDocument(uint64_t seed, uint64_t index, uint64_t head_hash, double fraction) {
   uint8_t b[24];
   StoreU64(b, seed);
@@ -129,14 +136,30 @@ bool IsValDocument(uint64_t seed, uint64_t index, uint64_t head_hash, double fra
   return u < fraction;
 }
 
+uint64_t MaxShardTokens(uint32_t block_tokens) {
+  return 0xffffffffULL * block_tokens;
+}
+
+Status CheckPackOptions(const PackOptions& opt) {
+  if (opt.dir.empty()) return Status::Invalid("no dataset directory");
+  if (opt.block_tokens == 0 || opt.block_tokens > kShardMaxBlockTokens)
+    return Status::Invalid("blocks of " + std::to_string(opt.block_tokens) +
+                           " tokens: a block holds 1 to " + std::to_string(kShardMaxBlockTokens) +
+                           " tokens");
+  if (opt.shard_tokens == 0 || opt.shard_tokens > MaxShardTokens(opt.block_tokens))
+    return Status::Invalid("shards of " + std::to_string(opt.shard_tokens) +
+                           " tokens: a shard holds at least 1 token and at most 2^32 - 1 blocks");
+  if (!(opt.val_fraction >= 0 && opt.val_fraction <= 1))
+    return Status::Invalid("a val fraction of " + std::to_string(opt.val_fraction) +
+                           ": a fraction is in [0, 1]");
+  if (opt.level < 0 || opt.level > 22)
+    return Status::Invalid("zstd level " + std::to_string(opt.level) + ": levels are 0 to 22");
+  return Status::OK();
+}
+
 Status DatasetWriter::Create(const PackOptions& opt, const TokenStreamInfo& vocab,
                              std::unique_ptr<DatasetWriter>* out) {
-  if (opt.dir.empty()) return Status::Usage("no output directory (-o DIR)");
-  if (opt.shard_tokens == 0) return Status::Usage("--shard-tokens must be at least 1");
-  if (opt.block_tokens == 0 || (opt.shard_tokens - 1) / opt.block_tokens >= 0xffffffffULL)
-    return Status::Usage("--shard-tokens / --block-tokens: a shard holds at most 2^32 - 1 blocks");
-  if (!(opt.val_fraction >= 0 && opt.val_fraction <= 1))
-    return Status::Usage("--val-fraction must be between 0 and 1");
+  LM_RETURN_IF_ERROR(CheckPackOptions(opt));
   if (PathExists(opt.dir) && !IsDirectory(opt.dir))
     return Status::Invalid(opt.dir + ": exists and is not a directory");
   bool created = !PathExists(opt.dir);
@@ -145,8 +168,7 @@ Status DatasetWriter::Create(const PackOptions& opt, const TokenStreamInfo& voca
   Manifest m;
   Status s = ReadManifest(opt.dir, &m);
   if (s.ok()) {
-    if (!opt.append)
-      return Status::Invalid(opt.dir + ": already holds a dataset (use --append to add to it)");
+    if (!opt.append) return Status::Invalid(opt.dir + kExistingDataset);
     LM_RETURN_IF_ERROR(CheckVocab(m, vocab, opt.dir));
   } else if (s.code() != Status::kNotFound) {
     return s;
@@ -344,7 +366,7 @@ Status DatasetWriter::Finish(PackStats* stats) {
   s = lock.TryLock(lock_path, &held);
   if (s.ok() && !held) {
     // Another writer is committing (or hung holding the lock): say why we stop.
-    LogInfo("waiting for %s (another lm-pack is writing)", lock_path.c_str());
+    if (opt_.waiting) opt_.waiting(lock_path);
     s = lock.Lock(lock_path);
   }
   Manifest m;
@@ -352,7 +374,7 @@ Status DatasetWriter::Finish(PackStats* stats) {
     s = ReadManifest(opt_.dir, &m);
     if (s.ok()) {
       if (!opt_.append)
-        s = Status::Invalid(opt_.dir + ": already holds a dataset (use --append to add to it)");
+        s = Status::Invalid(opt_.dir + kExistingDataset);
       else
         s = CheckVocab(m, vocab_, opt_.dir);
     } else if (s.code() == Status::kNotFound) {
@@ -395,8 +417,7 @@ Status DatasetWriter::Finish(PackStats* stats) {
       // would end with 128+N a run whose shards are already in the manifest,
       // and a script trusting the status would pack the input again. The run
       // is done: take the signal here and say so.
-      while (int sig = TakePendingStopSignal())
-        LogWarn("%s arrived as the run was committed; the run is complete", SignalName(sig));
+      while (int sig = TakePendingStopSignal()) stats_.late_signals.push_back(sig);
     }
   }
   if (committed_ && !s.ok()) return s;

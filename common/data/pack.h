@@ -8,6 +8,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -30,6 +31,9 @@ struct PackOptions {
   int threads = 1;
   bool append = false;  // add to an existing dataset (else DIR must hold none)
   std::string label;    // recorded with this writer in the manifest (e.g. the input's name)
+  // Called when the commit has to wait for DIR/.lock, held by another writer
+  // (or a clean), before it blocks: so that the caller can say why it stops.
+  std::function<void(const std::string& lock_path)> waiting;
 };
 
 struct PackStats {
@@ -37,6 +41,9 @@ struct PackStats {
   uint64_t tokens[2] = {0, 0}, docs[2] = {0, 0}, shards[2] = {0, 0};  // train, val
   uint64_t bytes = 0;                                                 // shard file bytes written
   std::string writer;                                                 // this run's writer id
+  // Stop signals (SIGINT, ...) that arrived during the commit: taken, since
+  // the run is complete; the caller may say so.
+  std::vector<int> late_signals;
 };
 
 // Documents are assigned to a split by their first tokens (at most this many).
@@ -48,6 +55,15 @@ constexpr size_t kSplitHeadTokens = 64;
 // are < fraction. `index` is the document's position in this writer's input,
 // the head hash keeps parallel writers (each counting from 0) independent.
 bool IsValDocument(uint64_t seed, uint64_t index, uint64_t head_hash, double fraction);
+
+// The most tokens a shard of blocks of `block_tokens` holds (2^32 - 1 blocks).
+uint64_t MaxShardTokens(uint32_t block_tokens);
+
+// Whether the options can make a dataset: a directory, shard and block sizes
+// (MaxShardTokens, kShardMaxBlockTokens), a fraction in [0, 1], a zstd level
+// in [0, 22]. Create checks them (Invalid); a tool checks each option's range
+// where it parses it, naming the option.
+Status CheckPackOptions(const PackOptions& opt);
 
 struct ShardCleanup;
 
@@ -90,6 +106,11 @@ class DatasetWriter {
   FileLock lock_;                          // DIR/.writer-ID.lock, held while the writer lives
   PackStats stats_;
 };
+
+// Whether s is Create's or Finish's refusal of a DIR that already holds a
+// dataset while PackOptions::append is false (so that the caller can say how
+// to add to it).
+bool IsExistingDataset(const Status& s);
 
 // The lock file a writer holds from its start to its end: ".writer-ID.lock".
 // A shard file of a writer whose lock file is missing or not held belongs to a
