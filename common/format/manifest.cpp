@@ -207,6 +207,7 @@ Status ParseImpl(const std::string& text, const std::string& name, Manifest* m) 
       w.seed = f.U64("seed", false);
       w.val_fraction = f.Num("val_fraction", false, 0);
       w.val_docs = f.I64("val_docs", false, -1);
+      w.val_cut = f.U64("val_cut", false);
       w.documents = f.U64("documents", false);
       w.documents_known = e.contains("documents");
       w.created = f.Str("created", false);
@@ -303,6 +304,7 @@ std::string SerializeManifest(const Manifest& m) {
       e["val_docs"] = w.val_docs;
     else
       e["val_fraction"] = w.val_fraction;
+    if (w.val_docs < 0 && w.val_cut > 0) e["val_cut"] = w.val_cut;
     if (w.documents_known) e["documents"] = w.documents;
     if (!w.created.empty()) e["created"] = w.created;
     if (!w.label.empty()) e["label"] = w.label;

@@ -31,6 +31,7 @@ struct ManifestWriter {
   uint64_t seed = 0;
   double val_fraction = 0;
   int64_t val_docs = -1;         // -1 when the split used val_fraction
+  uint64_t val_cut = 0;          // with val_fraction: longer documents were cut (0: none)
   uint64_t documents = 0;        // documents read from its input
   bool documents_known = false;  // "documents" was present (it is optional)
   std::string created;           // UTC time, ISO 8601

@@ -34,6 +34,20 @@ void PrintShards(const Manifest& m) {
   }
 }
 
+// The documents of the writers' inputs, when every shard's writer recorded
+// how many it read: a document cut between the splits (manifest.md) has an
+// entry in each. Else the entries, `entries`.
+uint64_t InputDocuments(const Manifest& m, uint64_t entries) {
+  uint64_t n = 0;
+  for (const ManifestShard& e : m.shards) {
+    bool known = false;
+    for (const ManifestWriter& w : m.writers) known |= w.id == e.writer && w.documents_known;
+    if (!known) return entries;
+  }
+  for (const ManifestWriter& w : m.writers) n += w.documents;
+  return n;
+}
+
 void PrintSummary(const std::string& dir, const Manifest& m) {
   uint64_t tokens[2] = {0, 0}, docs[2] = {0, 0}, shards[2] = {0, 0}, bytes = 0;
   for (const ManifestShard& e : m.shards) {
@@ -49,12 +63,14 @@ void PrintSummary(const std::string& dir, const Manifest& m) {
   printf("dataset:      %s (manifest version %d)\n", dir.c_str(), kManifestVersion);
   printf("vocabulary:   %u ids, identity %s, end-of-text %s, %d-bit tokens\n", m.vocab_size,
          HashHex(m.vocab_id).c_str(), EotName(m.eot_id).c_str(), m.token_width * 8);
-  printf("train:        %" PRIu64 " tokens, %" PRIu64 " documents, %" PRIu64 " shards\n", tokens[0],
-         docs[0], shards[0]);
-  printf("val:          %" PRIu64 " tokens, %" PRIu64 " documents, %" PRIu64 " shards\n", tokens[1],
-         docs[1], shards[1]);
+  const double all = (double)tokens[0] + (double)tokens[1];
+  for (int k = 0; k < 2; k++)
+    printf("%-13s %" PRIu64 " tokens, %" PRIu64 " documents, %" PRIu64
+           " shards, %.2f%% of the tokens\n",
+           k ? "val:" : "train:", tokens[k], docs[k], shards[k],
+           all > 0 ? 100 * tokens[k] / all : 0.0);
   printf("total:        %" PRIu64 " tokens, %" PRIu64 " documents\n", tokens[0] + tokens[1],
-         docs[0] + docs[1]);
+         InputDocuments(m, docs[0] + docs[1]));
   printf("size:         %" PRIu64 " bytes on disk, %s bytes as raw tokens: ratio %.3f\n", bytes,
          U128ToString(raw).c_str(), bytes ? (double)raw / bytes : 0.0);
   printf("identity:     %s\n", HashHex(m.Identity()).c_str());

@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <cinttypes>
+#include <cmath>
 #include <csignal>
 #include <cstdio>
 #include <memory>
@@ -51,7 +52,7 @@ void Declare(cli::Command* cmd, PackArgs* o) {
       .Default(3)
       .Check(cli::In(0, 22));
   add("val-fraction", &o->val_fraction, "F",
-      "share of documents held out for the val split (by seeded hash)")
+      "share of the tokens held out for the val split (see DESCRIPTION)")
       .Default(0.0)
       .Check(cli::In(0, 1));
   add("val-docs", &o->val_docs, "N", "hold out the first N documents instead (k, M, G suffixes)");
@@ -185,6 +186,35 @@ std::string Mb(uint64_t bytes) {
   return b;
 }
 
+std::string Percent(uint64_t part, uint64_t whole) {
+  char b[32];
+  snprintf(b, sizeof b, "%.2f%%", whole ? 100.0 * (double)part / (double)whole : 0.0);
+  return b;
+}
+
+// The split as shares of the tokens and of the documents, and a warning when
+// a fraction split is far from what was asked.
+void SummarizeSplit(const PackOptions& opt, const PackStats& st) {
+  const uint64_t tokens = st.tokens[0] + st.tokens[1];
+  std::string cut;
+  if (st.cut > 0)
+    cut = ", " + std::to_string(st.cut) + " of them the tails of documents longer than " +
+          std::to_string(kValCutTokens) + " tokens";
+  LogInfo("train: %" PRIu64 " tokens (%s), %" PRIu64 " documents (%s); val: %" PRIu64
+          " tokens (%s), %" PRIu64 " documents (%s%s)",
+          st.tokens[0], Percent(st.tokens[0], tokens).c_str(), st.docs[0],
+          Percent(st.docs[0], st.documents).c_str(), st.tokens[1],
+          Percent(st.tokens[1], tokens).c_str(), st.docs[1],
+          Percent(st.docs[1], st.documents).c_str(), cut.c_str());
+  const double share = tokens ? (double)st.tokens[1] / (double)tokens : 0;
+  if (opt.val_docs < 0 && st.tokens[1] > 0 &&
+      std::fabs(share - opt.val_fraction) > opt.val_fraction / 5)
+    LogWarn(
+        "the val split holds %s of the tokens where --val-fraction asked %g%%: the input has "
+        "few documents of up to %" PRIu64 " tokens (see lm-pack --help)",
+        Percent(st.tokens[1], tokens).c_str(), 100 * opt.val_fraction, kValCutTokens);
+}
+
 void Summarize(const PackOptions& opt, const TokenStreamInfo& vocab, const PackStats& st) {
   for (int sig : st.late_signals)
     LogWarn("%s arrived as the run was committed; the run is complete", SignalName(sig));
@@ -193,9 +223,7 @@ void Summarize(const PackOptions& opt, const TokenStreamInfo& vocab, const PackS
           " shards, %s (%.2fx smaller than raw %d-bit tokens)",
           opt.dir.c_str(), st.tokens[0] + st.tokens[1], st.documents, st.shards[0] + st.shards[1],
           Mb(st.bytes).c_str(), st.bytes ? (double)raw / st.bytes : 0.0, vocab.width() * 8);
-  LogInfo("train: %" PRIu64 " tokens, %" PRIu64 " documents; val: %" PRIu64 " tokens, %" PRIu64
-          " documents",
-          st.tokens[0], st.docs[0], st.tokens[1], st.docs[1]);
+  SummarizeSplit(opt, st);
   if (vocab.eot_id == kNoToken)
     LogWarn("the vocabulary has no end-of-text token: the whole input is one document");
   if ((opt.val_fraction > 0 || opt.val_docs > 0) && st.tokens[1] == 0)
