@@ -15,7 +15,7 @@
 namespace lm {
 
 struct DocMode {
-  enum Kind { kFile, kDelim, kLines, kJsonl } kind = kFile;
+  enum Kind { kFile, kDelim, kLines, kParagraphs, kJsonl } kind = kFile;
   std::string delim;  // kDelim
   std::string field;  // kJsonl
 };
@@ -24,7 +24,7 @@ struct DocMode {
 // encode, stats and train.
 struct DocOptions {
   std::string delim, jsonl;
-  bool lines = false;
+  bool lines = false, paragraphs = false;
   int threads = 0;
 };
 void DeclareDocOptions(cli::Command* c, DocOptions* o);
@@ -65,6 +65,8 @@ class DocReader {
   Status OpenNext(bool* none_left);
   Status Fill(bool* eof);
   Status Extract(bool eof, std::vector<Piece>* out, size_t* got);
+  Status ExtractParagraphs(bool eof, std::vector<Piece>* out, size_t* got);
+  Status EmitPieces(size_t n, std::vector<Piece>* out, size_t* got);
   Status Emit(const char* p, size_t n, bool doc_end, std::vector<Piece>* out, size_t* got);
   bool CutsKept(const char* p, size_t n, size_t at) const;
 

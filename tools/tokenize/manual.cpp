@@ -3,11 +3,15 @@
 #include "manual.h"
 
 // How files become documents: the same for encode, stats and train.
-#define LM_DOCUMENTS_SECTION                                                        \
-  "DOCUMENTS\n"                                                                     \
-  "  Each FILE (or stdin) is one document unless --doc-delim, --lines or --jsonl\n" \
-  "  cuts it into several. Empty documents are skipped; an input that is empty,\n"  \
-  "  or holds no document at all, is an error.\n"
+#define LM_DOCUMENTS_SECTION                                                           \
+  "DOCUMENTS\n"                                                                        \
+  "  Each FILE (or stdin) is one document unless --doc-delim, --lines, --paragraphs\n" \
+  "  or --jsonl cuts it into several. --paragraphs splits at blank lines in any\n"     \
+  "  line ending (\\n, \\r\\n or \\r), lines of spaces and tabs counting as blank:\n"  \
+  "  a paragraph ends before the line ending of its last line, and blank lines\n"      \
+  "  before a paragraph are dropped, so that CRLF and LF copies of a text give the\n"  \
+  "  same documents (but for the \\r inside them). Empty documents are skipped; an\n"  \
+  "  input that is empty, or holds no document at all, is an error.\n"
 
 #define LM_EXIT_STATUS "EXIT STATUS\n  0 success, 1 bad input or runtime error, 2 usage error.\n"
 
@@ -35,7 +39,8 @@ const char* const kTokenizeHelp =
     "\n" LM_EXIT_STATUS;
 
 const char* const kEncodeSynopsis =
-    "lm-tokenize [encode] --vocab tok.bpe [--doc-delim STR | --lines | --jsonl FIELD] [--no-eot] "
+    "lm-tokenize [encode] --vocab tok.bpe [--doc-delim STR | --lines | --paragraphs | --jsonl "
+    "FIELD] [--no-eot] "
     "[--allow-special] [--ids] [-j N] [FILE...]";
 
 const char* const kEncodeManual =
@@ -48,11 +53,14 @@ const char* const kEncodeManual =
     "\nEXAMPLES\n"
     "  cat books/*.txt | lm-tokenize --vocab tok.bpe > books.tok\n"
     "  lm-tokenize encode --vocab tok.bpe --jsonl text data.jsonl | lm-pack -o shards/\n"
+    "  lm-tokenize --vocab tok.bpe --paragraphs talks.txt | lm-pack -o shards/ --val-fraction "
+    "0.05\n"
     "  echo 'Hello world' | lm-tokenize --vocab tok.bpe --ids --no-eot\n"
     "\n" LM_EXIT_STATUS;
 
 const char* const kStatsSynopsis =
-    "lm-tokenize stats --vocab tok.bpe [--doc-delim STR | --lines | --jsonl FIELD] [-j N] "
+    "lm-tokenize stats --vocab tok.bpe [--doc-delim STR | --lines | --paragraphs | --jsonl FIELD] "
+    "[-j N] "
     "[FILE...]";
 
 const char* const kStatsManual =
@@ -84,7 +92,8 @@ const char* const kDecodeManual =
 const char* const kTrainSynopsis =
     "lm-tokenize train --vocab-size N [--pattern gpt2|cl100k|o200k|none|REGEX] [--special "
     "TOKEN]... "
-    "[--min-frequency F] [--doc-delim STR | --lines | --jsonl FIELD] [-j N] -o tok.bpe [FILE...]";
+    "[--min-frequency F] [--doc-delim STR | --lines | --paragraphs | --jsonl FIELD] [-j N] -o "
+    "tok.bpe [FILE...]";
 
 const char* const kTrainManual =
     "DESCRIPTION\n"
@@ -94,9 +103,9 @@ const char* const kTrainManual =
     "  their number, not with the input), then the most frequent pair is merged\n"
     "  until the vocabulary is full. Ties go to the smallest (left id, right id),\n"
     "  so the result is the same for any -j. Each file is one document unless\n"
-    "  --doc-delim, --lines or --jsonl cut it (as for encode); chunks never span\n"
-    "  documents. Chunks over 1,024 bytes (with --pattern none, a whole document)\n"
-    "  are counted as 1,024-byte slices.\n"
+    "  --doc-delim, --lines, --paragraphs or --jsonl cut it (as for encode);\n"
+    "  chunks never span documents. Chunks over 1,024 bytes (with --pattern\n"
+    "  none, a whole document) are counted as 1,024-byte slices.\n"
     "\nEXAMPLES\n"
     "  lm-tokenize train --vocab-size 32768 -o tok.bpe corpus/*.txt\n"
     "  cat corpus/*.txt | lm-tokenize train -n 8k --pattern cl100k --special '<|pad|>' -o "
