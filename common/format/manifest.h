@@ -38,6 +38,11 @@ struct ManifestWriter {
   std::string label;             // the caller's name for its input (lm-pack --label); may be empty
 };
 
+// What a split's shards add up to.
+struct SplitTotals {
+  uint64_t shards = 0, tokens = 0, documents = 0;  // documents: document table entries
+};
+
 struct Manifest {
   uint32_t vocab_size = 0;
   uint64_t vocab_id = 0;
@@ -49,6 +54,8 @@ struct Manifest {
   // Hash of the shard list (split and file hash of each, in order): names this
   // exact data (DatasetInfo::identity).
   uint64_t Identity() const;
+  // The shards of each split (0 train, 1 val) added up, and all their bytes.
+  void Totals(SplitTotals split[2], uint64_t* bytes) const;
 };
 
 // Parses and validates (version, types, file names, splits, hashes, duplicates).

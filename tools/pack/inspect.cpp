@@ -49,28 +49,23 @@ uint64_t InputDocuments(const Manifest& m, uint64_t entries) {
 }
 
 void PrintSummary(const std::string& dir, const Manifest& m) {
-  uint64_t tokens[2] = {0, 0}, docs[2] = {0, 0}, shards[2] = {0, 0}, bytes = 0;
-  for (const ManifestShard& e : m.shards) {
-    int k = e.split == "val";
-    tokens[k] += e.tokens;
-    docs[k] += e.documents;
-    shards[k]++;
-    bytes += e.bytes;
-  }
+  SplitTotals t[2];
+  uint64_t bytes;
+  m.Totals(t, &bytes);
   // The parser keeps each split's tokens and all bytes under 2^63; the raw
   // size of both splits may still pass 2^64 in a forged but consistent manifest.
-  unsigned __int128 raw = ((unsigned __int128)tokens[0] + tokens[1]) * (unsigned)m.token_width;
+  unsigned __int128 raw = ((unsigned __int128)t[0].tokens + t[1].tokens) * (unsigned)m.token_width;
   printf("dataset:      %s (manifest version %d)\n", dir.c_str(), kManifestVersion);
   printf("vocabulary:   %u ids, identity %s, end-of-text %s, %d-bit tokens\n", m.vocab_size,
          HashHex(m.vocab_id).c_str(), EotName(m.eot_id).c_str(), m.token_width * 8);
-  const double all = (double)tokens[0] + (double)tokens[1];
+  const double all = (double)t[0].tokens + (double)t[1].tokens;
   for (int k = 0; k < 2; k++)
     printf("%-13s %" PRIu64 " tokens, %" PRIu64 " documents, %" PRIu64
            " shards, %.2f%% of the tokens\n",
-           k ? "val:" : "train:", tokens[k], docs[k], shards[k],
-           all > 0 ? 100 * tokens[k] / all : 0.0);
-  printf("total:        %" PRIu64 " tokens, %" PRIu64 " documents\n", tokens[0] + tokens[1],
-         InputDocuments(m, docs[0] + docs[1]));
+           k ? "val:" : "train:", t[k].tokens, t[k].documents, t[k].shards,
+           all > 0 ? 100 * t[k].tokens / all : 0.0);
+  printf("total:        %" PRIu64 " tokens, %" PRIu64 " documents\n", t[0].tokens + t[1].tokens,
+         InputDocuments(m, t[0].documents + t[1].documents));
   printf("size:         %" PRIu64 " bytes on disk, %s bytes as raw tokens: ratio %.3f\n", bytes,
          U128ToString(raw).c_str(), bytes ? (double)raw / bytes : 0.0);
   printf("identity:     %s\n", HashHex(m.Identity()).c_str());

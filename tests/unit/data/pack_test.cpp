@@ -2,7 +2,6 @@
 // whole per split, long ones cut with their tail in val, the split recomputed
 // independently from the rule in the spec, determinism, --val-docs, appends,
 // refusals, and cleanup after failure.
-#include <dirent.h>
 #include <unistd.h>
 
 #include <random>
@@ -59,16 +58,7 @@ static std::vector<uint32_t> ReadSplit(Dataset* ds, Split s) {
   return out;
 }
 
-static std::vector<std::string> ListDir(const std::string& dir) {
-  std::vector<std::string> names;
-  DIR* d = opendir(dir.c_str());
-  while (struct dirent* e = readdir(d)) {
-    std::string n = e->d_name;
-    if (n != "." && n != "..") names.push_back(n);
-  }
-  closedir(d);
-  return names;
-}
+using lm_test::ListDir;
 
 // The split rule of docs/formats/manifest.md, written out again here.
 static bool SpecIsVal(uint64_t seed, uint64_t index, const std::vector<uint32_t>& doc, double f) {

@@ -3,7 +3,6 @@
 // by hash, long ones cut with their tail in val; the same routing whatever
 // the chunking; the share of the tokens on heavy-tailed inputs; and the
 // spool that holds a long document's tail, in memory and past it.
-#include <dirent.h>
 
 #include <algorithm>
 #include <cmath>
@@ -89,18 +88,6 @@ std::vector<Doc> HeavyTailed(uint32_t seed, int small, int big, size_t big_len) 
   std::vector<Doc> docs;
   for (bool b : is_big) docs.push_back(MakeDoc(&rng, b ? big_len : 50 + rng() % 201));
   return docs;
-}
-
-// The names in dir, "." and ".." left out.
-std::vector<std::string> Names(const std::string& dir) {
-  std::vector<std::string> names;
-  DIR* d = opendir(dir.c_str());
-  while (struct dirent* e = readdir(d)) {
-    std::string n = e->d_name;
-    if (n != "." && n != "..") names.push_back(n);
-  }
-  closedir(d);
-  return names;
 }
 
 }  // namespace
@@ -235,7 +222,7 @@ TEST(the_spool_is_first_in_first_out_across_memory_and_file) {
   CHECK(spool.spilled() > 0);
   CHECK(!spool.Pop(spool.size() + 1, [](const uint32_t*, size_t) { return Status::OK(); }).ok());
   // The file has no name: the directory holds nothing.
-  CHECK(Names(dir).empty());
+  CHECK(lm_test::ListDir(dir).empty());
   RemoveAll(dir);
 }
 
