@@ -75,10 +75,9 @@ Status SplitRouter::EndDocument() {
   if (fixed >= 0) {
     end_(fixed, index_);
   } else if (len_ <= rule_.cut_tokens) {
-    std::string b;
-    b.reserve(head_.size() * 4);
-    for (uint32_t t : head_) PutU32(&b, t);
-    const int k = IsValDocument(rule_.seed, index_, Hash64(b.data(), b.size()), rule_.val_fraction);
+    uint8_t b[kSplitHeadTokens * 4];
+    for (size_t i = 0; i < head_.size(); i++) StoreU32(b + 4 * i, head_[i]);
+    const int k = IsValDocument(rule_.seed, index_, Hash64(b, head_.size() * 4), rule_.val_fraction);
     LM_RETURN_IF_ERROR(Send(k, held_.size()));
     end_(k, index_);
   } else {
