@@ -40,18 +40,18 @@ uint64_t Rng::Next() {
 
 Status SamplerConfig::Validate() const {
   if (!(temperature >= 0) || !std::isfinite(temperature))
-    return Status::Usage("--temperature " + Num(temperature) + ": expected a value >= 0");
+    return Status::Invalid("temperature " + Num(temperature) + ": expected a value >= 0");
   if (top_k < 0)
-    return Status::Usage("--top-k " + std::to_string(top_k) + ": expected >= 0 (0: off)");
+    return Status::Invalid("top_k " + std::to_string(top_k) + ": expected >= 0 (0: off)");
   if (!(top_p > 0 && top_p <= 1))
-    return Status::Usage("--top-p " + Num(top_p) + ": expected a value in (0, 1] (1: off)");
+    return Status::Invalid("top_p " + Num(top_p) + ": expected a value in (0, 1] (1: off)");
   if (!(min_p >= 0 && min_p <= 1))
-    return Status::Usage("--min-p " + Num(min_p) + ": expected a value in [0, 1] (0: off)");
+    return Status::Invalid("min_p " + Num(min_p) + ": expected a value in [0, 1] (0: off)");
   if (!(repeat_penalty > 0) || !std::isfinite(repeat_penalty))
-    return Status::Usage("--repeat-penalty " + Num(repeat_penalty) +
-                         ": expected a value > 0 (1: off)");
+    return Status::Invalid("repeat_penalty " + Num(repeat_penalty) +
+                           ": expected a value > 0 (1: off)");
   if (repeat_last < 0)
-    return Status::Usage("--repeat-last " + std::to_string(repeat_last) + ": expected >= 0");
+    return Status::Invalid("repeat_last " + std::to_string(repeat_last) + ": expected >= 0");
   return Status::OK();
 }
 

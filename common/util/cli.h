@@ -110,10 +110,11 @@ class Opt {
  public:
   Opt(Command* cmd, const std::string& name, T* x, po::typed_value<T>* value)
       : cmd_(cmd), x_(x), value_(value) {
-    // "threads,j" -> key "threads", flag "--threads"; ",n" -> key "n", flag "-n".
+    // "threads,j" -> key "threads", flag "--threads"; ",n" -> key and flag "-n"
+    // (Boost keys a short-only option by its dashed name).
     const bool short_only = !name.empty() && name[0] == ',';
-    key_ = short_only ? name.substr(1) : name.substr(0, name.find(','));
-    flag_ = (short_only ? "-" : "--") + key_;
+    key_ = short_only ? "-" + name.substr(1) : name.substr(0, name.find(','));
+    flag_ = short_only ? key_ : "--" + key_;
   }
   Opt& Default(const T& v) {
     value_->default_value(v);

@@ -87,6 +87,18 @@ TEST(ranges_refuse_with_one_wording) {
   CHECK_OK(ParseArgs({"--beta1", "0"}, declare));
 }
 
+TEST(short_only_option_is_range_checked) {
+  int n = 0;
+  auto declare = [&](cli::Command* cmd) {
+    cli::Options add(cmd);
+    add(",n", &n, "N", "tokens").Default(256).Min(0);
+  };
+  Status s = ParseArgs({"-n", "-1"}, declare);
+  CHECK_EQ(s.message(), std::string("-n must be at least 0 (got -1)"));
+  CHECK_OK(ParseArgs({"-n", "3"}, declare));
+  CHECK_EQ(n, 3);
+}
+
 TEST(number_text_reads_back) {
   CHECK_EQ(cli::NumberText(6e-4), std::string("0.0006"));
   CHECK_EQ(cli::NumberText(-1), std::string("-1"));
