@@ -2,13 +2,15 @@
 # recipe-24h.sh: a day on one GPU, from a pile of text to a trained model.
 #
 #   scripts/recipe-24h.sh --corpus DIR|FILE... --out DIR [--budget 24h]
-#                         [--vocab-size N] [--jsonl FIELD | --doc-delim STR]
+#                         [--vocab-size N] [--jsonl FIELD | --doc-delim STR | --paragraphs]
 #                         [--device auto|cuda|cpu] [--context T] [--vocab-sample-mb M]
 #                         [-j JOBS] [--train-opt OPTION]...
 #
 # Each input file is one document, unless --jsonl FIELD (each line a JSON
-# object) or --doc-delim STR (e.g. '\n\n') splits it; 1% of the documents are
-# held out, so give a corpus of many documents. --train-opt passes one more
+# object), --doc-delim STR or --paragraphs (blank lines, in any line ending)
+# splits it. 1% of the tokens are held out for validation (lm-pack
+# --val-fraction: the last 1% of each document over 1024 tokens, and 1% of
+# the shorter ones, whole, by hash). --train-opt passes one more
 # option to lm-train (e.g. --train-opt --micro-batch=16); one that names
 # --ckpt-every, --keep or --val-every replaces the recipe's 30m, 4 or 500.
 #
@@ -16,7 +18,7 @@
 #   1. vocabulary: lm-tokenize train on a sample of the corpus (the first M MB of
 #      the files, default 256)
 #   2. tokenize + pack: one `lm-tokenize | lm-pack --append` per input file,
-#      run in parallel with xargs -P; 1% of the documents held out for validation
+#      run in parallel with xargs -P; 1% of the tokens held out for validation
 #   3. size: lm-train --auto-size probes a few shapes on the device and picks the
 #      one whose compute-optimal token count (about 20 per parameter) fits the budget
 #   4. train to the deadline, checkpointing every 30 minutes
@@ -31,7 +33,7 @@ BIN=${BIN:-$here/../bin}
 PATH="$(cd "$BIN" 2>/dev/null && pwd || echo "$BIN"):$PATH"
 
 usage() { awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; }
-corpus=() out= budget=24h vocab_size=32768 jsonl= delim= device=auto context=1024 sample_mb=256
+corpus=() out= budget=24h vocab_size=32768 jsonl= delim= paragraphs= device=auto context=1024 sample_mb=256
 jobs=$(nproc) train_opts=()
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -46,6 +48,7 @@ while [ $# -gt 0 ]; do
     --vocab-size) vocab_size=$2; shift ;;
     --jsonl) jsonl=$2; shift ;;
     --doc-delim) delim=$2; shift ;;
+    --paragraphs) paragraphs=1 ;;
     --context) context=$2; shift ;;
     --train-opt) train_opts+=("$2"); shift ;;
     --device) device=$2; shift ;;
@@ -80,10 +83,13 @@ if [ ! -s "$files" ]; then
   [ -s "$files.tmp" ] || { echo "recipe-24h.sh: no input files under ${corpus[*]}" >&2; exit 1; }
   mv "$files.tmp" "$files"
 fi
-[ -n "$jsonl" ] && [ -n "$delim" ] && { echo "recipe-24h.sh: give --jsonl or --doc-delim, not both" >&2; exit 2; }
+modes=0
+for m in "$jsonl" "$delim" "$paragraphs"; do [ -z "$m" ] || modes=$((modes + 1)); done
+[ "$modes" -le 1 ] || { echo "recipe-24h.sh: give one of --jsonl, --doc-delim and --paragraphs" >&2; exit 2; }
 doc_opts=()
 [ -n "$jsonl" ] && doc_opts=(--jsonl "$jsonl")
 [ -n "$delim" ] && doc_opts=(--doc-delim "$delim")
+[ -n "$paragraphs" ] && doc_opts=(--paragraphs)
 
 # 1. vocabulary ----------------------------------------------------------------
 if [ ! -s "$out/tok.bpe" ]; then
@@ -108,19 +114,20 @@ if [ ! -e "$out/.packed" ]; then
   LC_ALL=C comm -23 <(LC_ALL=C sort "$files") <(packed | LC_ALL=C sort) |
     xargs -d '\n' -r -P "$jobs" -I{} bash -c '
       set -o pipefail
-      lm-tokenize --vocab "$1/tok.bpe" ${3:+--jsonl "$3"} ${4:+--doc-delim "$4"} -j 1 -- "$2" |
+      lm-tokenize --vocab "$1/tok.bpe" ${3:+--jsonl "$3"} ${4:+--doc-delim "$4"} ${5:+--paragraphs} -j 1 -- "$2" |
         lm-pack -o "$1/shards" --append --val-fraction 0.01 --seed 1 -j 1 --label "$2"' \
-    _ "$out" {} "$jsonl" "$delim" ||
+    _ "$out" {} "$jsonl" "$delim" "$paragraphs" ||
     true  # a failed file is found and named below
   if [ -n "$(LC_ALL=C comm -23 <(LC_ALL=C sort "$files") <(packed | LC_ALL=C sort))" ]; then
     echo "recipe-24h.sh: some files failed to pack (see above); rerun to retry them" >&2
     exit 1
   fi
-  val=$(lm-pack inspect "$out/shards" | awk '$1 == "val:" {print $2}')
+  read -r val share < <(lm-pack inspect "$out/shards" | awk '$1 == "val:" {print $2, $(NF - 3)}')
   if [ "$val" -eq 0 ]; then
-    echo "recipe-24h.sh: no document was held out for validation: the corpus has too few documents; split files with --doc-delim or --jsonl, in a new --out directory (or remove $out first)" >&2
+    echo "recipe-24h.sh: no token was held out for validation: the corpus is a few short documents; give more text, in a new --out directory (or remove $out first)" >&2
     exit 1
   fi
+  log "stage 2: held out $val tokens for validation, $share of the tokens"
   touch "$out/.packed"
 fi
 

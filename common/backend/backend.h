@@ -91,14 +91,21 @@ class Backend {
   // Gradients to zero (start of an accumulated batch).
   virtual Status ZeroGrad() = 0;
   // One micro-batch: inputs and targets are B x T. Computes the mean loss over
-  // the non-ignored targets into *loss and accumulates grad_scale * d(mean
-  // loss)/d(params) into the gradients (the trainer passes 1/micro-steps).
+  // the non-ignored targets and accumulates grad_scale * d(mean loss)/d(params)
+  // into the gradients (the trainer passes 1/micro-steps). With `loss`, the
+  // mean loss is written there, which makes the call wait for the device; with
+  // loss == nullptr it is kept for StepLoss instead, so that a step of many
+  // micro-batches never waits for the device before its optimizer step.
   virtual Status ForwardBackward(const int32_t* inputs, const int32_t* targets, int B, int T,
                                  float grad_scale, float* loss) = 0;
+  // The mean of the losses kept by ForwardBackward(..., nullptr) since ZeroGrad,
+  // each weighted by its micro-batch's B; 0 when none was. After OptimizerStep
+  // it costs no wait.
+  virtual Status StepLoss(float* loss) = 0;
   // Clips by global norm and applies AdamW (and Muon to the matrices when
   // opt.muon.enabled) with the step's learning rates. *grad_norm is the norm
-  // before clipping. When any gradient is NaN or Inf, leaves parameters and
-  // moments untouched, sets *skipped, and returns OK.
+  // before clipping. When any gradient, or a loss kept for StepLoss, is NaN or
+  // Inf, leaves parameters and moments untouched, sets *skipped, and returns OK.
   virtual Status OptimizerStep(const AdamWConfig& opt, float* grad_norm, bool* skipped) = 0;
   // Copies the gradient buffer to host (layout.total floats): for tests.
   virtual Status GetGrads(float* host) = 0;

@@ -82,6 +82,8 @@ class CpuBackend : public Backend {
   Status ZeroGrad() override {
     LM_RETURN_IF_ERROR(Trainable());
     model_.ZeroGrad();
+    kept_sum_ = 0;
+    kept_count_ = 0;
     return Status::OK();
   }
   Status ForwardBackward(const int32_t* inputs, const int32_t* targets, int B, int T,
@@ -90,7 +92,17 @@ class CpuBackend : public Backend {
     LM_RETURN_IF_ERROR(Trainable());
     double l = 0;
     LM_RETURN_IF_ERROR(model_.ForwardBackward(inputs, targets, B, T, grad_scale, &l));
-    *loss = (float)l;
+    if (loss) {
+      *loss = (float)l;
+    } else {
+      kept_sum_ += l * B;
+      kept_count_ += B;
+    }
+    return Status::OK();
+  }
+  Status StepLoss(float* loss) override {
+    LM_RETURN_IF_ERROR(Trainable());
+    *loss = kept_count_ ? (float)(kept_sum_ / kept_count_) : 0.f;
     return Status::OK();
   }
 
@@ -100,7 +112,7 @@ class CpuBackend : public Backend {
     const ParamLayout& layout = model_.layout();
     const double norm = std::sqrt(cpu::sum_squares(model_.grads(), (int64_t)layout.total));
     *grad_norm = (float)norm;
-    if (!std::isfinite(norm)) {  // NaN or Inf somewhere: leave everything as it was
+    if (!std::isfinite(norm) || !std::isfinite(kept_sum_)) {  // leave everything as it was
       *skipped = true;
       return Status::OK();
     }
@@ -213,6 +225,8 @@ class CpuBackend : public Backend {
   int64_t step_ = 0;
   std::unique_ptr<float, Free> muon_scratch_;  // Muon's per-thread scratch, on first use
   size_t muon_scratch_n_ = 0;
+  double kept_sum_ = 0;     // losses kept for StepLoss since ZeroGrad (each times its B)
+  int64_t kept_count_ = 0;  // and the sum of their B
 };
 
 }  // namespace

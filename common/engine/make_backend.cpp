@@ -4,6 +4,7 @@
 #include "cpu/backend_cpu.h"
 #ifdef LM_HAVE_CUDA
 #include "cuda/cuda_backend.h"
+#include "cuda/profile.h"
 #endif
 
 namespace lm {
@@ -33,6 +34,13 @@ Status MakeBackend(const std::string& device, std::unique_ptr<Backend>* out) {
 #endif
   *out = NewCpuBackend();
   return Status::OK();
+}
+
+std::string TakeBackendProfile() {
+#ifdef LM_HAVE_CUDA
+  if (cuda::ProfileOn()) return cuda::ProfileReport();
+#endif
+  return "";
 }
 
 }  // namespace lm

@@ -19,4 +19,8 @@ bool HaveCudaBackend();
 // an error that says why; an unknown name is a usage error.
 Status MakeBackend(const std::string& device, std::unique_ptr<Backend>* out);
 
+// LM_CUDA_PROFILE=1: the CUDA backend's table of where the GPU's time went,
+// for the tool to print (cuda/profile.h), cleared; "" when off or not built.
+std::string TakeBackendProfile();
+
 }  // namespace lm

@@ -169,8 +169,12 @@ class ShardReader {
   // Every token of a decoded block < vocab_size.
   Status CheckTokens(uint32_t b, const uint8_t* raw, size_t n_tokens) const;
   // Reads every block (checksums, sizes, token range) and checks the document
-  // table against the end-of-text tokens. Names the first bad block.
-  Status VerifyAll() const;
+  // table against the end-of-text tokens: every end-of-text ends an entry,
+  // and every entry ends with end-of-text, except one at the shard's end.
+  // With open_ends, entries that end without end-of-text anywhere (the head
+  // of a document cut between the splits, manifest.md) are accepted and
+  // their indices appended instead. Names the first bad block.
+  Status VerifyAll(std::vector<size_t>* open_ends = nullptr) const;
 
  private:
   MappedFile map_;

@@ -591,7 +591,6 @@ Status Trainer::Step(StepStats* st) {
   double mult = opt_.schedule.Multiplier(prog, step_);
   const AdamWConfig a = ScheduledOptimizer(opt_.adam, mult);
   LM_RETURN_IF_ERROR(backend_->ZeroGrad());
-  double loss_sum = 0;
   // The step's sequences (fewer during a batch warmup), in micro-batches of
   // near-equal size, each weighted by its share of the sequences.
   const int S = BatchSequences(micro_batch_ * micro_steps_, opt_.batch_warmup, prog);
@@ -612,20 +611,19 @@ Status Trainer::Step(StepStats* st) {
         inputs_[(size_t)b * T_ + t] = (int32_t)batch_[(size_t)b * (T_ + 1) + t];
         targets_[(size_t)b * T_ + t] = (int32_t)batch_[(size_t)b * (T_ + 1) + t + 1];
       }
-    float loss = 0;
+    // The loss stays on the device (read once, after the optimizer step).
     LM_RETURN_IF_ERROR(backend_->ForwardBackward(inputs_.data(), targets_.data(), B, T_,
-                                                 (float)B / (float)S, &loss));
-    loss_sum += (double)loss * B;
+                                                 (float)B / (float)S, nullptr));
   }
-  st->loss = (float)(loss_sum / S);
   st->lr = opt_.adam.lr * mult;
   st->grad_norm = 0;
   st->skipped = false;
+  // A non-finite loss makes the backend skip the update, as a non-finite gradient does.
+  LM_RETURN_IF_ERROR(backend_->OptimizerStep(a, &st->grad_norm, &st->skipped));
+  LM_RETURN_IF_ERROR(backend_->StepLoss(&st->loss));
   if (!std::isfinite(st->loss)) {
     st->skipped = true;
     st->grad_norm = NAN;
-  } else {
-    LM_RETURN_IF_ERROR(backend_->OptimizerStep(a, &st->grad_norm, &st->skipped));
   }
   step_++;
   tokens_seen_ += (uint64_t)S * T_;
@@ -752,9 +750,28 @@ Status Trainer::Save(std::string* dir) {
 // ---------------------------------------------------------------------------
 // Metrics
 
+// A line that cannot be written (a full disk) is cut back out, so the file
+// never holds a torn line, and kept with the ones after it until there is
+// room: the run goes on with a warning. Past 64 MiB held back it stops.
 Status Trainer::AppendMetrics(const std::string& line) {
   if (metrics_fd_ < 0) return Status::OK();
-  return WriteAll(metrics_fd_, line.data(), line.size(), JoinPath(opt_.out_dir, "metrics.jsonl"));
+  const std::string path = JoinPath(opt_.out_dir, "metrics.jsonl");
+  metrics_pending_ += line;
+  const off_t size = lseek(metrics_fd_, 0, SEEK_END);
+  Status s = WriteAll(metrics_fd_, metrics_pending_.data(), metrics_pending_.size(), path);
+  if (s.ok()) {
+    if (metrics_held_) LogInfo("%s: the lines held back are written", path.c_str());
+    metrics_pending_.clear();
+    metrics_held_ = false;
+    return s;
+  }
+  if (size >= 0 && ftruncate(metrics_fd_, size) != 0) return s;
+  if (metrics_pending_.size() > (64u << 20)) return s;
+  if (!metrics_held_)
+    LogWarn("%s; training goes on, its lines are held back until they can be written",
+            s.ToString().c_str());
+  metrics_held_ = true;
+  return Status::OK();
 }
 
 namespace {
