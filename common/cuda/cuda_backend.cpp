@@ -359,10 +359,8 @@ class CudaBackend : public Backend {
   // stats_: device doubles read together, once an optimizer step.
   static constexpr int kSumSquares = 0, kKeptLoss = 1, kStats = 2;
 
-  // Muon on every hidden matrix, one after the other on the stream (its
-  // scratch, cuda/muon_step.h, is allocated at the first Muon step).
+  // Muon on every hidden matrix, one after the other on s_ (no wait).
   Status MuonStep(const MuonConfig& mc, float grad_scale) {
-    if (!muon_.u) LM_RETURN_IF_ERROR(AllocMuonScratch(layout_, &muon_));
     for (const TensorInfo& t : layout_.tensors) {
       if (t.group != ParamGroup::kMatrix) continue;
       const size_t o = t.offset;
@@ -408,9 +406,9 @@ class CudaBackend : public Backend {
     if (s_) cudaStreamSynchronize(s_);
     sdpa_.reset();
     mm_.reset();  // its handles and workspace, before the stream goes
-    FreeMuonScratch(&muon_);
     for (void* p : allocs_) cudaFree(p);
     allocs_.clear();
+    muon_ = MuonScratch();
     for (int k = 0; k < 2; k++) {
       if (pinned_[k]) cudaFreeHost(pinned_[k]);
       if (pinned_done_[k]) cudaEventDestroy(pinned_done_[k]);
@@ -525,6 +523,12 @@ class CudaBackend : public Backend {
       LM_RETURN_IF_ERROR(Alloc(&v_, P, "AdamW v"));
       LM_RETURN_IF_ERROR(Alloc(&stats_, kStats, "norm and loss sums"));
       LM_RETURN_IF_ERROR(Alloc(&partial_, sum_squares_scratch(), "norm and loss sums"));
+      LM_RETURN_IF_ERROR(AllocMuonScratch(
+          layout_,
+          [this](void** p, size_t bytes) {
+            return Alloc(reinterpret_cast<char**>(p), (int64_t)bytes, "Muon scratch");
+          },
+          &muon_));
     }
     LM_RETURN_IF_ERROR(AllocateActivations());
     LM_RETURN_IF_ERROR(Alloc(&xnf_, N * C, "final norm"));

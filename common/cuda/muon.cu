@@ -10,16 +10,21 @@
 namespace lm {
 namespace cuda {
 
+namespace {
+constexpr int kMuonThreads = 256;
+}  // namespace
+
 // out = the update before orthogonalisation, mom updated (the lerp form, see
-// cpu/muon.h), and *sumsq += sum of out^2 (fp32 per thread, then a block sum,
-// then one double atomic per block, as sum_squares_kernel).
+// cpu/muon.h), and partial[block] = this block's sum of out^2 (fp32 per thread,
+// then a block sum), which sum_partials adds up in a fixed order.
 __global__ void muon_momentum_kernel(float* __restrict__ out, float* __restrict__ mom,
                                      const float* __restrict__ grad, int64_t n, float mu,
-                                     bool nesterov, float grad_scale, double* __restrict__ sumsq) {
+                                     bool nesterov, float grad_scale,
+                                     double* __restrict__ partial) {
   __shared__ float scratch[32];
   const float keep = 1.0f - mu;
   float acc = 0.f;
-  int64_t stride = (int64_t)gridDim.x * blockDim.x;
+  const int64_t stride = (int64_t)gridDim.x * blockDim.x;
   for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += stride) {
     const float g = grad[i] * grad_scale;
     const float b = mom[i] + keep * (g - mom[i]);
@@ -28,8 +33,8 @@ __global__ void muon_momentum_kernel(float* __restrict__ out, float* __restrict_
     out[i] = u;
     acc += u * u;
   }
-  float t = block_sum(acc, scratch);
-  if (threadIdx.x == 0) atomicAdd(sumsq, (double)t);
+  const float t = block_sum(acc, scratch);
+  if (threadIdx.x == 0) partial[blockIdx.x] = (double)t;
 }
 
 // out (bf16) = in / (sqrt(*sumsq) + eps): the norm is read on the device, so
@@ -37,15 +42,15 @@ __global__ void muon_momentum_kernel(float* __restrict__ out, float* __restrict_
 __global__ void ns_normalize_kernel(bf16* __restrict__ out, const float* __restrict__ in, int64_t n,
                                     const double* __restrict__ sumsq, float eps) {
   const float inv = (float)(1.0 / (sqrt(*sumsq) + (double)eps));
-  int64_t stride = (int64_t)gridDim.x * blockDim.x;
+  const int64_t stride = (int64_t)gridDim.x * blockDim.x;
   for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += stride)
     out[i] = to_bf(in[i] * inv);
 }
 
-// p = p * (1 - lr * wd) - lr * scale * x, and p16 = bf16(p).
+// p = p * keep - step * x, and p16 = bf16(p) when p16 is not null.
 __global__ void muon_apply_kernel(float* __restrict__ p, bf16* __restrict__ p16,
                                   const bf16* __restrict__ x, int64_t n, float keep, float step) {
-  int64_t stride = (int64_t)gridDim.x * blockDim.x;
+  const int64_t stride = (int64_t)gridDim.x * blockDim.x;
   for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += stride) {
     const float v = p[i] * keep - step * to_f(x[i]);
     p[i] = v;
@@ -54,21 +59,25 @@ __global__ void muon_apply_kernel(float* __restrict__ p, bf16* __restrict__ p16,
 }
 
 Status muon_momentum(float* out, float* mom, const float* grad, int64_t n, float mu, bool nesterov,
-                     float grad_scale, double* sumsq, cudaStream_t s) {
+                     float grad_scale, double* partial, double* sumsq, cudaStream_t s) {
   if (n < 0) return Status::Invalid("muon_momentum: negative count");
   if (!(mu >= 0.f && mu < 1.f)) return Status::Invalid("muon_momentum: momentum outside [0, 1)");
-  if (n == 0) return Status::OK();
-  LM_LAUNCH(muon_momentum_kernel, blocks_for(n, 256 * 8, 2048), 256, 0, s, out, mom, grad, n, mu,
-            nesterov, grad_scale, sumsq);
-  LM_CUDA_LAUNCHED("muon_momentum_kernel");
-  return Status::OK();
+  // A block count that depends on n alone: the order of the sum is fixed.
+  const unsigned blocks = blocks_for(n, kMuonThreads * 16, sum_squares_scratch());
+  if (n > 0) {
+    LM_LAUNCH(muon_momentum_kernel, blocks, kMuonThreads, 0, s, out, mom, grad, n, mu, nesterov,
+              grad_scale, partial);
+    LM_CUDA_LAUNCHED("muon_momentum_kernel");
+  }
+  return sum_partials(partial, n > 0 ? (int)blocks : 0, sumsq, s);
 }
 
 Status ns_normalize(bf16* out, const float* in, int64_t n, const double* sumsq, float eps,
                     cudaStream_t s) {
   if (n < 0) return Status::Invalid("ns_normalize: negative count");
   if (n == 0) return Status::OK();
-  LM_LAUNCH(ns_normalize_kernel, blocks_for(n, 256 * 4, 65536), 256, 0, s, out, in, n, sumsq, eps);
+  LM_LAUNCH(ns_normalize_kernel, blocks_for(n, kMuonThreads * 4, 65536), kMuonThreads, 0, s, out,
+            in, n, sumsq, eps);
   LM_CUDA_LAUNCHED("ns_normalize_kernel");
   return Status::OK();
 }
@@ -79,7 +88,8 @@ Status muon_apply(float* p, bf16* p16, const bf16* x, int64_t n, float lr, float
   if (n == 0) return Status::OK();
   // The same float arithmetic as the CPU twin: keep and step in float.
   const float keep = 1.0f - lr * wd, step = lr * scale;
-  LM_LAUNCH(muon_apply_kernel, blocks_for(n, 256 * 4, 65536), 256, 0, s, p, p16, x, n, keep, step);
+  LM_LAUNCH(muon_apply_kernel, blocks_for(n, kMuonThreads * 4, 65536), kMuonThreads, 0, s, p, p16,
+            x, n, keep, step);
   LM_CUDA_LAUNCHED("muon_apply_kernel");
   return Status::OK();
 }

@@ -726,30 +726,36 @@ Status CheckOptimizer(int64_t n, int64_t t) {
   return Status::OK();
 }
 
-// Muon: the three fused kernels against their twins, then one whole step of a
-// (rows,cols) matrix (bf16 Newton-Schulz products on cuBLASLt) against
-// cpu::muon_update in fp32; the step is compared by what it moved.
-Status CheckMuon(lm::cuda::Matmul* mm, int rows, int cols) {
-  const int64_t n = (int64_t)rows * cols;
+// Muon's kernels against cpu/muon.h: the momentum with its sum of squares
+// (the same bits twice), the normalisation into bf16, the update.
+Status CheckMuonKernels(int64_t rows, int64_t cols) {
+  const int64_t n = rows * cols;
+  const std::string sh = Shape({{"rows", rows}, {"cols", cols}});
   std::vector<float> w = Randn(n, 0.02f), g = Randn(n, 0.1f), m = Randn(n, 0.01f);
   Dev<float> dw, dg, dm, du;
   Dev<bf16> dx, dw16;
-  Dev<double> dsum;
+  Dev<double> dsum, dpartial;
   LM_RETURN_IF_ERROR(dg.Put(g));
   LM_RETURN_IF_ERROR(dm.Put(m));
   LM_RETURN_IF_ERROR(du.Alloc(n));
   LM_RETURN_IF_ERROR(dx.Alloc(n));
-  LM_RETURN_IF_ERROR(dsum.Alloc(1));
-  LM_CUDA_RETURN(cudaMemset(dsum.p(), 0, sizeof(double)));
-  const std::string sh = Shape({{"rows", rows}, {"cols", cols}});
-  LM_RETURN_IF_ERROR(
-      lm::cuda::muon_momentum(du.p(), dm.p(), dg.p(), n, 0.95f, true, 0.8f, dsum.p(), g_s));
+  LM_RETURN_IF_ERROR(dsum.Alloc(2));
+  LM_RETURN_IF_ERROR(dpartial.Alloc(lm::cuda::sum_squares_scratch()));
+  LM_RETURN_IF_ERROR(lm::cuda::muon_momentum(du.p(), dm.p(), dg.p(), n, 0.95f, true, 0.8f,
+                                             dpartial.p(), dsum.p(), g_s));
   std::vector<float> ru(n), rm = m, gu, gm, gx;
   lm::cpu::muon_momentum(ru.data(), rm.data(), g.data(), n, 0.95f, true, 0.8f);
   LM_RETURN_IF_ERROR(du.Get(&gu));
   LM_RETURN_IF_ERROR(dm.Get(&gm));
   Report("muon_momentum update", sh, gu, ru, 1e-6);
   Report("muon_momentum buffer", sh, gm, rm, 1e-6);
+  LM_RETURN_IF_ERROR(lm::cuda::sum_squares(du.p(), n, dpartial.p(), dsum.p() + 1, g_s));
+  std::vector<double> sums;
+  LM_RETURN_IF_ERROR(dsum.Get(&sums));
+  float fs = (float)sums[0], fr = (float)lm::cpu::sum_squares(ru.data(), n);
+  Report("muon_momentum sum of squares", sh, &fs, &fr, 1, 1e-5);
+  Verdict("muon_momentum sum of squares = sum_squares", sh, sums[0] == sums[1],
+          sums[0] == sums[1] ? "same bits" : "results differ");
   LM_RETURN_IF_ERROR(lm::cuda::ns_normalize(dx.p(), du.p(), n, dsum.p(), lm::cpu::kNsEps, g_s));
   std::vector<float> rx(n);
   lm::cpu::ns_normalize(rx.data(), ru.data(), n);
@@ -763,40 +769,67 @@ Status CheckMuon(lm::cuda::Matmul* mm, int rows, int cols) {
   lm::cpu::muon_apply(rw.data(), gx.data(), n, 0.02f, 0.1f, 1.5f);
   LM_RETURN_IF_ERROR(dw.Get(&gw));
   Report("muon_apply", sh, gw, rw, 1e-6);
-  // The whole step from the original state.
-  lm::cuda::MuonScratch scratch;
+  return Status::OK();
+}
+
+// One Muon step of W through MuonStepDevice into *w (host), from w, g, m.
+Status RunMuonStep(lm::cuda::Matmul* mm, int64_t rows, int64_t cols, const lm::MuonConfig& mc,
+                   const std::vector<float>& g, const std::vector<float>& m,
+                   std::vector<float>* w) {
   lm::ParamLayout one;
   lm::TensorInfo t;
   t.shape = {rows, cols};
-  t.numel = (size_t)n;
-  t.group = lm::ParamGroup::kMatrix;
+  t.numel = (size_t)(rows * cols);
   one.tensors.push_back(t);
-  LM_RETURN_IF_ERROR(lm::cuda::AllocMuonScratch(one, &scratch));
-  LM_RETURN_IF_ERROR(dw.Put(w));
-  LM_RETURN_IF_ERROR(dm.Put(m));
+  lm::cuda::MuonScratch scratch;
+  Status st = lm::cuda::AllocMuonScratch(
+      one,
+      [](void** p, size_t bytes) {
+        LM_CUDA_RETURN(cudaMalloc(p, bytes));
+        return Status::OK();
+      },
+      &scratch);
+  Dev<float> dw, dg, dm;
+  Dev<bf16> dw16;
+  if (st.ok()) st = dw.Put(*w);
+  if (st.ok()) st = dg.Put(g);
+  if (st.ok()) st = dm.Put(m);
+  if (st.ok()) st = dw16.Alloc(t.numel);
+  if (st.ok())
+    st = lm::cuda::MuonStepDevice(mm, scratch, dw.p(), dw16.p(), dg.p(), dm.p(), rows, cols, mc,
+                                  0.8f, g_s);
+  if (st.ok()) st = dw.Get(w);
+  lm::cuda::FreeMuonScratch(&scratch);
+  return st;
+}
+
+// The whole step, its Newton-Schulz iterations as bf16 cuBLASLt products,
+// against cpu::muon_update's fp32 ones (compared by what moved), and the same
+// bits on a second run.
+Status CheckMuonStep(lm::cuda::Matmul* mm, int64_t rows, int64_t cols) {
+  const int64_t n = rows * cols;
+  const std::string sh = Shape({{"rows", rows}, {"cols", cols}});
+  const std::vector<float> w = Randn(n, 0.02f), g = Randn(n, 0.1f), m = Randn(n, 0.01f);
   lm::MuonConfig mc;
   mc.lr = 0.02f;
   mc.weight_decay = 0.1f;
-  Status st = lm::cuda::MuonStepDevice(mm, scratch, dw.p(), dw16.p(), dg.p(), dm.p(), rows, cols,
-                                       mc, 0.8f, g_s);
-  if (st.ok()) st = dw.Get(&gw);
-  lm::cuda::FreeMuonScratch(&scratch);
-  LM_RETURN_IF_ERROR(st);
+  std::vector<float> gw = w, gw2 = w;
+  LM_RETURN_IF_ERROR(RunMuonStep(mm, rows, cols, mc, g, m, &gw));
+  LM_RETURN_IF_ERROR(RunMuonStep(mm, rows, cols, mc, g, m, &gw2));
+  Verdict("muon step twice", sh, gw == gw2, gw == gw2 ? "same bits" : "results differ");
   lm::cpu::MuonStep cs;
   cs.lr = mc.lr;
   cs.weight_decay = mc.weight_decay;
   cs.grad_scale = 0.8f;
-  rw = w;
-  rm = m;
-  std::vector<float> scr(lm::cpu::newton_schulz_scratch(rows, cols));
-  lm::cpu::muon_update(rw.data(), g.data(), rm.data(), rows, cols, cs, scr.data());
+  std::vector<float> rw = w, rm = m, scr(lm::cpu::newton_schulz_scratch((int)rows, (int)cols));
+  lm::cpu::muon_update(rw.data(), g.data(), rm.data(), (int)rows, (int)cols, cs, scr.data());
   std::vector<float> dgot(n), dref(n);
   for (int64_t i = 0; i < n; i++) {
     dgot[i] = gw[i] - w[i];
     dref[i] = rw[i] - w[i];
   }
   // Five bf16 iterations: a few bf16 ulps of drift in the update's direction.
-  Report("muon step (bf16 NS)", sh, dgot, dref, 3e-2);
+  Report("muon step (bf16 Newton-Schulz)", sh, dgot, dref, 3e-2);
   return Status::OK();
 }
 
@@ -969,6 +1002,8 @@ Status CheckReproducible(const ModelCase& mc, int steps) {
     LM_RETURN_IF_ERROR(MakeBackends(mc, true, &cpu, &gpu, init));
     lm::AdamWConfig opt;
     opt.lr = 3e-3f;
+    opt.muon.enabled = mc.muon;
+    opt.muon.lr = 0.02f;
     for (int step = 0; step < steps; step++) {
       std::vector<int32_t> s = Sequence(N + 1, c.vocab_size, data_seed + step);
       float loss = 0, norm = 0;
@@ -1065,10 +1100,13 @@ Status RunDeviceChecks(bool quick) {
   LM_RETURN_IF_ERROR(CheckCrossEntropy(6, 1001, 1003));  // bf16 rows not 16-byte aligned
   LM_RETURN_IF_ERROR(CheckOptimizer(100003, 1));
   LM_RETURN_IF_ERROR(CheckOptimizer(1 << 20, 10));
-  LM_RETURN_IF_ERROR(CheckMuon(&mm, 37, 53));     // odd sizes, wide
-  LM_RETURN_IF_ERROR(CheckMuon(&mm, 768, 768));   // GPT-2 124M's attention projections
-  LM_RETURN_IF_ERROR(CheckMuon(&mm, 2048, 768));  // its gate/up: tall
-  LM_RETURN_IF_ERROR(CheckMuon(&mm, 768, 2048));  // its down: wide
+  LM_RETURN_IF_ERROR(CheckMuonKernels(37, 53));
+  LM_RETURN_IF_ERROR(CheckMuonKernels(2048, 768));    // several blocks in the sum of squares
+  LM_RETURN_IF_ERROR(CheckMuonStep(&mm, 37, 53));     // odd sizes, wide
+  LM_RETURN_IF_ERROR(CheckMuonStep(&mm, 53, 37));     // odd sizes, tall
+  LM_RETURN_IF_ERROR(CheckMuonStep(&mm, 768, 768));   // GPT-2 124M's attention projections
+  LM_RETURN_IF_ERROR(CheckMuonStep(&mm, 2048, 768));  // its gate/up: tall
+  LM_RETURN_IF_ERROR(CheckMuonStep(&mm, 768, 2048));  // its down: wide
   printf("matmul fallbacks to cublasGemmEx: %lld\n", (long long)mm.fallbacks());
 
   // Whole model: tied embeddings with grouped-query heads; untied with
@@ -1095,6 +1133,7 @@ Status RunDeviceChecks(bool quick) {
   am.name = "gqa-tied-muon";
   am.muon = true;
   LM_RETURN_IF_ERROR(CheckModel(am, quick ? 10 : 50));
+  LM_RETURN_IF_ERROR(CheckReproducible(am, 8));
   // This one also runs the chunked logits path (the head and loss 50 rows at a
   // time), which the default chunk size never takes at these sizes.
   setenv("LM_CUDA_LOGIT_ROWS", "50", 1);
