@@ -773,6 +773,33 @@ TEST(muon_training_losses_match_cpu) {
   }
 }
 
+// Micro-batches of unequal size (a batch warmup's) count by their B in the
+// loss kept on the device, as on the CPU.
+TEST(kept_losses_are_weighted_by_micro_batch_size) {
+  g_cudnn = FakeCudnn::kNoLibrary;
+  const lm::ModelConfig c = Tiny(true, 1);
+  lm::BackendOptions o;
+  o.max_batch = 2;
+  o.max_seq = 12;
+  std::unique_ptr<lm::Backend> cpu, gpu;
+  MakeBackends(c, o, InitialWeights(c, 7), &cpu, &gpu);
+  std::vector<int32_t> t = Tokens(3 * 12 + 1, c.vocab_size, 60);
+  float a = 0, b = 0;
+  for (lm::Backend* be : {cpu.get(), gpu.get()}) {
+    CHECK_OK(be->ZeroGrad());
+    CHECK_OK(be->ForwardBackward(t.data(), t.data() + 1, 1, 12, 1.f / 3, nullptr));
+    CHECK_OK(be->ForwardBackward(t.data() + 12, t.data() + 13, 2, 12, 2.f / 3, nullptr));
+  }
+  CHECK_OK(cpu->StepLoss(&a));
+  CHECK_OK(gpu->StepLoss(&b));
+  CHECK_NEAR(b, a, 1e-2 * a);
+  float l1 = 0, l2 = 0;
+  CHECK_OK(cpu->ZeroGrad());
+  CHECK_OK(cpu->ForwardBackward(t.data(), t.data() + 1, 1, 12, 1.f, &l1));
+  CHECK_OK(cpu->ForwardBackward(t.data() + 12, t.data() + 13, 2, 12, 1.f, &l2));
+  CHECK_NEAR(a, (l1 + 2 * l2) / 3, 1e-5 * a);
+}
+
 TEST(tied_gqa_matches_cpu) {
   g_cudnn = FakeCudnn::kNoLibrary;
   Compare(Tiny(true, 1), 2, 12, false, 3);
