@@ -106,27 +106,36 @@ for name, t in json.loads(raw[8:8 + n]).items():
 PY
 }
 
-@test "recipe: bad combinations are refused with a usage error" {
-  r="$BATS_TEST_TMPDIR/run"
-  run --separate-stderr train "$r" --steps 2 --optimizer sgd
-  [ "$status" -eq 2 ]
-  [[ "$stderr" == *"--optimizer must be muon or adamw (got 'sgd')"* ]]
-  run --separate-stderr train "$r" --steps 2 --optimizer adamw --muon-lr 0.01
-  [ "$status" -eq 2 ]
-  [[ "$stderr" == *"--muon-lr applies to --optimizer muon, not adamw"* ]]
-  run --separate-stderr train "$r" --steps 2 --head-lr 0.01
-  [ "$status" -eq 2 ]
-  [[ "$stderr" == *"--head-lr needs an untied head (--untied)"* ]]
-  run --separate-stderr train "$r" --tokens 4096 --batch-warmup 0.2
-  [ "$status" -eq 2 ]
-  [[ "$stderr" == *"--batch-warmup changes the tokens per step"* ]]
-  run --separate-stderr train "$r" --steps 2 --ns-steps 0 --optimizer muon
-  [ "$status" -eq 2 ]
-  [ ! -e "$r" ]
+# refused WANT ARGS...: lm-train ARGS exits 2 with one error line holding WANT
+# (and the usual pointer to --help), and makes no run directory.
+refused() {
+  local want=$1
+  shift
+  rm -rf "$BATS_TEST_TMPDIR/refused"
+  run --separate-stderr train "$BATS_TEST_TMPDIR/refused" "$@"
+  [ "$status" -eq 2 ] || { echo "$*: exit $status: $stderr"; return 1; }
+  [ "$(grep -c . <<<"$stderr")" -eq 2 ] || { echo "$*: $stderr"; return 1; }
+  [ "$(grep -c '^lm-train: error: ' <<<"$stderr")" -eq 1 ] || { echo "$*: $stderr"; return 1; }
+  [[ "$stderr" == *"$want"* ]] || { echo "$*: $stderr"; return 1; }
+  [ ! -e "$BATS_TEST_TMPDIR/refused" ]
+}
+
+@test "recipe: bad combinations are refused with one clear line" {
+  refused "--optimizer must be muon or adamw (got 'sgd')" --steps 2 --optimizer sgd
+  refused "--muon-lr applies to --optimizer muon, not adamw" --steps 2 --optimizer adamw \
+    --muon-lr 0.01
+  refused "--ns-steps applies to --optimizer muon, not adamw" --steps 2 --ns-steps 3
+  refused "--head-lr needs an untied head (--untied)" --steps 2 --head-lr 0.01
+  refused "--batch-warmup changes the tokens per step" --tokens 4096 --batch-warmup 0.2
+  refused "--ns-steps must be in [1, 20] (got 0)" --steps 2 --ns-steps 0 --optimizer muon
+  refused "--muon-momentum must be in [0, 1) (got 1)" --steps 2 --muon-momentum 1 --optimizer muon
+  refused "--muon-lr must be a positive number (got 0)" --steps 2 --muon-lr 0 --optimizer muon
   # The optimizer of a run cannot change: its state would be misread.
+  r="$BATS_TEST_TMPDIR/run"
   train "$r" --steps 4 --optimizer muon --stop-at 2 2>/dev/null
   run --separate-stderr train "$r" --steps 4 --optimizer adamw
   [ "$status" -eq 2 ]
+  [ "$(grep -c '^lm-train: error: ' <<<"$stderr")" -eq 1 ]
   [[ "$stderr" == *"the run was trained with --optimizer muon"* ]]
 }
 
