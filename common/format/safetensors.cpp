@@ -223,8 +223,20 @@ Status SafetensorsReader::Open(const std::string& path) {
   metadata_.clear();
   index_.clear();
   LM_RETURN_IF_ERROR(file_.Open(path));
-  LM_RETURN_IF_ERROR(
-      ParseSafetensors(file_.data(), file_.size(), path, &tensors_, &metadata_, &data_start_));
+  return Parse();
+}
+
+Status SafetensorsReader::OpenMemory(const uint8_t* data, size_t size, const std::string& name) {
+  tensors_.clear();
+  metadata_.clear();
+  index_.clear();
+  file_.Borrow(data, size, name);
+  return Parse();
+}
+
+Status SafetensorsReader::Parse() {
+  LM_RETURN_IF_ERROR(ParseSafetensors(file_.data(), file_.size(), file_.path(), &tensors_,
+                                      &metadata_, &data_start_));
   for (size_t i = 0; i < tensors_.size(); i++) index_[tensors_[i].name] = i;
   return Status::OK();
 }
