@@ -6,6 +6,7 @@
 #   make format     clang-format every source file
 #   make clean      remove build/ and bin/
 #   make deps       install the missing Debian packages (scripts/install-deps.sh)
+#   make fuzz FUZZ=vocab FUZZ_SECONDS=60   a fuzz target (libFuzzer, ASan, UBSan; tests/fuzz/fuzz.mk)
 #   make help       this list
 #   TESTS=pack make test   only the test files whose name matches (grep -E)
 #   make NVCC=      CPU only, even where nvcc exists (give it to every make)
@@ -66,6 +67,7 @@ LIBS := $(patsubst common/%/,%,$(sort $(dir $(wildcard common/*/*.cpp common/*/*
 TOOLS := $(patsubst tools/%/,%,$(sort $(dir $(wildcard tools/*/main.cpp))))
 -include $(wildcard common/*/lib.mk)
 -include $(wildcard tools/*/tool.mk)
+-include tests/fuzz/fuzz.mk
 
 # --- dependencies (scripts/install-deps.sh installs what is missing) --------------
 DEPS_STAMP := $(BUILD)/.deps-ok
@@ -140,6 +142,6 @@ clean:
 deps:
 	scripts/install-deps.sh
 help:
-	@sed -n '2,18p' $(firstword $(MAKEFILE_LIST)) | sed 's/^# \{0,1\}//'
+	@sed -n '2,19p' $(firstword $(MAKEFILE_LIST)) | sed 's/^# \{0,1\}//'
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
