@@ -1,34 +1,29 @@
 # lm: build every tool into bin/, run every test, run the demo.
-#
-#   make            build bin/lm-* (CUDA backend too when nvcc is found)
-#   make test       build and run all tests (unit, Bats); ends "N passed, N failed, N skipped"
-#   make demo       the whole pipeline on the fortunes corpus, ~4 minutes (scripts/demo.sh)
-#   make format     clang-format every source file
-#   make clean      remove build/ and bin/
-#   make deps       install the missing Debian packages (scripts/install-deps.sh)
-#   make fuzz FUZZ=vocab FUZZ_SECONDS=60   a fuzz target (libFuzzer, ASan, UBSan; tests/fuzz/fuzz.mk)
-#   make help       this list
-#   TESTS=pack make test   only the test files whose name matches (grep -E)
-#   make NVCC=      CPU only, even where nvcc exists (give it to every make)
-#   make WERROR=-Werror    warnings as errors, as CI builds
+# `make help` lists the targets and variables (from their ## comments).
 #
 # Layout: common/<lib>/*.cpp -> $(BUILD)/lib<lib>.a, with common/<lib>/lib.mk
-# naming its link dependencies (LIB_<lib>_DEPS, itself first). tools/<t>/*.cpp ->
-# bin/lm-<t>, with tools/<t>/tool.mk naming TOOL_<t>_LIBS. Unit tests
-# tests/unit/<lib>/*_test.cpp link LIB_<lib>_DEPS. BUILD= and BIN= let several
-# builds share a tree.
+# naming its link dependencies (LIB_<lib>_DEPS, itself first, then what it
+# needs, in an order the linker can follow: a library before those it uses,
+# with no --start-group, so that a dependency cycle fails to link).
+# tools/<t>/*.cpp -> bin/lm-<t>, with tools/<t>/tool.mk naming TOOL_<t>_LIBS.
+# Unit tests tests/unit/<lib>/*_test.cpp link LIB_<lib>_DEPS. BUILD= and BIN=
+# let several builds share a tree.
 
-BUILD ?= build
-BIN ?= bin
+# Every core unless -j is given (a -j on the command line wins over this).
+MAKEFLAGS += -j$(shell nproc 2>/dev/null || echo 2)
+
+BUILD ?= build## where objects and test programs go
+BIN ?= bin## where the tools go
 CXX ?= g++
 CXXFLAGS ?= -O2 -g
-WERROR ?=
+WERROR ?=## -Werror: warnings as errors, as CI builds
+TESTS ?=## with make test: only the test files whose name matches (grep -E)
 LM_CXXFLAGS := -std=c++17 -Wall -Wextra -Wshadow -Wno-unused-parameter $(WERROR) -pthread -fopenmp \
   -MMD -MP -Icommon -I. $(shell pkg-config --cflags-only-I libzstd 2>/dev/null)
 LDLIBS := -lzstd -lxxhash -lboost_program_options -lpcre2-8 -lopenblas -fopenmp -lpthread
 
 # CUDA: built when nvcc is found (NVCC= disables it).
-NVCC ?= $(shell command -v nvcc 2>/dev/null || ls /usr/local/cuda/bin/nvcc 2>/dev/null)
+NVCC ?= $(shell command -v nvcc 2>/dev/null || ls /usr/local/cuda/bin/nvcc 2>/dev/null)## empty: CPU only, even where nvcc exists (give it to every make)
 CUDA_HOME ?= $(patsubst %/bin/nvcc,%,$(NVCC))
 CUDA_ARCH ?= -gencode arch=compute_90,code=sm_90 -gencode arch=compute_90,code=compute_90
 NVCCFLAGS ?= -O3 -std=c++17 --expt-relaxed-constexpr -lineinfo
@@ -69,11 +64,20 @@ TOOLS := $(patsubst tools/%/,%,$(sort $(dir $(wildcard tools/*/main.cpp))))
 -include $(wildcard tools/*/tool.mk)
 -include tests/fuzz/fuzz.mk
 
-# --- dependencies (scripts/install-deps.sh installs what is missing) --------------
+# --- dependencies -------------------------------------------------------------
+# A plain `make` never installs anything: it names what is missing and points
+# to `make deps`. `make test` and `make demo` install it (scripts/install-deps.sh),
+# as the README promises (LM_DEPS is install for what they build).
+LM_DEPS ?= check
 DEPS_STAMP := $(BUILD)/.deps-ok
 $(DEPS_STAMP): scripts/install-deps.sh
 	@mkdir -p $(BUILD)
-	@scripts/install-deps.sh --check >/dev/null 2>&1 || scripts/install-deps.sh
+	@if [ '$(LM_DEPS)' = install ]; then \
+	  scripts/install-deps.sh --check >/dev/null 2>&1 || scripts/install-deps.sh; \
+	else \
+	  scripts/install-deps.sh --check || \
+	  { echo "make: run 'make deps' to install them (make test and make demo do it themselves)" >&2; exit 1; }; \
+	fi
 	@touch $@
 
 # --- libraries ---------------------------------------------------------------
@@ -102,7 +106,7 @@ $(BUILD)/%.cu.o: %.cu $(CONFIG_STAMP) | $(DEPS_STAMP)
 define tool_rules
 $(BIN)/lm-$(1): $(patsubst %.cpp,$(BUILD)/%.o,$(wildcard tools/$(1)/*.cpp)) $$(call libs_of,$$(TOOL_$(1)_LIBS)) $(CONFIG_STAMP)
 	@mkdir -p $(BIN)
-	$(CXX) $(CXXFLAGS) -fopenmp -o $$@ $$(filter %.o,$$^) -Wl,--start-group $$(filter %.a,$$^) -Wl,--end-group $(LDLIBS) $$(call cuda_of,$$(TOOL_$(1)_LIBS))
+	$(CXX) $(CXXFLAGS) -fopenmp -o $$@ $$(filter %.o,$$^) $$(filter %.a,$$^) $(LDLIBS) $$(call cuda_of,$$(TOOL_$(1)_LIBS))
 endef
 $(foreach t,$(TOOLS),$(eval $(call tool_rules,$(t))))
 
@@ -110,7 +114,7 @@ $(foreach t,$(TOOLS),$(eval $(call tool_rules,$(t))))
 EXTRA_BINS ?=
 
 .PHONY: all
-all: $(foreach t,$(TOOLS),$(BIN)/lm-$(t)) $(EXTRA_BINS)
+all: $(foreach t,$(TOOLS),$(BIN)/lm-$(t)) $(EXTRA_BINS) ## build bin/lm-* (the CUDA backend too when nvcc is found)
 	@echo "built: $(notdir $^)$(if $(HAVE_CUDA), (with the CUDA backend), (CPU only: $(if $(filter command line environment%,$(origin NVCC)),NVCC is empty,nvcc not found)))"
 
 # --- tests -------------------------------------------------------------------
@@ -119,29 +123,35 @@ UNIT_BINS := $(patsubst tests/unit/%.cpp,$(BUILD)/tests/%,$(UNIT_SRCS))
 define unit_rules
 $(BUILD)/tests/$(1)/%_test: $(BUILD)/tests/unit/$(1)/%_test.o $$(call libs_of,$$(LIB_$(1)_DEPS))
 	@mkdir -p $$(dir $$@)
-	$(CXX) $(CXXFLAGS) -fopenmp -o $$@ $$< -Wl,--start-group $$(filter %.a,$$^) -Wl,--end-group $(LDLIBS) $$(call cuda_of,$$(LIB_$(1)_DEPS))
+	$(CXX) $(CXXFLAGS) -fopenmp -o $$@ $$< $$(filter %.a,$$^) $(LDLIBS) $$(call cuda_of,$$(LIB_$(1)_DEPS))
 endef
 $(foreach l,$(LIBS),$(eval $(call unit_rules,$(l))))
 
 .PHONY: test unit-tests
 unit-tests: $(UNIT_BINS)
-test: all unit-tests
-	@BUILD='$(BUILD)' BIN='$(BIN)' UNIT_TESTS='$(sort $(UNIT_BINS) $(filter $(BUILD)/tests/%,$(EXTRA_BINS)))' \
+test: all unit-tests ## build and run every test (unit, Bats); ends "N passed, N failed, N skipped"
+	@BUILD='$(BUILD)' BIN='$(BIN)' TESTS='$(TESTS)' \
+	  UNIT_TESTS='$(sort $(UNIT_BINS) $(filter $(BUILD)/tests/%,$(EXTRA_BINS)))' \
 	  tests/run-all.sh
 
 .PHONY: demo
-demo: all
+demo: all ## the whole pipeline on the fortunes corpus, ~5 minutes (scripts/demo.sh)
 	@scripts/demo.sh
+# What they build may install missing packages first (a plain make only names them).
+test demo: LM_DEPS := install
 
 .PHONY: format clean help deps
-format:
+format: ## clang-format every C++ and CUDA source file
 	@command -v clang-format >/dev/null || { echo "make format: clang-format not found (apt-get install clang-format)" >&2; exit 1; }
 	clang-format -i $$(git ls-files '*.cpp' '*.h' '*.cu' '*.cuh')
-clean:
+clean: ## remove $(BUILD)/ and $(BIN)/
 	rm -rf $(BUILD) $(BIN)
-deps:
+deps: ## install the missing Debian packages (scripts/install-deps.sh)
 	scripts/install-deps.sh
-help:
-	@sed -n '2,19p' $(firstword $(MAKEFILE_LIST)) | sed 's/^# \{0,1\}//'
+help: ## this list
+	@echo "Targets:"
+	@sed -n 's/^\([a-zA-Z_-]*\):.*## \(.*\)/  make \1\t\2/p' $(MAKEFILE_LIST) | expand -t 18
+	@echo "Variables (make VAR=value ...):"
+	@sed -n 's/^\([A-Z_]*\) ?=[^#]*## \(.*\)/  \1=\t\2/p' $(MAKEFILE_LIST) | expand -t 18
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

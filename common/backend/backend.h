@@ -1,6 +1,8 @@
 // backend.h: the one interface behind which the model runs: the CPU backend
 // (common/cpu/, fp32, the reference) and the CUDA backend (common/cuda/, bf16
-// mixed precision). The trainer, lm-eval and lm-sample see only this.
+// mixed precision). The trainer, lm-eval and lm-sample see only this; which
+// one runs is chosen by engine/make_backend.h. Headers only: the
+// implementations depend on it, never the other way round.
 //
 // Buffers in the calls are host memory. Token ids are int32; a target < 0 is
 // ignored (no loss, no gradient). Parameters cross the interface as one flat
@@ -85,14 +87,5 @@ class Backend {
   virtual Status Decode(const int32_t* tokens, int n, float* logits) = 0;
   virtual int CachePosition() const = 0;
 };
-
-// "cpu", "cuda" or "auto" (cuda when built with it and a GPU is present, else cpu).
-// A clear error when cuda is asked for but not built or no GPU is present.
-Status MakeBackend(const std::string& device, std::unique_ptr<Backend>* out);
-std::unique_ptr<Backend> NewCpuBackend();
-#ifdef LM_HAVE_CUDA
-// Defined in common/cuda/. Fails (Resource) when no GPU is visible.
-Status NewCudaBackend(std::unique_ptr<Backend>* out);
-#endif
 
 }  // namespace lm

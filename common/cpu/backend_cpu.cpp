@@ -7,7 +7,7 @@
 #include <cstring>
 #include <vector>
 
-#include "backend/backend.h"
+#include "cpu/backend_cpu.h"
 #include "cpu/gemm.h"
 #include "cpu/model.h"
 #include "cpu/ops.h"

@@ -1,1 +1,1 @@
-LIB_cpu_DEPS := cpu backend model format util
+LIB_cpu_DEPS := cpu model format util

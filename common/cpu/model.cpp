@@ -11,6 +11,7 @@
 #include <cstring>
 
 #include "cpu/ops.h"
+#include "util/human.h"
 
 namespace lm {
 namespace cpu {
@@ -30,12 +31,6 @@ void Zero(T* p, size_t n) {
     const size_t i = (size_t)c * kChunk;
     std::memset(p + i, 0, std::min(kChunk, n - i) * sizeof(T));
   }
-}
-
-std::string Gib(size_t bytes) {
-  char buf[32];
-  snprintf(buf, sizeof buf, "%.2f GiB", (double)bytes / (1024.0 * 1024.0 * 1024.0));
-  return buf;
 }
 
 }  // namespace
@@ -195,15 +190,15 @@ Status Model<T>::Init(const ModelConfig& cfg, int max_batch, int max_seq, bool t
       // killer would end the process when the pages are touched.
       size_t avail = AvailableMemory();
       if (avail && arena_size_ > avail)
-        return Status::Resource("cpu backend: needs " + Gib(arena_size_) + " for " +
+        return Status::Resource("cpu backend: needs " + FormatGib((double)arena_size_) + " for " +
                                 cfg.Describe() + " at batch " + std::to_string(max_batch) + " x " +
-                                std::to_string(max_seq) + ", but only " + Gib(avail) +
+                                std::to_string(max_seq) + ", but only " + FormatGib((double)avail) +
                                 " is available (try a smaller batch (lm-train --micro-batch, "
                                 "lm-eval --batch) or model)");
       arena_ = std::malloc(arena_size_);
       if (!arena_)
-        return Status::Resource("cpu backend: cannot allocate " + Gib(arena_size_) + " for " +
-                                cfg.Describe());
+        return Status::Resource("cpu backend: cannot allocate " + FormatGib((double)arena_size_) +
+                                " for " + cfg.Describe());
     }
   }
   // Touch everything now, so that a shortage shows at Init, not mid-run.

@@ -1,11 +1,18 @@
-// cuda_backend.h: what the CUDA backend shows besides backend.h's
-// NewCudaBackend: the peak-rate table behind PeakFlops (for MFU), exposed so
-// that tests can check it without a GPU.
+// cuda_backend.h: the CUDA backend (bf16 mixed precision, cuBLASLt), which
+// engine/make_backend.h chooses, and the peak-rate table behind PeakFlops
+// (for MFU), exposed so that tests can check it without a GPU.
 #pragma once
 
+#include <memory>
 #include <string>
 
+#include "backend/backend.h"
+#include "util/status.h"
+
 namespace lm {
+
+// Fails (Resource) when no usable GPU is visible.
+Status NewCudaBackend(std::unique_ptr<Backend>* out);
 namespace cuda {
 
 // Dense bf16 peak FLOP/s for a device name as cudaGetDeviceProperties reports it

@@ -1,4 +1,4 @@
-LIB_cuda_DEPS := cuda backend cpu model format util
+LIB_cuda_DEPS := cuda cpu model format util
 LIB_cuda_CUDA := 1
 
 # Built only with the CUDA backend (both need the CUDA toolkit's headers; neither

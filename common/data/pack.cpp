@@ -5,16 +5,16 @@
 
 #include <algorithm>
 #include <atomic>
-#include <csignal>
 #include <cstring>
 #include <ctime>
-#include <mutex>
 #include <random>
 
 #include "util/codec.h"
 #include "util/file.h"
 #include "util/hash.h"
+#include "util/human.h"
 #include "util/progress.h"
+#include "util/signals.h"
 
 namespace lm {
 
@@ -27,19 +27,19 @@ const char* const kSplitNames[2] = {"train", "val"};
 // number), so a handler can rebuild and unlink them from plain memory without
 // allocating.
 
-constexpr int kMaxSlots = 8;
 constexpr int kMaxDir = 4000;
-struct Slot {
-  std::atomic<bool> used{false};
+
+}  // namespace
+
+// What the signal handler needs to remove a live writer's files, in plain memory.
+struct ShardCleanup {
   char dir[kMaxDir];
   char id[17];
   std::atomic<uint64_t> count[2];    // shards begun per split
   std::atomic<bool> created{false};  // the writer made dir: remove it if empty
 };
-Slot g_slots[kMaxSlots];
-std::mutex g_slots_mu;
-struct sigaction g_prev[3];
-const int kSignals[3] = {SIGINT, SIGTERM, SIGHUP};
+
+namespace {
 
 // Writes "DIR/[.]SPLIT-ID-NNNNNN.lms[.tmp]" into buf (async-signal-safe).
 void FormatShardPath(char* buf, const char* dir, const char* split, const char* id, uint64_t seq,
@@ -76,78 +76,22 @@ void FormatWriterLockPath(char* buf, const char* dir, const char* id) {
   *p = 0;
 }
 
-void PackCleanupHandler(int sig) {
+// Removes a live writer's shards, temporaries and lock (async-signal-safe).
+void RemoveShardsOnSignal(const void* arg) {
+  const ShardCleanup& c = *static_cast<const ShardCleanup*>(arg);
   char path[kMaxDir + 128];
-  for (Slot& s : g_slots) {
-    if (!s.used.load()) continue;
-    for (int k = 0; k < 2; k++) {
-      uint64_t n = s.count[k].load();
-      for (uint64_t q = 0; q < n; q++) {
-        FormatShardPath(path, s.dir, kSplitNames[k], s.id, q, false);
-        unlink(path);
-        FormatShardPath(path, s.dir, kSplitNames[k], s.id, q, true);
-        unlink(path);
-      }
-    }
-    FormatWriterLockPath(path, s.dir, s.id);
-    unlink(path);
-    if (s.created.load()) rmdir(s.dir);
-  }
-  for (int i = 0; i < 3; i++) {
-    if (kSignals[i] != sig) continue;
-    if (g_prev[i].sa_handler != SIG_DFL && g_prev[i].sa_handler != SIG_IGN &&
-        !(g_prev[i].sa_flags & SA_SIGINFO)) {
-      g_prev[i].sa_handler(sig);
-      return;
+  for (int k = 0; k < 2; k++) {
+    uint64_t n = c.count[k].load();
+    for (uint64_t q = 0; q < n; q++) {
+      FormatShardPath(path, c.dir, kSplitNames[k], c.id, q, false);
+      unlink(path);
+      FormatShardPath(path, c.dir, kSplitNames[k], c.id, q, true);
+      unlink(path);
     }
   }
-  signal(sig, SIG_DFL);
-  raise(sig);
-}
-
-int RegisterSlot(const std::string& dir, const std::string& id, bool created) {
-  if (dir.size() >= kMaxDir) return -1;
-  std::lock_guard<std::mutex> lk(g_slots_mu);
-  for (int i = 0; i < kMaxSlots; i++) {
-    Slot& s = g_slots[i];
-    if (s.used.load()) continue;
-    std::memcpy(s.dir, dir.c_str(), dir.size() + 1);
-    std::memcpy(s.id, id.c_str(), 17);
-    s.count[0].store(0);
-    s.count[1].store(0);
-    s.created.store(created);
-    s.used.store(true);
-    return i;
-  }
-  return -1;
-}
-
-void UnregisterSlot(int slot) {
-  if (slot < 0) return;
-  std::lock_guard<std::mutex> lk(g_slots_mu);
-  g_slots[slot].used.store(false);
-}
-
-// Blocks the cleanup signals for a scope, so that the manifest's commit and
-// the forgetting of its shards happen together.
-struct SignalBlock {
-  sigset_t old;
-  SignalBlock() {
-    sigset_t set;
-    sigemptyset(&set);
-    for (int s : kSignals) sigaddset(&set, s);
-    pthread_sigmask(SIG_BLOCK, &set, &old);
-  }
-  ~SignalBlock() { pthread_sigmask(SIG_SETMASK, &old, nullptr); }
-};
-
-std::string NowIso() {
-  time_t t = time(nullptr);
-  struct tm tm;
-  gmtime_r(&t, &tm);
-  char b[32];
-  strftime(b, sizeof b, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return b;
+  FormatWriterLockPath(path, c.dir, c.id);
+  unlink(path);
+  if (c.created.load()) rmdir(c.dir);
 }
 
 // The index of the first `t` in ids[i, n), or n. Eight at a time through a
@@ -175,16 +119,6 @@ Status CheckVocab(const Manifest& m, const TokenStreamInfo& v, const std::string
 }
 
 }  // namespace
-
-void InstallPackCleanupHandlers() {
-  for (int i = 0; i < 3; i++) {
-    struct sigaction sa;
-    std::memset(&sa, 0, sizeof sa);
-    sa.sa_handler = PackCleanupHandler;
-    sigemptyset(&sa.sa_mask);
-    sigaction(kSignals[i], &sa, &g_prev[i]);
-  }
-}
 
 bool IsValDocument(uint64_t seed, uint64_t index, uint64_t head_hash, double fraction) {
   uint8_t b[24];
@@ -226,7 +160,16 @@ Status DatasetWriter::Create(const PackOptions& opt, const TokenStreamInfo& voca
   uint64_t r = ((uint64_t)rd() << 32) ^ rd() ^ ((uint64_t)getpid() << 16) ^ (uint64_t)time(nullptr);
   w->id_ = HashHex(Hash64(&r, sizeof r));
   w->stats_.writer = w->id_;
-  w->slot_ = RegisterSlot(opt.dir, w->id_, created);
+  if (opt.dir.size() < (size_t)kMaxDir) {
+    w->cleanup_.reset(new ShardCleanup());
+    ShardCleanup& c = *w->cleanup_;
+    std::memcpy(c.dir, opt.dir.c_str(), opt.dir.size() + 1);
+    std::memcpy(c.id, w->id_.c_str(), sizeof c.id);
+    c.count[0].store(0);
+    c.count[1].store(0);
+    c.created.store(created);
+    w->slot_ = RegisterCleanup(RemoveShardsOnSignal, w->cleanup_.get());
+  }
   // Held until the run ends, before any shard exists: lm-pack clean removes
   // only the files of writers whose lock is free (killed ones).
   std::string lock = JoinPath(opt.dir, WriterLockName(w->id_));
@@ -235,7 +178,7 @@ Status DatasetWriter::Create(const PackOptions& opt, const TokenStreamInfo& voca
     // A concurrent writer that made DIR, then failed, removed it while empty.
     LM_RETURN_IF_ERROR(MakeDirs(opt.dir));
     w->created_dir_ = true;
-    if (w->slot_ >= 0) g_slots[w->slot_].created.store(true);
+    if (w->cleanup_) w->cleanup_->created.store(true);
     s = w->lock_.LockRemovable(lock);
   }
   LM_RETURN_IF_ERROR(s);
@@ -249,7 +192,7 @@ DatasetWriter::~DatasetWriter() {
   // A directory this writer made goes too if it failed, when nothing else is
   // in it (rmdir fails otherwise, e.g. when a concurrent writer uses it).
   if (!committed_ && created_dir_) rmdir(opt_.dir.c_str());
-  UnregisterSlot(slot_);
+  UnregisterCleanup(slot_);
 }
 
 std::string WriterLockName(const std::string& writer_id) {
@@ -304,7 +247,7 @@ Status DatasetWriter::AddRun(int k, const uint32_t* ids, size_t n) {
       std::string name = ShardName(k, seq_[k]);
       o.temp_path = JoinPath(opt_.dir, "." + name + ".tmp");
       // Count it before the file exists, so that a signal handler sees it.
-      if (slot_ >= 0) g_slots[slot_].count[k].store(seq_[k] + 1);
+      if (cleanup_) cleanup_->count[k].store(seq_[k] + 1);
       seq_[k]++;
       // DIR cannot have gone meanwhile: this writer's lock file, made in
       // Create, keeps it from being empty, so another writer's rmdir fails.
@@ -430,7 +373,7 @@ Status DatasetWriter::Finish(PackStats* stats) {
     w.val_docs = opt_.val_docs;
     w.documents = stats_.documents;
     w.documents_known = true;
-    w.created = NowIso();
+    w.created = NowUtcIso();
     w.label = opt_.label;
     m.writers.push_back(w);
     SignalBlock block;
@@ -446,18 +389,13 @@ Status DatasetWriter::Finish(PackStats* stats) {
       committed_ = true;
     }
     if (committed_) {
-      UnregisterSlot(slot_);
+      UnregisterCleanup(slot_);
       slot_ = -1;
       // A signal that came during the commit is pending; delivered now, it
       // would end with 128+N a run whose shards are already in the manifest,
       // and a script trusting the status would pack the input again. The run
       // is done: take the signal here and say so.
-      sigset_t set;
-      sigemptyset(&set);
-      for (int sig : kSignals) sigaddset(&set, sig);
-      struct timespec zero = {0, 0};
-      int sig;
-      while ((sig = sigtimedwait(&set, nullptr, &zero)) > 0)
+      while (int sig = TakePendingStopSignal())
         LogWarn("%s arrived as the run was committed; the run is complete", SignalName(sig));
     }
   }

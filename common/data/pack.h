@@ -49,6 +49,8 @@ constexpr size_t kSplitHeadTokens = 64;
 // the head hash keeps parallel writers (each counting from 0) independent.
 bool IsValDocument(uint64_t seed, uint64_t index, uint64_t head_hash, double fraction);
 
+struct ShardCleanup;
+
 class DatasetWriter {
  public:
   // Checks DIR (creates it if missing): without append it must hold no
@@ -82,9 +84,10 @@ class DatasetWriter {
   std::vector<uint32_t> head_;  // first tokens of a document whose split is not yet known
   int doc_split_ = 0;
   bool committed_ = false;
-  bool created_dir_ = false;  // DIR did not exist before Create
-  int slot_ = -1;             // in the signal-cleanup registry
-  FileLock lock_;             // DIR/.writer-ID.lock, held while the writer lives
+  bool created_dir_ = false;               // DIR did not exist before Create
+  int slot_ = -1;                          // in the signal-cleanup registry (util/signals.h)
+  std::unique_ptr<ShardCleanup> cleanup_;  // what that cleanup removes
+  FileLock lock_;                          // DIR/.writer-ID.lock, held while the writer lives
   PackStats stats_;
 };
 
@@ -92,10 +95,5 @@ class DatasetWriter {
 // A shard file of a writer whose lock file is missing or not held belongs to a
 // writer that is gone (docs/formats/manifest.md).
 std::string WriterLockName(const std::string& writer_id);
-
-// Installs SIGINT/SIGTERM/SIGHUP handlers that remove the shard files of live
-// DatasetWriters, then run the handler installed before (AtomicFile's cleanup).
-// Call after InstallCleanupHandlers (cli::Main does that).
-void InstallPackCleanupHandlers();
 
 }  // namespace lm

@@ -242,4 +242,21 @@ Status TokenStreamReader::Next(std::vector<uint32_t>* out, bool* done) {
   }
 }
 
+Status ReadTokenStream(const std::string& name, const std::string& bytes, TokenStreamInfo* info,
+                       std::vector<uint32_t>* ids) {
+  FILE* in = fmemopen((void*)bytes.data(), bytes.size(), "rb");
+  if (!in) return Status::FromErrno(name, "fmemopen");
+  TokenStreamReader r(in, name);
+  Status s = r.Begin();
+  if (s.ok()) *info = r.info();
+  std::vector<uint32_t> chunk;
+  bool done = false;
+  while (s.ok() && !done) {
+    s = r.Next(&chunk, &done);
+    if (s.ok()) ids->insert(ids->end(), chunk.begin(), chunk.end());
+  }
+  fclose(in);
+  return s;
+}
+
 }  // namespace lm

@@ -84,6 +84,11 @@ class TokenStreamReader {
   std::string buf_;
 };
 
+// Reads all of a token stream (or concatenated streams) held in memory:
+// *info gets the header, the ids are appended to *ids. Errors name `name`.
+Status ReadTokenStream(const std::string& name, const std::string& bytes, TokenStreamInfo* info,
+                       std::vector<uint32_t>* ids);
+
 // Encodes/decodes the 32-byte header (exposed for tests and other tools).
 std::string EncodeTokenStreamHeader(const TokenStreamInfo& info);
 Status DecodeTokenStreamHeader(const uint8_t* p, TokenStreamInfo* info);

@@ -413,140 +413,163 @@ Status LoadOptimizerState(const std::string& step_dir, const ModelConfig& config
 // ---------------------------------------------------------------------------
 // Writing
 
-Status SaveCheckpoint(const std::string& run, const CheckpointContents& c, int keep,
-                      std::string* step_dir, Status* prune_error) {
-  if (!c.params) return Status::Invalid("SaveCheckpoint: no parameters");
-  {
-    ParamLayout layout = MakeParamLayout(c.config);
-    std::string bad = FirstNonFinite(layout, c.params);
-    if (bad.empty() && c.adam_m && c.adam_v) {
-      bad = FirstNonFinite(layout, c.adam_m);
-      if (bad.empty()) bad = FirstNonFinite(layout, c.adam_v);
-    }
-    if (!bad.empty())
-      return Status::Invalid("step " + std::to_string(c.step) + ": '" + bad +
-                             "' holds NaN or infinite values: the training diverged, and "
-                             "diverged weights are not saved");
-  }
-  json extra = json::parse(c.extra_json, nullptr, false);
-  if (extra.is_discarded() || !extra.is_object())
-    return Status::Invalid("SaveCheckpoint: extra_json is not an object");
-  for (const char* k : kReservedKeys)
-    if (extra.contains(k))
-      return Status::Invalid(std::string("SaveCheckpoint: extra_json reuses key '") + k + "'");
+namespace {
 
+// Refuses what must never become a checkpoint: no weights, diverged values,
+// an extra_json that is no object or reuses a reserved key.
+Status CheckContents(const CheckpointContents& c, json* extra) {
+  if (!c.params) return Status::Invalid("WriteCheckpoint: no parameters");
+  ParamLayout layout = MakeParamLayout(c.config);
+  std::string bad = FirstNonFinite(layout, c.params);
+  if (bad.empty() && c.adam_m && c.adam_v) {
+    bad = FirstNonFinite(layout, c.adam_m);
+    if (bad.empty()) bad = FirstNonFinite(layout, c.adam_v);
+  }
+  if (!bad.empty())
+    return Status::Invalid("step " + std::to_string(c.step) + ": '" + bad +
+                           "' holds NaN or infinite values: the training diverged, and "
+                           "diverged weights are not saved");
+  *extra = json::parse(c.extra_json, nullptr, false);
+  if (extra->is_discarded() || !extra->is_object())
+    return Status::Invalid("WriteCheckpoint: extra_json is not an object");
+  for (const char* k : kReservedKeys)
+    if (extra->contains(k))
+      return Status::Invalid(std::string("WriteCheckpoint: extra_json reuses key '") + k + "'");
+  return Status::OK();
+}
+
+// model.safetensors and optimizer.safetensors into dir; their hashes into *files.
+Status WriteTensors(const std::string& dir, const CheckpointContents& c, json* files) {
+  ParamLayout layout = MakeParamLayout(c.config);
+  uint64_t h;
+  SafetensorsWriter mw;
+  mw.SetMetadata("format", "pt");  // transformers refuses files without it
+  for (const TensorInfo& t : layout.tensors)
+    LM_RETURN_IF_ERROR(
+        mw.Add(t.name, StDtype::kF32, StoredShape(t, c.config), c.params + t.offset));
+  LM_RETURN_IF_ERROR(WriteSafetensorsSynced(JoinPath(dir, kModelFile), mw, &h));
+  (*files)[kModelFile] = HashHex(h);
+  if (!c.adam_m || !c.adam_v) return Status::OK();
+  SafetensorsWriter ow;
+  ow.SetMetadata("format", "lm-adamw");
+  ow.SetMetadata("step", std::to_string(c.adam_step));
+  for (const TensorInfo& t : layout.tensors)
+    LM_RETURN_IF_ERROR(
+        ow.Add("exp_avg." + t.name, StDtype::kF32, StoredShape(t, c.config), c.adam_m + t.offset));
+  for (const TensorInfo& t : layout.tensors)
+    LM_RETURN_IF_ERROR(ow.Add("exp_avg_sq." + t.name, StDtype::kF32, StoredShape(t, c.config),
+                              c.adam_v + t.offset));
+  LM_RETURN_IF_ERROR(WriteSafetensorsSynced(JoinPath(dir, kOptimizerFile), ow, &h));
+  (*files)[kOptimizerFile] = HashHex(h);
+  return Status::OK();
+}
+
+// Every file of a step directory into dir, each fsynced, trainer-state.json
+// (which holds the others' hashes) last.
+Status WriteStepFiles(const std::string& dir, const CheckpointContents& c, const json& extra) {
+  json files = json::object();
+  LM_RETURN_IF_ERROR(WriteTensors(dir, c, &files));
+  std::string cfg = ConfigToHfJson(c.config, c.eot_id);
+  LM_RETURN_IF_ERROR(WriteSynced(JoinPath(dir, kConfigFile), cfg.data(), cfg.size()));
+  files[kConfigFile] = HashHex(Hash64(cfg));
+  std::string vocab = c.vocab_bytes;
+  if (vocab.empty()) LM_RETURN_IF_ERROR(ReadFile(c.vocab_path, &vocab));
+  LM_RETURN_IF_ERROR(WriteSynced(JoinPath(dir, kVocabFile), vocab.data(), vocab.size()));
+  files[kVocabFile] = HashHex(Hash64(vocab));
+
+  json st = json::object();
+  st["format"] = kStateFormat;
+  st["version"] = kStateVersion;
+  st["step"] = c.step;
+  st["tokens_seen"] = c.tokens_seen;
+  st["elapsed_seconds"] = c.elapsed_seconds;
+  st["vocab_id"] = HashHex(c.vocab_id);
+  st["eot_id"] = c.eot_id;
+  if (c.adam_m && c.adam_v) st["adam_step"] = c.adam_step;
+  st["files"] = files;
+  for (auto it = extra.begin(); it != extra.end(); ++it) st[it.key()] = it.value();
+  std::string text = SealTrainerState(st);
+  LM_RETURN_IF_ERROR(WriteSynced(JoinPath(dir, kStateFile), text.data(), text.size()));
+  return SyncDir(dir);
+}
+
+// Renames the finished tmp over final_dir; a directory of the same step (a
+// second save at one step) is swapped out first.
+Status MoveIntoPlace(const std::string& run, const std::string& tmp, const std::string& final_dir) {
+  std::string old;
+  if (PathExists(final_dir)) {
+    old = JoinPath(run, ".old-" + BaseName(final_dir) + "-" + std::to_string(getpid()));
+    LM_RETURN_IF_ERROR(RemoveAll(old));
+    if (rename(final_dir.c_str(), old.c_str()) != 0)
+      return Status::FromErrno(final_dir, "cannot move aside");
+  }
+  if (rename(tmp.c_str(), final_dir.c_str()) != 0)
+    return Status::FromErrno(final_dir, "cannot rename into place");
+  LM_RETURN_IF_ERROR(SyncDir(run));
+  if (!old.empty()) LM_RETURN_IF_ERROR(RemoveAll(old));
+  return Status::OK();
+}
+
+}  // namespace
+
+Status WriteCheckpoint(const std::string& run, const CheckpointContents& c, std::string* step_dir) {
+  json extra;
+  LM_RETURN_IF_ERROR(CheckContents(c, &extra));
   LM_RETURN_IF_ERROR(MakeDirs(run));
   std::string name = CheckpointDirName(c.step);
   std::string final_dir = JoinPath(run, name);
   std::string tmp = JoinPath(run, ".tmp-" + name + "-" + std::to_string(getpid()));
   LM_RETURN_IF_ERROR(RemoveAll(tmp));
   if (mkdir(tmp.c_str(), 0755) != 0) return Status::FromErrno(tmp, "cannot create directory");
-
-  Status s = [&]() -> Status {
-    ParamLayout layout = MakeParamLayout(c.config);
-    json files = json::object();
-    uint64_t h;
-
-    SafetensorsWriter mw;
-    mw.SetMetadata("format", "pt");  // transformers refuses files without it
-    for (const TensorInfo& t : layout.tensors)
-      LM_RETURN_IF_ERROR(
-          mw.Add(t.name, StDtype::kF32, StoredShape(t, c.config), c.params + t.offset));
-    LM_RETURN_IF_ERROR(WriteSafetensorsSynced(JoinPath(tmp, kModelFile), mw, &h));
-    files[kModelFile] = HashHex(h);
-
-    if (c.adam_m && c.adam_v) {
-      SafetensorsWriter ow;
-      ow.SetMetadata("format", "lm-adamw");
-      ow.SetMetadata("step", std::to_string(c.adam_step));
-      for (const TensorInfo& t : layout.tensors)
-        LM_RETURN_IF_ERROR(ow.Add("exp_avg." + t.name, StDtype::kF32, StoredShape(t, c.config),
-                                  c.adam_m + t.offset));
-      for (const TensorInfo& t : layout.tensors)
-        LM_RETURN_IF_ERROR(ow.Add("exp_avg_sq." + t.name, StDtype::kF32, StoredShape(t, c.config),
-                                  c.adam_v + t.offset));
-      LM_RETURN_IF_ERROR(WriteSafetensorsSynced(JoinPath(tmp, kOptimizerFile), ow, &h));
-      files[kOptimizerFile] = HashHex(h);
-    }
-
-    std::string cfg = ConfigToHfJson(c.config, c.eot_id);
-    LM_RETURN_IF_ERROR(WriteSynced(JoinPath(tmp, kConfigFile), cfg.data(), cfg.size()));
-    files[kConfigFile] = HashHex(Hash64(cfg));
-
-    std::string vocab = c.vocab_bytes;
-    if (vocab.empty()) LM_RETURN_IF_ERROR(ReadFile(c.vocab_path, &vocab));
-    LM_RETURN_IF_ERROR(WriteSynced(JoinPath(tmp, kVocabFile), vocab.data(), vocab.size()));
-    files[kVocabFile] = HashHex(Hash64(vocab));
-
-    json st = json::object();
-    st["format"] = kStateFormat;
-    st["version"] = kStateVersion;
-    st["step"] = c.step;
-    st["tokens_seen"] = c.tokens_seen;
-    st["elapsed_seconds"] = c.elapsed_seconds;
-    st["vocab_id"] = HashHex(c.vocab_id);
-    st["eot_id"] = c.eot_id;
-    if (c.adam_m && c.adam_v) st["adam_step"] = c.adam_step;
-    st["files"] = files;
-    for (auto it = extra.begin(); it != extra.end(); ++it) st[it.key()] = it.value();
-    std::string text = SealTrainerState(st);
-    LM_RETURN_IF_ERROR(WriteSynced(JoinPath(tmp, kStateFile), text.data(), text.size()));
-    LM_RETURN_IF_ERROR(SyncDir(tmp));
-
-    // A directory of the same step (a second save at one step) is swapped out.
-    std::string old;
-    if (PathExists(final_dir)) {
-      old = JoinPath(run, ".old-" + name + "-" + std::to_string(getpid()));
-      LM_RETURN_IF_ERROR(RemoveAll(old));
-      if (rename(final_dir.c_str(), old.c_str()) != 0)
-        return Status::FromErrno(final_dir, "cannot move aside");
-    }
-    if (rename(tmp.c_str(), final_dir.c_str()) != 0)
-      return Status::FromErrno(final_dir, "cannot rename into place");
-    LM_RETURN_IF_ERROR(SyncDir(run));
-    if (!old.empty()) LM_RETURN_IF_ERROR(RemoveAll(old));
-    return Status::OK();
-  }();
+  Status s = WriteStepFiles(tmp, c, extra);
+  if (s.ok()) s = MoveIntoPlace(run, tmp, final_dir);
   if (!s.ok()) {
     RemoveAll(tmp);
     return s;
   }
+  if (step_dir) *step_dir = final_dir;
+  return Status::OK();
+}
 
-  // latest: a new symlink beside the old one, renamed over it (atomic).
+Status PointLatest(const std::string& run, const std::string& step_dir) {
+  // A new symlink beside the old one, renamed over it (atomic).
   std::string link = JoinPath(run, kLatest);
   std::string tmp_link = JoinPath(run, ".latest-" + std::to_string(getpid()));
   unlink(tmp_link.c_str());
-  if (symlink(name.c_str(), tmp_link.c_str()) != 0)
+  if (symlink(BaseName(step_dir).c_str(), tmp_link.c_str()) != 0)
     return Status::FromErrno(tmp_link, "cannot create symlink");
   if (rename(tmp_link.c_str(), link.c_str()) != 0) {
     Status e = Status::FromErrno(link, "cannot update");
     unlink(tmp_link.c_str());
     return e;
   }
-  LM_RETURN_IF_ERROR(SyncDir(run));
-  if (step_dir) *step_dir = final_dir;
+  return SyncDir(run);
+}
 
-  // The new checkpoint is saved: failing to delete an old one does not undo
-  // that. Each is first renamed to a temporary name, so that a reader never
-  // sees a half-deleted step directory, even when this process is killed.
-  Status pruned;
-  if (keep > 0) {
-    std::vector<std::string> dirs;
-    pruned = ListCheckpoints(run, &dirs);
-    for (size_t i = 0; pruned.ok() && i + (size_t)keep < dirs.size(); i++) {
-      if (dirs[i] == final_dir) continue;
-      std::string gone =
-          JoinPath(run, ".old-" + BaseName(dirs[i]) + "-" + std::to_string(getpid()));
-      pruned = RemoveAll(gone);
-      if (pruned.ok() && rename(dirs[i].c_str(), gone.c_str()) != 0)
-        pruned = Status::FromErrno(dirs[i], "cannot remove (renaming it aside)");
-      if (pruned.ok()) pruned = RemoveAll(gone).With("removing " + dirs[i]);
-    }
+Status PruneCheckpoints(const std::string& run, int keep, const std::string& spare) {
+  if (keep <= 0) return Status::OK();
+  std::vector<std::string> dirs;
+  Status pruned = ListCheckpoints(run, &dirs);
+  for (size_t i = 0; pruned.ok() && i + (size_t)keep < dirs.size(); i++) {
+    if (dirs[i] == spare) continue;
+    std::string gone = JoinPath(run, ".old-" + BaseName(dirs[i]) + "-" + std::to_string(getpid()));
+    pruned = RemoveAll(gone);
+    if (pruned.ok() && rename(dirs[i].c_str(), gone.c_str()) != 0)
+      pruned = Status::FromErrno(dirs[i], "cannot remove (renaming it aside)");
+    if (pruned.ok()) pruned = RemoveAll(gone).With("removing " + dirs[i]);
   }
-  if (prune_error)
-    *prune_error = pruned;
-  else
-    LM_RETURN_IF_ERROR(pruned);
+  return pruned;
+}
+
+Status SaveCheckpoint(const std::string& run, const CheckpointContents& c, int keep,
+                      std::string* step_dir, Status* prune_error) {
+  std::string dir;
+  LM_RETURN_IF_ERROR(WriteCheckpoint(run, c, &dir));
+  LM_RETURN_IF_ERROR(PointLatest(run, dir));
+  if (step_dir) *step_dir = dir;
+  Status pruned = PruneCheckpoints(run, keep, dir);
+  if (!prune_error) return pruned;
+  *prune_error = pruned;
   return Status::OK();
 }
 

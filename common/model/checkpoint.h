@@ -75,14 +75,21 @@ struct CheckpointContents {
   std::string extra_json = "{}";
 };
 
-// Writes RUN/step-NNNNNNN: every file into a temporary directory, each fsynced,
-// the directory renamed into place and RUN fsynced; then RUN/latest is
-// re-pointed (a symlink written beside it and renamed over it); then the
-// oldest step directories beyond `keep` are deleted (keep <= 0 keeps all),
-// each renamed to .old-step-NNNNNNN-PID first. *step_dir (optional) gets the
-// directory written. With prune_error given, a failure to delete an old step
-// directory goes there and the save still succeeds (the checkpoint is
-// complete); without it, it is returned.
+// Writes RUN/step-NNNNNNN: every file into a temporary directory, each
+// fsynced, then the directory renamed into place and RUN fsynced. *step_dir
+// (optional) gets the directory written. Diverged (non-finite) weights or
+// moments are refused (Invalid).
+Status WriteCheckpoint(const std::string& run, const CheckpointContents& c, std::string* step_dir);
+// Re-points RUN/latest at step_dir (a symlink written beside it and renamed
+// over it), then fsyncs RUN.
+Status PointLatest(const std::string& run, const std::string& step_dir);
+// Deletes the oldest step directories beyond `keep` (keep <= 0 keeps all),
+// never `spare`; each is renamed to .old-step-NNNNNNN-PID first, so that a
+// reader never sees a half-deleted one, even when this process is killed.
+Status PruneCheckpoints(const std::string& run, int keep, const std::string& spare);
+// WriteCheckpoint, PointLatest, then PruneCheckpoints. With prune_error
+// given, a failure to prune goes there and the save still succeeds (the
+// checkpoint is complete); without it, it is returned.
 Status SaveCheckpoint(const std::string& run, const CheckpointContents& c, int keep,
                       std::string* step_dir, Status* prune_error = nullptr);
 

@@ -156,6 +156,11 @@ Status PresetConfig(const std::string& name, int vocab_size, ModelConfig* out) {
   return Status::Usage("unknown model preset '" + name + "' (expected one of: " + names + ")");
 }
 
+int DefaultFfnDim(int dim) {
+  const int64_t f = (int64_t)dim * 8 / 3;
+  return (int)((f + 127) / 128 * 128);
+}
+
 std::vector<std::string> PresetNames() {
   std::vector<std::string> v;
   for (const Preset& p : kPresets) v.push_back(p.name);

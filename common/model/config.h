@@ -49,6 +49,9 @@ struct ModelConfig {
 // (SwiGLU ffn sizes are 8/3 * dim rounded, keeping the parameter count of the
 // GPT-2 shape with a 4*dim GELU MLP.)
 Status PresetConfig(const std::string& name, int vocab_size, ModelConfig* out);
+// The SwiGLU hidden size for a width when none is given: Llama's rule, 8/3 of
+// dim (the parameters of a 4*dim GELU MLP) rounded up to a multiple of 128.
+int DefaultFfnDim(int dim);
 std::vector<std::string> PresetNames();
 
 // config.json for transformers (architectures LlamaForCausalLM, model_type llama,

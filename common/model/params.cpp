@@ -2,6 +2,8 @@
 // deterministic initialisation.
 #include "model/params.h"
 
+#include "util/hash.h"
+
 #include <cmath>
 
 namespace lm {
@@ -47,13 +49,6 @@ ParamLayout MakeParamLayout(const ModelConfig& c) {
 }
 
 namespace {
-
-uint64_t SplitMix64(uint64_t x) {
-  x += 0x9E3779B97F4A7C15ULL;
-  x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ULL;
-  x = (x ^ (x >> 27)) * 0x94D049BB133111EBULL;
-  return x ^ (x >> 31);
-}
 
 // A uniform double in (0, 1) from 53 random bits, never 0 (log below).
 double Uniform(uint64_t bits) {

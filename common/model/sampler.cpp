@@ -1,6 +1,8 @@
 // sampler.cpp: next-token selection (see sampler.h for the order of the steps).
 #include "model/sampler.h"
 
+#include "util/hash.h"
+
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -8,12 +10,6 @@
 namespace lm {
 
 namespace {
-uint64_t SplitMix64(uint64_t* x) {
-  uint64_t z = (*x += 0x9e3779b97f4a7c15ULL);
-  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-  return z ^ (z >> 31);
-}
 inline uint64_t Rotl(uint64_t x, int k) {
   return (x << k) | (x >> (64 - k));
 }
@@ -27,7 +23,7 @@ std::string Num(double v) {
 
 void Rng::Seed(uint64_t seed) {
   uint64_t x = seed;
-  for (auto& s : s_) s = SplitMix64(&x);
+  for (auto& s : s_) s = SplitMix64Next(&x);
 }
 
 uint64_t Rng::Next() {
@@ -44,18 +40,18 @@ uint64_t Rng::Next() {
 
 Status SamplerConfig::Validate() const {
   if (!(temperature >= 0) || !std::isfinite(temperature))
-    return Status::Usage("--temperature " + Num(temperature) + ": expected a value >= 0");
+    return Status::Invalid("temperature " + Num(temperature) + ": expected a value >= 0");
   if (top_k < 0)
-    return Status::Usage("--top-k " + std::to_string(top_k) + ": expected >= 0 (0: off)");
+    return Status::Invalid("top_k " + std::to_string(top_k) + ": expected >= 0 (0: off)");
   if (!(top_p > 0 && top_p <= 1))
-    return Status::Usage("--top-p " + Num(top_p) + ": expected a value in (0, 1] (1: off)");
+    return Status::Invalid("top_p " + Num(top_p) + ": expected a value in (0, 1] (1: off)");
   if (!(min_p >= 0 && min_p <= 1))
-    return Status::Usage("--min-p " + Num(min_p) + ": expected a value in [0, 1] (0: off)");
+    return Status::Invalid("min_p " + Num(min_p) + ": expected a value in [0, 1] (0: off)");
   if (!(repeat_penalty > 0) || !std::isfinite(repeat_penalty))
-    return Status::Usage("--repeat-penalty " + Num(repeat_penalty) +
-                         ": expected a value > 0 (1: off)");
+    return Status::Invalid("repeat_penalty " + Num(repeat_penalty) +
+                           ": expected a value > 0 (1: off)");
   if (repeat_last < 0)
-    return Status::Usage("--repeat-last " + std::to_string(repeat_last) + ": expected >= 0");
+    return Status::Invalid("repeat_last " + std::to_string(repeat_last) + ": expected >= 0");
   return Status::OK();
 }
 

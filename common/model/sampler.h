@@ -51,7 +51,8 @@ struct SamplerConfig {
   int repeat_last = 64;         // how many of the latest tokens the penalty looks at
   uint64_t seed = 0;
 
-  // Usage errors naming the option ("--top-p 1.5: expected a value in (0, 1]").
+  // Invalid when a field is out of its range ("top_p 1.5: expected a value in
+  // (0, 1] (1: off)"); tools check their options' ranges before.
   Status Validate() const;
   // "temperature 0.8, top-k 40, top-p 0.95" or "greedy" (only what is on; not the seed).
   std::string Describe() const;

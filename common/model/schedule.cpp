@@ -33,15 +33,15 @@ double Schedule::Multiplier(double progress, int64_t step) const {
 
 Status Schedule::Validate() const {
   if (!(warmup_fraction >= 0 && warmup_fraction < 1))
-    return Status::Usage("--warmup: a fraction must lie in [0, 1), got " +
+    return Status::Usage("warmup: a fraction must lie in [0, 1), got " +
                          std::to_string(warmup_fraction));
-  if (warmup_steps < 0) return Status::Usage("--warmup: negative step count");
+  if (warmup_steps < 0) return Status::Usage("warmup: negative step count");
   if (kind == ScheduleKind::kWsd) {
     if (!(decay_fraction > 0 && decay_fraction <= 1))
-      return Status::Usage("--decay: the decay fraction must lie in (0, 1], got " +
+      return Status::Usage("decay: the decay fraction must lie in (0, 1], got " +
                            std::to_string(decay_fraction));
     if (warmup_steps <= 0 && warmup_fraction > 1.0 - decay_fraction)
-      return Status::Usage("--warmup " + std::to_string(warmup_fraction) +
+      return Status::Usage("warmup " + std::to_string(warmup_fraction) +
                            " overlaps the decay phase (last " + std::to_string(decay_fraction) +
                            " of the run)");
   }
@@ -68,7 +68,7 @@ Status ParseScheduleKind(const std::string& s, ScheduleKind* out) {
   } else if (s == "cosine") {
     *out = ScheduleKind::kCosine;
   } else {
-    return Status::Usage("--schedule: unknown schedule '" + s + "' (expected wsd or cosine)");
+    return Status::Usage("unknown schedule '" + s + "' (expected wsd or cosine)");
   }
   return Status::OK();
 }

@@ -8,11 +8,13 @@
 #include <cctype>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <iostream>
 #include <new>
 #include <thread>
 
 #include "util/file.h"
+#include "util/signals.h"
 
 namespace lm {
 
@@ -127,6 +129,108 @@ Status Parse(Command* cmd, int argc, char** argv, bool* exit_now) {
   } catch (const po::error& e) {
     return Status::Usage(e.what());
   }
+  for (const auto& check : cmd->checks) LM_RETURN_IF_ERROR(check());
+  return Status::OK();
+}
+
+namespace {
+// A malformed typed value: Boost names the option ("--budget: bad duration ...").
+class BadValue : public po::validation_error {
+ public:
+  explicit BadValue(const Status& s)
+      : po::validation_error(po::validation_error::invalid_option_value) {
+    m_error_template = "%canonical_option%: " + s.message();
+  }
+};
+
+const std::string& OneValue(const boost::any& v, const std::vector<std::string>& values) {
+  po::validators::check_first_occurrence(v);
+  return po::validators::get_single_string(values);
+}
+}  // namespace
+
+void validate(boost::any& v, const std::vector<std::string>& values, Count*, int) {
+  Count c;
+  Status s = ParseCount(OneValue(v, values), &c.n);
+  if (!s.ok()) throw BadValue(s);
+  v = c;
+}
+
+void validate(boost::any& v, const std::vector<std::string>& values, Duration*, int) {
+  Duration d;
+  Status s = ParseDuration(OneValue(v, values), &d.seconds);
+  if (!s.ok()) throw BadValue(s);
+  v = d;
+}
+
+void validate(boost::any& v, const std::vector<std::string>& values, Every*, int) {
+  Every e;
+  Status s = ParseEvery(OneValue(v, values), &e);
+  if (!s.ok()) throw BadValue(s);
+  v = e;
+}
+
+bool Range::Contains(double x) const {
+  if (std::isnan(x)) return false;
+  if (lo_open ? !(x > lo) : !(x >= lo)) return false;
+  if (hi_open ? !(x < hi) : !(x <= hi)) return false;
+  return true;
+}
+
+Range AtLeast(double lo) {
+  Range r;
+  r.lo = lo;
+  r.hi_open = true;
+  r.words = "at least " + NumberText(lo);
+  return r;
+}
+
+Range Positive() {
+  Range r = AtLeast(0);
+  r.lo_open = true;
+  r.words = "a positive number";
+  return r;
+}
+
+Range NonNegative() {
+  Range r = AtLeast(0);
+  r.words = "a number >= 0";
+  return r;
+}
+
+Range In(double lo, double hi, bool lo_open, bool hi_open) {
+  Range r;
+  r.lo = lo;
+  r.hi = hi;
+  r.lo_open = lo_open;
+  r.hi_open = hi_open;
+  r.words = std::string("in ") + (lo_open ? "(" : "[") + NumberText(lo) + ", " + NumberText(hi) +
+            (hi_open ? ")" : "]");
+  return r;
+}
+
+std::string NumberText(double x, bool as_float) {
+  char b[64];
+  for (int prec = 1; prec <= 17; prec++) {
+    snprintf(b, sizeof b, "%.*g", prec, x);
+    if (std::isnan(x) || (as_float ? strtof(b, nullptr) == (float)x : strtod(b, nullptr) == x))
+      break;
+  }
+  return b;
+}
+
+Status ParseEvery(const std::string& s, Every* every) {
+  *every = Every();
+  if (s == "0" || s == "off" || s == "never") return Status::OK();
+  const bool digits = !s.empty() && s.find_first_not_of("0123456789") == std::string::npos;
+  uint64_t n;
+  if (digits || (s.size() > 1 && (s.back() == 'k' || s.back() == 'M') && ParseCount(s, &n).ok())) {
+    LM_RETURN_IF_ERROR(ParseCount(s, &n));
+    every->steps = (int64_t)n;
+    return Status::OK();
+  }
+  if (!ParseDuration(s, &every->seconds).ok() || !(every->seconds > 0))
+    return Status::Usage("expected a step count (500) or a duration (30m), got '" + s + "'");
   return Status::OK();
 }
 

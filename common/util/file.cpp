@@ -1,6 +1,8 @@
 // file.cpp: atomic writes, maps, locks.
 #include "util/file.h"
 
+#include "util/signals.h"
+
 #include <dirent.h>
 #include <fcntl.h>
 #include <sys/file.h>
@@ -8,10 +10,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <atomic>
 #include <cerrno>
 #include <climits>
-#include <csignal>
 #include <cstring>
 #include <mutex>
 #include <random>
@@ -19,40 +19,6 @@
 namespace lm {
 
 namespace {
-
-// Temporaries of live AtomicFiles, for the signal handler. A fixed array of
-// fixed strings, so that the handler only reads plain memory.
-constexpr int kMaxTemps = 64;
-constexpr int kMaxPath = 4096;
-char g_temps[kMaxTemps][kMaxPath];
-std::atomic<bool> g_used[kMaxTemps];
-std::mutex g_temps_mu;
-
-int RegisterTemp(const std::string& p) {
-  if (p.size() >= kMaxPath) return -1;
-  std::lock_guard<std::mutex> lk(g_temps_mu);
-  for (int i = 0; i < kMaxTemps; i++) {
-    if (!g_used[i].load()) {
-      std::memcpy(g_temps[i], p.c_str(), p.size() + 1);
-      g_used[i].store(true);
-      return i;
-    }
-  }
-  return -1;
-}
-
-void UnregisterTemp(int slot) {
-  if (slot < 0) return;
-  std::lock_guard<std::mutex> lk(g_temps_mu);
-  g_used[slot].store(false);
-}
-
-void CleanupHandler(int sig) {
-  for (int i = 0; i < kMaxTemps; i++)
-    if (g_used[i].load()) unlink(g_temps[i]);
-  signal(sig, SIG_DFL);
-  raise(sig);
-}
 
 std::string RandomSuffix() {
   static std::mutex mu;
@@ -64,39 +30,6 @@ std::string RandomSuffix() {
 }
 
 }  // namespace
-
-void InstallCleanupHandlers() {
-  struct sigaction sa;
-  std::memset(&sa, 0, sizeof sa);
-  sa.sa_handler = CleanupHandler;
-  sigemptyset(&sa.sa_mask);
-  sigaction(SIGINT, &sa, nullptr);
-  sigaction(SIGTERM, &sa, nullptr);
-  sigaction(SIGHUP, &sa, nullptr);
-  // A closed pipe downstream (lm-sample ... | head) ends the tool quietly, as it
-  // ends cat: temporaries are removed and the process dies of SIGPIPE.
-  sigaction(SIGPIPE, &sa, nullptr);
-  // Past `ulimit -f` a write then fails with EFBIG, reported and cleaned up like
-  // any write error, instead of the signal killing the tool mid-file.
-  signal(SIGXFSZ, SIG_IGN);
-}
-
-const char* SignalName(int sig) {
-  switch (sig) {
-    case SIGINT:
-      return "SIGINT";
-    case SIGTERM:
-      return "SIGTERM";
-    case SIGHUP:
-      return "SIGHUP";
-    case SIGUSR1:
-      return "SIGUSR1";
-    case SIGPIPE:
-      return "SIGPIPE";
-    default:
-      return "a signal";
-  }
-}
 
 void ReserveStandardFds() {
   // A tool started with stdin, stdout or stderr closed would give that
@@ -308,7 +241,7 @@ Status AtomicFile::Open(const std::string& path) {
     tmp_.clear();
     return s;
   }
-  slot_ = RegisterTemp(tmp_);
+  slot_ = RegisterCleanupPath(tmp_);
   written_ = 0;
   buf_.clear();
   buf_.reserve(1 << 20);
@@ -350,7 +283,7 @@ Status AtomicFile::Commit() {
   } else {
     s = SyncDir(DirName(target_));
   }
-  UnregisterTemp(slot_);
+  UnregisterCleanup(slot_);
   slot_ = -1;
   tmp_.clear();
   return s;
@@ -361,7 +294,7 @@ void AtomicFile::Abort() {
   fd_ = -1;
   if (!tmp_.empty()) unlink(tmp_.c_str());
   tmp_.clear();
-  UnregisterTemp(slot_);
+  UnregisterCleanup(slot_);
   slot_ = -1;
 }
 

@@ -135,11 +135,4 @@ class FileLock {
   std::string path_;
 };
 
-// Registers SIGINT/SIGTERM/SIGHUP/SIGPIPE handlers that unlink the temporaries of live
-// AtomicFiles and then die of the signal, so that an interrupted tool leaves
-// nothing half-written. Tools with their own signal handling (lm-train) skip it.
-void InstallCleanupHandlers();
-// "SIGINT", "SIGTERM", "SIGHUP", ... for the signals the tools handle; "a signal" otherwise.
-const char* SignalName(int sig);
-
 }  // namespace lm

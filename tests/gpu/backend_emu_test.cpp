@@ -37,7 +37,8 @@
 #include <string>
 #include <vector>
 
-#include "backend/backend.h"
+#include "cpu/backend_cpu.h"
+#include "cuda/cuda_backend.h"
 #include "model/config.h"
 #include "model/params.h"
 #include "tests/unit/test.h"

@@ -29,7 +29,7 @@
 #include <string>
 #include <vector>
 
-#include "backend/backend.h"
+#include "cpu/backend_cpu.h"
 #include "cpu/ops.h"
 #include "cuda/check.h"
 #include "cuda/cuda_backend.h"

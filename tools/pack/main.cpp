@@ -220,10 +220,6 @@ Status RunPack(int argc, char** argv) {
     return Status::Usage(
         "no input: give token stream files or pipe one in (lm-tokenize ... | lm-pack)");
 
-  // A file-size limit (ulimit -f) must be an error we clean up after, not a kill.
-  signal(SIGXFSZ, SIG_IGN);
-  InstallPackCleanupHandlers();
-
   Input first;
   LM_RETURN_IF_ERROR(BeginInput(inputs[0], &first));
   const TokenStreamInfo vocab = first.reader->info();

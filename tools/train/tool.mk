@@ -1,2 +1,2 @@
-# lm-train: the backends (CPU, and CUDA when built), the model, the loader, the vocabulary.
-TOOL_train_LIBS := $(LIB_backend_DEPS) data text
+# lm-train: the engine and the backends it chooses, the model, the loader, the vocabulary.
+TOOL_train_LIBS := engine cpu $(if $(HAVE_CUDA),cuda) model data text format util

@@ -11,9 +11,13 @@
 #include <cstdio>
 #include <nlohmann/json.hpp>
 
+#include "engine/generate.h"
+#include "engine/make_backend.h"
 #include "model/params.h"
+#include "model/sampler.h"
 #include "util/cli.h"
 #include "util/hash.h"
+#include "util/human.h"
 #include "util/json.h"
 #include "util/progress.h"
 
@@ -24,23 +28,10 @@ namespace {
 using json = nlohmann::json;
 using Clock = std::chrono::steady_clock;
 
-uint64_t SplitMix64(uint64_t* s) {
-  uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
-  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-  return z ^ (z >> 31);
-}
-
 // Independent streams from one --seed: the weights, the data order, the prompts.
 uint64_t DeriveSeed(uint64_t seed, uint64_t stream) {
   uint64_t s = seed ^ (stream * 0xd1b54a32d192ed03ull);
-  return SplitMix64(&s);
-}
-
-std::string Gib(double bytes) {
-  char b[32];
-  snprintf(b, sizeof b, "%.1f GiB", bytes / (1024.0 * 1024 * 1024));
-  return b;
+  return SplitMix64Next(&s);
 }
 
 // The fields that make two configs the same model.
@@ -94,20 +85,68 @@ Status Trainer::Setup(const TrainerOptions& opt) {
   opt_ = opt;
   session_start_ = Clock::now();
   if (opt_.micro_batch < 1) return Status::Usage("--micro-batch must be at least 1");
-  if (opt_.keep < 0) return Status::Usage("--keep must be >= 0");
+  if (opt_.keep < 0) return Status::Usage("--keep must be at least 0");
+  Checkpoint meta;
+  bool have_ckpt = false;
+  LM_RETURN_IF_ERROR(OpenRunDirectory(&meta, &have_ckpt));
+  LM_RETURN_IF_ERROR(LoadDataAndVocab(meta, have_ckpt));
+  LM_RETURN_IF_ERROR(ChooseModel(meta, have_ckpt));
+  LM_RETURN_IF_ERROR(PlanBatch(have_ckpt ? &meta : nullptr));
+  if (have_ckpt) LM_RETURN_IF_ERROR(ReadProgress(meta));
+  if (read_only_) {
+    // Nothing can be written: fine for a run that is complete, else an error.
+    if (have_ckpt && Finished() && last_saved_ == step_) {
+      complete_read_only_ = true;
+      return Status::OK();
+    }
+    return Status::IOError(opt_.out_dir +
+                           ": cannot write in the run directory (read-only), and the run is not "
+                           "complete");
+  }
+  LM_RETURN_IF_ERROR(CheckHostMemory());
+  LM_RETURN_IF_ERROR(StartBackend());
+  return StartState(meta, have_ckpt);
+}
+
+namespace {
+
+// An absolute path without symbolic links for a path that may not exist yet:
+// its nearest existing ancestor resolved, the rest appended.
+std::string Canonical(const std::string& path) {
+  std::string head = path, tail;
+  for (int i = 0; i < 256; i++) {
+    char buf[PATH_MAX];
+    if (realpath(head.c_str(), buf)) return tail.empty() ? buf : JoinPath(buf, tail);
+    std::string base = BaseName(head), dir = DirName(head);
+    if (dir == head) break;
+    tail = tail.empty() ? base : JoinPath(base, tail);
+    head = dir;
+  }
+  return path;
+}
+
+}  // namespace
+
+// The run directory: refused inside the dataset, locked against a second
+// lm-train, checked for writing, and read for a checkpoint to resume.
+Status Trainer::OpenRunDirectory(Checkpoint* meta, bool* have_ckpt) {
   int given = (opt_.steps >= 0) + (opt_.tokens > 0) + (opt_.budget_seconds > 0);
   if (given > 1) return Status::Usage("give only one of --steps, --tokens and --budget");
-
-  // The run directory first: a run in progress elsewhere, or holding another
-  // model, must be refused before anything is loaded.
+  const std::string data = Canonical(opt_.data_dir), out = Canonical(opt_.out_dir);
+  if (!opt_.data_dir.empty() && (out == data || out.rfind(data + "/", 0) == 0))
+    return Status::Usage("--out " + opt_.out_dir + " lies inside --data " + opt_.data_dir +
+                         ": use a run directory outside the dataset");
+  // A run in progress elsewhere, or holding another model, must be refused
+  // before anything is loaded.
   made_dir_ = !PathExists(opt_.out_dir);
   LM_RETURN_IF_ERROR(MakeDirs(opt_.out_dir));
-  bool held = false;
-  LM_RETURN_IF_ERROR(lock_.TryLock(JoinPath(opt_.out_dir, ".lock"), &held));
-  if (!held)
-    return Status::Invalid(opt_.out_dir + ": another lm-train is using this run directory");
-  locked_ = true;
-  {
+  read_only_ = access(opt_.out_dir.c_str(), W_OK) != 0 && (errno == EROFS || errno == EACCES);
+  if (!read_only_) {
+    bool held = false;
+    LM_RETURN_IF_ERROR(lock_.TryLock(JoinPath(opt_.out_dir, ".lock"), &held));
+    if (!held)
+      return Status::Invalid(opt_.out_dir + ": another lm-train is using this run directory");
+    locked_ = true;
     // A directory we cannot write in must be found now, not at the first
     // checkpoint after --ckpt-every of training.
     const std::string probe = JoinPath(opt_.out_dir, ".write-test-" + std::to_string(getpid()));
@@ -116,18 +155,20 @@ Status Trainer::Setup(const TrainerOptions& opt) {
     close(fd);
     unlink(probe.c_str());
   }
-  Checkpoint meta;
-  bool have_ckpt = false;
-  LM_RETURN_IF_ERROR(CheckRunDirectory(&meta, &have_ckpt));
-  if (opt_.resume && !have_ckpt)
+  LM_RETURN_IF_ERROR(CheckRunDirectory(meta, have_ckpt));
+  if (opt_.resume && !*have_ckpt)
     return Status::NotFound(opt_.out_dir + ": --resume: no checkpoint to resume from");
-  if (have_ckpt)
-    LM_RETURN_IF_ERROR(ReadJsonFields(JoinPath(meta.dir, "trainer-state.json"),
-                                      [&] { return ResumeSettings(meta, &given); }));
+  if (*have_ckpt)
+    LM_RETURN_IF_ERROR(ReadJsonFields(JoinPath(meta->dir, "trainer-state.json"),
+                                      [&] { return ResumeSettings(*meta, &given); }));
   if (given == 0)
     return Status::Usage("give the length of the run: --steps N, --tokens N or --budget DURATION");
+  return Status::OK();
+}
 
-  // Data and vocabulary.
+// The dataset, and the vocabulary it must have been packed with (--vocab, or
+// the run's own copy when resuming).
+Status Trainer::LoadDataAndVocab(const Checkpoint& meta, bool have_ckpt) {
   LM_RETURN_IF_ERROR(Dataset::Open(opt_.data_dir, &ds_));
   const DatasetInfo& di = ds_->info();
   std::string vocab_path = opt_.vocab_path;
@@ -149,8 +190,14 @@ Status Trainer::Setup(const TrainerOptions& opt) {
     return Status::Invalid(opt_.out_dir + ": the run was trained with a different vocabulary (id " +
                            HashHex(meta.vocab_id) + ") than " + vocab_path + " (id " +
                            HashHex(vocab_.id()) + ")");
+  token_bytes_.assign(vocab_.size(), 0);
+  for (uint32_t id = 0; id < vocab_.size(); id++)
+    token_bytes_[id] = vocab_.is_special(id) ? -1 : (int32_t)vocab_.token_bytes(id).size();
+  return Status::OK();
+}
 
-  // The model.
+// The model: from the options (and then the same as the run's), or the run's.
+Status Trainer::ChooseModel(const Checkpoint& meta, bool have_ckpt) {
   if (opt_.have_model) {
     cfg_ = opt_.model;
     cfg_.vocab_size = (int)vocab_.size();
@@ -165,20 +212,24 @@ Status Trainer::Setup(const TrainerOptions& opt) {
   } else if (have_ckpt) {
     cfg_ = meta.config;
   } else {
-    return Status::Usage("choose a model: --preset NAME (" + [] {
-      std::string s;
-      for (const auto& n : PresetNames()) s += (s.empty() ? "" : ", ") + n;
-      return s;
-    }() + "), --layers/--dim/--heads/--ffn-dim/--context, or --auto-size with --budget");
+    std::string names;
+    for (const auto& n : PresetNames()) names += (names.empty() ? "" : ", ") + n;
+    return Status::Usage("choose a model: --preset NAME (" + names +
+                         "), --layers/--dim/--heads/--context, or --auto-size with --budget");
   }
   T_ = cfg_.context;
-  if (di.tokens[(int)Split::kTrain] < (uint64_t)T_ + 1)
+  const uint64_t train_tokens = ds_->info().tokens[(int)Split::kTrain];
+  if (train_tokens < (uint64_t)T_ + 1)
     return Status::Invalid(opt_.data_dir + ": the train split holds " +
-                           std::to_string(di.tokens[(int)Split::kTrain]) + " tokens, but context " +
+                           std::to_string(train_tokens) + " tokens, but context " +
                            std::to_string(T_) + " needs at least " + std::to_string(T_ + 1) +
                            " (use a smaller --context or more data)");
+  return Status::OK();
+}
 
-  // Batch geometry: micro-batches of B x T, accumulated to --batch-tokens.
+// Batch geometry: micro-batches of B x T, accumulated to --batch-tokens; then
+// the length of the run in steps.
+Status Trainer::PlanBatch(const Checkpoint* resumed) {
   micro_batch_ = opt_.micro_batch;
   int64_t bt = opt_.batch_tokens > 0 ? opt_.batch_tokens : (int64_t)micro_batch_ * T_;
   if (bt < T_)
@@ -192,20 +243,25 @@ Status Trainer::Setup(const TrainerOptions& opt) {
         "--batch-tokens %lld is not a multiple of micro-batch %d x context %d; using %llu tokens "
         "per step",
         (long long)bt, micro_batch_, T_, (unsigned long long)tokens_per_step());
-  LM_RETURN_IF_ERROR(ResolveLength(have_ckpt ? &meta : nullptr));
+  return ResolveLength(resumed);
+}
 
-  // Memory: the host keeps the weights and both moments for checkpoints.
+// The host keeps the weights and both moments for checkpoints.
+Status Trainer::CheckHostMemory() const {
   ParamLayout layout = MakeParamLayout(cfg_);
   double host_need = 3.0 * 4.0 * (double)layout.total;
   struct sysinfo si;
-  if (sysinfo(&si) == 0) {
-    double total = (double)si.totalram * si.mem_unit;
-    if (host_need > total)
-      return Status::Resource(
-          "the model needs " + Gib(host_need) + " of host memory for its weights and optimizer " +
-          "moments, more than this machine's " + Gib(total) + " (" + cfg_.Describe() + ")");
-  }
+  if (sysinfo(&si) != 0) return Status::OK();
+  double total = (double)si.totalram * si.mem_unit;
+  if (host_need > total)
+    return Status::Resource("the model needs " + FormatGib(host_need) +
+                            " of host memory for its weights and optimizer moments, more than "
+                            "this machine's " +
+                            FormatGib(total) + " (" + cfg_.Describe() + ")");
+  return Status::OK();
+}
 
+Status Trainer::StartBackend() {
   LM_RETURN_IF_ERROR(MakeBackend(opt_.device, &backend_));
   BackendOptions bo;
   bo.threads = opt_.threads;
@@ -214,20 +270,19 @@ Status Trainer::Setup(const TrainerOptions& opt) {
   bo.training = true;
   bo.recompute = opt_.recompute;
   Status s = backend_->Init(cfg_, bo);
-  if (!s.ok()) {
-    if (s.code() == Status::kResource)
-      return Status::Resource("cannot allocate the model on " + backend_->Describe() + ": " +
-                              s.message() + " (" + cfg_.Describe() + ", micro-batch " +
-                              std::to_string(micro_batch_) +
-                              "; try a smaller model or --micro-batch)");
-    return s;
-  }
+  if (s.ok() || s.code() != Status::kResource) return s;
+  return Status::Resource("cannot allocate the model on " + backend_->Describe() + ": " +
+                          s.message() + " (" + cfg_.Describe() + ", micro-batch " +
+                          std::to_string(micro_batch_) + "; try a smaller model or --micro-batch" +
+                          (opt_.recompute ? "" : ", or --recompute") + ")");
+}
 
+// The data order, the validation windows, and the weights: the run's, or new.
+Status Trainer::StartState(const Checkpoint& meta, bool have_ckpt) {
   LM_RETURN_IF_ERROR(
       BatchSampler::Create(ds_.get(), Split::kTrain, T_, DeriveSeed(opt_.seed, 2), &sampler_));
   LM_RETURN_IF_ERROR(LoadValWindows());
   rng_ = DeriveSeed(opt_.seed, 3);
-
   double lost = 0;
   if (have_ckpt) {
     LM_RETURN_IF_ERROR(RestoreFrom(meta));
@@ -236,6 +291,7 @@ Status Trainer::Setup(const TrainerOptions& opt) {
     // still counts: the deadline does not move.
     if (opt_.budget_seconds > 0 && lost > elapsed_base_) elapsed_base_ = lost;
   } else {
+    ParamLayout layout = MakeParamLayout(cfg_);
     std::vector<float> p(layout.total);
     InitParams(cfg_, layout, DeriveSeed(opt_.seed, 1), p.data());
     LM_RETURN_IF_ERROR(backend_->SetParams(p.data()));
@@ -369,35 +425,16 @@ Status Trainer::ResolveLength(const Checkpoint* resumed) {
     if (opt_.budget_seconds <= 0) return Status::Usage("--warmup as a duration needs --budget");
     sc.warmup_fraction = opt_.warmup_seconds / opt_.budget_seconds;
   }
-  return sc.Validate();
+  // The schedule's messages start with the option's name ("warmup 0.9 overlaps ...").
+  Status v = sc.Validate();
+  return v.ok() ? v : Status::Usage("--" + v.message());
 }
 
+// Windows spread evenly over the whole val split (SpreadWindows), so that
+// the sample stands for all of it, not for its first documents.
 Status Trainer::LoadValWindows() {
-  const DatasetInfo& di = ds_->info();
-  uint64_t n = di.tokens[(int)Split::kVal];
-  if (n < 2 || opt_.val_tokens == 0) return Status::OK();
-  // Windows of val_T_+1 tokens spread evenly over the whole val split, so that
-  // the sample stands for all of it, not for its first documents: one every
-  // (n-1)/windows tokens, back to back only when that is val_T_ (so the
-  // figures are lm-eval --data's only when val_T_ divides n-1 and --val-tokens
-  // >= n-1; the targets after the last whole window are never scored). A val
-  // split shorter than the context gets one shorter window.
-  val_T_ = (int)std::min<uint64_t>((uint64_t)T_, n - 1);
-  uint64_t windows = std::min<uint64_t>((n - 1) / val_T_, (opt_.val_tokens + val_T_ - 1) / val_T_);
-  windows = std::max<uint64_t>(windows, 1);
-  uint64_t stride = (n - 1) / windows;  // >= val_T_
-  val_windows_.resize(windows * (val_T_ + 1));
-  for (uint64_t w = 0; w < windows; w++)
-    LM_RETURN_IF_ERROR(
-        ds_->Read(Split::kVal, w * stride, val_T_ + 1, &val_windows_[w * (val_T_ + 1)]));
-  val_bytes_ = 0;
-  for (uint64_t w = 0; w < windows; w++)
-    for (int t = 1; t <= val_T_; t++) {
-      uint32_t id = val_windows_[w * (val_T_ + 1) + t];
-      if (id >= vocab_.size())
-        return Status::Corruption(opt_.data_dir + ": val token id out of range");
-      if (!vocab_.is_special(id)) val_bytes_ += vocab_.token_bytes(id).size();
-    }
+  const uint64_t n = ds_->info().tokens[(int)Split::kVal];
+  SpreadWindows((int64_t)n, T_, opt_.val_tokens, &val_plan_);
   return Status::OK();
 }
 
@@ -431,10 +468,6 @@ Status Trainer::RestoreCursors(const Checkpoint& ck) {
         (st["schedule"].value("warmup_steps", (int64_t)-1) != opt_.schedule.warmup_steps ||
          st["schedule"].value("warmup_fraction", -1.0) != opt_.schedule.warmup_fraction))
       LogWarn("resuming with a different --warmup than the run's");
-    // A budget run that ended at its deadline is complete for that budget.
-    if (opt_.budget_seconds > 0 && tr.value("budget_seconds", -1.0) == opt_.budget_seconds &&
-        tr.value("ended", false))
-      ended_ = true;
     const bool same_tokens =
         opt_.tokens > 0 && tr.value("total_tokens", (uint64_t)0) == opt_.tokens;
     if ((!same_tokens && tr.value("total_steps", (int64_t)-2) != total_steps_) ||
@@ -456,13 +489,27 @@ Status Trainer::RestoreFrom(const Checkpoint& meta) {
   LM_RETURN_IF_ERROR(backend_->SetOptimizerState(m.data(), v.data(), adam_step));
   LM_RETURN_IF_ERROR(
       ReadJsonFields(JoinPath(ck.dir, "trainer-state.json"), [&] { return RestoreCursors(ck); }));
-  step_ = ck.step;
-  tokens_seen_ = ck.tokens_seen;
-  elapsed_base_ = ck.elapsed_seconds;
-  last_saved_ = ck.step;
   resumed_ = true;
   resumed_from_ = ck.dir;
   return Status::OK();
+}
+
+// Where the run stands: its step, tokens, clock, and whether a budget run
+// ended at its deadline (then it is complete for that budget).
+Status Trainer::ReadProgress(const Checkpoint& meta) {
+  step_ = meta.step;
+  tokens_seen_ = meta.tokens_seen;
+  elapsed_base_ = meta.elapsed_seconds;
+  last_saved_ = meta.step;
+  json st = json::parse(meta.state_json, nullptr, false);
+  if (st.is_discarded() || !st.contains("train") || !st["train"].is_object()) return Status::OK();
+  return ReadJsonFields(JoinPath(meta.dir, "trainer-state.json"), [&] {
+    const json& tr = st["train"];
+    if (opt_.budget_seconds > 0 && tr.value("budget_seconds", -1.0) == opt_.budget_seconds &&
+        tr.value("ended", false))
+      ended_ = true;
+    return Status::OK();
+  });
 }
 
 // metrics.jsonl keeps the records of steps up to the checkpoint resumed from
@@ -567,54 +614,48 @@ Status Trainer::Step(StepStats* st) {
 }
 
 Status Trainer::Validate(double* loss, double* bpb) {
-  if (val_windows_.empty()) return Status::NotFound("no validation data");
-  size_t windows = val_windows_.size() / (val_T_ + 1);
-  int B = micro_batch_;
-  std::vector<int32_t> in((size_t)B * val_T_), tg((size_t)B * val_T_);
-  std::vector<float> losses((size_t)B * val_T_);
-  // Bits per byte as lm-eval computes it: special targets (<|endoftext|>)
-  // are left out of the loss as they are of the bytes.
-  double sum = 0, text_sum = 0;
-  uint64_t count = 0;
-  for (size_t w0 = 0; w0 < windows; w0 += B) {
-    int rows = (int)std::min<size_t>(B, windows - w0);
-    for (int r = 0; r < rows; r++)
-      for (int t = 0; t < val_T_; t++) {
-        const uint32_t* win = &val_windows_[(w0 + r) * (val_T_ + 1)];
-        in[(size_t)r * val_T_ + t] = (int32_t)win[t];
-        tg[(size_t)r * val_T_ + t] = (int32_t)win[t + 1];
-      }
-    LM_RETURN_IF_ERROR(backend_->ForwardLoss(in.data(), tg.data(), rows, val_T_, losses.data()));
-    for (size_t i = 0; i < (size_t)rows * val_T_; i++) {
-      sum += losses[i];
-      if (!vocab_.is_special((uint32_t)tg[i])) text_sum += losses[i];
-    }
-    count += (uint64_t)rows * val_T_;
-  }
-  *loss = sum / (double)count;
-  *bpb = val_bytes_ ? text_sum / std::log(2.0) / (double)val_bytes_ : NAN;
+  if (val_plan_.empty()) return Status::NotFound("no validation data");
+  EvalSums sums;
+  LM_RETURN_IF_ERROR(EvaluateWindows(
+      backend_.get(), val_plan_, micro_batch_, (int64_t)ds_->info().tokens[(int)Split::kVal],
+      [this](int64_t start, int64_t n, int32_t* out) {
+        val_buf_.resize((size_t)n);
+        LM_RETURN_IF_ERROR(ds_->Read(Split::kVal, (uint64_t)start, (size_t)n, val_buf_.data()));
+        for (int64_t i = 0; i < n; i++)
+          out[i] = val_buf_[i] > (uint32_t)INT32_MAX ? -1 : (int32_t)val_buf_[i];
+        return Status::OK();
+      },
+      token_bytes_, nullptr, &sums, nullptr));
+  *loss = sums.mean_loss();
+  *bpb = sums.bits_per_byte();
   return Status::OK();
 }
 
 Status Trainer::Sample(std::string* prompt, std::string* text) {
-  if (val_windows_.empty()) return Status::NotFound("no validation data for prompts");
-  size_t windows = val_windows_.size() / (val_T_ + 1);
-  size_t w = (size_t)(SplitMix64(&rng_) % windows);
-  int plen = std::min(16, std::max(1, val_T_ / 2));
-  std::vector<int32_t> p(plen);
-  std::vector<uint32_t> pu(plen);
-  for (int i = 0; i < plen; i++) pu[i] = val_windows_[w * (val_T_ + 1) + i], p[i] = (int32_t)pu[i];
-  int gen = std::min(opt_.sample_tokens, cfg_.context - plen);
-  std::vector<float> logits(cfg_.vocab_size);
-  LM_RETURN_IF_ERROR(backend_->ResetCache());
-  LM_RETURN_IF_ERROR(backend_->Decode(p.data(), plen, logits.data()));
+  if (val_plan_.empty()) return Status::NotFound("no validation data for prompts");
+  const EvalWindow& w = val_plan_[(size_t)(SplitMix64Next(&rng_) % val_plan_.size())];
+  const int plen = std::min(16, std::max(1, w.targets / 2));
+  std::vector<uint32_t> pu((size_t)plen);
+  LM_RETURN_IF_ERROR(ds_->Read(Split::kVal, (uint64_t)w.begin, (size_t)plen, pu.data()));
+  std::vector<int32_t> p(pu.begin(), pu.end());
+  SamplerConfig greedy;
+  greedy.temperature = 0;
+  Sampler sampler(greedy, cfg_.vocab_size);
+  GenerateOptions go;
+  go.max_tokens = std::min(opt_.sample_tokens, cfg_.context - plen);
+  go.eot_id = (int32_t)vocab_.eot_id();
+  for (uint32_t id = 0; id < vocab_.size(); id++)
+    if (vocab_.is_unused(id)) go.banned.push_back((int32_t)id);
   std::vector<uint32_t> out;
-  for (int i = 0; i < gen; i++) {
-    int32_t best = (int32_t)(std::max_element(logits.begin(), logits.end()) - logits.begin());
-    out.push_back((uint32_t)best);
-    if ((uint32_t)best == vocab_.eot_id() || i + 1 == gen) break;
-    LM_RETURN_IF_ERROR(backend_->Decode(&best, 1, logits.data()));
-  }
+  GenerateStats st;
+  LM_RETURN_IF_ERROR(Generate(
+      backend_.get(), cfg_.context, cfg_.vocab_size, p, &sampler, go,
+      [&out](int32_t id, bool*) {
+        out.push_back((uint32_t)id);
+        return Status::OK();
+      },
+      &st));
+  if (st.ended_by_eot) out.push_back(vocab_.eot_id());  // shown, as the model chose it
   LM_RETURN_IF_ERROR(vocab_.Decode(pu.data(), pu.size(), prompt));
   return vocab_.Decode(out.data(), out.size(), text);
 }
@@ -671,30 +712,43 @@ Status Trainer::Save(std::string* dir) {
   c.adam_v = v.data();
   c.adam_step = adam_step;
   c.extra_json = ExtraStateJson();
-  Status pruned;
-  Status s = SaveCheckpoint(opt_.out_dir, c, opt_.keep, dir, &pruned);
+  LM_RETURN_IF_ERROR(WriteCheckpoint(opt_.out_dir, c, dir));
+  LM_RETURN_IF_ERROR(PointLatest(opt_.out_dir, *dir));
+  last_saved_ = step_;
   // The checkpoint is saved; an old one that could not be deleted costs disk
   // space, not the run.
-  if (s.ok() && !pruned.ok())
+  Status pruned = PruneCheckpoints(opt_.out_dir, opt_.keep, *dir);
+  if (!pruned.ok())
     LogWarn("--keep %d: %s (training goes on; the next lm-train start retries)", opt_.keep,
             pruned.ToString().c_str());
-  if (!s.ok() && s.code() == Status::kInvalid && s.message().find("diverged") != std::string::npos)
-    return Status::Invalid(s.message() + " (the last good checkpoint: " +
-                           (last_saved_ >= 0
-                                ? JoinPath(opt_.out_dir, CheckpointDirName(last_saved_))
-                                : std::string("none was written")) +
-                           "; try a lower --lr)");
-  LM_RETURN_IF_ERROR(s);
-  last_saved_ = step_;
   return Status::OK();
 }
 
 // ---------------------------------------------------------------------------
 // Metrics
 
+// A line that cannot be written (a full disk) is cut back out, so the file
+// never holds a torn line, and kept with the ones after it until there is
+// room: the run goes on with a warning. Past 64 MiB held back it stops.
 Status Trainer::AppendMetrics(const std::string& line) {
   if (metrics_fd_ < 0) return Status::OK();
-  return WriteAll(metrics_fd_, line.data(), line.size(), JoinPath(opt_.out_dir, "metrics.jsonl"));
+  const std::string path = JoinPath(opt_.out_dir, "metrics.jsonl");
+  metrics_pending_ += line;
+  const off_t size = lseek(metrics_fd_, 0, SEEK_END);
+  Status s = WriteAll(metrics_fd_, metrics_pending_.data(), metrics_pending_.size(), path);
+  if (s.ok()) {
+    if (metrics_held_) LogInfo("%s: the lines held back are written", path.c_str());
+    metrics_pending_.clear();
+    metrics_held_ = false;
+    return s;
+  }
+  if (size >= 0 && ftruncate(metrics_fd_, size) != 0) return s;
+  if (metrics_pending_.size() > (64u << 20)) return s;
+  if (!metrics_held_)
+    LogWarn("%s; training goes on, its lines are held back until they can be written",
+            s.ToString().c_str());
+  metrics_held_ = true;
+  return Status::OK();
 }
 
 namespace {

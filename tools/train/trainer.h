@@ -1,7 +1,7 @@
-// trainer.h: lm-train's training state and the work of one step, one
-// validation pass, one sample and one checkpoint. main.cpp owns the options,
-// the signals and the loop; everything here returns Status and prints nothing
-// except through LogInfo/LogWarn.
+// trainer.h: lm-train's training state, the work of one step, one
+// validation pass, one sample and one checkpoint, and the loop that drives
+// them at the run's cadence. main.cpp owns the options and the signals;
+// everything here returns Status and speaks only through LogInfo/LogWarn.
 #pragma once
 
 #include <chrono>
@@ -14,14 +14,23 @@
 
 #include "backend/backend.h"
 #include "data/loader.h"
+#include "engine/evaluate.h"
 #include "model/checkpoint.h"
 #include "model/config.h"
 #include "model/schedule.h"
 #include "text/vocab.h"
+#include "util/cli.h"
 #include "util/file.h"
 #include "util/status.h"
 
 namespace lm {
+
+// When the periodic events of a run happen: every N steps or every T seconds
+// (off: only at the end, or never for samples).
+struct Cadence {
+  cli::Every val, sample, ckpt;
+  double log_seconds = 5;  // a progress line at most this often (0: every step)
+};
 
 struct TrainerOptions {
   std::string data_dir, vocab_path, out_dir;
@@ -54,14 +63,9 @@ struct TrainerOptions {
   double warmup_fraction = -1;
   double warmup_seconds = -1;
 
-  int64_t val_every_steps = 0;  // 0: time-based or off
-  double val_every_seconds = 0;
+  Cadence cadence;
   uint64_t val_tokens = 32768;
-  int64_t sample_every_steps = 0;
-  double sample_every_seconds = 0;
   int sample_tokens = 48;
-  int64_t ckpt_every_steps = 0;
-  double ckpt_every_seconds = 1800;
   int keep = 3;
   int64_t stop_at = -1;  // stop (checkpointing) once this step is reached
   int max_bad_steps = 10;
@@ -78,6 +82,18 @@ struct StepStats {
   uint64_t tokens = 0;     // tokens trained on in this step
 };
 
+// What ended a call of Trainer::Train.
+struct TrainOutcome {
+  int signal = 0;           // the stop signal that ended it (checkpointed), or 0
+  std::string stop_reason;  // "--stop-at N", or "" when the run reached its end
+};
+
+// The loop's view of the outside world (main.cpp's signal handlers).
+struct StopRequests {
+  std::function<int()> stop_signal;       // a stop signal received, or 0
+  std::function<bool()> take_checkpoint;  // SIGUSR1 since the last call
+};
+
 class Trainer {
  public:
   // Everything that can be refused is refused here, before any training:
@@ -86,6 +102,13 @@ class Trainer {
   // After a failed Setup: removes the run directory when Setup made it and it
   // holds nothing but the lock, so that a refused run leaves nothing behind.
   void RemoveEmptyRunDirectory();
+  // Setup found the run complete in a directory it cannot write (a finished
+  // run on read-only storage): nothing to do, no backend was made.
+  bool complete_read_only() const { return complete_read_only_; }
+
+  // Logs the run's plan, then trains to the end of the run (or a stop
+  // request), validating, sampling and checkpointing at opt.cadence.
+  Status Train(const StopRequests& stop, TrainOutcome* out);
 
   bool resumed() const { return resumed_; }
   const std::string& resumed_from() const { return resumed_from_; }
@@ -104,12 +127,9 @@ class Trainer {
   double progress() const;
   // True once the step count or the budget is reached.
   bool Finished() const;
-  // Under --budget: the next step would end well past the deadline, so the
-  // run ends here; recorded in the checkpoint, so that rerunning the same
-  // command leaves the run alone.
-  void EndAtDeadline() { ended_ = true; }
-  bool has_val() const { return !val_windows_.empty(); }
+  bool has_val() const { return !val_plan_.empty(); }
   const Schedule& schedule() const { return opt_.schedule; }
+  int64_t last_saved_step() const { return last_saved_; }
 
   // One optimizer step over micro_steps micro-batches.
   Status Step(StepStats* st);
@@ -117,21 +137,33 @@ class Trainer {
   // abandoned (st->abandoned; the weights and data position are as before it),
   // so that a stop request waits for one micro-step, not a whole step.
   void SetInterrupt(std::function<bool()> f) { interrupt_ = std::move(f); }
-  // Mean loss (nats/token) and bits per byte over the fixed validation windows.
+  // Mean loss (nats/token) and bits per byte over the fixed validation
+  // windows, by the evaluator lm-eval uses (engine/evaluate.h).
   Status Validate(double* loss, double* bpb);
   // A short greedy continuation of a prompt drawn from the validation data.
   Status Sample(std::string* prompt, std::string* text);
-  // Writes RUN/step-NNNNNNN and re-points RUN/latest.
+  // Writes RUN/step-NNNNNNN, re-points RUN/latest, prunes beyond --keep.
   Status Save(std::string* dir);
-  int64_t last_saved_step() const { return last_saved_; }
 
   // metrics.jsonl lines (appended, one JSON object each).
   Status LogStep(const StepStats& st, double tokens_per_s);
   Status LogVal(double loss, double bpb);
 
  private:
+  struct Loop;  // the loop's clocks and counters (train_loop.cpp)
+
+  // Setup's stages, in order.
+  Status OpenRunDirectory(Checkpoint* meta, bool* have_ckpt);
+  Status LoadDataAndVocab(const Checkpoint& meta, bool have_ckpt);
+  Status ChooseModel(const Checkpoint& meta, bool have_ckpt);
+  Status PlanBatch(const Checkpoint* resumed);
+  Status CheckHostMemory() const;
+  Status StartBackend();
+  Status StartState(const Checkpoint& meta, bool have_ckpt);
+
   Status CheckRunDirectory(Checkpoint* ck, bool* have);
   Status ResumeSettings(const Checkpoint& meta, int* given);
+  Status ReadProgress(const Checkpoint& meta);
   Status RestoreCursors(const Checkpoint& ck);
   Status ResolveLength(const Checkpoint* resumed);
   Status LoadValWindows();
@@ -139,6 +171,18 @@ class Trainer {
   Status PrepareMetrics(int64_t keep_upto_step, double* lost_elapsed);
   Status AppendMetrics(const std::string& line);
   std::string ExtraStateJson();
+
+  // The loop's parts (train_loop.cpp).
+  void LogPlan() const;
+  Status FinishWithoutSteps();
+  bool ShouldStop(const StopRequests& stop, Loop* lp, TrainOutcome* out);
+  Status AfterStep(const StepStats& st, Loop* lp);
+  Status Periodic(const StopRequests& stop, Loop* lp);
+  Status RunValidation();
+  void RunSample();
+  Status SaveFor(const char* why, Loop* lp);
+  Status End(const TrainOutcome& out, Loop* lp);
+  std::string LastGood() const;  // the newest checkpoint's path, or "none was written"
 
   TrainerOptions opt_;
   ModelConfig cfg_;
@@ -149,24 +193,29 @@ class Trainer {
   std::unique_ptr<Backend> backend_;
   FileLock lock_;
   bool made_dir_ = false, locked_ = false;  // by Setup: the run directory, its lock
+  bool read_only_ = false;                  // the run directory cannot be written
+  bool complete_read_only_ = false;
   int T_ = 0, micro_batch_ = 0, micro_steps_ = 1;
   int64_t total_steps_ = -1;
   int64_t step_ = 0;
   uint64_t tokens_seen_ = 0;
   double elapsed_base_ = 0;  // seconds trained before this session
   std::chrono::steady_clock::time_point session_start_;
-  uint64_t rng_ = 0;  // splitmix64 state: picks the sample prompts
+  uint64_t rng_ = 0;  // SplitMix64 state: picks the sample prompts
   bool resumed_ = false;
-  bool ended_ = false;  // EndAtDeadline, or a checkpoint of the same budget that did
+  bool ended_ = false;  // ended at a --budget deadline (now or by a checkpoint of that budget)
   std::string resumed_from_;
   int64_t last_saved_ = -1;
   std::vector<uint32_t> batch_;
   std::vector<int32_t> inputs_, targets_;
-  // Validation: windows of val_T_+1 tokens, and the bytes their targets stand for.
-  int val_T_ = 0;
-  std::vector<uint32_t> val_windows_;
-  uint64_t val_bytes_ = 0;
+  // Validation: the windows of the val split that lm-train scores
+  // (SpreadWindows), and each token's UTF-8 length (-1: special).
+  std::vector<EvalWindow> val_plan_;
+  std::vector<int32_t> token_bytes_;
+  std::vector<uint32_t> val_buf_;
   int metrics_fd_ = -1;
+  std::string metrics_pending_;  // lines not yet written (a full disk)
+  bool metrics_held_ = false;
   std::function<bool()> interrupt_;
 };
 

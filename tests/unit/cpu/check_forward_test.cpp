@@ -13,7 +13,7 @@
 #include <vector>
 
 #include "../test.h"
-#include "backend/backend.h"
+#include "cpu/backend_cpu.h"
 #include "format/safetensors.h"
 #include "model/config.h"
 #include "model/params.h"

@@ -12,7 +12,7 @@
 #include <vector>
 
 #include "../test.h"
-#include "backend/backend.h"
+#include "cpu/backend_cpu.h"
 #include "cpu/model.h"
 #include "model/params.h"
 

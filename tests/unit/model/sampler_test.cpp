@@ -299,7 +299,7 @@ TEST(config_validation) {
     SamplerConfig c;
     f(&c);
     lm::Status s = c.Validate();
-    return !s.ok() && s.code() == lm::Status::kUsage;
+    return !s.ok() && s.code() == lm::Status::kInvalid;
   };
   CHECK(bad([](SamplerConfig* c) { c->temperature = -0.1f; }));
   CHECK(bad([](SamplerConfig* c) { c->temperature = NAN; }));

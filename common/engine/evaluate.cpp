@@ -1,5 +1,5 @@
 // evaluate.cpp: windows, batches and sums of lm-eval (method in evaluate.h).
-#include "model/evaluate.h"
+#include "engine/evaluate.h"
 
 #include <algorithm>
 #include <cmath>
@@ -9,9 +9,9 @@ namespace lm {
 
 Status PlanWindows(int64_t n_tokens, int T, int S, std::vector<EvalWindow>* out) {
   out->clear();
-  if (T < 1) return Status::Usage("--context " + std::to_string(T) + ": expected >= 1");
+  if (T < 1) return Status::Usage("context " + std::to_string(T) + ": expected >= 1");
   if (S < 1 || S > T)
-    return Status::Usage("--stride " + std::to_string(S) + ": expected 1 <= stride <= context (" +
+    return Status::Usage("stride " + std::to_string(S) + ": expected 1 <= stride <= context (" +
                          std::to_string(T) + ")");
   if (n_tokens < 2)
     return Status::Invalid("nothing to score: " + std::to_string(n_tokens) +
@@ -58,21 +58,62 @@ double EvalSums::std_error() const {
   return var > 0 ? std::sqrt(var / n) : 0;
 }
 
+namespace {
+
+// Reads window w and lays out its row: inputs all its tokens but the last,
+// targets (-1 elsewhere) the scored ones.
+Status FillRow(const EvalWindow& w, const TokenReader& read, int64_t V, int32_t* tokens,
+               int32_t* in, int32_t* tg) {
+  LM_RETURN_IF_ERROR(read(w.begin, (int64_t)w.targets + 1, tokens));
+  for (int i = 0; i <= w.targets; i++) {
+    if (tokens[i] < 0 || tokens[i] >= V)
+      return Status::Invalid("token " + std::to_string(tokens[i]) + " at position " +
+                             std::to_string(w.begin + i) +
+                             " is outside the model's vocabulary (size " + std::to_string(V) + ")");
+  }
+  for (int i = 0; i < w.targets; i++) in[i] = tokens[i];
+  for (int i = w.targets - w.scored; i < w.targets; i++) tg[i] = tokens[i + 1];
+  return Status::OK();
+}
+
+}  // namespace
+
+void SpreadWindows(int64_t n_tokens, int T, uint64_t max_targets, std::vector<EvalWindow>* out) {
+  out->clear();
+  if (n_tokens < 2 || max_targets == 0 || T < 1) return;
+  const uint64_t n = (uint64_t)n_tokens;
+  const int width = (int)std::min<uint64_t>((uint64_t)T, n - 1);
+  uint64_t count = std::min<uint64_t>((n - 1) / width, (max_targets + width - 1) / width);
+  count = std::max<uint64_t>(count, 1);
+  const uint64_t every = (n - 1) / count;  // >= width
+  for (uint64_t k = 0; k < count; k++) out->push_back({(int64_t)(k * every), width, width});
+}
+
 Status Evaluate(Backend* backend, int64_t n_tokens, const TokenReader& read,
                 const std::vector<int32_t>& token_bytes, const EvalOptions& opt,
                 const EvalProgress& progress, EvalSums* sums, std::vector<float>* per_target) {
   *sums = EvalSums();
-  const int T = opt.context, S = opt.stride ? opt.stride : opt.context;
-  if (opt.batch < 1)
-    return Status::Usage("--batch " + std::to_string(opt.batch) + ": expected >= 1");
   std::vector<EvalWindow> windows;
-  LM_RETURN_IF_ERROR(PlanWindows(n_tokens, T, S, &windows));
+  LM_RETURN_IF_ERROR(
+      PlanWindows(n_tokens, opt.context, opt.stride ? opt.stride : opt.context, &windows));
+  return EvaluateWindows(backend, windows, opt.batch, n_tokens, read, token_bytes, progress, sums,
+                         per_target);
+}
+
+Status EvaluateWindows(Backend* backend, const std::vector<EvalWindow>& windows, int batch,
+                       int64_t n_tokens, const TokenReader& read,
+                       const std::vector<int32_t>& token_bytes, const EvalProgress& progress,
+                       EvalSums* sums, std::vector<float>* per_target) {
+  *sums = EvalSums();
+  if (batch < 1) return Status::Usage("batch " + std::to_string(batch) + ": expected >= 1");
+  if (windows.empty()) return Status::Invalid("no windows to evaluate");
   if (per_target) per_target->assign((size_t)n_tokens, std::numeric_limits<float>::quiet_NaN());
 
-  // Every call has the same width (the first window is the longest), so that a
-  // position's loss cannot depend on which windows share its batch.
-  const int width = windows[0].targets;
-  const int B = opt.batch;
+  // Every call has the same width (the widest window), so that a position's
+  // loss cannot depend on which windows share its batch.
+  int width = 0;
+  for (const EvalWindow& w : windows) width = std::max(width, w.targets);
+  const int B = batch;
   const int64_t V = (int64_t)token_bytes.size();
   std::vector<int32_t> tokens((size_t)width + 1), inputs((size_t)B * width),
       targets((size_t)B * width);
@@ -82,20 +123,9 @@ Status Evaluate(Backend* backend, int64_t n_tokens, const TokenReader& read,
     const int rows = (int)std::min<size_t>((size_t)B, windows.size() - w0);
     std::fill(inputs.begin(), inputs.end(), 0);
     std::fill(targets.begin(), targets.end(), -1);
-    for (int r = 0; r < rows; r++) {
-      const EvalWindow& w = windows[w0 + r];
-      LM_RETURN_IF_ERROR(read(w.begin, (int64_t)w.targets + 1, tokens.data()));
-      for (int i = 0; i <= w.targets; i++) {
-        if (tokens[i] < 0 || tokens[i] >= V)
-          return Status::Invalid(
-              "token " + std::to_string(tokens[i]) + " at position " + std::to_string(w.begin + i) +
-              " is outside the model's vocabulary (size " + std::to_string(V) + ")");
-      }
-      int32_t* in = &inputs[(size_t)r * width];
-      int32_t* tg = &targets[(size_t)r * width];
-      for (int i = 0; i < w.targets; i++) in[i] = tokens[i];
-      for (int i = w.targets - w.scored; i < w.targets; i++) tg[i] = tokens[i + 1];
-    }
+    for (int r = 0; r < rows; r++)
+      LM_RETURN_IF_ERROR(FillRow(windows[w0 + r], read, V, tokens.data(),
+                                 &inputs[(size_t)r * width], &targets[(size_t)r * width]));
     LM_RETURN_IF_ERROR(
         backend->ForwardLoss(inputs.data(), targets.data(), rows, width, losses.data()));
     for (int r = 0; r < rows; r++) {

@@ -1,8 +1,8 @@
-// evaluate_test.cpp: lm-eval's windowing and sums (model/evaluate.h), checked
+// evaluate_test.cpp: lm-eval's windowing and sums (engine/evaluate.h), checked
 // against a fake backend whose loss at a position is a known function of the
 // exact context it was given, so that any target scored twice, missed, or
 // predicted from the wrong tokens changes the answer.
-#include "model/evaluate.h"
+#include "engine/evaluate.h"
 
 #include <cmath>
 #include <cstring>

@@ -1,5 +1,6 @@
-// evaluate.h: how lm-eval (and lm-train's validation, if it likes) turns a
-// token sequence into a loss: the windows, their batching, and the sums.
+// evaluate.h: how lm-eval and lm-train's validation turn a token sequence
+// into a loss: the windows, their batching, and the sums. Both call Evaluate,
+// so that the same windows give the same figures in both.
 //
 // Method (docs/eval.md). The data is tokens x[0..N). Window k covers the tokens
 // [k*S, min(k*S + T + 1, N)): its inputs are all of them but the last, its
@@ -32,8 +33,16 @@ struct EvalWindow {
 };
 
 // The windows for N tokens, context T (targets per window) and stride S
-// (1 <= S <= T). Invalid when N < 2 (no target) or T, S out of range.
+// (1 <= S <= T), as the method above says. Invalid when N < 2 (no target) or
+// T, S out of range.
 Status PlanWindows(int64_t n_tokens, int T, int S, std::vector<EvalWindow>* out);
+
+// lm-train's validation windows (docs/formats/checkpoint.md): T' = min(T, N-1)
+// targets each, W = max(1, min((N-1)/T', ceil(max_targets/T'))) windows, one
+// every floor((N-1)/W) tokens, every target of each scored, so that a sample
+// of max_targets stands for the whole split. Empty when N < 2 or max_targets
+// is 0.
+void SpreadWindows(int64_t n_tokens, int T, uint64_t max_targets, std::vector<EvalWindow>* out);
 
 // Running sums over scored targets: all of them for the loss, the non-special
 // ones for bits per byte.
@@ -69,11 +78,18 @@ using TokenReader = std::function<Status(int64_t start, int64_t n, int32_t* out)
 // Called after each batch with the number of targets scored so far.
 using EvalProgress = std::function<void(int64_t scored)>;
 
-// Evaluates N tokens read through `read` on `backend` (Init'ed with max_batch
-// >= opt.batch and max_seq >= opt.context). token_bytes[id] is the UTF-8 length
-// of token id, or -1 for a special token; ids beyond it are an error.
-// per_target, when not null, is resized to N and receives at [p] the loss of
-// target x[p] (NaN for x[0]): for tests.
+// Scores `windows` of the tokens read through `read` on `backend` (Init'ed
+// with max_batch >= batch and max_seq >= the widest window), `batch` windows
+// per ForwardLoss call. token_bytes[id] is the UTF-8 length of token id, or -1
+// for a special token; ids beyond it are an error, and so is a non-finite
+// loss. per_target, when not null, is resized to n_tokens and receives at [p]
+// the loss of target x[p] (NaN where none is scored): for tests.
+Status EvaluateWindows(Backend* backend, const std::vector<EvalWindow>& windows, int batch,
+                       int64_t n_tokens, const TokenReader& read,
+                       const std::vector<int32_t>& token_bytes, const EvalProgress& progress,
+                       EvalSums* sums, std::vector<float>* per_target);
+
+// PlanWindows(n_tokens, opt.context, opt.stride), then EvaluateWindows.
 Status Evaluate(Backend* backend, int64_t n_tokens, const TokenReader& read,
                 const std::vector<int32_t>& token_bytes, const EvalOptions& opt,
                 const EvalProgress& progress, EvalSums* sums, std::vector<float>* per_target);

@@ -1,5 +1,5 @@
 // autosize.cpp: throughput probes of candidate shapes, and the choice.
-#include "backend/autosize.h"
+#include "autosize.h"
 
 #include <chrono>
 #include <cmath>
@@ -8,6 +8,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "engine/make_backend.h"
 #include "model/params.h"
 
 namespace lm {
@@ -21,8 +22,7 @@ ModelConfig Shape(int vocab, int context, int dim, int layers, int heads) {
   c.n_layers = layers;
   c.n_heads = heads;
   c.n_kv_heads = heads;
-  // SwiGLU at 8/3 of the width, rounded up to a multiple of 128 (matrix-friendly).
-  c.ffn_dim = ((dim * 8 / 3) + 127) / 128 * 128;
+  c.ffn_dim = DefaultFfnDim(dim);
   c.context = context;
   c.tied_embeddings = true;
   c.Pad();
@@ -94,7 +94,7 @@ std::vector<AutoSizeCandidate> AutoSizeLadder(int vocab_size, int context) {
 }
 
 Status AutoSize(const AutoSizeOptions& opt, AutoSizeResult* out) {
-  if (opt.budget_seconds <= 0) return Status::Usage("--auto-size needs --budget");
+  if (opt.budget_seconds <= 0) return Status::Invalid("auto-size: no time budget");
   if (opt.vocab_size <= 0) return Status::Invalid("auto-size: no vocabulary size");
   *out = AutoSizeResult();
   out->candidates = AutoSizeLadder(opt.vocab_size, opt.context);

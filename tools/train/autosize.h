@@ -1,4 +1,5 @@
-// autosize.h: choosing a model shape for a time budget (lm-train --auto-size).
+// autosize.h: choosing a model shape for a time budget (lm-train --auto-size):
+// lm-train's own policy, so it lives with the tool.
 //
 // Probes the throughput of a ladder of candidate shapes on the actual backend
 // for a few seconds each, then picks the largest shape whose compute-optimal

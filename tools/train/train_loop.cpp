@@ -1,0 +1,271 @@
+// train_loop.cpp: the loop that trains to the end of the run: steps, the
+// progress line, validation, samples and checkpoints at the run's cadence,
+// non-finite steps, stop requests and the deadline (Trainer::Train).
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+
+#include "trainer.h"
+#include "util/human.h"
+#include "util/progress.h"
+#include "util/signals.h"
+
+namespace lm {
+
+using Clock = std::chrono::steady_clock;
+
+struct Trainer::Loop {
+  Clock::time_point start = Clock::now();
+  double peak = 0, flops_per_token = 0;  // for MFU
+  double last_log = -1e9, last_val = 0, last_sample = 0, last_ckpt = 0;
+  int64_t log_step0 = 0;  // the step and time of the last progress line
+  double log_t0 = 0;
+  int bad_run = 0;  // non-finite steps in a row, the first of them
+  int64_t first_bad = -1;
+  double avg_step = 0;  // seconds, a running average
+  // The current weights gave the last step a non-finite loss: such weights
+  // (a diverged run) are never saved as a checkpoint.
+  bool diverged = false;
+
+  double now() const { return std::chrono::duration<double>(Clock::now() - start).count(); }
+};
+
+namespace {
+
+// Whether a periodic event is due after `step` at loop time t.
+bool Due(const cli::Every& every, int64_t step, double t, double last) {
+  return (every.steps > 0 && step % every.steps == 0) ||
+         (every.seconds > 0 && t - last >= every.seconds);
+}
+
+std::string Escaped(const std::string& x) {
+  std::string r;
+  for (char ch : x) r += ch == '\n' ? std::string("\\n") : std::string(1, ch);
+  return r;
+}
+
+}  // namespace
+
+void Trainer::LogPlan() const {
+  LogInfo("model: %s", cfg_.Describe().c_str());
+  LogInfo("device: %s; %d x %d tokens x %d micro-steps = %llu tokens per step",
+          backend_->Describe().c_str(), micro_batch_, T_, micro_steps_,
+          (unsigned long long)tokens_per_step());
+  if (budget() > 0)
+    LogInfo("length: budget %s; schedule %s, peak lr %g", FormatDuration(budget()).c_str(),
+            opt_.schedule.Describe().c_str(), (double)opt_.adam.lr);
+  else
+    LogInfo("length: %lld steps (%llu tokens); schedule %s, peak lr %g", (long long)total_steps_,
+            (unsigned long long)(tokens_seen_ +
+                                 std::max<int64_t>(0, total_steps_ - step_) * tokens_per_step()),
+            opt_.schedule.Describe().c_str(), (double)opt_.adam.lr);
+  if (resumed_)
+    LogInfo("resuming from %s (step %lld, %s trained)", resumed_from_.c_str(), (long long)step_,
+            FormatDuration(elapsed()).c_str());
+  if (!has_val())
+    LogWarn("%s: no validation split: no validation loss or samples", opt_.data_dir.c_str());
+}
+
+// A run already at its end: the final checkpoint, unless it exists.
+Status Trainer::FinishWithoutSteps() {
+  if (last_saved_ == step_) {
+    LogInfo("%s is already complete at step %lld", opt_.out_dir.c_str(), (long long)step_);
+    return Status::OK();
+  }
+  std::string dir;
+  LM_RETURN_IF_ERROR(Save(&dir));
+  LogInfo("saved %s", dir.c_str());
+  return Status::OK();
+}
+
+Status Trainer::Train(const StopRequests& stop, TrainOutcome* out) {
+  *out = TrainOutcome();
+  LogPlan();
+  if (Finished()) return FinishWithoutSteps();
+  Loop lp;
+  lp.peak = opt_.peak_flops > 0 ? opt_.peak_flops : backend_->PeakFlops();
+  lp.flops_per_token = cfg_.train_flops_per_token();
+  lp.log_step0 = step_;
+  for (;;) {
+    if (ShouldStop(stop, &lp, out)) break;
+    StepStats st;
+    LM_RETURN_IF_ERROR(Step(&st));
+    if (st.abandoned) {  // a stop request between micro-steps
+      out->signal = stop.stop_signal();
+      break;
+    }
+    LM_RETURN_IF_ERROR(AfterStep(st, &lp));
+    if (Finished()) break;
+    LM_RETURN_IF_ERROR(Periodic(stop, &lp));
+  }
+  return End(*out, &lp);
+}
+
+// Before a step: a stop signal, the end of the run, --stop-at, or (under a
+// budget) a step that would end well past the deadline, which is not begun.
+bool Trainer::ShouldStop(const StopRequests& stop, Loop* lp, TrainOutcome* out) {
+  if ((out->signal = stop.stop_signal()) != 0) return true;
+  if (Finished()) return true;
+  if (opt_.stop_at >= 0 && step_ >= opt_.stop_at) {
+    out->stop_reason = "--stop-at " + std::to_string(opt_.stop_at);
+    return true;
+  }
+  if (budget() > 0 && lp->avg_step > 0 && elapsed() + 0.5 * lp->avg_step >= budget()) {
+    ended_ = true;  // recorded in the checkpoint: rerunning the command leaves the run alone
+    return true;
+  }
+  return false;
+}
+
+// After a step: its metrics line, the count of non-finite steps, and the
+// progress line when due.
+Status Trainer::AfterStep(const StepStats& st, Loop* lp) {
+  lp->avg_step = lp->avg_step == 0 ? st.seconds : 0.9 * lp->avg_step + 0.1 * st.seconds;
+  LM_RETURN_IF_ERROR(LogStep(st, st.tokens / std::max(st.seconds, 1e-9)));
+  lp->diverged = st.skipped && !std::isfinite(st.loss);
+  if (st.skipped) {
+    if (lp->bad_run++ == 0) lp->first_bad = st.step;
+    LogWarn("step %lld: %s is not finite; update skipped (%d in a row)", (long long)st.step,
+            std::isfinite(st.loss) ? "the gradient" : "the loss", lp->bad_run);
+    if (lp->bad_run >= opt_.max_bad_steps)
+      return Status::Invalid("steps " + std::to_string(lp->first_bad) + " to " +
+                             std::to_string(st.step) +
+                             " all had a non-finite loss or gradient; stopping (the last good "
+                             "checkpoint: " +
+                             LastGood() + "; try a lower --lr)");
+  } else {
+    lp->bad_run = 0;
+  }
+  const double t = lp->now();
+  if (t - lp->last_log < opt_.cadence.log_seconds && !Finished() && st.step != 1)
+    return Status::OK();
+  const double tps =
+      (double)(step_ - lp->log_step0) * tokens_per_step() / std::max(t - lp->log_t0, 1e-9);
+  char mfu[32];
+  if (lp->peak > 0)
+    snprintf(mfu, sizeof mfu, "MFU %.1f%%", 100.0 * tps * lp->flops_per_token / lp->peak);
+  else
+    snprintf(mfu, sizeof mfu, "MFU unknown");
+  const double left =
+      budget() > 0 ? budget() - elapsed() : (double)(total_steps_ - step_) * lp->avg_step;
+  const std::string of = total_steps_ >= 0 ? "/" + std::to_string(total_steps_) : "";
+  LogInfo(
+      "step %lld%s | loss %.4f | lr %.2e | grad norm %.3f | %s tok/s | %s | %s elapsed, %s left",
+      (long long)step_, of.c_str(), st.loss, st.lr, st.grad_norm, FormatRate(tps).c_str(), mfu,
+      FormatDuration(elapsed()).c_str(), FormatDuration(std::max(0.0, left)).c_str());
+  lp->last_log = t;
+  lp->log_step0 = step_;
+  lp->log_t0 = t;
+  return Status::OK();
+}
+
+// Between steps: validation, a sample and a checkpoint, each when due.
+Status Trainer::Periodic(const StopRequests& stop, Loop* lp) {
+  const Cadence& c = opt_.cadence;
+  const double t = lp->now();
+  if (Due(c.val, step_, t, lp->last_val)) {
+    LM_RETURN_IF_ERROR(RunValidation());
+    lp->last_val = lp->now();
+  }
+  if (Due(c.sample, step_, t, lp->last_sample)) {
+    RunSample();
+    lp->last_sample = lp->now();
+  }
+  if (stop.take_checkpoint()) return SaveFor("SIGUSR1", lp);
+  if (Due(c.ckpt, step_, lp->now(), lp->last_ckpt)) return SaveFor("periodic", lp);
+  return Status::OK();
+}
+
+Status Trainer::RunValidation() {
+  if (!has_val()) return Status::OK();
+  double loss, bpb;
+  Status s = Validate(&loss, &bpb);
+  if (s.code() == Status::kInvalid && s.message().find("not finite") != std::string::npos) {
+    // Weights that diverged: recorded as such (null in metrics.jsonl); the
+    // non-finite steps and the refusal to save them deal with the run.
+    LogWarn("step %lld: validation: %s", (long long)step_, s.message().c_str());
+    return LogVal(NAN, NAN);
+  }
+  LM_RETURN_IF_ERROR(s);
+  LM_RETURN_IF_ERROR(LogVal(loss, bpb));
+  LogInfo("step %lld: val loss %.4f (%.4f bits/byte)", (long long)step_, loss, bpb);
+  return Status::OK();
+}
+
+void Trainer::RunSample() {
+  if (!has_val()) return;
+  std::string prompt, text;
+  Status s = Sample(&prompt, &text);
+  if (!s.ok()) {
+    LogWarn("sample failed: %s", s.ToString().c_str());
+    return;
+  }
+  LogInfo("sample: [%s]%s", Escaped(prompt).c_str(), Escaped(text).c_str());
+}
+
+std::string Trainer::LastGood() const {
+  return last_saved_ >= 0 ? JoinPath(opt_.out_dir, CheckpointDirName(last_saved_))
+                          : std::string("none was written");
+}
+
+// A checkpoint for `why`. The periodic and SIGUSR1 ones are optional: weights
+// that diverged are not saved, and a full disk or another I/O error leaves the
+// previous checkpoint as it is, with a warning, to be retried at the next
+// interval. The others (a stop, the end) must succeed.
+Status Trainer::SaveFor(const char* why, Loop* lp) {
+  const bool optional = !strcmp(why, "periodic") || !strcmp(why, "SIGUSR1");
+  if (lp->diverged) {
+    if (optional) {
+      LogWarn("step %lld: not saved: the weights give a non-finite loss", (long long)step_);
+      return Status::OK();
+    }
+    return Status::Invalid("step " + std::to_string(step_) +
+                           ": the weights give a non-finite loss, so they are not saved (the last "
+                           "good checkpoint: " +
+                           LastGood() + "; try a lower --lr)");
+  }
+  std::string dir;
+  Status s = Save(&dir);
+  lp->last_ckpt = lp->now();
+  if (s.ok()) {
+    LogInfo("step %lld: saved %s (%s)", (long long)step_, dir.c_str(), why);
+    return Status::OK();
+  }
+  if (s.code() == Status::kInvalid && s.message().find("diverged") != std::string::npos)
+    return Status::Invalid(s.message() + " (the last good checkpoint: " + LastGood() +
+                           "; try a lower --lr)");
+  if (optional && s.code() == Status::kIOError) {
+    LogWarn(
+        "step %lld: the %s checkpoint failed: %s; training goes on, the last checkpoint (%s) "
+        "is intact, and the next interval tries again",
+        (long long)step_, why, s.ToString().c_str(), LastGood().c_str());
+    return Status::OK();
+  }
+  return s;
+}
+
+// After the loop: the checkpoint and the last word for a stop signal,
+// --stop-at, or the end of the run (with its final validation and sample).
+Status Trainer::End(const TrainOutcome& out, Loop* lp) {
+  if (out.signal) {
+    if (last_saved_ != step_) LM_RETURN_IF_ERROR(SaveFor(SignalName(out.signal), lp));
+    LogInfo("stopped by %s at step %lld; saved %s; rerun the same command to continue",
+            SignalName(out.signal), (long long)step_,
+            JoinPath(opt_.out_dir, CheckpointDirName(step_)).c_str());
+    return Status::OK();
+  }
+  if (!out.stop_reason.empty()) {
+    if (last_saved_ != step_) LM_RETURN_IF_ERROR(SaveFor(out.stop_reason.c_str(), lp));
+    LogInfo("stopped at step %lld (%s); rerun without it to continue", (long long)step_,
+            out.stop_reason.c_str());
+    return Status::OK();
+  }
+  LM_RETURN_IF_ERROR(RunValidation());
+  if (!opt_.cadence.sample.off()) RunSample();
+  if (last_saved_ != step_) LM_RETURN_IF_ERROR(SaveFor("final", lp));
+  LogInfo("done: %lld steps, %llu tokens in %s", (long long)step_, (unsigned long long)tokens_seen_,
+          FormatDuration(elapsed()).c_str());
+  return Status::OK();
+}
+
+}  // namespace lm
