@@ -16,6 +16,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <string>
+#include <vector>
 
 // Aborts with the condition and where (libFuzzer saves the input that did it).
 #define FUZZ_CHECK(cond)                                                            \
@@ -34,6 +35,17 @@ namespace lm_fuzz {
 inline int& Accepted() {
   static int n = 0;
   return n;
+}
+
+// Runs check on the input as given, then on a copy whose checksums fix
+// recomputed (when that changed a byte), so that mutations reach what the
+// checksums guard as well as the checks of the checksums themselves.
+inline void AsGivenAndFixed(const uint8_t* data, size_t size, void (*check)(const uint8_t*, size_t),
+                            void (*fix)(std::vector<uint8_t>*)) {
+  check(data, size);
+  std::vector<uint8_t> fixed(data, data + size);
+  fix(&fixed);
+  if (fixed != std::vector<uint8_t>(data, data + size)) check(fixed.data(), fixed.size());
 }
 
 // A file in memory (memfd) for readers that take a path: /proc/self/fd/N

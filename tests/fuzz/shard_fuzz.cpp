@@ -125,9 +125,6 @@ void FixChecksums(std::vector<uint8_t>* d) {
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  Check(data, size);
-  std::vector<uint8_t> fixed(data, data + size);
-  FixChecksums(&fixed);
-  if (fixed != std::vector<uint8_t>(data, data + size)) Check(fixed.data(), fixed.size());
+  lm_fuzz::AsGivenAndFixed(data, size, Check, FixChecksums);
   return 0;
 }
