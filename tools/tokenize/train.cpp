@@ -12,6 +12,7 @@
 #include "commands.h"
 #include "docs.h"
 #include "format/vocab.h"
+#include "text/export.h"
 #include "text/import.h"
 #include "text/pretokenize.h"
 #include "text/train.h"
@@ -277,8 +278,9 @@ Status CmdExport(int argc, char** argv) {
       "  caveat: Hugging Face splits the text of special tokens out of the input by\n"
       "  default, where lm-tokenize reads it as ordinary text; set\n"
       "  tokenizer.encode_special_tokens = True (tokenizers) for the same ids.\n"
-      "  Merges are written as pairs (tokens may hold spaces): tokenizers 0.20 or\n"
-      "  newer reads the file; 0.19 and older cannot. Special tokens keep their\n"
+      "  The merges are the ones that can happen: one per token that a merge\n"
+      "  makes (tokens only a whole chunk gives have none), as \"A B\" strings,\n"
+      "  which tokenizers 0.19 and newer read. Special tokens keep their\n"
       "  ids, gaps included (each is also in the model's vocabulary, where\n"
       "  tokenizers takes ids from); one that is not UTF-8, or is spelled like a\n"
       "  byte-level token, cannot be exported (exit 1).\n"
@@ -292,7 +294,7 @@ Status CmdExport(int argc, char** argv) {
   Vocab v;
   LM_RETURN_IF_ERROR(Vocab::Load(c.vm["vocab"].as<std::string>(), &v));
   std::string json;
-  LM_RETURN_IF_ERROR(ExportHf(v, &json).With(c.vm["vocab"].as<std::string>()));
+  LM_RETURN_IF_ERROR(ExportHf(v, HfExportOptions(), &json).With(c.vm["vocab"].as<std::string>()));
   return WriteFileAtomic(c.vm["hf"].as<std::string>(), json);
 }
 
