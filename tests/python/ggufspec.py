@@ -232,21 +232,9 @@ def byte_level(bs):
 
 def last_merge(v, tok):
     """The pair tiktoken's loop joins last on a token's bytes, without the
-    whole-token shortcut (None when the loop does not end in the token)."""
-    parts = [bytes([b]) for b in tok]
-    last = None
-    while len(parts) > 1:
-        best = None
-        for j in range(len(parts) - 1):
-            t = v.ordinary.get(parts[j] + parts[j + 1])
-            if t is not None and (best is None or t < best[0]):
-                best = (t, j)
-        if best is None:
-            return None
-        j = best[1]
-        last = (parts[j], parts[j + 1])
-        parts[j:j + 2] = [parts[j] + parts[j + 1]]
-    return last
+    whole-token lookup (None when the loop does not end in the token)."""
+    parts, last = v.merge_loop(tok)
+    return last if len(parts) == 1 else None
 
 
 def check_tokenizer(kv, v, pre):

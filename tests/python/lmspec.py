@@ -239,10 +239,10 @@ class Vocab:
             out.append(text[pos:])
         return [c.encode("utf-8") for c in out]
 
-    def bpe(self, chunk):
-        if chunk in self.ordinary:
-            return [self.ordinary[chunk]]
-        parts = [bytes([b]) for b in chunk]
+    def merge_loop(self, chunk):
+        """The merge loop on a chunk's bytes, without the whole-token lookup:
+        (the parts left, the last pair joined or None)."""
+        parts, last = [bytes([b]) for b in chunk], None
         while True:
             best = None
             for j in range(len(parts) - 1):
@@ -250,9 +250,15 @@ class Vocab:
                 if t is not None and (best is None or t < best[0]):
                     best = (t, j)
             if best is None:
-                return [self.ordinary[p] for p in parts]
+                return parts, last
             j = best[1]
+            last = (parts[j], parts[j + 1])
             parts[j:j + 2] = [parts[j] + parts[j + 1]]
+
+    def bpe(self, chunk):
+        if chunk in self.ordinary:
+            return [self.ordinary[chunk]]
+        return [self.ordinary[p] for p in self.merge_loop(chunk)[0]]
 
     def encode(self, text, allow_special=False):
         pieces = []
