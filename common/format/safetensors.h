@@ -1,5 +1,5 @@
 // safetensors.h: reader and writer of Hugging Face safetensors files, the
-// format of model.safetensors and optimizer.safetensors in a checkpoint.
+// format of model.safetensors and optimizer/optimizer.safetensors in a checkpoint.
 //
 // Layout (docs/formats/checkpoint.md restates it): u64 LE header length N | N
 // bytes of JSON | data. The JSON object maps each tensor name to {"dtype",

@@ -10,6 +10,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
+#include <functional>
 #include <string>
 
 #include "util/status.h"
@@ -26,6 +27,15 @@ void ReserveStandardFds();
 Status ReadFile(const std::string& path, std::string* out);
 // Writes `data` to `path` atomically (temp, fsync, rename, fsync dir).
 Status WriteFileAtomic(const std::string& path, const std::string& data);
+// Creates (or truncates) `path`, lets `write` fill the descriptor, then fsyncs
+// and closes it. For the files of a directory that is assembled under a
+// temporary name and renamed into place as a whole (a checkpoint's step
+// directory, lm-export --hf's), which need no rename of their own.
+Status WriteFileSynced(const std::string& path, const std::function<Status(int fd)>& write);
+Status WriteFileSynced(const std::string& path, const std::string& data);
+// The temporary name for `path` (docs/cli.md): .BASE.tmp.PID.RANDOM beside it
+// (PID decimal, RANDOM 8 hex digits).
+std::string TempNameBeside(const std::string& path);
 // fsync a directory so that a rename inside it is durable.
 Status SyncDir(const std::string& dir);
 // mkdir -p.

@@ -142,7 +142,7 @@ expect["after_checksum"] = "trainer-state.json: the checksum is not the file's l
 d = case("nul"); open(d + "/trainer-state.json", "ab").write(b"\0")
 expect["nul"] = "trainer-state.json: not valid JSON"
 edit_state("format", lambda s: s.update(format="x")); expect["format"] = "trainer-state.json: not an lm trainer state"
-edit_state("version", lambda s: s.update(version=2)); expect["version"] = "trainer-state.json: unsupported version"
+edit_state("version", lambda s: s.update(version=3)); expect["version"] = "trainer-state.json: unsupported version"
 edit_state("no_step", lambda s: s.pop("step")); expect["no_step"] = "trainer-state.json: field 'step'"
 edit_state("neg_tokens", lambda s: s.update(tokens_seen=-1)); expect["neg_tokens"] = "field 'tokens_seen'"
 d = "c/step_name/step-0000007"; lmspec.build_step_dir(d, V, step=8)  # a run directory, its step renamed
@@ -153,6 +153,9 @@ expect["vocab_other"] = "is not the identity of tok.bpe"
 edit_state("eot", lambda s: s.update(eot_id=3)); expect["eot"] = "eot_id 3 is not tok.bpe's end-of-text id"
 edit_state("no_tok", lambda s: s["files"].pop("tok.bpe")); expect["no_tok"] = "files lists no tok.bpe"
 edit_state("listed", lambda s: s["files"].update({"x.bin": "0" * 16})); expect["listed"] = "x.bin: missing"
+edit_state("up", lambda s: s["files"].update({"../x.bin": "0" * 16})); expect["up"] = "bad file name '../x.bin'"
+edit_state("v1_sub", lambda s: s.update(version=1) or s["files"].update({"optimizer/x": "0" * 16}))
+expect["v1_sub"] = "bad file name 'optimizer/x'"
 edit_state("model_hash", lambda s: s["files"].update({"model.safetensors": "0" * 16}))
 expect["model_hash"] = "model.safetensors: checksum mismatch"
 edit_state("config_hash", lambda s: s["files"].update({"config.json": "0" * 16}))

@@ -13,7 +13,7 @@
 #include "format/vocab.h"
 #include "tests/fuzz/fuzz.h"
 #include "tests/fuzz/vocab_check.h"
-#include "text/import.h"
+#include "text/export.h"
 #include "text/vocab.h"
 #include "util/codec.h"
 #include "util/hash.h"
@@ -46,7 +46,7 @@ void CheckEncoder(const VocabFile& f, uint64_t id) {
     FUZZ_CHECK(a0 == a1 && a1 == a2);
   }
   std::string hf;
-  if (lm::ExportHf(v, &hf).ok()) {
+  if (lm::ExportHf(v, lm::HfExportOptions(), &hf).ok()) {
     nlohmann::json j = nlohmann::json::parse(hf);  // throws (a finding) if not JSON
     FUZZ_CHECK(j["model"]["vocab"].is_object());
   }

@@ -15,6 +15,7 @@
 #include "engine/make_backend.h"
 #include "model/params.h"
 #include "model/sampler.h"
+#include "text/export.h"
 #include "util/cli.h"
 #include "util/hash.h"
 #include "util/human.h"
@@ -705,6 +706,9 @@ Status Trainer::Save(std::string* dir) {
   c.vocab_id = vocab_.id();
   c.vocab_path = opt_.vocab_path;
   c.vocab_bytes = vocab_bytes_;
+  // The tokenizer files that make the step directory a Hugging Face model
+  // directory (docs/formats/checkpoint.md, version 2).
+  LM_RETURN_IF_ERROR(HfTokenizerFiles(vocab_, cfg_.context, &c.extra_files));
   c.params = p.data();
   c.adam_m = m.data();
   c.adam_v = v.data();

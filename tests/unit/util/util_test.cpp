@@ -78,6 +78,41 @@ TEST(fixed_width_little_endian) {
   CHECK(!r.U16(&a));
 }
 
+// binary16 and bfloat16, round to nearest even, checked against known bit
+// patterns and against every half value read back.
+TEST(half_and_bf16_rounding) {
+  CHECK_EQ(FloatToHalf(1.0f), 0x3c00);
+  CHECK_EQ(FloatToHalf(-2.0f), 0xc000);
+  CHECK_EQ(FloatToHalf(0.1f), 0x2e66);
+  CHECK_EQ(FloatToHalf(65504.0f), 0x7bff);
+  CHECK_EQ(FloatToHalf(65519.0f), 0x7bff);  // below the midpoint to infinity
+  CHECK_EQ(FloatToHalf(65520.0f), 0x7c00);  // the midpoint: ties to even, infinity
+  CHECK_EQ(FloatToHalf(1e9f), 0x7c00);
+  CHECK_EQ(FloatToHalf(std::ldexp(1.0f, -24)), 0x0001);         // the smallest subnormal
+  CHECK_EQ(FloatToHalf(std::ldexp(1.0f, -25)), 0x0000);         // half of it: ties to even, zero
+  CHECK_EQ(FloatToHalf(std::ldexp(3.0f, -25)), 0x0002);         // 1.5 units: even, 2
+  CHECK_EQ(FloatToHalf(std::ldexp(1.0f, -14)), 0x0400);         // the smallest normal
+  CHECK_EQ(FloatToHalf(std::ldexp(1023.5f, -24)), 0x0400);      // a subnormal that rounds up to it
+  CHECK_EQ(FloatToHalf(1.0f + std::ldexp(1.0f, -11)), 0x3c00);  // tie, even mantissa
+  CHECK_EQ(FloatToHalf(1.0f + std::ldexp(3.0f, -11)), 0x3c02);  // tie, odd: up
+  CHECK_EQ(FloatToHalf(-0.0f), 0x8000);
+  CHECK_EQ(FloatToHalf(INFINITY), 0x7c00);
+  CHECK(std::isnan(HalfToFloat(FloatToHalf(NAN))));
+  int back = 0;
+  for (uint32_t h = 0; h < 0x10000; h++) {
+    float x = HalfToFloat((uint16_t)h);
+    if (std::isnan(x)) continue;
+    back += FloatToHalf(x) == h;
+  }
+  CHECK_EQ(back, 0x10000 - 2 * 1023);  // every half but the NaNs
+  CHECK_EQ(FloatToBf16(1.0f), 0x3f80);
+  CHECK_EQ(FloatToBf16(BitsToFloat(0x3f808000)), 0x3f80);  // tie, even: down
+  CHECK_EQ(FloatToBf16(BitsToFloat(0x3f818000)), 0x3f82);  // tie, odd: up
+  CHECK_EQ(FloatToBf16(BitsToFloat(0x3f808001)), 0x3f81);
+  CHECK_EQ(Bf16ToFloat(0xc040), -3.0f);
+  CHECK(std::isnan(Bf16ToFloat(FloatToBf16(NAN))));
+}
+
 TEST(atomic_file_commit_and_abort) {
   char tmpl[] = "/tmp/lm-util-test-XXXXXX";
   std::string dir = mkdtemp(tmpl);
