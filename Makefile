@@ -110,6 +110,7 @@ LIBS := $(patsubst common/%/,%,$(sort $(dir $(wildcard common/*/*.cpp common/*/*
 TOOLS := $(patsubst tools/%/,%,$(sort $(dir $(wildcard tools/*/main.cpp))))
 -include $(wildcard common/*/lib.mk)
 -include $(wildcard tools/*/tool.mk)
+-include tests/fuzz/fuzz.mk
 
 # --- dependencies -------------------------------------------------------------
 # A plain `make` never installs anything: it names what is missing and points

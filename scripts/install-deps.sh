@@ -5,6 +5,8 @@
 #   scripts/install-deps.sh           install what is missing
 #   scripts/install-deps.sh --check   exit 1 (listing them) if any is missing
 #   scripts/install-deps.sh --bench   also the benchmark anchors (python3-torch, pip tools)
+#   scripts/install-deps.sh --fuzz    also clang and its sanitizer and OpenMP runtimes (make
+#                                     fuzz, and the sanitizer builds of .ci/run)
 #   scripts/install-deps.sh --cudnn-frontend   only the cudnn-frontend headers (below)
 #
 # The CUDA toolkit is not a Debian package here: install it from your GPU
@@ -23,6 +25,9 @@ PKGS=(
   bats python3 python3-numpy gnuplot-nox fortunes
 )
 BENCH_PKGS=(python3-torch python3-pip hyperfine)
+# libFuzzer and the ASan/UBSan/TSan runtimes are in libclang-rt-dev; clang's
+# -fopenmp links LLVM's OpenMP (libomp-dev).
+FUZZ_PKGS=(clang libclang-rt-dev libomp-dev)
 
 CUDNN_FE_VERSION=1.32.0
 CUDNN_FE_DIR=.deps/cudnn-frontend
@@ -73,6 +78,7 @@ for a in "$@"; do
   case "$a" in
     --check) mode=check ;;
     --bench) want+=("${BENCH_PKGS[@]}") ;;
+    --fuzz) want+=("${FUZZ_PKGS[@]}") ;;
     --cudnn-frontend) cudnn_frontend || true; exit 0 ;;
     -h|--help) sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "install-deps.sh: unknown option '$a'" >&2; exit 2 ;;

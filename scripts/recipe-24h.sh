@@ -64,19 +64,40 @@ for t in lm-tokenize lm-pack lm-train lm-eval lm-sample; do
   command -v $t >/dev/null || { echo "recipe-24h.sh: $t not found (run make)" >&2; exit 1; }
 done
 mkdir -p "$out"
+# One recipe at a time in OUT, and none while the processes of an earlier one
+# still work there. Every process the recipe starts (but lm-train, which has a
+# lock of its own) inherits this lock's descriptor, so a recipe killed with
+# SIGKILL keeps it held until its lm-tokenize | lm-pack pipelines end: they go
+# on and commit their files. A rerun that did not wait saw those files missing
+# from the manifest and packed them a second time.
+exec 9>>"$out/.recipe.lock"
+if ! flock -n 9; then
+  echo "recipe-24h.sh: waiting for another recipe on $out (or the tools a killed one started) to finish" >&2
+  flock 9
+fi
 # Ctrl-C (or SIGTERM/SIGHUP): lm-train checkpoints, then dies of the signal;
 # stop here with a word on how to go on, never on to the next stage (a rerun
 # resumes, and training counts as done only when trainer-state.json says so).
 trap 'echo "recipe-24h.sh: interrupted; rerun the same command to resume" >&2; exit 130' INT TERM HUP
 log() { printf '%s recipe: %s\n' "$(date -u +%FT%TZ)" "$*" | tee -a "$out/recipe.log" >&2; }
 
-# The input files, in a fixed order.
+# The input files, in a fixed order, each once, one per line: a backslash in a
+# name is written \\ and a newline \n (so that any name fits on one line and
+# names like most names are written as they are); that line is also the run's
+# --label in the manifest, and `printf %b` gives the name back.
 files=$out/files.txt
+escape_names() {
+  local f
+  while IFS= read -r -d '' f; do
+    f=${f//\\/\\\\}
+    printf '%s\n' "${f//$'\n'/\\n}"
+  done
+}
 if [ ! -s "$files" ]; then
   if ! for c in "${corpus[@]}"; do
-    if [ -d "$c" ]; then find "$c" -type f ! -name '.*'; elif [ -f "$c" ]; then echo "$c";
+    if [ -d "$c" ]; then find "$c" -type f ! -name '.*' -print0; elif [ -f "$c" ]; then printf '%s\0' "$c";
     else echo "recipe-24h.sh: $c: no such file or directory" >&2; exit 1; fi
-  done | LC_ALL=C sort >"$files.tmp"; then
+  done | escape_names | LC_ALL=C sort -u >"$files.tmp"; then
     rm -f "$files.tmp"
     exit 1
   fi
@@ -95,7 +116,10 @@ doc_opts=()
 if [ ! -s "$out/tok.bpe" ]; then
   log "stage 1: vocabulary of $vocab_size on the first ${sample_mb} MB"
   # A sample in file order; with --jsonl the sample is whole JSON lines.
-  xargs -d '\n' cat <"$files" | head -c "$((sample_mb * 1000000))" >"$out/vocab-sample.tmp" || true
+  while IFS= read -r f; do
+    printf -v f '%b' "$f"
+    cat -- "$f"
+  done <"$files" | head -c "$((sample_mb * 1000000))" >"$out/vocab-sample.tmp" || true
   if [ -n "$jsonl" ]; then sed -i '$ d' "$out/vocab-sample.tmp"; fi
   lm-tokenize train --vocab-size "$vocab_size" "${doc_opts[@]}" -o "$out/tok.bpe" "$out/vocab-sample.tmp"
   rm -f "$out/vocab-sample.tmp"
@@ -109,13 +133,17 @@ if [ ! -e "$out/.packed" ]; then
   packed() {
     if [ -e "$out/shards/manifest.json" ]; then lm-pack inspect "$out/shards" --labels; fi
   }
+  # Leftovers of lm-pack runs killed before their commit take disk space and
+  # make lm-pack verify warn; clean is safe at any time.
+  if [ -e "$out/shards/manifest.json" ]; then lm-pack clean "$out/shards" -q >/dev/null; fi
   todo=$(LC_ALL=C comm -23 <(LC_ALL=C sort "$files") <(packed | LC_ALL=C sort) | wc -l)
   log "stage 2: tokenize and pack $todo files with $jobs jobs"
   LC_ALL=C comm -23 <(LC_ALL=C sort "$files") <(packed | LC_ALL=C sort) |
     xargs -d '\n' -r -P "$jobs" -I{} bash -c '
       set -o pipefail
-      lm-tokenize --vocab "$1/tok.bpe" ${3:+--jsonl "$3"} ${4:+--doc-delim "$4"} ${5:+--paragraphs} -j 1 -- "$2" |
-        lm-pack -o "$1/shards" --append --val-fraction 0.01 --seed 1 -j 1 --label "$2"' \
+      printf -v file "%b" "$2"
+      lm-tokenize --vocab "$1/tok.bpe" ${3:+--jsonl "$3"} ${4:+--doc-delim "$4"} ${5:+--paragraphs} -j 1 -- "$file" |
+        lm-pack -o "$1/shards" --append --val-fraction 0.01 --seed 1 -j 1 --label="$2"' \
     _ "$out" {} "$jsonl" "$delim" "$paragraphs" ||
     true  # a failed file is found and named below
   if [ -n "$(LC_ALL=C comm -23 <(LC_ALL=C sort "$files") <(packed | LC_ALL=C sort))" ]; then
@@ -146,7 +174,7 @@ if [ ! -e "$out/.trained" ]; then
     [ "$given" = 1 ] || extra+=("${defaults[i]}" "${defaults[i + 1]}")
   done
   lm-train --data "$out/shards" --vocab "$out/tok.bpe" --out "$out/run" --auto-size \
-    --budget "$budget" --device "$device" --context "$context" "${extra[@]}" "${train_opts[@]}"
+    --budget "$budget" --device "$device" --context "$context" "${extra[@]}" "${train_opts[@]}" 9>&-
   # Exit 0 also at a --stop-at (a signal kills it, and the trap above ends the
   # recipe): done only when the budget run reached its deadline.
   if ! grep -q '"ended": *true' "$out/run/latest/trainer-state.json" 2>/dev/null; then

@@ -476,6 +476,16 @@ void ShardWriter::Abort() {
 
 Status ShardReader::Open(const std::string& path) {
   LM_RETURN_IF_ERROR(map_.Open(path));
+  return Parse();
+}
+
+Status ShardReader::OpenMemory(const uint8_t* data, size_t size, const std::string& name) {
+  map_.Borrow(data, size, name);
+  return Parse();
+}
+
+Status ShardReader::Parse() {
+  const std::string& path = map_.path();
   const uint8_t* p = map_.data();
   size_t size = map_.size();
   if (size == 0) return Status::Corruption(path + ": empty file (truncated shard)");

@@ -147,6 +147,9 @@ class ShardWriter {
 class ShardReader {
  public:
   Status Open(const std::string& path);
+  // The same checks on `size` bytes of memory named `name` (fuzz targets,
+  // tests); the memory must outlive the reader.
+  Status OpenMemory(const uint8_t* data, size_t size, const std::string& name);
   const ShardHeader& header() const { return h_; }
   const std::string& path() const { return map_.path(); }
   uint64_t file_size() const { return map_.size(); }
@@ -177,6 +180,7 @@ class ShardReader {
   Status VerifyAll(std::vector<size_t>* open_ends = nullptr) const;
 
  private:
+  Status Parse();  // Open's checks, on map_
   MappedFile map_;
   ShardHeader h_;
   std::vector<SeekEntry> seek_;

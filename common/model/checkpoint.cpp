@@ -25,10 +25,18 @@ namespace {
 using json = nlohmann::json;
 
 constexpr const char* kStateFormat = "lm-trainer-state";
-constexpr int kStateVersion = 1;
+// Version 2 moved the optimizer state into a subdirectory and added the
+// Hugging Face files; readers take both.
+constexpr int kStateVersion = 2;
+constexpr int kOldestStateVersion = 1;
 constexpr const char* kModelFile = "model.safetensors";
-constexpr const char* kOptimizerFile = "optimizer.safetensors";
+// In a subdirectory, where no loader that takes every *.safetensors of the
+// directory as weights (vLLM without an index, ...) finds it.
+constexpr const char* kOptimizerDir = "optimizer";
+constexpr const char* kOptimizerFile = "optimizer/optimizer.safetensors";
+constexpr const char* kOptimizerFileV1 = "optimizer.safetensors";
 constexpr const char* kConfigFile = "config.json";
+constexpr const char* kGenerationFile = "generation_config.json";
 constexpr const char* kVocabFile = "tok.bpe";
 constexpr const char* kStateFile = "trainer-state.json";
 constexpr const char* kLatest = "latest";
@@ -104,24 +112,9 @@ bool ParseStepDirName(const std::string& name, int64_t* step) {
   return true;
 }
 
-// Writes `data` to a new file and fsyncs it (the step directory is renamed
-// into place as a whole, so the files need no rename of their own).
-Status WriteSynced(const std::string& path, const void* data, size_t n) {
-  int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) return Status::FromErrno(path, "cannot create");
-  Status s = WriteAll(fd, data, n, path);
-  if (s.ok() && fsync(fd) != 0) s = Status::FromErrno(path, "fsync failed");
-  if (close(fd) != 0 && s.ok()) s = Status::FromErrno(path, "close failed");
-  return s;
-}
-
+// A safetensors file written whole and fsynced; *hash gets its XXH3-64.
 Status WriteSafetensorsSynced(const std::string& path, const SafetensorsWriter& w, uint64_t* hash) {
-  int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) return Status::FromErrno(path, "cannot create");
-  Status s = w.WriteTo(fd, path, hash, nullptr);
-  if (s.ok() && fsync(fd) != 0) s = Status::FromErrno(path, "fsync failed");
-  if (close(fd) != 0 && s.ok()) s = Status::FromErrno(path, "close failed");
-  return s;
+  return WriteFileSynced(path, [&](int fd) { return w.WriteTo(fd, path, hash, nullptr); });
 }
 
 Status HashFile(const std::string& path, uint64_t* h) {
@@ -233,12 +226,52 @@ std::string FirstNonFinite(const ParamLayout& layout, const float* data) {
   return "";
 }
 
+// A name trainer-state.json's files may list: version 1, a file of the step
+// directory; version 2, a relative path inside it ("optimizer/..."): no
+// empty, "." or ".." component, so that nothing outside is named.
+bool ListedNameOk(const std::string& name, int version) {
+  if (version < 2 && name.find('/') != std::string::npos) return false;
+  size_t begin = 0;
+  while (true) {
+    size_t end = name.find('/', begin);
+    std::string part =
+        name.substr(begin, end == std::string::npos ? std::string::npos : end - begin);
+    if (part.empty() || part == "." || part == "..") return false;
+    if (end == std::string::npos) return true;
+    begin = end + 1;
+  }
+}
+
 // Parses and checks trainer-state.json; verifies the hashes of the files it
 // lists (all of them, or only the small ones when `verify_large` is false).
 Status ReadState(const std::string& dir, bool verify_large, json* state) {
   std::string path = JoinPath(dir, kStateFile);
   std::string text;
   LM_RETURN_IF_ERROR(ReadFile(path, &text));
+  json j;
+  LM_RETURN_IF_ERROR(ParseTrainerState(text, path, &j));
+  for (auto it = j["files"].begin(); it != j["files"].end(); ++it) {
+    const std::string& name = it.key();
+    uint64_t want;
+    ParseHashHex(it.value().get<std::string>(), &want);
+    std::string fp = JoinPath(dir, name);
+    if (!PathExists(fp))
+      return Status::Corruption(fp + ": missing (listed in " + std::string(kStateFile) + ")");
+    bool large = name == kModelFile || name == kOptimizerFile || name == kOptimizerFileV1;
+    if (large && !verify_large) continue;
+    uint64_t got;
+    LM_RETURN_IF_ERROR(HashFile(fp, &got));
+    if (got != want)
+      return Status::Corruption(fp + ": checksum mismatch (XXH3 " + HashHex(got) +
+                                ", trainer-state.json says " + HashHex(want) + ")");
+  }
+  *state = std::move(j);
+  return Status::OK();
+}
+
+}  // namespace
+
+Status ParseTrainerState(const std::string& text, const std::string& path, json* state) {
   json j;
   Status parsed = ParseJsonText(text, &j);
   if (!parsed.ok()) return Status::Corruption(path + ": " + parsed.message());
@@ -247,8 +280,8 @@ Status ReadState(const std::string& dir, bool verify_large, json* state) {
     return Status::Invalid(path + ": not an lm trainer state (format is not \"" +
                            std::string(kStateFormat) + "\")");
   if (!j.contains("version") || !j["version"].is_number_integer() ||
-      j["version"].get<int>() != kStateVersion)
-    return Status::Invalid(path + ": unsupported version (this build reads version 1)");
+      j["version"].get<int>() < kOldestStateVersion || j["version"].get<int>() > kStateVersion)
+    return Status::Invalid(path + ": unsupported version (this build reads versions 1 and 2)");
   LM_RETURN_IF_ERROR(CheckStateChecksum(path, text, j));
   for (const char* k : {"step", "tokens_seen", "eot_id"})
     if (!j.contains(k) || !j[k].is_number_integer() || j[k].get<int64_t>() < 0)
@@ -266,27 +299,18 @@ Status ReadState(const std::string& dir, bool verify_large, json* state) {
       return Status::Corruption(path + ": files lists no " + std::string(need));
   for (auto it = j["files"].begin(); it != j["files"].end(); ++it) {
     const std::string& name = it.key();
-    if (name.find('/') != std::string::npos || name == ".." || name == ".")
+    if (!ListedNameOk(name, j["version"].get<int>()))
       return Status::Corruption(path + ": bad file name '" + name + "'");
-    uint64_t want;
-    if (!it.value().is_string() || !ParseHashHex(it.value().get<std::string>(), &want))
+    if (!it.value().is_string() || !ParseHashHex(it.value().get<std::string>(), &h))
       return Status::Corruption(path + ": hash of " + name + " is not 16 hex digits");
-    std::string fp = JoinPath(dir, name);
-    if (!PathExists(fp))
-      return Status::Corruption(fp + ": missing (listed in " + std::string(kStateFile) + ")");
-    bool large = name == kModelFile || name == kOptimizerFile;
-    if (large && !verify_large) continue;
-    uint64_t got;
-    LM_RETURN_IF_ERROR(HashFile(fp, &got));
-    if (got != want)
-      return Status::Corruption(fp + ": checksum mismatch (XXH3 " + HashHex(got) +
-                                ", trainer-state.json says " + HashHex(want) + ")");
   }
   *state = std::move(j);
   return Status::OK();
 }
 
-}  // namespace
+std::string SealTrainerState(const json& state) {
+  return SealState(state.dump(2));
+}
 
 Status LoadCheckpoint(const std::string& step_dir, bool load_params, Checkpoint* out) {
   json st;
@@ -376,11 +400,13 @@ Status LoadOptimizerState(const std::string& step_dir, const ModelConfig& config
                           std::string* optimizer) {
   json st;
   LM_RETURN_IF_ERROR(ReadState(step_dir, false, &st));
-  std::string path = JoinPath(step_dir, kOptimizerFile);
-  if (!st["files"].contains(kOptimizerFile))
+  // Version 1 kept it beside the weights.
+  const char* name = st["files"].contains(kOptimizerFile) ? kOptimizerFile : kOptimizerFileV1;
+  std::string path = JoinPath(step_dir, name);
+  if (!st["files"].contains(name))
     return Status::NotFound(step_dir + ": this checkpoint holds no optimizer state");
   uint64_t want = 0, got = 0;
-  ParseHashHex(st["files"][kOptimizerFile].get<std::string>(), &want);
+  ParseHashHex(st["files"][name].get<std::string>(), &want);
   LM_RETURN_IF_ERROR(HashFile(path, &got));
   if (got != want) return Status::Corruption(path + ": checksum mismatch");
   if (!st.contains("adam_step") || !st["adam_step"].is_number_integer() ||
@@ -443,10 +469,19 @@ Status CheckContents(const CheckpointContents& c, json* extra) {
   for (const char* k : kReservedKeys)
     if (extra->contains(k))
       return Status::Invalid(std::string("WriteCheckpoint: extra_json reuses key '") + k + "'");
+  for (const auto& f : c.extra_files) {
+    const std::string& n = f.first;
+    bool ours = false;
+    for (const char* k : {kModelFile, kOptimizerDir, kConfigFile, kGenerationFile, kVocabFile,
+                          kStateFile, kOptimizerFileV1})
+      ours |= n == k;
+    if (ours || n.empty() || n[0] == '.' || n.find('/') != std::string::npos)
+      return Status::Invalid("WriteCheckpoint: extra file name '" + n + "'");
+  }
   return Status::OK();
 }
 
-// model.safetensors and optimizer.safetensors into dir; their hashes into *files.
+// model.safetensors and optimizer/optimizer.safetensors into dir; their hashes into *files.
 Status WriteTensors(const std::string& dir, const CheckpointContents& c, json* files) {
   ParamLayout layout = MakeParamLayout(c.config);
   uint64_t h;
@@ -471,8 +506,39 @@ Status WriteTensors(const std::string& dir, const CheckpointContents& c, json* f
     if (!(c.muon && MuonTensor(t)))
       LM_RETURN_IF_ERROR(ow.Add("exp_avg_sq." + t.name, StDtype::kF32, StoredShape(t, c.config),
                                 c.adam_v + t.offset));
+  std::string sub = JoinPath(dir, kOptimizerDir);
+  if (mkdir(sub.c_str(), 0755) != 0) return Status::FromErrno(sub, "cannot create directory");
   LM_RETURN_IF_ERROR(WriteSafetensorsSynced(JoinPath(dir, kOptimizerFile), ow, &h));
   (*files)[kOptimizerFile] = HashHex(h);
+  return SyncDir(sub);
+}
+
+// Writes dir/name (fsynced) and lists its hash in *files.
+Status WriteListed(const std::string& dir, const std::string& name, const std::string& bytes,
+                   json* files) {
+  LM_RETURN_IF_ERROR(WriteFileSynced(JoinPath(dir, name), bytes));
+  (*files)[name] = HashHex(Hash64(bytes));
+  return Status::OK();
+}
+
+// config.json, generation_config.json, tok.bpe and the caller's extra files.
+Status WriteSmallFiles(const std::string& dir, const CheckpointContents& c, json* files) {
+  LM_RETURN_IF_ERROR(WriteListed(dir, kConfigFile, ConfigToHfJson(c.config, c.eot_id), files));
+  std::string vocab = c.vocab_bytes;
+  if (vocab.empty()) LM_RETURN_IF_ERROR(ReadFile(c.vocab_path, &vocab));
+  // The vocabulary's unused ids, which generation must never draw.
+  VocabFile vf;
+  uint64_t vid;
+  LM_RETURN_IF_ERROR(DecodeVocabFile((const uint8_t*)vocab.data(), vocab.size(),
+                                     c.vocab_path.empty() ? kVocabFile : c.vocab_path, &vf, &vid));
+  std::vector<uint32_t> unused;
+  for (size_t i = 0; i < vf.tokens.size(); i++)
+    if (vf.tokens[i].kind == TokenKind::kUnused) unused.push_back((uint32_t)i);
+  LM_RETURN_IF_ERROR(
+      WriteListed(dir, kGenerationFile, GenerationConfigToHfJson(c.eot_id, unused), files));
+  LM_RETURN_IF_ERROR(WriteListed(dir, kVocabFile, vocab, files));
+  for (const auto& f : c.extra_files)
+    LM_RETURN_IF_ERROR(WriteListed(dir, f.first, f.second, files));
   return Status::OK();
 }
 
@@ -481,13 +547,7 @@ Status WriteTensors(const std::string& dir, const CheckpointContents& c, json* f
 Status WriteStepFiles(const std::string& dir, const CheckpointContents& c, const json& extra) {
   json files = json::object();
   LM_RETURN_IF_ERROR(WriteTensors(dir, c, &files));
-  std::string cfg = ConfigToHfJson(c.config, c.eot_id);
-  LM_RETURN_IF_ERROR(WriteSynced(JoinPath(dir, kConfigFile), cfg.data(), cfg.size()));
-  files[kConfigFile] = HashHex(Hash64(cfg));
-  std::string vocab = c.vocab_bytes;
-  if (vocab.empty()) LM_RETURN_IF_ERROR(ReadFile(c.vocab_path, &vocab));
-  LM_RETURN_IF_ERROR(WriteSynced(JoinPath(dir, kVocabFile), vocab.data(), vocab.size()));
-  files[kVocabFile] = HashHex(Hash64(vocab));
+  LM_RETURN_IF_ERROR(WriteSmallFiles(dir, c, &files));
 
   json st = json::object();
   st["format"] = kStateFormat;
@@ -500,8 +560,8 @@ Status WriteStepFiles(const std::string& dir, const CheckpointContents& c, const
   if (c.adam_m && c.adam_v) st["adam_step"] = c.adam_step;
   st["files"] = files;
   for (auto it = extra.begin(); it != extra.end(); ++it) st[it.key()] = it.value();
-  std::string text = SealState(st.dump(2));
-  LM_RETURN_IF_ERROR(WriteSynced(JoinPath(dir, kStateFile), text.data(), text.size()));
+  std::string text = SealTrainerState(st);
+  LM_RETURN_IF_ERROR(WriteFileSynced(JoinPath(dir, kStateFile), text));
   return SyncDir(dir);
 }
 

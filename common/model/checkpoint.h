@@ -1,10 +1,16 @@
 // checkpoint.h: reading checkpoints written by lm-train (the trainer owns the
 // writing side, in model/checkpoint.cpp too). Layout of a run directory:
 //
-//   RUN/step-NNNNNNN/{model.safetensors, optimizer.safetensors, config.json,
-//                     trainer-state.json, tok.bpe}
+//   RUN/step-NNNNNNN/{model.safetensors, config.json, generation_config.json,
+//                     tokenizer.json, tokenizer_config.json, tok.bpe,
+//                     trainer-state.json, optimizer/optimizer.safetensors}
 //   RUN/latest        -> the newest complete step directory (a symlink or a file naming it)
 //   RUN/best          -> the step directory with the lowest validation loss (lm-train's)
+//
+// A step directory is a Hugging Face model directory as it is; the optimizer
+// state sits in a subdirectory so that no loader takes it for weights.
+// Version 1 (optimizer.safetensors beside the weights, no Hugging Face files
+// but config.json) is still read and resumed.
 //
 // A step directory is complete only once renamed into place; readers never
 // see a half-written one. LoadCheckpoint verifies every file's XXH3 against
@@ -12,7 +18,9 @@
 #pragma once
 
 #include <cstdint>
+#include <nlohmann/json_fwd.hpp>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "model/config.h"
@@ -41,6 +49,14 @@ Status ListCheckpoints(const std::string& run, std::vector<std::string>* step_di
 // Loads and verifies. With load_params false, only the metadata (fast).
 Status LoadCheckpoint(const std::string& step_dir, bool load_params, Checkpoint* out);
 
+// trainer-state.json's text: parses it and checks its checksum and the types
+// of every field LoadCheckpoint reads, touching no file (the files it lists
+// are LoadCheckpoint's to check). `path` names it in errors.
+Status ParseTrainerState(const std::string& text, const std::string& path, nlohmann::json* state);
+// The bytes of trainer-state.json for a state object that holds no
+// "checksum": its dump(2) with the checksum member sealing it.
+std::string SealTrainerState(const nlohmann::json& state);
+
 // ---------------------------------------------------------------------------
 // Writing (lm-train). docs/formats/checkpoint.md describes every file.
 
@@ -58,6 +74,11 @@ struct CheckpointContents {
   uint64_t vocab_id = 0;
   std::string vocab_path;   // the tok.bpe to copy in...
   std::string vocab_bytes;  // ...or its contents, used instead when not empty
+  // More files for the step directory, name -> bytes (the tokenizer files,
+  // which model/ cannot make: text/export.h's HfTokenizerFiles). Each is
+  // listed in trainer-state.json's files; a name must be a plain file name
+  // that is none of the writer's own.
+  std::vector<std::pair<std::string, std::string>> extra_files;
   const float* params = nullptr;
   const float* adam_m = nullptr;  // null: no optimizer.safetensors
   const float* adam_v = nullptr;

@@ -7,6 +7,7 @@
 #include <cstdlib>
 #include <nlohmann/json.hpp>
 
+#include "model/sampler.h"
 #include "util/json.h"
 
 namespace lm {
@@ -167,7 +168,7 @@ std::vector<std::string> PresetNames() {
   return v;
 }
 
-std::string ConfigToHfJson(const ModelConfig& c, int eot_id) {
+std::string ConfigToHfJson(const ModelConfig& c, int eot_id, const std::string& torch_dtype) {
   json j = json::object();
   j["architectures"] = json::array({"LlamaForCausalLM"});
   j["model_type"] = "llama";
@@ -190,7 +191,7 @@ std::string ConfigToHfJson(const ModelConfig& c, int eot_id) {
   j["initializer_range"] = 0.02;
   j["tie_word_embeddings"] = c.tied_embeddings;
   j["use_cache"] = true;
-  j["torch_dtype"] = "float32";
+  j["torch_dtype"] = torch_dtype;
   if (eot_id >= 0) {
     j["bos_token_id"] = eot_id;
     j["eos_token_id"] = eot_id;
@@ -198,6 +199,23 @@ std::string ConfigToHfJson(const ModelConfig& c, int eot_id) {
     j["bos_token_id"] = nullptr;
     j["eos_token_id"] = nullptr;
   }
+  return j.dump(2) + "\n";
+}
+
+std::string GenerationConfigToHfJson(int eot_id, const std::vector<uint32_t>& unused_ids) {
+  const SamplerConfig lm_sample;  // its defaults
+  json j = json::object();
+  j["bos_token_id"] = eot_id;
+  j["eos_token_id"] = eot_id;
+  j["pad_token_id"] = eot_id;
+  j["do_sample"] = lm_sample.temperature > 0;
+  j["temperature"] = ShortestDouble(lm_sample.temperature);
+  j["top_k"] = lm_sample.top_k;
+  j["top_p"] = ShortestDouble(lm_sample.top_p);
+  if (lm_sample.min_p > 0) j["min_p"] = ShortestDouble(lm_sample.min_p);
+  if (lm_sample.repeat_penalty != 1)
+    j["repetition_penalty"] = ShortestDouble(lm_sample.repeat_penalty);
+  if (!unused_ids.empty()) j["suppress_tokens"] = unused_ids;
   return j.dump(2) + "\n";
 }
 

@@ -55,8 +55,15 @@ int DefaultFfnDim(int dim);
 std::vector<std::string> PresetNames();
 
 // config.json for transformers (architectures LlamaForCausalLM, model_type llama,
-// torch_dtype float32, bos/eos = the end-of-text id).
-std::string ConfigToHfJson(const ModelConfig& c, int eot_id);
+// bos/eos = the end-of-text id), torch_dtype as given ("float32" for a
+// checkpoint's F32 weights, "bfloat16" for an export's).
+std::string ConfigToHfJson(const ModelConfig& c, int eot_id,
+                           const std::string& torch_dtype = "float32");
+// generation_config.json for transformers: bos, eos and pad = the end-of-text
+// id (generation stops there, as lm-sample's does), lm-sample's default
+// sampling (model/sampler.h: temperature 1, no top-k, no top-p), and the
+// vocabulary's unused ids as suppress_tokens (lm-sample never draws them).
+std::string GenerationConfigToHfJson(int eot_id, const std::vector<uint32_t>& unused_ids);
 // Reads a config.json (ours or transformers'); refuses unsupported settings
 // (rope_scaling, attention/mlp bias, hidden_act other than silu).
 Status ConfigFromHfJson(const std::string& json, ModelConfig* out);

@@ -1,4 +1,4 @@
-// import.cpp: tiktoken and GPT-2 vocabularies in, tokenizer.json out.
+// import.cpp: tiktoken and GPT-2 vocabularies in (the way out: export.cpp).
 #include "text/import.h"
 
 #include <nlohmann/json.hpp>
@@ -9,7 +9,6 @@
 #include <unordered_map>
 
 #include "text/unicode.h"
-#include "util/codec.h"
 #include "util/file.h"
 #include "util/json.h"
 
@@ -292,123 +291,6 @@ Status ImportGpt2(const std::string& encoder_json, const std::string& vocab_bpe,
       return Status::Invalid(where + ": merge of tokens missing from " + encoder_json);
   }
   return Finish(bytes, used, kind, regex, specials, encoder_json, out);
-}
-
-namespace {
-// The regex for tokenizers' Split. Its engine (Oniguruma) reads `{1,3}+` as a
-// repeated group, not a possessive one, so the named patterns go out in their
-// published, possessive-free spellings, which cut the same chunks.
-std::string HfPattern(const VocabFile& f) {
-  switch (f.pattern_kind) {
-    case PatternKind::kGpt2:
-      return R"('s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+)";
-    case PatternKind::kCl100k:
-      return R"((?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+)";
-    default:
-      return f.pattern;
-  }
-}
-}  // namespace
-
-Status ExportHf(const Vocab& v, std::string* out) {
-  const VocabFile& f = v.file();
-  auto tok_str = [&](uint32_t id) {
-    std::string s;
-    for (unsigned char c : f.tokens[id].bytes) s += Gpt2ByteChar(c);
-    return s;
-  };
-  json vocab = json::object();
-  std::vector<std::pair<uint32_t, std::pair<uint32_t, uint32_t>>> merges;  // (result, (a, b))
-  for (uint32_t i = 0; i < v.size(); i++) {
-    const VocabToken& t = f.tokens[i];
-    if (t.kind == TokenKind::kUnused || t.kind == TokenKind::kSpecial) continue;
-    vocab[tok_str(i)] = i;
-    if (t.bytes.size() < 2) continue;
-    // Every cut into two tokens is a merge of rank i, whatever the parts' ids
-    // (tiktoken merges by the rank of the concatenation); within a rank, by the
-    // parts' ids.
-    std::vector<std::pair<uint32_t, uint32_t>> cuts;
-    for (size_t cut = 1; cut < t.bytes.size(); cut++) {
-      uint32_t a = v.Lookup(t.bytes.data(), cut);
-      uint32_t b = v.Lookup(t.bytes.data() + cut, t.bytes.size() - cut);
-      if (a != Vocab::kNoId && b != Vocab::kNoId) cuts.push_back({a, b});
-    }
-    std::sort(cuts.begin(), cuts.end());
-    for (auto& c : cuts) merges.push_back({i, c});
-  }
-  json jm = json::array();
-  for (auto& m : merges)
-    jm.push_back(json::array({tok_str(m.second.first), tok_str(m.second.second)}));
-  // tokenizers ignores an added token's "id" when it reads the file: it takes
-  // the model's id for that text, else the next id after the model's vocabulary
-  // (so an imported vocabulary's unused ids, e.g. cl100k's 100256, would shift
-  // every special). Each special therefore goes into the model's vocabulary
-  // too, under its own text; tokenizer.json is JSON, so that text must be UTF-8.
-  json added = json::array();
-  for (uint32_t i = 0; i < v.size(); i++) {
-    if (!v.is_special(i)) continue;
-    const std::string& text = f.tokens[i].bytes;
-    if (!ValidUtf8(text.data(), text.size()))
-      return Status::Invalid("special token " + std::to_string(i) +
-                             " is not valid UTF-8, which tokenizer.json cannot hold");
-    auto same = vocab.find(text);
-    if (same != vocab.end())
-      return Status::Invalid("special token " + std::to_string(i) + " '" + text +
-                             "' is spelled like token " + same->dump() +
-                             " of the byte-level vocabulary: tokenizers would give it that id");
-    vocab[text] = i;
-    added.push_back({{"id", i},
-                     {"content", f.tokens[i].bytes},
-                     {"single_word", false},
-                     {"lstrip", false},
-                     {"rstrip", false},
-                     {"normalized", false},
-                     {"special", true}});
-  }
-  if (!ValidUtf8(f.pattern.data(), f.pattern.size()))
-    return Status::Invalid("the pattern is not valid UTF-8, which tokenizer.json cannot hold");
-  json pre;
-  if (f.pattern_kind == PatternKind::kNone) {
-    pre = {{"type", "ByteLevel"},
-           {"add_prefix_space", false},
-           {"trim_offsets", false},
-           {"use_regex", false}};
-  } else {
-    pre = {{"type", "Sequence"},
-           {"pretokenizers", json::array({{{"type", "Split"},
-                                           {"pattern", {{"Regex", HfPattern(f)}}},
-                                           {"behavior", "Isolated"},
-                                           {"invert", false}},
-                                          {{"type", "ByteLevel"},
-                                           {"add_prefix_space", false},
-                                           {"trim_offsets", false},
-                                           {"use_regex", false}}})}};
-  }
-  json j = {{"version", "1.0"},
-            {"truncation", nullptr},
-            {"padding", nullptr},
-            {"added_tokens", added},
-            {"normalizer", nullptr},
-            {"pre_tokenizer", pre},
-            {"post_processor", nullptr},
-            {"decoder",
-             {{"type", "ByteLevel"},
-              {"add_prefix_space", false},
-              {"trim_offsets", false},
-              {"use_regex", false}}},
-            {"model",
-             {{"type", "BPE"},
-              {"dropout", nullptr},
-              {"unk_token", nullptr},
-              {"continuing_subword_prefix", nullptr},
-              {"end_of_word_suffix", nullptr},
-              {"fuse_unk", false},
-              {"byte_fallback", false},
-              {"ignore_merges", true},
-              {"vocab", vocab},
-              {"merges", jm}}}};
-  *out = j.dump(1) + "\n";
-  return Status::OK();
 }
 
 }  // namespace lm

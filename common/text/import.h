@@ -1,5 +1,6 @@
 // import.h: vocabularies from other tools (tiktoken's rank files, GPT-2's
-// encoder.json + vocab.bpe) and to Hugging Face tokenizers (tokenizer.json).
+// encoder.json + vocab.bpe). The way out (tokenizer.json, GGUF's lists) is
+// text/export.h.
 #pragma once
 
 #include <cstdint>
@@ -33,8 +34,6 @@ Status ImportTiktoken(const std::string& path, PatternKind kind, const std::stri
 Status ImportGpt2(const std::string& encoder_json, const std::string& vocab_bpe, PatternKind kind,
                   const std::string& regex, const std::vector<SpecialArg>& specials,
                   VocabFile* out);
-// A Hugging Face tokenizers tokenizer.json (byte-level BPE) that encodes like v.
-Status ExportHf(const Vocab& v, std::string* json);
 
 // GPT-2's printable stand-in for each byte (bytes_to_unicode), as UTF-8.
 const std::string& Gpt2ByteChar(uint8_t b);

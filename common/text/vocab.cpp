@@ -95,10 +95,12 @@ struct Vocab::Impl {
     }
   }
 
-  // tiktoken's merge loop, O(n^2) on a small array: fastest for short chunks.
-  void BpeSmall(const uint8_t* p, size_t n, std::vector<uint32_t>* out) const {
-    uint32_t tok[256], rank[256];
-    for (size_t i = 0; i < n; i++) tok[i] = byte_id[p[i]];
+  // tiktoken's merge loop, O(n^2), on tok[0..n) with rank[i] the id that
+  // tok[i], tok[i+1] join into (kNoId: none): repeatedly joins the pair of
+  // lowest id, leftmost on ties. Calls before(i) ahead of joining tok[i] and
+  // tok[i+1]; returns how many parts are left in tok.
+  template <class Before>
+  size_t MergeLoop(uint32_t* tok, uint32_t* rank, size_t n, Before&& before) const {
     for (size_t i = 0; i + 1 < n; i++) rank[i] = pairs.Get(tok[i], tok[i + 1]);
     size_t m = n;
     while (m > 1) {
@@ -107,6 +109,7 @@ struct Vocab::Impl {
       for (size_t i = 0; i + 1 < m; i++)
         if (rank[i] < best) best = rank[i], bi = i;
       if (best == kNoId) break;
+      before(bi);
       tok[bi] = best;
       std::memmove(tok + bi + 1, tok + bi + 2, (m - bi - 2) * sizeof(uint32_t));
       if (bi + 2 < m) std::memmove(rank + bi + 1, rank + bi + 2, (m - bi - 2) * sizeof(uint32_t));
@@ -114,6 +117,14 @@ struct Vocab::Impl {
       if (bi > 0) rank[bi - 1] = pairs.Get(tok[bi - 1], tok[bi]);
       if (bi + 1 < m) rank[bi] = pairs.Get(tok[bi], tok[bi + 1]);
     }
+    return m;
+  }
+
+  // The merge loop on a small array: fastest for short chunks.
+  void BpeSmall(const uint8_t* p, size_t n, std::vector<uint32_t>* out) const {
+    uint32_t tok[256], rank[256];
+    for (size_t i = 0; i < n; i++) tok[i] = byte_id[p[i]];
+    size_t m = MergeLoop(tok, rank, n, [](size_t) {});
     out->insert(out->end(), tok, tok + m);
   }
 
@@ -369,6 +380,25 @@ void Vocab::EncodeChunkForTest(const char* p, size_t n, int algo,
     impl_->BpeHuge((const uint8_t*)p, n, out);
   else
     EncodeChunk(p, n, out);
+}
+
+bool Vocab::LastMerge(uint32_t id, uint32_t* left, uint32_t* right) const {
+  const Impl& m = *impl_;
+  if (id >= size()) return false;
+  if (m.kind[id] != (uint8_t)TokenKind::kMerge && m.kind[id] != (uint8_t)TokenKind::kLiteral)
+    return false;
+  const std::string& b = m.bytes(id);
+  std::vector<uint32_t> tok(b.size()), rank(b.size());
+  for (size_t i = 0; i < b.size(); i++) tok[i] = m.byte_id[(uint8_t)b[i]];
+  uint32_t a = kNoId, c = kNoId;
+  size_t left_over = m.MergeLoop(tok.data(), rank.data(), b.size(), [&](size_t i) {
+    a = tok[i];
+    c = tok[i + 1];
+  });
+  if (left_over != 1 || tok[0] != id) return false;
+  *left = a;
+  *right = c;
+  return true;
 }
 
 uint32_t Vocab::SpecialId(const std::string& text) const {

@@ -67,6 +67,14 @@ class Vocab {
   // 0 the small-array loop (n <= 256), 1 the heap, 2 the rank buckets. They
   // must agree; tests check that they do.
   void EncodeChunkForTest(const char* p, size_t n, int algo, std::vector<uint32_t>* out) const;
+  // The merge that makes token `id`: the pair the merge loop joins last when
+  // it encodes the token's bytes as a chunk of their own without the
+  // whole-token shortcut. It is the only pair that ever becomes `id` in any
+  // chunk (inside a longer chunk, the parts of the token's bytes can only
+  // merge as they do alone, or the token never forms). False for bytes,
+  // specials and unused ids, and for a token the loop does not end in (it is
+  // then produced only as a whole chunk). O(n^2) in the token's length.
+  bool LastMerge(uint32_t id, uint32_t* left, uint32_t* right) const;
   // The id of a special token's text, or kNoId.
   uint32_t SpecialId(const std::string& text) const;
   static constexpr uint32_t kNoId = 0xffffffffu;

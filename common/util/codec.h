@@ -66,6 +66,64 @@ inline bool ValidUtf8(const void* data, size_t n) {
   return true;
 }
 
+// IEEE half (binary16) and bfloat16 <-> float. The writers round to nearest,
+// ties to even, as numpy's astype(float16), ggml's GGML_FP32_TO_FP16 and
+// GGML_FP32_TO_BF16 do; a NaN stays a (quiet) NaN, and a float past the
+// largest half (65504) becomes an infinity.
+inline float BitsToFloat(uint32_t b) {
+  float f;
+  std::memcpy(&f, &b, 4);
+  return f;
+}
+inline uint32_t FloatToBits(float f) {
+  uint32_t b;
+  std::memcpy(&b, &f, 4);
+  return b;
+}
+inline float HalfToFloat(uint16_t h) {
+  uint32_t sign = (uint32_t)(h & 0x8000) << 16;
+  uint32_t exp = (h >> 10) & 0x1f, man = h & 0x3ff;
+  if (exp == 0) {
+    if (man == 0) return BitsToFloat(sign);
+    int e = -1;  // subnormal: renormalise
+    do {
+      e++;
+      man <<= 1;
+    } while (!(man & 0x400));
+    return BitsToFloat(sign | ((uint32_t)(127 - 15 - e) << 23) | ((man & 0x3ff) << 13));
+  }
+  if (exp == 31) return BitsToFloat(sign | 0x7f800000u | (man << 13));
+  return BitsToFloat(sign | ((exp + 127 - 15) << 23) | (man << 13));
+}
+inline uint16_t FloatToHalf(float f) {
+  const uint32_t x = FloatToBits(f), sign = (x >> 16) & 0x8000, ax = x & 0x7fffffff;
+  if (ax > 0x7f800000) return (uint16_t)(sign | 0x7e00);   // NaN
+  if (ax >= 0x47800000) return (uint16_t)(sign | 0x7c00);  // 65536 and up, infinity
+  const uint32_t e = ax >> 23;
+  uint32_t h, rem, half;
+  if (e < 113) {                         // below 2^-14: a subnormal half, q = value / 2^-24
+    if (e < 102) return (uint16_t)sign;  // below 2^-25: rounds to zero
+    const uint32_t m = (ax & 0x7fffff) | 0x800000, shift = 126 - e;
+    h = m >> shift;
+    rem = m & ((1u << shift) - 1);
+    half = 1u << (shift - 1);
+  } else {
+    h = ((e - 112) << 10) | ((ax & 0x7fffff) >> 13);
+    rem = ax & 0x1fff;
+    half = 0x1000;
+  }
+  if (rem > half || (rem == half && (h & 1))) h++;  // a carry may reach the exponent: right
+  return (uint16_t)(sign | h);
+}
+inline float Bf16ToFloat(uint16_t b) {
+  return BitsToFloat((uint32_t)b << 16);
+}
+inline uint16_t FloatToBf16(float f) {
+  const uint32_t x = FloatToBits(f);
+  if ((x & 0x7fffffff) > 0x7f800000) return (uint16_t)((x >> 16) | 0x40);  // quiet NaN
+  return (uint16_t)((x + 0x7fff + ((x >> 16) & 1)) >> 16);
+}
+
 // Appends v as an unsigned LEB128 varint (1 to 10 bytes).
 inline void PutVarint(std::string* d, uint64_t v) {
   while (v >= 0x80) {

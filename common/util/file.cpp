@@ -79,6 +79,24 @@ Status WriteFileAtomic(const std::string& path, const std::string& data) {
   return f.Commit();
 }
 
+Status WriteFileSynced(const std::string& path, const std::function<Status(int fd)>& write) {
+  int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) return Status::FromErrno(path, "cannot create");
+  Status s = write(fd);
+  if (s.ok() && fsync(fd) != 0) s = Status::FromErrno(path, "fsync failed");
+  if (close(fd) != 0 && s.ok()) s = Status::FromErrno(path, "close failed");
+  return s;
+}
+
+Status WriteFileSynced(const std::string& path, const std::string& data) {
+  return WriteFileSynced(path,
+                         [&](int fd) { return WriteAll(fd, data.data(), data.size(), path); });
+}
+
+std::string TempNameBeside(const std::string& path) {
+  return JoinPath(DirName(path), "." + BaseName(path) + ".tmp." + RandomSuffix());
+}
+
 Status SyncDir(const std::string& dir) {
   int fd = open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (fd < 0) return Status::FromErrno(dir, "cannot open directory");
@@ -234,7 +252,7 @@ Status AtomicFile::Open(const std::string& path) {
     buf_.reserve(1 << 20);
     return Status::OK();
   }
-  tmp_ = JoinPath(DirName(target_), "." + BaseName(target_) + ".tmp." + RandomSuffix());
+  tmp_ = TempNameBeside(target_);
   fd_ = open(tmp_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
   if (fd_ < 0) {
     Status s = Status::FromErrno(path, "cannot create temporary file " + tmp_);
@@ -315,16 +333,27 @@ MappedFile& MappedFile::operator=(MappedFile&& o) noexcept {
     path_ = std::move(o.path_);
     data_ = o.data_;
     size_ = o.size_;
+    borrowed_ = o.borrowed_;
     o.data_ = nullptr;
     o.size_ = 0;
+    o.borrowed_ = false;
   }
   return *this;
 }
 
 void MappedFile::Close() {
-  if (data_) munmap(const_cast<uint8_t*>(data_), size_);
+  if (data_ && !borrowed_) munmap(const_cast<uint8_t*>(data_), size_);
   data_ = nullptr;
   size_ = 0;
+  borrowed_ = false;
+}
+
+void MappedFile::Borrow(const uint8_t* data, size_t size, const std::string& name) {
+  Close();
+  path_ = name;
+  data_ = size > 0 ? data : nullptr;
+  size_ = size;
+  borrowed_ = true;
 }
 
 Status MappedFile::Open(const std::string& path) {

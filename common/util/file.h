@@ -10,6 +10,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
+#include <functional>
 #include <string>
 
 #include "util/status.h"
@@ -26,6 +27,15 @@ void ReserveStandardFds();
 Status ReadFile(const std::string& path, std::string* out);
 // Writes `data` to `path` atomically (temp, fsync, rename, fsync dir).
 Status WriteFileAtomic(const std::string& path, const std::string& data);
+// Creates (or truncates) `path`, lets `write` fill the descriptor, then fsyncs
+// and closes it. For the files of a directory that is assembled under a
+// temporary name and renamed into place as a whole (a checkpoint's step
+// directory, lm-export --hf's), which need no rename of their own.
+Status WriteFileSynced(const std::string& path, const std::function<Status(int fd)>& write);
+Status WriteFileSynced(const std::string& path, const std::string& data);
+// The temporary name for `path` (docs/cli.md): .BASE.tmp.PID.RANDOM beside it
+// (PID decimal, RANDOM 8 hex digits).
+std::string TempNameBeside(const std::string& path);
 // fsync a directory so that a rename inside it is durable.
 Status SyncDir(const std::string& dir);
 // mkdir -p.
@@ -92,6 +102,11 @@ class MappedFile {
   MappedFile& operator=(MappedFile&& o) noexcept;
 
   Status Open(const std::string& path);
+  // A view of `size` bytes of caller memory, named `name`, instead of a file:
+  // readers that take a MappedFile then read a buffer exactly as they read a
+  // file (fuzz targets, tests). Nothing is unmapped; the memory must outlive
+  // this object.
+  void Borrow(const uint8_t* data, size_t size, const std::string& name);
   const uint8_t* data() const { return data_; }
   size_t size() const { return size_; }
   const std::string& path() const { return path_; }
@@ -101,6 +116,7 @@ class MappedFile {
   std::string path_;
   const uint8_t* data_ = nullptr;
   size_t size_ = 0;
+  bool borrowed_ = false;  // data_ is the caller's (Borrow), not a mapping
 };
 
 // An exclusive advisory lock (flock) on a lock file, created if missing,

@@ -143,7 +143,7 @@ expect["after_checksum"] = "trainer-state.json: the checksum is not the file's l
 d = case("nul"); open(d + "/trainer-state.json", "ab").write(b"\0")
 expect["nul"] = "trainer-state.json: not valid JSON"
 edit_state("format", lambda s: s.update(format="x")); expect["format"] = "trainer-state.json: not an lm trainer state"
-edit_state("version", lambda s: s.update(version=2)); expect["version"] = "trainer-state.json: unsupported version"
+edit_state("version", lambda s: s.update(version=3)); expect["version"] = "trainer-state.json: unsupported version"
 edit_state("no_step", lambda s: s.pop("step")); expect["no_step"] = "trainer-state.json: field 'step'"
 edit_state("neg_tokens", lambda s: s.update(tokens_seen=-1)); expect["neg_tokens"] = "field 'tokens_seen'"
 d = "c/step_name/step-0000007"; lmspec.build_step_dir(d, V, step=8)  # a run directory, its step renamed
@@ -154,6 +154,9 @@ expect["vocab_other"] = "is not the identity of tok.bpe"
 edit_state("eot", lambda s: s.update(eot_id=3)); expect["eot"] = "eot_id 3 is not tok.bpe's end-of-text id"
 edit_state("no_tok", lambda s: s["files"].pop("tok.bpe")); expect["no_tok"] = "files lists no tok.bpe"
 edit_state("listed", lambda s: s["files"].update({"x.bin": "0" * 16})); expect["listed"] = "x.bin: missing"
+edit_state("up", lambda s: s["files"].update({"../x.bin": "0" * 16})); expect["up"] = "bad file name '../x.bin'"
+edit_state("v1_sub", lambda s: s.update(version=1) or s["files"].update({"optimizer/x": "0" * 16}))
+expect["v1_sub"] = "bad file name 'optimizer/x'"
 edit_state("model_hash", lambda s: s["files"].update({"model.safetensors": "0" * 16}))
 expect["model_hash"] = "model.safetensors: checksum mismatch"
 edit_state("config_hash", lambda s: s["files"].update({"config.json": "0" * 16}))
@@ -245,4 +248,31 @@ PY
   done
   run lm-eval --ckpt c/checksum --device cpu --text "$F/corpus.txt" -q
   refused c/checksum "checksum mismatch"
+}
+
+@test "checkpoint-spec: JSON nested 200,000 deep is refused, not a stack overflow" {
+  # lm-sample died of SIGSEGV on such a config.json: nlohmann's dump(), which
+  # the model_type error message called, recurses once per level.
+  python3 - "$F/v.bpe" <<'PY'
+import json, sys, lmspec
+n = 200000
+for name in ("deep_config", "deep_state"):
+    d = "deep/" + name
+    lmspec.build_step_dir(d, sys.argv[1])
+    st = json.load(open(d + "/trainer-state.json"))
+    st.pop("checksum")
+    if name == "deep_config":
+        cfg = open(d + "/config.json").read().replace('"model_type": "llama"', '"model_type": ' + "[" * n + "]" * n)
+        open(d + "/config.json", "w").write(cfg)
+        st["files"]["config.json"] = "%016x" % lmspec.h(cfg.encode())
+        open(d + "/trainer-state.json", "wb").write(lmspec.seal_state(st))
+    else:  # sealed by hand: json.dumps cannot nest that deep
+        body = json.dumps(st, indent=2).replace('{', '{"x": ' + "[" * n + "]" * n + ",", 1)
+        head = (body[:-2] + ',\n  "checksum": "').encode()
+        open(d + "/trainer-state.json", "wb").write(head + b"%016x" % lmspec.h(head) + b'"\n}\n')
+PY
+  run lm-sample --ckpt deep/deep_config --device cpu --prompt a -n 1 -q
+  refused deep/deep_config/config.json "not valid JSON for lm (nested deeper than 512 levels at offset"
+  run lm-eval --ckpt deep/deep_state --device cpu --text "$F/corpus.txt" -q
+  refused deep/deep_state/trainer-state.json "nested deeper than 512 levels"
 }

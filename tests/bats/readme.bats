@@ -96,3 +96,14 @@ setup_file() {
   [ -s run/loss.png ] || ! command -v gnuplot >/dev/null
   lm-pack verify shards/
 }
+
+@test "readme: the lm-export commands run as written" {
+  cd "$W"
+  [ -e run/latest ] || skip "needs the tour's outputs (run the whole file)"
+  [ "$(readme_block 3 | wc -l)" -eq 2 ]
+  while IFS= read -r cmd; do
+    run_cmd "$cmd"
+  done < <(readme_block 3 | shrink)
+  [ "$(head -c 4 model.gguf)" = GGUF ]
+  [ -s model/model.safetensors ] && [ -s model/tokenizer.json ] && [ ! -e model/optimizer ]
+}

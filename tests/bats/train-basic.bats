@@ -20,7 +20,8 @@ setup_file() { train_setup_file; }
   run --separate-stderr train "$BATS_TEST_TMPDIR/run" --steps 6 --val-every 3
   [ "$status" -eq 0 ]
   r="$BATS_TEST_TMPDIR/run"
-  for f in model.safetensors optimizer.safetensors config.json trainer-state.json tok.bpe; do
+  for f in model.safetensors optimizer/optimizer.safetensors config.json generation_config.json \
+    tokenizer.json tokenizer_config.json trainer-state.json tok.bpe; do
     [ -s "$r/step-0000006/$f" ]
   done
   [ "$(readlink "$r/latest")" = step-0000006 ]
@@ -43,10 +44,11 @@ for r in recs:
         assert r["loss"] > 0 and r["lr"] >= 0 and r["grad_norm"] > 0 and r["tokens_per_s"] > 0 and not r["skipped"]
 assert recs[-1]["val_loss"] > 0 and recs[-1]["val_bpb"] > 0
 st = json.load(open(run + "/step-0000006/trainer-state.json"))
-assert st["format"] == "lm-trainer-state" and st["version"] == 1
+assert st["format"] == "lm-trainer-state" and st["version"] == 2
 assert st["step"] == 6 and st["tokens_seen"] == 6 * 4 * 32
 assert st["elapsed_seconds"] > 0
-assert set(st["files"]) == {"model.safetensors", "optimizer.safetensors", "config.json", "tok.bpe"}
+assert set(st["files"]) == {"model.safetensors", "optimizer/optimizer.safetensors", "config.json",
+                            "generation_config.json", "tokenizer.json", "tokenizer_config.json", "tok.bpe"}
 assert "index" in st["loader"] and "state" in st["rng"] and "--steps" in st["command_line"]
 cfg = json.load(open(run + "/step-0000006/config.json"))
 assert cfg["architectures"] == ["LlamaForCausalLM"] and cfg["model_type"] == "llama"

@@ -43,7 +43,7 @@ forward_ok() {
   run --separate-stderr train "$b" "${opts[@]}"
   [ "$status" -eq 0 ]
   [[ "$stderr" == *"resuming from $b/step-0000004"* ]]
-  for f in model.safetensors optimizer.safetensors; do
+  for f in model.safetensors optimizer/optimizer.safetensors; do
     [ "$(sha "$a/step-0000008/$f")" = "$(sha "$b/step-0000008/$f")" ]
   done
   # Resumed with --resume alone, the run's optimizer is taken (no --optimizer given).
@@ -60,7 +60,7 @@ forward_ok() {
   python3 - "$BATS_TEST_TMPDIR/run/latest" <<'PY'
 import json, struct, sys
 d = sys.argv[1]
-raw = open(d + "/optimizer.safetensors", "rb").read()
+raw = open(d + "/optimizer/optimizer.safetensors", "rb").read()
 h = json.loads(raw[8:8 + struct.unpack_from("<Q", raw)[0]])
 meta = h.pop("__metadata__")
 assert meta == {"format": "lm-muon", "step": "2"}, meta

@@ -17,7 +17,7 @@ setup_file() { train_setup_file; }
   run --separate-stderr train "$b" --steps 8 --val-every 3 --batch-tokens 256
   [ "$status" -eq 0 ]
   [[ "$stderr" == *"resuming from $b/step-0000004"* ]]
-  for f in model.safetensors optimizer.safetensors; do
+  for f in model.safetensors optimizer/optimizer.safetensors; do
     [ "$(sha "$a/step-0000008/$f")" = "$(sha "$b/step-0000008/$f")" ]
   done
   # The loader cursor and step counters agree too, and metrics.jsonl holds each step once.
@@ -167,7 +167,7 @@ PY
   grep -q "stopped by SIGTERM" "$BATS_TEST_TMPDIR/log"
   run --separate-stderr train "$b" --steps 3 --val-every 0 --batch-tokens 65536
   [ "$status" -eq 0 ]
-  for f in model.safetensors optimizer.safetensors; do
+  for f in model.safetensors optimizer/optimizer.safetensors; do
     [ "$(sha "$a/step-0000003/$f")" = "$(sha "$b/step-0000003/$f")" ]
   done
 }

@@ -244,10 +244,10 @@ class Vocab:
             out.append(text[pos:])
         return [c.encode("utf-8") for c in out]
 
-    def bpe(self, chunk):
-        if chunk in self.ordinary:
-            return [self.ordinary[chunk]]
-        parts = [bytes([b]) for b in chunk]
+    def merge_loop(self, chunk):
+        """The merge loop on a chunk's bytes, without the whole-token lookup:
+        (the parts left, the last pair joined or None)."""
+        parts, last = [bytes([b]) for b in chunk], None
         while True:
             best = None
             for j in range(len(parts) - 1):
@@ -255,9 +255,15 @@ class Vocab:
                 if t is not None and (best is None or t < best[0]):
                     best = (t, j)
             if best is None:
-                return [self.ordinary[p] for p in parts]
+                return parts, last
             j = best[1]
+            last = (parts[j], parts[j + 1])
             parts[j:j + 2] = [parts[j] + parts[j + 1]]
+
+    def bpe(self, chunk):
+        if chunk in self.ordinary:
+            return [self.ordinary[chunk]]
+        return [self.ordinary[p] for p in self.merge_loop(chunk)[0]]
 
     def encode(self, text, allow_special=False):
         pieces = []
@@ -611,7 +617,8 @@ def check_step_dir(d, vocab_path=None, lm=False):
     need(state_checksum_ok(raw) is not False, "trainer-state.json: checksum mismatch")
     if lm:  # what lm writes: the checksum, then exactly '"', LF, '}', LF
         need(raw.endswith(b'"\n}\n') and "checksum" in st, "lm writes the checksum last")
-    need(st["format"] == "lm-trainer-state" and st["version"] == 1, "format/version")
+    need(st["format"] == "lm-trainer-state" and st["version"] in (1, 2), "format/version")
+    v2 = st["version"] == 2
     for k in ("step", "tokens_seen", "eot_id"):
         need(isinstance(st[k], int) and st[k] >= 0, k)
     m = re.fullmatch(r"step-([0-9]+)", os.path.basename(os.path.normpath(d)))
@@ -620,10 +627,12 @@ def check_step_dir(d, vocab_path=None, lm=False):
     need(re.fullmatch("[0-9a-f]{16}", st["vocab_id"]) is not None, "vocab_id")
     for f in ("model.safetensors", "config.json", "tok.bpe"):
         need(f in st["files"], "files lacks " + f)
-    if "optimizer.safetensors" in files:
-        need("optimizer.safetensors" in st["files"] and isinstance(st["adam_step"], int), "optimizer")
+    opt = "optimizer/optimizer.safetensors" if v2 else "optimizer.safetensors"
+    if os.path.exists(os.path.join(d, opt)):
+        need(opt in st["files"] and isinstance(st["adam_step"], int), "optimizer")
     for f, hx in st["files"].items():
-        need("/" not in f and f not in (".", ".."), "file name " + f)
+        parts = f.split("/")
+        need((v2 or len(parts) == 1) and all(p not in ("", ".", "..") for p in parts), "file name " + f)
         need(os.path.isfile(os.path.join(d, f)), f + ": missing (listed)")
         need(re.fullmatch("[0-9a-f]{16}", hx) is not None, "hash of " + f)
         need(h(open(os.path.join(d, f), "rb").read()) == int(hx, 16), "%s: hash mismatch" % f)
@@ -665,14 +674,39 @@ def check_step_dir(d, vocab_path=None, lm=False):
         need(meta.get("format") == "pt", "model metadata")
         need([(n, s) for n, _, s, _ in tensors] == want, "model tensors not in the spec's order")
         need(all(dt == "F32" for _, dt, _, _ in tensors), "model dtype")
-        need("optimizer.safetensors" in files and "adam_step" in st, "lm-train writes the optimizer state")
-    if "optimizer.safetensors" in files:
-        meta, otensors, _ = read_safetensors(os.path.join(d, "optimizer.safetensors"))
+        need(v2 and opt in st["files"] and "adam_step" in st, "lm-train writes the optimizer state")
+        check_hf_files(d, st, v, cfg)
+    if os.path.exists(os.path.join(d, opt)):
+        meta, otensors, _ = read_safetensors(os.path.join(d, opt))
         need(meta.get("format") == "lm-adamw" and meta.get("step") == str(int(meta.get("step"))), "opt meta")
         wo = [("exp_avg." + n, s) for n, s in want] + [("exp_avg_sq." + n, s) for n, s in want]
         need([(n, s) for n, _, s, _ in otensors] == wo, "optimizer tensors")
         need(st["adam_step"] == int(meta["step"]), "adam_step != optimizer step")
     return st, cfg, tensors
+
+
+def check_hf_files(d, st, v, cfg):
+    """What lm-train writes for transformers (checkpoint.md, "A Hugging Face
+    model directory"): no other weights at the top, the three files listed,
+    bos = eos = <|endoftext|>, put before the text."""
+    top = [f for f in os.listdir(d) if f.endswith(".safetensors")]
+    need(top == ["model.safetensors"], "weights files at the top: %s" % top)
+    for f in ("generation_config.json", "tokenizer.json", "tokenizer_config.json"):
+        need(f in st["files"], "files lacks " + f)
+    gen = json.load(open(os.path.join(d, "generation_config.json")))
+    need(gen["bos_token_id"] == gen["eos_token_id"] == gen["pad_token_id"] == v.eot_id, "generation ids")
+    unused = [i for i, (k, _) in enumerate(v.entries) if k == KIND_UNUSED]
+    need(gen.get("suppress_tokens", []) == unused, "suppress_tokens")
+    need(gen["do_sample"] is True and gen["temperature"] == 1 and gen["top_k"] == 0 and gen["top_p"] == 1,
+         "lm-sample's defaults")
+    tc = json.load(open(os.path.join(d, "tokenizer_config.json")))
+    need(tc["tokenizer_class"] == "PreTrainedTokenizerFast" and tc["bos_token"] == tc["eos_token"] == EOT.decode()
+         and tc["model_max_length"] == cfg["max_position_embeddings"]
+         and tc["clean_up_tokenization_spaces"] is False, "tokenizer_config.json")
+    tj = json.load(open(os.path.join(d, "tokenizer.json")))
+    need(tj["post_processor"]["single"][0] == {"SpecialToken": {"id": EOT.decode(), "type_id": 0}}
+         and tj["post_processor"]["special_tokens"][EOT.decode()]["ids"] == [v.eot_id], "start of text")
+    need(tj["model"]["ignore_merges"] is True and tj["model"]["vocab"][EOT.decode()] == v.eot_id, "tokenizer model")
 
 
 def build_step_dir(d, vocab_path, seed=1, untied=False, kv_heads=4, layers=2, D=64, H=4, F=192, ctx=32,
@@ -707,7 +741,7 @@ def build_step_dir(d, vocab_path, seed=1, untied=False, kv_heads=4, layers=2, D=
         f.write(open(vocab_path, "rb").read())
     files = {n: "%016x" % h(open(os.path.join(d, n), "rb").read())
              for n in ("model.safetensors", "config.json", "tok.bpe")}
-    st = {"format": "lm-trainer-state", "version": 1, "step": step, "tokens_seen": step * 128,
+    st = {"format": "lm-trainer-state", "version": 2, "step": step, "tokens_seen": step * 128,
           "elapsed_seconds": 1.5, "vocab_id": "%016x" % v.identity, "eot_id": v.eot_id, "files": files}
     st.update(state_extra or {})
     raw = seal_state(st) if with_checksum else (json.dumps(st, indent=2) + "\n").encode()

@@ -65,6 +65,7 @@ Status DocReader::OpenNext(bool* none_left) {
   }
   struct stat st;
   regular_ = fstat(fd_, &st) == 0 && S_ISREG(st.st_mode);
+  file_size_ = regular_ ? (uint64_t)st.st_size : 0;
   buf_.clear();
   start_ = 0;
   file_bytes_ = 0;
@@ -81,6 +82,14 @@ Status DocReader::Fill(bool* eof) {
   }
   size_t old = buf_.size();
   size_t want = std::max<size_t>(4 << 20, buf_.size() - start_);
+  // A regular file needs room for what it has left (and a byte to see its
+  // end), at least 64 KiB in case it grows: a small file costs a small
+  // buffer, not 4 MiB zeroed (the JSONL fuzz target ran 15 inputs a second
+  // on those page faults).
+  if (regular_) {
+    const uint64_t left = file_size_ > file_bytes_ ? file_size_ - file_bytes_ : 0;
+    want = std::min<uint64_t>(want, std::max<uint64_t>(left + 1, 64 << 10));
+  }
   buf_.resize(old + want);
   for (;;) {
     ssize_t r = read(fd_, &buf_[old], want);

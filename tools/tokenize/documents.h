@@ -81,7 +81,8 @@ class DocReader {
   size_t start_ = 0;
   uint64_t file_bytes_ = 0, line_ = 0;
   bool file_had_doc_ = false, in_doc_ = false, short_read_ = false, idle_ = false;
-  bool regular_ = false;  // fd_ is a regular file
+  bool regular_ = false;    // fd_ is a regular file
+  uint64_t file_size_ = 0;  // its size when opened
   uint64_t bytes_read_ = 0;
   std::vector<std::string> keep_;  // KeepWhole's texts that could straddle a cut
 };

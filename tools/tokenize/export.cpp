@@ -3,7 +3,7 @@
 
 #include "commands.h"
 #include "manual.h"
-#include "text/import.h"
+#include "text/export.h"
 #include "text/vocab.h"
 #include "util/cli.h"
 #include "util/file.h"
@@ -26,7 +26,7 @@ Status CmdExport(int argc, char** argv) {
   Vocab v;
   LM_RETURN_IF_ERROR(Vocab::Load(vocab_path, &v));
   std::string json;
-  LM_RETURN_IF_ERROR(ExportHf(v, &json).With(vocab_path));
+  LM_RETURN_IF_ERROR(ExportHf(v, HfExportOptions(), &json).With(vocab_path));
   return WriteFileAtomic(hf, json);
 }
 

@@ -41,8 +41,10 @@ const char* const kTrainManual = R"(DESCRIPTION
   runs on steps.
 
   Checkpoints go to RUN/step-NNNNNNN/ (model.safetensors, config.json,
-  optimizer.safetensors, trainer-state.json, tok.bpe): transformers loads a
-  step directory with from_pretrained as it is. RUN/latest points at the newest
+  generation_config.json, tokenizer.json, tokenizer_config.json, tok.bpe,
+  trainer-state.json, and the optimizer state in optimizer/): a step
+  directory is a Hugging Face model directory as it is (from_pretrained,
+  pipeline); lm-export --hf makes one without the training state. RUN/latest points at the newest
   complete one and is updated last; older ones beyond --keep are then deleted.
   A checkpoint is written every --ckpt-every, on SIGUSR1, on SIGINT/SIGTERM/SIGHUP
   (after the current micro-step: a step that is not finished is dropped and

@@ -16,6 +16,7 @@
 #include "model/params.h"
 #include "model/sampler.h"
 #include "recipe.h"
+#include "text/export.h"
 #include "util/cli.h"
 #include "util/hash.h"
 #include "util/human.h"
@@ -486,8 +487,8 @@ Status Trainer::RestoreFrom(const Checkpoint& meta) {
   std::string optimizer;
   LM_RETURN_IF_ERROR(LoadOptimizerState(ck.dir, ck.config, &m, &v, &adam_step, &optimizer));
   if (optimizer != opt_.optimizer)
-    return Status::Corruption(JoinPath(ck.dir, "optimizer.safetensors") + ": holds " + optimizer +
-                              " state, but trainer-state.json says the run uses " + opt_.optimizer);
+    return Status::Corruption(ck.dir + ": the optimizer state is " + optimizer +
+                              "'s, but trainer-state.json says the run uses " + opt_.optimizer);
   LM_RETURN_IF_ERROR(backend_->SetParams(ck.params.data()));
   LM_RETURN_IF_ERROR(backend_->SetOptimizerState(m.data(), v.data(), adam_step));
   LM_RETURN_IF_ERROR(
@@ -729,6 +730,9 @@ Status Trainer::Save(std::string* dir) {
   c.vocab_id = vocab_.id();
   c.vocab_path = opt_.vocab_path;
   c.vocab_bytes = vocab_bytes_;
+  // The tokenizer files that make the step directory a Hugging Face model
+  // directory (docs/formats/checkpoint.md, version 2).
+  LM_RETURN_IF_ERROR(HfTokenizerFiles(vocab_, cfg_.context, &c.extra_files));
   c.params = p.data();
   c.adam_m = m.data();
   c.adam_v = v.data();

@@ -228,7 +228,7 @@ TEST(rejects_corruption) {
   FlipByte(dir + "/model.safetensors", 5000);
   CHECK_EQ(LoadCheckpoint(dir, true, &c).code(), Status::kCorruption);
   CHECK_OK(SaveCheckpoint(f.Run(), f.Contents(2), 0, &dir));
-  FlipByte(dir + "/optimizer.safetensors", 9000);
+  FlipByte(dir + "/optimizer/optimizer.safetensors", 9000);
   std::vector<float> m, v;
   int64_t s;
   CHECK_EQ(LoadOptimizerState(dir, f.cfg, &m, &v, &s).code(), Status::kCorruption);
@@ -361,6 +361,93 @@ TEST(extra_json_cannot_override_reserved_fields) {
   std::vector<std::string> dirs;
   CHECK_OK(ListCheckpoints(f.Run(), &dirs));
   CHECK(dirs.empty());
+}
+
+// Version 2: a Hugging Face model directory with the optimizer state in a
+// subdirectory, the caller's extra files listed with the others.
+TEST(layout_is_a_hf_directory) {
+  Fixture f("layout");
+  CheckpointContents cc = f.Contents(4);
+  cc.extra_files = {{"tokenizer.json", "{}\n"}, {"tokenizer_config.json", "{\"a\": 1}\n"}};
+  std::string dir;
+  CHECK_OK(SaveCheckpoint(f.Run(), cc, 0, &dir));
+  CHECK(PathExists(dir + "/optimizer/optimizer.safetensors"));
+  CHECK(!PathExists(dir + "/optimizer.safetensors"));
+  std::string st, gen, tok;
+  CHECK_OK(ReadFile(dir + "/trainer-state.json", &st));
+  auto j = nlohmann::json::parse(st);
+  CHECK_EQ(j["version"].get<int>(), 2);
+  for (const char* n :
+       {"model.safetensors", "config.json", "generation_config.json", "tok.bpe", "tokenizer.json",
+        "tokenizer_config.json", "optimizer/optimizer.safetensors"})
+    CHECK(j["files"].contains(n));
+  CHECK_EQ(j["files"].size(), 7u);
+  CHECK_OK(ReadFile(dir + "/tokenizer_config.json", &tok));
+  CHECK_EQ(tok, std::string("{\"a\": 1}\n"));
+  CHECK_EQ(j["files"]["tokenizer_config.json"].get<std::string>(), HashHex(Hash64(tok)));
+  // generation_config.json: stops at <|endoftext|>, never draws an unused id.
+  CHECK_OK(ReadFile(dir + "/generation_config.json", &gen));
+  auto g = nlohmann::json::parse(gen);
+  CHECK_EQ(g["eos_token_id"].get<int>(), 299);
+  CHECK_EQ(g["bos_token_id"].get<int>(), 299);
+  CHECK_EQ(g["suppress_tokens"].size(), 43u);  // ids 256..298
+  CHECK_EQ(g["suppress_tokens"][0].get<int>(), 256);
+  CHECK_EQ(g["top_k"].get<int>(), 0);
+  // An edited extra file is caught like any other.
+  CHECK_OK(WriteFileAtomic(dir + "/tokenizer.json", "{ }\n"));
+  Checkpoint c;
+  CHECK_EQ(LoadCheckpoint(dir, false, &c).code(), Status::kCorruption);
+  // Names that are not plain, or are the writer's own, are refused.
+  for (const char* bad : {"config.json", "optimizer", "a/b", ".hidden", ""}) {
+    cc.extra_files = {{bad, "x"}};
+    CHECK_EQ(SaveCheckpoint(f.Run(), cc, 0, nullptr).code(), Status::kInvalid);
+  }
+}
+
+// A version 1 step directory (optimizer.safetensors beside the weights, no
+// Hugging Face files but config.json) still loads and resumes.
+TEST(reads_version_1) {
+  Fixture f("v1");
+  std::string dir;
+  CHECK_OK(SaveCheckpoint(f.Run(), f.Contents(5), 0, &dir));
+  CHECK_EQ(rename((dir + "/optimizer/optimizer.safetensors").c_str(),
+                  (dir + "/optimizer.safetensors").c_str()),
+           0);
+  RemoveAll(dir + "/optimizer");
+  RemoveAll(dir + "/generation_config.json");
+  std::string st;
+  CHECK_OK(ReadFile(dir + "/trainer-state.json", &st));
+  auto j = nlohmann::json::parse(st);
+  j["version"] = 1;
+  j["files"]["optimizer.safetensors"] = j["files"]["optimizer/optimizer.safetensors"];
+  j["files"].erase("optimizer/optimizer.safetensors");
+  j["files"].erase("generation_config.json");
+  j.erase("checksum");
+  CHECK_OK(WriteFileAtomic(dir + "/trainer-state.json", j.dump(2)));
+  Checkpoint c;
+  CHECK_OK(LoadCheckpoint(dir, true, &c));
+  CHECK(c.params == f.p);
+  std::vector<float> m, v;
+  int64_t s = 0;
+  CHECK_OK(LoadOptimizerState(dir, c.config, &m, &v, &s));
+  CHECK_EQ(s, 5);
+  CHECK(m == f.m);
+  CHECK(v == f.v);
+  // Version 1 names no subdirectory; version 2 none outside the directory.
+  j["files"]["sub/x"] = j["files"]["tok.bpe"];
+  CHECK_OK(WriteFileAtomic(dir + "/trainer-state.json", j.dump(2)));
+  CHECK_EQ(LoadCheckpoint(dir, false, &c).code(), Status::kCorruption);
+  j["version"] = 2;
+  j["files"].erase("sub/x");
+  for (const char* bad : {"../step-0000005/tok.bpe", "optimizer//x", "./tok.bpe", "/etc/passwd"}) {
+    j["files"][bad] = j["files"]["tok.bpe"];
+    CHECK_OK(WriteFileAtomic(dir + "/trainer-state.json", j.dump(2)));
+    CHECK_EQ(LoadCheckpoint(dir, false, &c).code(), Status::kCorruption);
+    j["files"].erase(bad);
+  }
+  j["version"] = 3;
+  CHECK_OK(WriteFileAtomic(dir + "/trainer-state.json", j.dump(2)));
+  CHECK_EQ(LoadCheckpoint(dir, false, &c).code(), Status::kInvalid);
 }
 
 TEST(dir_names_sort_by_step) {

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "../test.h"
+#include "text/export.h"
 #include "text/import.h"
 #include "util/file.h"
 
@@ -117,7 +118,7 @@ TEST(export_hf_shape) {
   CHECK_OK(EncodeVocabFile(f, &data, &id));
   Vocab v;
   CHECK_OK(Vocab::FromFile(f, id, &v));
-  CHECK_OK(ExportHf(v, &js));
+  CHECK_OK(ExportHf(v, HfExportOptions(), &js));
   auto j = nlohmann::json::parse(js);
   // 257 tokens, and <|endoftext|> at its own id (tokenizers takes a special's
   // id from the model's vocabulary, not from added_tokens).

@@ -78,6 +78,41 @@ TEST(fixed_width_little_endian) {
   CHECK(!r.U16(&a));
 }
 
+// binary16 and bfloat16, round to nearest even, checked against known bit
+// patterns and against every half value read back.
+TEST(half_and_bf16_rounding) {
+  CHECK_EQ(FloatToHalf(1.0f), 0x3c00);
+  CHECK_EQ(FloatToHalf(-2.0f), 0xc000);
+  CHECK_EQ(FloatToHalf(0.1f), 0x2e66);
+  CHECK_EQ(FloatToHalf(65504.0f), 0x7bff);
+  CHECK_EQ(FloatToHalf(65519.0f), 0x7bff);  // below the midpoint to infinity
+  CHECK_EQ(FloatToHalf(65520.0f), 0x7c00);  // the midpoint: ties to even, infinity
+  CHECK_EQ(FloatToHalf(1e9f), 0x7c00);
+  CHECK_EQ(FloatToHalf(std::ldexp(1.0f, -24)), 0x0001);         // the smallest subnormal
+  CHECK_EQ(FloatToHalf(std::ldexp(1.0f, -25)), 0x0000);         // half of it: ties to even, zero
+  CHECK_EQ(FloatToHalf(std::ldexp(3.0f, -25)), 0x0002);         // 1.5 units: even, 2
+  CHECK_EQ(FloatToHalf(std::ldexp(1.0f, -14)), 0x0400);         // the smallest normal
+  CHECK_EQ(FloatToHalf(std::ldexp(1023.5f, -24)), 0x0400);      // a subnormal that rounds up to it
+  CHECK_EQ(FloatToHalf(1.0f + std::ldexp(1.0f, -11)), 0x3c00);  // tie, even mantissa
+  CHECK_EQ(FloatToHalf(1.0f + std::ldexp(3.0f, -11)), 0x3c02);  // tie, odd: up
+  CHECK_EQ(FloatToHalf(-0.0f), 0x8000);
+  CHECK_EQ(FloatToHalf(INFINITY), 0x7c00);
+  CHECK(std::isnan(HalfToFloat(FloatToHalf(NAN))));
+  int back = 0;
+  for (uint32_t h = 0; h < 0x10000; h++) {
+    float x = HalfToFloat((uint16_t)h);
+    if (std::isnan(x)) continue;
+    back += FloatToHalf(x) == h;
+  }
+  CHECK_EQ(back, 0x10000 - 2 * 1023);  // every half but the NaNs
+  CHECK_EQ(FloatToBf16(1.0f), 0x3f80);
+  CHECK_EQ(FloatToBf16(BitsToFloat(0x3f808000)), 0x3f80);  // tie, even: down
+  CHECK_EQ(FloatToBf16(BitsToFloat(0x3f818000)), 0x3f82);  // tie, odd: up
+  CHECK_EQ(FloatToBf16(BitsToFloat(0x3f808001)), 0x3f81);
+  CHECK_EQ(Bf16ToFloat(0xc040), -3.0f);
+  CHECK(std::isnan(Bf16ToFloat(FloatToBf16(NAN))));
+}
+
 TEST(atomic_file_commit_and_abort) {
   char tmpl[] = "/tmp/lm-util-test-XXXXXX";
   std::string dir = mkdtemp(tmpl);
@@ -263,4 +298,26 @@ TEST(json_text_refuses_nul_and_names_the_place) {
   nlohmann::ordered_json o;
   CHECK_OK(ParseJsonText(std::string_view("{\"z\":1,\"a\":2}"), &o));
   CHECK(o.dump() == "{\"z\":1,\"a\":2}");
+}
+
+// A config.json of 200,000 nested brackets crashed lm-train (stack overflow
+// in nlohmann's recursive dump); 512 levels are read, 513 refused.
+TEST(json_nested_deeper_than_512_levels_is_refused_not_a_stack_overflow) {
+  nlohmann::json j;
+  auto nest = [](size_t n, const char* open, const char* close) {
+    std::string s;
+    for (size_t i = 0; i < n; i++) s += open;
+    for (size_t i = 0; i < n; i++) s += close;
+    return s;
+  };
+  CHECK_OK(ParseJsonText(std::string_view(nest(512, "[", "]")), &j));
+  CHECK(j.dump().size() == 1024);
+  Status deep = ParseJsonText(std::string_view(nest(513, "[", "]")), &j);
+  CHECK_EQ(deep.code(), Status::kInvalid);
+  CHECK(deep.message() == "not valid JSON for lm (nested deeper than 512 levels at offset 512)");
+  std::string objects = "{\"a\": " + nest(200000, "[", "]") + "}";
+  CHECK_EQ(ParseJsonText(std::string_view(objects), &j).code(), Status::kInvalid);
+  // Brackets inside strings (escaped quotes too) are not nesting.
+  std::string quoted = "[\"" + std::string(1000, '[') + "\\\"" + std::string(1000, '{') + "\"]";
+  CHECK_OK(ParseJsonText(std::string_view(quoted), &j));
 }
