@@ -10,7 +10,7 @@
 #                         last 10%, as bench/train-cpu.sh holds it out
 #   runs     torch        PyTorch with AdamW, bench/torch_ref_model.py (the anchor)
 #            adamw        lm-train --optimizer adamw: today's recipe, its final weights
-#            recipe       lm-train's default recipe, RUN/best
+#            recipe       lm-train with RECIPE_OPTS (the candidate recipe), RUN/best
 #
 # One 4096-token vocabulary trained on gutenberg/train serves both regimes.
 # The metric is bits per byte on the held-out text: lm-eval's on lm's
@@ -23,11 +23,16 @@
 #
 #   bench/recipe.sh               (after make; BIN=bin-x for another build)
 #
+#   SECONDS_PER_RUN=5 REPEATS=1 TEST_TOKENS=8192 CURVE_TOKENS=4096 OUT=/tmp/smoke \
+#     bench/recipe.sh                                               (a smoke run)
+#
 # Environment: BIN (bin), OUT (bench-recipe; reused: finished runs are kept),
 # SECONDS_PER_RUN (600), REPEATS (2), REGIMES (gutenberg shakespeare), RUNS
-# (torch adamw recipe), THREADS (2), CURVE_SECONDS (SECONDS_PER_RUN / 12),
-# CURVE_TOKENS (65536), LR (2e-3: the AdamW rate of torch and adamw),
-# RECIPE_OPTS (extra lm-train options of the recipe run), SHAPE (lm-train's
+# (torch adamw recipe), THREADS (2), CURVE_SECONDS (SECONDS_PER_RUN / 12, at
+# least 1), CURVE_TOKENS (65536), TEST_TOKENS (the final figures' tokens of the
+# held-out text; 0, the default: all of it), LR (2e-3: the AdamW rate of all three runs;
+# RECIPE_OPTS may give the recipe its own --lr), RECIPE_OPTS (lm-train options
+# of the recipe run; default "--optimizer muon --zero-init"), SHAPE (lm-train's
 # model options; default the shape below), MB (micro-batch, 16), DEVICE (cpu;
 # cuda runs lm's runs there, the anchor stays on the CPU: use RUNS="adamw
 # recipe" on a GPU), PYTHON (as in
@@ -44,13 +49,16 @@ REPEATS=${REPEATS:-2}
 REGIMES=${REGIMES:-gutenberg shakespeare}
 RUNS=${RUNS:-torch adamw recipe}
 THREADS=${THREADS:-2}
-CURVE_SECONDS=${CURVE_SECONDS:-$((SECONDS_PER_RUN / 12))}
+CURVE_SECONDS=${CURVE_SECONDS:-$((SECONDS_PER_RUN / 12 > 1 ? SECONDS_PER_RUN / 12 : 1))}
 CURVE_TOKENS=${CURVE_TOKENS:-65536}
+TEST_TOKENS=${TEST_TOKENS:-0}
+TEST_LIMIT=()
+[ "$TEST_TOKENS" -gt 0 ] && TEST_LIMIT=(--limit-tokens "$TEST_TOKENS")
 LR=${LR:-2e-3}
-RECIPE_OPTS=${RECIPE_OPTS:-}
+RECIPE_OPTS=${RECIPE_OPTS---optimizer muon --zero-init}
 G=../shared/corpora/gutenberg
 S=../shared/corpora/tinyshakespeare/input.txt
-[ -d "$G/train" ] && [ -s "$S" ] || { echo "recipe.sh: skipped: ../shared/corpora absent"; exit 0; }
+if [ ! -d "$G/train" ] || [ ! -s "$S" ]; then echo "recipe.sh: skipped: ../shared/corpora absent"; exit 0; fi
 for t in lm-tokenize lm-pack lm-train lm-eval; do
   [ -x "$BIN/$t" ] || { echo "recipe.sh: $BIN/$t missing (run make)" >&2; exit 1; }
 done
@@ -58,9 +66,14 @@ PYTHON=${PYTHON:-}
 if [ -z "$PYTHON" ]; then
   if /usr/bin/python3 -c 'import torch' 2>/dev/null; then PYTHON=/usr/bin/python3; else PYTHON=python3; fi
 fi
-"$PYTHON" -c 'import torch' 2>/dev/null ||
-  { echo "recipe.sh: PyTorch not found (scripts/install-deps.sh --bench installs python3-torch)" >&2; exit 1; }
-export PATH="$(cd "$BIN" && pwd):$PATH"
+HAVE_TORCH=1
+"$PYTHON" -c 'import torch' 2>/dev/null || HAVE_TORCH=
+if [ -z "$HAVE_TORCH" ] && [[ " $RUNS " == *" torch "* ]]; then
+  echo "recipe.sh: PyTorch not found (scripts/install-deps.sh --bench installs python3-torch)" >&2
+  exit 1
+fi
+BIN_ABS=$(cd "$BIN" && pwd)
+export PATH="$BIN_ABS:$PATH"
 mkdir -p "$OUT"
 D=$OUT/data
 
@@ -77,7 +90,9 @@ prepare() {
   local enc=(lm-tokenize encode --vocab "$D/tok.bpe")
   # gutenberg: Hamlet first, held out by --val-docs 1 (one document a book).
   "${enc[@]}" "$G/train/hobil-hamlet.txt" >"$D/g-sel.tok"
-  "${enc[@]}" $(ls "$G"/train/*.txt | grep -v hamlet) >"$D/g-train.tok"
+  local books=() f
+  for f in "$G"/train/*.txt; do [[ $f == *hamlet* ]] || books+=("$f"); done
+  "${enc[@]}" "${books[@]}" >"$D/g-train.tok"
   "${enc[@]}" "$G"/valid/*.txt >"$D/g-test.tok"
   cat "$D/g-sel.tok" "$D/g-train.tok" | lm-pack -q -o "$D/g-pack" --val-docs 1
   # shakespeare: bytes [0, 85%) train, [85%, 90%) validation, [90%, 100%) test.
@@ -107,15 +122,21 @@ lm_curve() {
 # run_lm KIND REGIME REPEAT DIR: lm-train, then the curve and the final figures.
 run_lm() {
   local kind=$1 reg=$2 rep=$3 dir=$4 p=${2:0:1} opts=()
-  if [ "$kind" = adamw ]; then opts=(--optimizer adamw --lr "$LR" --no-best); else read -ra opts <<<"$RECIPE_OPTS"; fi
-  lm-train --data "$D/$p-pack" --vocab "$D/tok.bpe" --out "$dir/run" "${SHAPE[@]}" --micro-batch $MB \
+  if [ "$kind" = adamw ]; then
+    opts=(--optimizer adamw --lr "$LR" --no-best)
+  else
+    read -ra opts <<<"$RECIPE_OPTS"
+    [[ " $RECIPE_OPTS " == *" --lr "* ]] || opts+=(--lr "$LR")
+  fi
+  lm-train --data "$D/$p-pack" --vocab "$D/tok.bpe" --out "$dir/run" "${SHAPE[@]}" --micro-batch "$MB" \
     --budget "${SECONDS_PER_RUN}s" --device "$DEVICE" --threads "$THREADS" --seed "$rep" --keep 0 \
     --ckpt-every "${CURVE_SECONDS}s" --val-every "${CURVE_SECONDS}s" --val-tokens 16k --log-every 60 \
     ${opts[@]+"${opts[@]}"} 2>"$dir/train.log"
   lm_curve "$dir/run" "$D/$p-test.tok" >"$dir/curve.txt"
   local final=latest
   [ "$kind" = recipe ] && [ -e "$dir/run/best" ] && final=best
-  lm-eval --ckpt "$dir/run/$final" --tokens "$D/$p-test.tok" --json -q --device "$DEVICE" -j "$THREADS" >"$dir/final.json"
+  lm-eval --ckpt "$dir/run/$final" --tokens "$D/$p-test.tok" ${TEST_LIMIT[@]+"${TEST_LIMIT[@]}"} --json -q \
+    --device "$DEVICE" -j "$THREADS" >"$dir/final.json"
 }
 
 # run_torch REGIME REPEAT DIR: the anchor, its curve and final figure in one JSON line.
@@ -123,8 +144,8 @@ run_torch() {
   local p=${1:0:1}
   "$PYTHON" bench/torch_ref_model.py quality --train "$D/$p-train.tok" --val "$D/$p-sel.tok" \
     --tok "$D/tok.bpe" --test "$D/$p-test.tok" --seconds "$SECONDS_PER_RUN" --vocab-size 4096 \
-    "${SHAPE[@]}" --micro-batch $MB --lr "$LR" --threads "$THREADS" --seed "$2" --val-tokens 16384 \
-    --curve-every "$CURVE_SECONDS" --curve-tokens "$CURVE_TOKENS" >"$3/torch.json"
+    "${SHAPE[@]}" --micro-batch "$MB" --lr "$LR" --threads "$THREADS" --seed "$2" --val-tokens 16384 \
+    --curve-every "$CURVE_SECONDS" --curve-tokens "$CURVE_TOKENS" --test-tokens "$TEST_TOKENS" >"$3/torch.json"
 }
 
 prepare
@@ -149,12 +170,14 @@ for rep in $(seq 1 "$REPEATS"); do
 done
 
 # The anchor's evaluation against lm-eval's, on one lm checkpoint.
-ck=$(ls -d "$OUT"/*-recipe-1/run/latest 2>/dev/null | head -1 || true)
-if [ -n "$ck" ]; then
+ck=
+for c in "$OUT"/*-recipe-1/run/latest; do [ -e "$c" ] && { ck=$c; break; }; done
+if [ -n "$ck" ] && [ -n "$HAVE_TORCH" ]; then
   p=$(basename "$(dirname "$(dirname "$ck")")" | cut -c1)
-  a=$(lm-eval --ckpt "$ck" --tokens "$D/$p-test.tok" --json -q --device cpu -j "$THREADS" | json bpb)
+  a=$(lm-eval --ckpt "$ck" --tokens "$D/$p-test.tok" ${TEST_LIMIT[@]+"${TEST_LIMIT[@]}"} --json -q \
+    --device cpu -j "$THREADS" | json bpb)
   b=$("$PYTHON" bench/torch_ref_model.py eval --ckpt "$ck" --val "$D/$p-sel.tok" --tok "$D/tok.bpe" \
-    --test "$D/$p-test.tok" --val-tokens 4096 --threads "$THREADS" | json test_bpb)
+    --test "$D/$p-test.tok" --test-tokens "$TEST_TOKENS" --val-tokens 4096 --threads "$THREADS" | json test_bpb)
   echo "cross-check on $ck: lm-eval $a bits/byte, the anchor's evaluation $b" | tee "$OUT/crosscheck.txt"
 fi
 "$PYTHON" bench/recipe_report.py "$OUT" | tee "$OUT/report.txt"

@@ -15,14 +15,15 @@ package is needed than Debian's python3-torch.
                              --seconds S [shape] --micro-batch B --lr X
       trains for S seconds (schedule on the clock) and prints the validation
       loss and bits per byte, measured as lm-train measures them
-      with --test test.tok [--curve-every S --curve-tokens N] also (bench/recipe.sh):
-      bits per byte on test.tok in lm-eval's windows (consecutive windows of
-      the context from its first token), the whole file at the end and its
-      first N tokens every S seconds of training (the clock stops meanwhile)
+      with --test test.tok [--test-tokens M --curve-every S --curve-tokens N]
+      also (bench/recipe.sh): bits per byte on test.tok in lm-eval's windows
+      (consecutive windows of the context from its first token), its first M
+      tokens (0: the whole file) at the end and its first N tokens every S
+      seconds of training (the clock stops meanwhile)
   torch_ref_model.py eval    --ckpt STEPDIR --val val.tok --tok tok.bpe [--val-tokens N]
       loads lm's model.safetensors into this model: the same bits per byte
       as lm-train reports is the cross-check that the two compute one model;
-      with --test test.tok, in lm-eval's windows as well
+      with --test test.tok [--test-tokens M], in lm-eval's windows as well
 
 Every command prints one JSON line on stdout.
 """
@@ -238,6 +239,7 @@ def main():
     sq.add_argument("--warmup", type=float, default=0.02)
     sq.add_argument("--val-tokens", type=int, default=1 << 30)
     sq.add_argument("--test")
+    sq.add_argument("--test-tokens", type=int, default=0)
     sq.add_argument("--curve-every", type=float, default=0)
     sq.add_argument("--curve-tokens", type=int, default=0)
     se = sub.add_parser("eval")
@@ -247,6 +249,7 @@ def main():
     se.add_argument("--val-tokens", type=int, default=1 << 30)
     se.add_argument("--threads", type=int, default=0)
     se.add_argument("--test")
+    se.add_argument("--test-tokens", type=int, default=0)
     a = ap.parse_args()
     if a.threads:
         torch.set_num_threads(a.threads)
@@ -265,7 +268,8 @@ def main():
         loss, bpb = evaluate(m, w, lens, 8)
         out = {"val_loss": loss, "val_bpb": bpb, "windows": len(w)}
         if a.test:
-            out["test_bpb"] = evaluate_lm_eval(m, eval_windows(read_token_stream(a.test), c["context"], 0), lens)
+            out["test_bpb"] = evaluate_lm_eval(m, eval_windows(read_token_stream(a.test), c["context"], a.test_tokens),
+                                               lens)
         print(json.dumps(out))
         return
 
@@ -342,7 +346,7 @@ def main():
         if a.curve_every > 0:
             curve.append({"elapsed": train_s, "tokens": steps * B * T,
                           "bpb": evaluate_lm_eval(m, eval_windows(test, T, a.curve_tokens), lens)})
-        out["test_bpb"] = evaluate_lm_eval(m, eval_windows(test, T, 0), lens)
+        out["test_bpb"] = evaluate_lm_eval(m, eval_windows(test, T, a.test_tokens), lens)
         out["curve"] = curve
     print(json.dumps(out))
 
