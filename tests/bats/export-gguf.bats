@@ -4,6 +4,7 @@
 # tool's refusals (usage, damaged or partial checkpoints, vocabularies that
 # llama.cpp cannot pre-tokenize alike).
 
+bats_require_minimum_version 1.5.0
 load export_helpers
 
 GG="$BATS_TEST_DIRNAME/../python/ggufspec.py"
