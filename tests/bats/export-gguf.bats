@@ -152,3 +152,23 @@ PY
   [ "$status" -eq 0 ]
   [[ "$output" == *"ok: gguf.Keys names every key"*"F16"*"Q8_0"* ]]
 }
+
+@test "export: llama.cpp runs the files as lm runs the checkpoint (dev check)" {
+  PY=$(py_with llama_cpp numpy)
+  [ -n "$PY" ] || skip "llama-cpp-python is not installed (pip builds it from source; set LM_TEST_PYTHON)"
+  # Held-out text with words and characters the training corpus lacks.
+  spec_text held.txt
+  run "$PY" "$BATS_TEST_DIRNAME/../python/export_llamacpp_check.py" --bin "$(dirname "$(command -v lm-export)")" \
+    --ckpt "$R1" --text held.txt --work w -n 24 --threads 1
+  echo "$output"
+  [ "$status" -eq 0 ]
+  [[ "$output" != *FAIL* ]]
+  for t in f32 f16 bf16 q8_0; do
+    [[ "$output" == *"| $t | "* ]]
+  done
+  run "$PY" "$BATS_TEST_DIRNAME/../python/export_llamacpp_check.py" --bin "$(dirname "$(command -v lm-export)")" \
+    --ckpt "$R2" --text held.txt --work w2 -n 24 --threads 1 --types f32,q8_0
+  echo "$output"
+  [ "$status" -eq 0 ]
+  [[ "$output" == *"| q8_0 | "* ]]
+}
