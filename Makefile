@@ -4,7 +4,7 @@
 # Layout: common/<lib>/*.cpp -> $(BUILD)/lib<lib>.a, with common/<lib>/lib.mk
 # naming its link dependencies (LIB_<lib>_DEPS, itself first, then what it
 # needs, in an order the linker can follow: a library before those it uses,
-# with no --start-group, so that a dependency cycle fails to link).
+# with no linker group around them, so that a dependency cycle fails to link).
 # tools/<t>/*.cpp -> bin/lm-<t>, with tools/<t>/tool.mk naming TOOL_<t>_LIBS.
 # Unit tests tests/unit/<lib>/*_test.cpp link LIB_<lib>_DEPS. BUILD= and BIN=
 # let several builds share a tree.

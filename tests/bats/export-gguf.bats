@@ -4,6 +4,7 @@
 # tool's refusals (usage, damaged or partial checkpoints, vocabularies that
 # llama.cpp cannot pre-tokenize alike).
 
+bats_require_minimum_version 1.5.0
 load export_helpers
 
 GG="$BATS_TEST_DIRNAME/../python/ggufspec.py"
@@ -135,11 +136,39 @@ PY
   [ "$status" -eq 0 ]
 }
 
-@test "export: the gguf package reads the file alike (dev check; skipped without it)" {
-  python3 -c 'import gguf' 2>/dev/null || skip "the gguf Python package is not installed"
-  lm-export --ckpt "$R1" --gguf m.gguf --type q8_0 -q
-  run python3 "$GG" gguf-package m.gguf
+@test "export: the gguf package reads the files alike, by its own llama tables (dev check)" {
+  PY=$(py_with gguf numpy)
+  [ -n "$PY" ] || skip "the gguf Python package is not installed (set LM_TEST_PYTHON to a python3 that has it)"
+  for t in f32 f16 bf16 q8_0; do
+    lm-export --ckpt "$R1" --gguf m-$t.gguf --type $t -q
+    run "$PY" "$GG" gguf-package m-$t.gguf "$R1/latest"
+    echo "$output"
+    [ "$status" -eq 0 ]
+    [[ "$output" == "ok: the gguf package reads"*"ok: gguf.Keys names every key"* ]]
+  done
+  lm-export --ckpt "$R2" --gguf r2.gguf --type q8_0 -q
+  run "$PY" "$GG" gguf-package r2.gguf "$R2/latest"
   echo "$output"
   [ "$status" -eq 0 ]
-  [[ "$output" == "ok: the gguf package reads"* ]]
+  [[ "$output" == *"ok: gguf.Keys names every key"*"F16"*"Q8_0"* ]]
+}
+
+@test "export: llama.cpp runs the files as lm runs the checkpoint (dev check)" {
+  PY=$(py_with llama_cpp numpy)
+  [ -n "$PY" ] || skip "llama-cpp-python is not installed (pip builds it from source; set LM_TEST_PYTHON)"
+  # Held-out text with words and characters the training corpus lacks.
+  spec_text held.txt
+  run "$PY" "$BATS_TEST_DIRNAME/../python/export_llamacpp_check.py" --bin "$(dirname "$(command -v lm-export)")" \
+    --ckpt "$R1" --text held.txt --work w -n 24 --threads 1
+  echo "$output"
+  [ "$status" -eq 0 ]
+  [[ "$output" != *FAIL* ]]
+  for t in f32 f16 bf16 q8_0; do
+    [[ "$output" == *"| $t | "* ]]
+  done
+  run "$PY" "$BATS_TEST_DIRNAME/../python/export_llamacpp_check.py" --bin "$(dirname "$(command -v lm-export)")" \
+    --ckpt "$R2" --text held.txt --work w2 -n 24 --threads 1 --types f32,q8_0
+  echo "$output"
+  [ "$status" -eq 0 ]
+  [[ "$output" == *"| q8_0 | "* ]]
 }

@@ -3,6 +3,7 @@
 # the files it holds (and those it does not), the weights as F32 or BF16,
 # the model card's figures, and how an existing directory is treated.
 
+bats_require_minimum_version 1.5.0
 load export_helpers
 
 setup_file() {

@@ -16,13 +16,20 @@ export_setup_file() {
     --untied 2>/dev/null
 }
 
-# hf_python: a python3 with transformers and torch ($LM_TEST_PYTHON first), or nothing.
-hf_python() {
-  local p
+# py_with MODULE...: a python3 that imports every MODULE ($LM_TEST_PYTHON
+# first, then python3 on the PATH, then /usr/bin/python3), or nothing.
+py_with() {
+  local p mods
+  mods=$(IFS=,; echo "$*")
   for p in ${LM_TEST_PYTHON:-} python3 /usr/bin/python3; do
-    if command -v "$p" >/dev/null && "$p" -c 'import transformers, torch' 2>/dev/null; then
+    if command -v "$p" >/dev/null && "$p" -c "import $mods" 2>/dev/null; then
       echo "$p"
       return
     fi
   done
+}
+
+# hf_python: a python3 with transformers and torch, or nothing.
+hf_python() {
+  py_with transformers torch
 }

@@ -32,7 +32,7 @@ FUZZ_trainer_state_LIBS := $(LIB_model_DEPS)
 FUZZ_vocab_LIBS := $(LIB_text_DEPS)
 
 # Prerequisites are spelled out: this file is read before libs_of is defined.
-# Libraries link in their LIB_x_DEPS order, with no --start-group (as the
+# Libraries link in their LIB_x_DEPS order, with no linker group (as the
 # Makefile links).
 fuzz_objs = $(BUILD)/tests/fuzz/$(1)_fuzz.o $(patsubst %.cpp,$(BUILD)/%.o,$(FUZZ_$(1)_SRCS))
 fuzz_libs = $(foreach l,$(FUZZ_$(1)_LIBS),$(BUILD)/lib$(l).a)

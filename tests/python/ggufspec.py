@@ -8,7 +8,9 @@ lmspec.py for the checkpoint's own files.
   ggufspec.py dump FILE                  header, keys and tensors
   ggufspec.py check FILE STEP_DIR TYPE   every key, type, shape and tensor byte
                                          (TYPE: f32, f16, bf16 or q8_0)
-  ggufspec.py gguf-package FILE          the same file read by the gguf package
+  ggufspec.py gguf-package FILE [STEP_DIR]
+                                         the same file read by the gguf package;
+                                         with STEP_DIR, checked by its tables
                                          (a dev check; "SKIP" without it)
 
 Errors: a line "ggufspec: ..." on stderr and exit status 1.
@@ -326,9 +328,16 @@ def check(path, step_dir, typ):
         len(kv), len(g["tensors"]), typ, n_tokens, n_merges, PRE[pattern]))
 
 
-def gguf_package(path):
+def gguf_package(path, step_dir=None):
+    """The file as the gguf package (llama.cpp's gguf-py) reads it: the same
+    keys, tensors and bytes as read_gguf. With step_dir, also by the
+    package's own tables: every key one of gguf.Keys, every tensor name one
+    of its llama architecture's (all those a llama model needs present), and
+    each tensor, dequantized by gguf.quants, the checkpoint's values (q and k
+    permuted as convert_hf_to_gguf.py does) within the type's rounding."""
     try:
         import gguf
+        import numpy as np
     except ImportError:
         print("SKIP gguf package not installed")
         return
@@ -349,6 +358,59 @@ def gguf_package(path):
         else:
             need(list(f.contents()) == list(val[1]), "gguf package: %s" % k)
     print("ok: the gguf package reads %d keys and %d tensors alike" % (len(mine["kv"]), len(names)))
+    if step_dir is None:
+        return
+    arch = gguf.MODEL_ARCH_NAMES[gguf.MODEL_ARCH.LLAMA]
+    cfg = json.load(open(os.path.join(step_dir, "config.json")))
+    L, H, K = cfg["num_hidden_layers"], cfg["num_attention_heads"], cfg["num_key_value_heads"]
+    need(r.fields["general.architecture"].contents() == arch, "gguf package: general.architecture")
+    keys = set()
+    for group in vars(gguf.Keys).values():
+        for v in vars(group).values() if isinstance(group, type) else ():
+            if isinstance(v, str):
+                keys.add(v.replace("{arch}", arch))
+    unknown = sorted(set(r.fields) - keys - {"GGUF.version", "GGUF.tensor_count", "GGUF.kv_count"})
+    need(not unknown, "gguf package: keys that are no gguf.Keys: %s" % unknown)
+    M = gguf.MODEL_TENSOR
+    known = {}
+    for t in gguf.MODEL_TENSORS[gguf.MODEL_ARCH.LLAMA]:
+        pat = gguf.TENSOR_NAMES[t]
+        for i in range(L) if "{bid}" in pat else [None]:
+            known[pat.format(bid=i) + ".weight"] = t
+    need(set(names) <= set(known), "gguf package: not llama tensors: %s" % sorted(set(names) - set(known)))
+    required = {M.TOKEN_EMBD, M.OUTPUT_NORM, M.ATTN_NORM, M.ATTN_Q, M.ATTN_K, M.ATTN_V, M.ATTN_OUT, M.FFN_NORM,
+                M.FFN_GATE, M.FFN_UP, M.FFN_DOWN}
+    if not cfg["tie_word_embeddings"]:
+        required.add(M.OUTPUT)
+    missing = sorted(n for n, t in known.items() if t in required and n not in names)
+    need(not missing, "gguf package: a llama model needs %s" % missing)
+    _, st, _ = lmspec.read_safetensors(os.path.join(step_dir, "model.safetensors"))
+    by_name = {llama_name(hf): (shape, raw) for hf, _, shape, raw in st}
+    Q = gguf.GGMLQuantizationType
+    worst = {}
+    for t in r.tensors:
+        shape, raw = by_name[t.name]
+        w = np.frombuffer(raw, dtype="<f4").reshape(shape)
+        if ".attn_q." in t.name or ".attn_k." in t.name:
+            n_head = H if ".attn_q." in t.name else K
+            w = w.reshape(n_head, 2, w.shape[0] // n_head // 2, *w.shape[1:]).swapaxes(1, 2).reshape(w.shape)
+        got = np.asarray(gguf.quants.dequantize(t.data, t.tensor_type), dtype=np.float32).reshape(shape)
+        qt = Q(int(t.tensor_type))
+        if qt == Q.F32:
+            bound = np.zeros_like(w)
+        elif qt == Q.F16:  # the nearest half: within half a step of 2^-10 relative (2^-24 below normal)
+            bound = np.maximum(np.abs(w) * 2.0 ** -11, 2.0 ** -25)
+        elif qt == Q.BF16:
+            bound = np.abs(w) * 2.0 ** -8
+        else:  # Q8_0: half a step of max|block|/127, with that scale rounded to F16
+            blocks = np.abs(w).reshape(-1, 32).max(axis=1) / 127
+            bound = np.repeat(blocks * (0.5 + 127 * 2.0 ** -11) * 1.0001, 32).reshape(w.shape)
+        err = np.abs(got - w)
+        need(bool((err <= bound).all()), "gguf package: %s dequantized (%s) is off the checkpoint's by %g" % (
+            t.name, qt.name, float(err.max())))
+        worst[qt.name] = max(worst.get(qt.name, 0.0), float(err.max()))
+    print("ok: gguf.Keys names every key, llama's tensor map every tensor; dequantized, the checkpoint's "
+          "values (largest difference %s)" % ", ".join("%s %.2g" % kv for kv in sorted(worst.items())))
 
 
 def main(argv):
@@ -362,7 +424,7 @@ def main(argv):
     elif argv[1] == "check":
         check(argv[2], argv[3], argv[4])
     elif argv[1] == "gguf-package":
-        gguf_package(argv[2])
+        gguf_package(argv[2], argv[3] if len(argv) > 3 else None)
     else:
         raise SystemExit("ggufspec: unknown command " + argv[1])
 
