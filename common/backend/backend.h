@@ -14,6 +14,7 @@
 #include <memory>
 #include <string>
 
+#include "backend/comm.h"
 #include "model/config.h"
 #include "model/params.h"
 #include "util/status.h"
@@ -36,6 +37,12 @@ struct BackendOptions {
   bool training = true;    // allocate gradients, optimizer state, saved activations
   bool recompute = false;  // CUDA: recompute activations in backward to save memory
   int device_index = 0;    // CUDA device
+  // Data parallelism (backend/comm.h): null or one rank for one process. With
+  // more, the optimizer is sharded as MakeParamShards(layout, comm->size())
+  // says (model/shards.h): the optimizer state calls below hold this rank's
+  // shard only, and OptimizerStep works across the ranks. comm->on_device()
+  // must match the backend (host memory for cpu); it outlives the backend.
+  Comm* comm = nullptr;
 };
 
 class Backend {
@@ -53,8 +60,10 @@ class Backend {
   // Master weights, layout.total floats.
   virtual Status SetParams(const float* host) = 0;
   virtual Status GetParams(float* host) = 0;
-  // AdamW first and second moments (layout.total floats each) and the number of
-  // optimizer steps taken (for bias correction).
+  // AdamW first and second moments of this rank's shard (layout.total floats
+  // each in one process; shards.count(rank) with several ranks, the moments
+  // of [shards.lo(rank), shards.hi(rank))) and the number of optimizer steps
+  // taken (for bias correction).
   virtual Status SetOptimizerState(const float* m, const float* v, int64_t step) = 0;
   virtual Status GetOptimizerState(float* m, float* v, int64_t* step) = 0;
 
@@ -67,9 +76,21 @@ class Backend {
                                  float grad_scale, float* loss) = 0;
   // Clips by global norm and applies AdamW with opt.lr. *grad_norm is the norm
   // before clipping. When any gradient is NaN or Inf, leaves parameters and
-  // moments untouched, sets *skipped, and returns OK.
+  // moments untouched, sets *skipped, and returns OK. With several ranks, a
+  // collective: it first sums the gradients over the ranks onto each shard's
+  // owner (the trainer's grad_scale makes the sum the global mean), takes the
+  // norm over all ranks, steps this rank's shard, then sends every shard's new
+  // weights to all; every rank gets the same *grad_norm and *skipped.
   virtual Status OptimizerStep(const AdamWConfig& opt, float* grad_norm, bool* skipped) = 0;
-  // Copies the gradient buffer to host (layout.total floats): for tests.
+  // With several ranks: the next ForwardBackward is the step's last, so its
+  // backward pass may start the reduction of OptimizerStep for each layer as
+  // soon as that layer's gradients are complete (CUDA: on the collectives'
+  // stream, overlapped with the rest of the pass). Optional: without it, or
+  // on the CPU, OptimizerStep reduces everything.
+  virtual void ReduceDuringNextBackward() {}
+  // Copies the gradient buffer to host (layout.total floats): for tests. This
+  // rank's own, before OptimizerStep's reduction (after it, undefined outside
+  // this rank's shard).
   virtual Status GetGrads(float* host) = 0;
 
   // Forward only: losses[b*T+t] = -log p(targets[b,t] | inputs[b,0..t]) in nats,

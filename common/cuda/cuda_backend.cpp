@@ -19,6 +19,13 @@
 // then the head's two backward products, so that all B*T*V logits never exist
 // at once. With recompute, only each layer's input x
 // is kept; the backward pass reruns the layer's forward first.
+//
+// Data parallelism (BackendOptions::comm, NCCL): the moments cover this
+// rank's shard only (model/shards.h); OptimizerStep sums the gradients onto
+// their owners, steps the shard and gathers the weights. In the last
+// micro-step's backward pass (ReduceDuringNextBackward) each bucket (the
+// final norm and head, each layer, the embedding) is reduced on the
+// collectives' stream as soon as its gradients are complete.
 #ifdef LM_HAVE_CUDA
 #include <cuda_runtime_api.h>
 
@@ -33,6 +40,7 @@
 #include "cuda/cuda_backend.h"
 #include "cuda/kernels.h"
 #include "cuda/matmul.h"
+#include "model/shards.h"
 
 namespace lm {
 namespace cuda {
@@ -106,6 +114,9 @@ class CudaBackend : public Backend {
           std::string("no CUDA GPU visible (") +
           (e != cudaSuccess ? cudaGetErrorString(e) : "no devices") +
           "); use --device cpu, or check the NVIDIA driver and CUDA_VISIBLE_DEVICES");
+    // A scheduler that gives each rank one GPU (CUDA_VISIBLE_DEVICES) leaves
+    // it device 0, whatever its local rank.
+    if (device >= count && count == 1) device = 0;
     if (device < 0 || device >= count)
       return Status::Invalid("CUDA device " + std::to_string(device) + " does not exist (" +
                              std::to_string(count) + " visible)");
@@ -143,6 +154,7 @@ class CudaBackend : public Backend {
 
     layout_ = MakeParamLayout(cfg_);
     LM_RETURN_IF_ERROR(FindOffsets());
+    LM_RETURN_IF_ERROR(StartShards(opt.comm));
     const int64_t N = (int64_t)B_ * T_;
     const int64_t C = cfg_.dim, F = cfg_.ffn_dim, H = cfg_.n_heads;
     const int64_t Q = C + 2 * (int64_t)cfg_.kv_dim(), Vp = cfg_.padded_vocab;
@@ -154,11 +166,12 @@ class CudaBackend : public Backend {
     LM_CUDA_RETURN(cudaMemsetAsync(p16_, 0, P * sizeof(bf16), s_));
     if (training_) {
       LM_RETURN_IF_ERROR(Alloc(&grad_, P, "gradients"));
-      LM_RETURN_IF_ERROR(Alloc(&m_, P, "AdamW m"));
-      LM_RETURN_IF_ERROR(Alloc(&v_, P, "AdamW v"));
+      const size_t S = hi_ - lo_;  // this rank's shard of the optimizer
+      LM_RETURN_IF_ERROR(Alloc(&m_, S, "AdamW m"));
+      LM_RETURN_IF_ERROR(Alloc(&v_, S, "AdamW v"));
       LM_CUDA_RETURN(cudaMemsetAsync(grad_, 0, P * sizeof(float), s_));
-      LM_CUDA_RETURN(cudaMemsetAsync(m_, 0, P * sizeof(float), s_));
-      LM_CUDA_RETURN(cudaMemsetAsync(v_, 0, P * sizeof(float), s_));
+      LM_CUDA_RETURN(cudaMemsetAsync(m_, 0, S * sizeof(float), s_));
+      LM_CUDA_RETURN(cudaMemsetAsync(v_, 0, S * sizeof(float), s_));
       LM_RETURN_IF_ERROR(Alloc(&sumsq_, 1, "norm accumulator"));
     }
     // Residual streams: every layer's input when training (the backward pass
@@ -203,9 +216,11 @@ class CudaBackend : public Backend {
     LM_RETURN_IF_ERROR(Alloc(&rope_, table.size(), "rope table"));
     LM_CUDA_RETURN(cudaMemcpyAsync(rope_, table.data(), table.size() * sizeof(float),
                                    cudaMemcpyHostToDevice, s_));
-    // Runs of adjacent tensors with the same decay flag: one AdamW launch each.
+    // Runs of adjacent tensors of this rank's shard with the same decay flag:
+    // one AdamW launch each.
     runs_.clear();
     for (const TensorInfo& t : layout_.tensors) {
+      if (t.offset < lo_ || t.offset >= hi_) continue;
       if (!runs_.empty() && runs_.back().decay == t.decay &&
           runs_.back().offset + runs_.back().count == t.offset)
         runs_.back().count += t.numel;
@@ -235,7 +250,7 @@ class CudaBackend : public Backend {
   Status SetOptimizerState(const float* m, const float* v, int64_t step) override {
     LM_RETURN_IF_ERROR(Trainable());
     if (step < 0) return Status::Invalid("cuda backend: negative optimizer step");
-    const size_t bytes = layout_.total * sizeof(float);
+    const size_t bytes = (hi_ - lo_) * sizeof(float);
     LM_CUDA_RETURN(cudaMemcpyAsync(m_, m, bytes, cudaMemcpyHostToDevice, s_));
     LM_CUDA_RETURN(cudaMemcpyAsync(v_, v, bytes, cudaMemcpyHostToDevice, s_));
     LM_CUDA_RETURN(cudaStreamSynchronize(s_));
@@ -244,7 +259,7 @@ class CudaBackend : public Backend {
   }
   Status GetOptimizerState(float* m, float* v, int64_t* step) override {
     LM_RETURN_IF_ERROR(Trainable());
-    const size_t bytes = layout_.total * sizeof(float);
+    const size_t bytes = (hi_ - lo_) * sizeof(float);
     LM_CUDA_RETURN(cudaMemcpyAsync(m, m_, bytes, cudaMemcpyDeviceToHost, s_));
     LM_CUDA_RETURN(cudaMemcpyAsync(v, v_, bytes, cudaMemcpyDeviceToHost, s_));
     LM_CUDA_RETURN(cudaStreamSynchronize(s_));
@@ -255,8 +270,11 @@ class CudaBackend : public Backend {
   Status ZeroGrad() override {
     LM_RETURN_IF_ERROR(Trainable());
     LM_CUDA_RETURN(cudaMemsetAsync(grad_, 0, layout_.total * sizeof(float), s_));
+    reduced_.assign(buckets_.size(), false);
+    reduce_in_backward_ = false;
     return Status::OK();
   }
+  void ReduceDuringNextBackward() override { reduce_in_backward_ = comm_ != nullptr; }
 
   Status ForwardBackward(const int32_t* inputs, const int32_t* targets, int B, int T,
                          float grad_scale, float* loss) override {
@@ -268,6 +286,7 @@ class CudaBackend : public Backend {
     LM_RETURN_IF_ERROR(Forward(B, T, /*save=*/true));
     const float dloss = count ? (float)((double)grad_scale / (double)count) : 0.f;
     LM_RETURN_IF_ERROR(HeadAndLoss(B, T, count ? dloss : 0.f, /*backward=*/count > 0));
+    if (count) LM_RETURN_IF_ERROR(ReduceBucket(buckets_.size() - 1));  // final norm, head
     if (count) LM_RETURN_IF_ERROR(Backward(B, T));
     std::vector<float> l(N);
     LM_CUDA_RETURN(
@@ -281,8 +300,13 @@ class CudaBackend : public Backend {
 
   Status OptimizerStep(const AdamWConfig& opt, float* grad_norm, bool* skipped) override {
     LM_RETURN_IF_ERROR(Trainable());
+    LM_RETURN_IF_ERROR(ReduceRest());
     LM_CUDA_RETURN(cudaMemsetAsync(sumsq_, 0, sizeof(double), s_));
-    LM_RETURN_IF_ERROR(sum_squares(grad_, (int64_t)layout_.total, sumsq_, s_));
+    LM_RETURN_IF_ERROR(sum_squares(grad_ + lo_, (int64_t)(hi_ - lo_), sumsq_, s_));
+    if (comm_) {  // the norm's square over every rank's shard
+      LM_RETURN_IF_ERROR(comm_->SumDoubles(sumsq_, 1, s_));
+      LM_RETURN_IF_ERROR(comm_->Join(s_));
+    }
     double ss = 0;
     LM_CUDA_RETURN(cudaMemcpyAsync(&ss, sumsq_, sizeof(double), cudaMemcpyDeviceToHost, s_));
     LM_CUDA_RETURN(cudaStreamSynchronize(s_));
@@ -298,9 +322,14 @@ class CudaBackend : public Backend {
     step_++;
     for (const Run& r : runs_) {
       LM_RETURN_IF_ERROR(adamw_update(p32_ + r.offset, p16_ + r.offset, grad_ + r.offset,
-                                      m_ + r.offset, v_ + r.offset, (int64_t)r.count, opt.lr,
-                                      opt.beta1, opt.beta2, opt.eps,
+                                      m_ + (r.offset - lo_), v_ + (r.offset - lo_),
+                                      (int64_t)r.count, opt.lr, opt.beta1, opt.beta2, opt.eps,
                                       r.decay ? opt.weight_decay : 0.0f, step_, scale, s_));
+    }
+    if (comm_) {  // every shard's new weights to every rank, then their bf16 copy
+      LM_RETURN_IF_ERROR(comm_->GatherFromOwners(p32_, 0, layout_.total, shards_, s_));
+      LM_RETURN_IF_ERROR(comm_->Join(s_));
+      LM_RETURN_IF_ERROR(f32_to_bf16(p32_, p16_, (int64_t)layout_.total, s_));
     }
     LM_CUDA_RETURN(cudaStreamSynchronize(s_));
     if (ProfileOn() && !profile_warm_) {  // the first step loads modules and plans
@@ -643,8 +672,50 @@ class CudaBackend : public Backend {
       LM_RETURN_IF_ERROR(mm_->LinearBackData(dwide_, p16_ + w.qkv, N, C, Q, dxn_, OutType::kF32));
       LM_RETURN_IF_ERROR(
           rmsnorm_backward(dres_, grad_ + w.ln1, dxn_, x_in, p32_ + w.ln1, a.rstd1, N, (int)C, s_));
+      LM_RETURN_IF_ERROR(ReduceBucket((size_t)l + 1));  // layer l is complete
     }
-    return embedding_backward(grad_ + embed_, dres_, tok_, N, cfg_.dim, s_);
+    LM_RETURN_IF_ERROR(embedding_backward(grad_ + embed_, dres_, tok_, N, cfg_.dim, s_));
+    return ReduceBucket(0);
+  }
+
+  // --- data parallelism ---------------------------------------------------------
+  // This rank's shard, and the buckets of the overlapped reduction in layout
+  // order: the embedding, each layer, the final norm with the head.
+  Status StartShards(Comm* comm) {
+    comm_ = comm && comm->size() > 1 ? comm : nullptr;
+    if (comm_ && !comm_->on_device())
+      return Status::Invalid("cuda backend: the collectives work on host memory (NCCL needed)");
+    shards_ = MakeParamShards(layout_, comm_ ? comm_->size() : 1);
+    lo_ = shards_.lo(comm_ ? comm_->rank() : 0);
+    hi_ = shards_.hi(comm_ ? comm_->rank() : 0);
+    buckets_.clear();
+    size_t at = 0;
+    for (const LayerOffsets& o : layers_) {
+      buckets_.push_back({at, o.ln1});
+      at = o.ln1;
+    }
+    buckets_.push_back({at, normf_});
+    buckets_.push_back({normf_, layout_.total});
+    reduced_.assign(buckets_.size(), false);
+    return Status::OK();
+  }
+  // Bucket i, once complete in the last micro-step, to its owners.
+  Status ReduceBucket(size_t i) {
+    if (!reduce_in_backward_ || reduced_[i]) return Status::OK();
+    reduced_[i] = true;
+    return comm_->ReduceToOwners(grad_, buckets_[i].first, buckets_[i].second, shards_, s_);
+  }
+  // What the backward pass did not reduce, then the stream waits for it all.
+  Status ReduceRest() {
+    if (!comm_) return Status::OK();
+    reduce_in_backward_ = false;
+    for (size_t i = 0; i < buckets_.size(); i++) {
+      if (reduced_[i]) continue;
+      reduced_[i] = true;
+      LM_RETURN_IF_ERROR(
+          comm_->ReduceToOwners(grad_, buckets_[i].first, buckets_[i].second, shards_, s_));
+    }
+    return comm_->Join(s_);
   }
 
   std::string name_ = "no device";
@@ -662,6 +733,12 @@ class CudaBackend : public Backend {
   size_t embed_ = 0, normf_ = 0, head_ = 0;
   std::vector<LayerOffsets> layers_;
   std::vector<Run> runs_;
+  Comm* comm_ = nullptr;  // several ranks only
+  ParamShards shards_;
+  size_t lo_ = 0, hi_ = 0;  // this rank's shard (m_, v_ hold it)
+  std::vector<std::pair<size_t, size_t>> buckets_;
+  std::vector<bool> reduced_;
+  bool reduce_in_backward_ = false;
 
   float* p32_ = nullptr;
   bf16* p16_ = nullptr;

@@ -16,7 +16,9 @@ bool HaveCudaBackend();
 
 // "cpu", "cuda" or "auto" (cuda when built with it and a GPU is present, else
 // cpu). Asking for cuda where it is not built, or where no GPU is usable, is
-// an error that says why; an unknown name is a usage error.
-Status MakeBackend(const std::string& device, std::unique_ptr<Backend>* out);
+// an error that says why; an unknown name is a usage error. *chosen (when
+// given) gets the one made: "cpu" or "cuda".
+Status MakeBackend(const std::string& device, std::unique_ptr<Backend>* out,
+                   std::string* chosen = nullptr);
 
 }  // namespace lm
