@@ -875,9 +875,28 @@ Status Trainer::WriteRun(const std::vector<float>& m, const std::vector<float>& 
 // ---------------------------------------------------------------------------
 // Metrics
 
+// A line that cannot be written (a full disk) is cut back out, so the file
+// never holds a torn line, and kept with the ones after it until there is
+// room: the run goes on with a warning. Past 64 MiB held back it stops.
 Status Trainer::AppendMetrics(const std::string& line) {
   if (metrics_fd_ < 0) return Status::OK();
-  return WriteAll(metrics_fd_, line.data(), line.size(), JoinPath(opt_.out_dir, "metrics.jsonl"));
+  const std::string path = JoinPath(opt_.out_dir, "metrics.jsonl");
+  metrics_pending_ += line;
+  const off_t size = lseek(metrics_fd_, 0, SEEK_END);
+  Status s = WriteAll(metrics_fd_, metrics_pending_.data(), metrics_pending_.size(), path);
+  if (s.ok()) {
+    if (metrics_held_) LogInfo("%s: the lines held back are written", path.c_str());
+    metrics_pending_.clear();
+    metrics_held_ = false;
+    return s;
+  }
+  if (size >= 0 && ftruncate(metrics_fd_, size) != 0) return s;
+  if (metrics_pending_.size() > (64u << 20)) return s;
+  if (!metrics_held_)
+    LogWarn("%s; training goes on, its lines are held back until they can be written",
+            s.ToString().c_str());
+  metrics_held_ = true;
+  return Status::OK();
 }
 
 namespace {

@@ -273,6 +273,8 @@ class Trainer {
   std::vector<int32_t> token_bytes_;
   std::vector<uint32_t> val_buf_;
   int metrics_fd_ = -1;
+  std::string metrics_pending_;  // lines not yet written (a full disk)
+  bool metrics_held_ = false;
   std::function<int()> interrupt_;
 };
 
