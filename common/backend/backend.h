@@ -37,11 +37,12 @@ struct BackendOptions {
   bool training = true;    // allocate gradients, optimizer state, saved activations
   bool recompute = false;  // CUDA: recompute activations in backward to save memory
   int device_index = 0;    // CUDA device
-  // Data parallelism (backend/comm.h): null or one rank for one process. With
-  // more, the optimizer is sharded as MakeParamShards(layout, comm->size())
-  // says (model/shards.h): the optimizer state calls below hold this rank's
-  // shard only, and OptimizerStep works across the ranks. comm->on_device()
-  // must match the backend (host memory for cpu); it outlives the backend.
+  // Data parallelism (backend/comm.h): null for one process. With a comm
+  // (of any size; one rank under mpirun -np 1 runs the same collectives),
+  // the optimizer is sharded as MakeParamShards(layout, comm->size()) says
+  // (model/shards.h): the optimizer state calls below hold this rank's shard
+  // only, and OptimizerStep works across the ranks. comm->on_device() must
+  // match the backend (host memory for cpu); it outlives the backend.
   Comm* comm = nullptr;
 };
 

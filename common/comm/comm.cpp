@@ -63,7 +63,7 @@ bool HaveNccl() {
 }
 
 Status StartHostComm(LaunchInfo* launch, const CommOptions& opt, std::unique_ptr<Comm>* out) {
-  if (launch->size <= 1 || launch->launcher == "env") {
+  if (launch->launcher != "mpi") {
     *out = std::make_unique<NoComm>();
     return Status::OK();
   }

@@ -44,9 +44,10 @@ struct CommOptions {
 bool HaveMpi();
 bool HaveNccl();
 
-// The host collectives for `launch`: none for one rank; MPI (initialised
-// here, finalised with the object) for an MPI launch. An "env" launch of
-// several ranks has none (it is NCCL's: StartNccl with no bootstrap). Errors
+// The host collectives for `launch`: none without a launcher; MPI
+// (initialised here, finalised with the object) for an MPI launch, even of
+// one rank. An "env" launch has none (it is NCCL's: StartNccl with no
+// bootstrap). Errors
 // say what to install or how to launch. `launch` gets local_rank/local_size
 // from MPI when the launcher's variables lack them.
 Status StartHostComm(LaunchInfo* launch, const CommOptions& opt, std::unique_ptr<Comm>* out);

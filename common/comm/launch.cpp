@@ -51,7 +51,9 @@ Status DetectLaunch(LaunchInfo* out) {
     if (!has_rank)
       return Status::Usage(std::string("environment: ") + s.size + " is set but " + s.rank +
                            " is not");
-    out->launcher = size > 1 ? s.launcher : "none";
+    // mpirun -np 1 is still MPI (the collectives run, over one rank);
+    // RANK/WORLD_SIZE of one is a plain process.
+    out->launcher = size > 1 || std::string(s.launcher) == "mpi" ? s.launcher : "none";
     out->rank = rank;
     out->size = size;
     out->source = std::string(s.rank) + "/" + s.size;

@@ -175,7 +175,7 @@ class CpuBackend : public Backend {
   // several ranks; else its shard, and the comm is kept for OptimizerStep.
   Status StartShards(Comm* comm) {
     const ParamLayout& layout = model_.layout();
-    comm_ = comm && comm->size() > 1 ? comm : nullptr;
+    comm_ = comm;
     if (comm_ && comm_->on_device())
       return Status::Invalid("cpu backend: the collectives work on device memory");
     shards_ = MakeParamShards(layout, comm_ ? comm_->size() : 1);

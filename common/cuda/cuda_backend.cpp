@@ -682,7 +682,7 @@ class CudaBackend : public Backend {
   // This rank's shard, and the buckets of the overlapped reduction in layout
   // order: the embedding, each layer, the final norm with the head.
   Status StartShards(Comm* comm) {
-    comm_ = comm && comm->size() > 1 ? comm : nullptr;
+    comm_ = comm;
     if (comm_ && !comm_->on_device())
       return Status::Invalid("cuda backend: the collectives work on host memory (NCCL needed)");
     shards_ = MakeParamShards(layout_, comm_ ? comm_->size() : 1);

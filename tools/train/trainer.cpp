@@ -318,14 +318,17 @@ Status Trainer::CheckHostMemory() const {
 Status Trainer::StartBackend() {
   std::string kind;
   LM_RETURN_IF_ERROR(Sync(MakeBackend(opt_.device, &backend_, &kind)));
-  if (world() > 1 && kind == "cuda" && !comm_->on_device()) {
+  // A launched run (even of one rank) takes the collectives' path; a plain
+  // process none.
+  const bool launched = launch_.launcher != "none";
+  if (launched && kind == "cuda" && !comm_->on_device()) {
     CommOptions co;
     co.timeout_seconds = opt_.comm_timeout;
     co.on_timeout = opt_.on_comm_timeout;
     LM_RETURN_IF_ERROR(Sync(StartNccl(launch_, launch_.local_rank, comm_, co, &device_comm_)));
     data_comm_ = device_comm_.get();
   }
-  LM_RETURN_IF_ERROR(Sync(world() > 1 && kind == "cpu" && data_comm_->on_device()
+  LM_RETURN_IF_ERROR(Sync(launched && kind == "cpu" && data_comm_->on_device()
                               ? Status::Usage("the CPU backend with " + std::to_string(world()) +
                                               " ranks launched without MPI: launch with mpirun "
                                               "or srun")
@@ -340,7 +343,7 @@ Status Trainer::StartBackend() {
   bo.training = true;
   bo.recompute = opt_.recompute;
   bo.device_index = launch_.local_rank;
-  bo.comm = data_comm_;
+  bo.comm = launched ? data_comm_ : nullptr;
   return Sync(InitBackend(bo));
 }
 
