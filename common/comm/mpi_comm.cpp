@@ -43,7 +43,7 @@ Status MpiError(const char* what, int rc) {
 template <class F>
 Status ForOwners(size_t lo, size_t hi, const ParamShards& s, F f) {
   for (int r = 0; r < s.ranks(); r++) {
-    const size_t a = std::max(lo, s.lo(r)), b = std::min(hi, s.hi(r));
+    const auto [a, b] = s.Part(r, lo, hi);
     for (size_t o = a; o < b; o += kChunkBytes / 4)
       LM_RETURN_IF_ERROR(f(r, o, (int)std::min(b - o, kChunkBytes / 4)));
   }

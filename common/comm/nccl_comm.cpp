@@ -113,29 +113,20 @@ class NcclComm : public Comm {
   }
 
   // --- data, queued on the communicator's stream -----------------------------
+  // In place: each owner's part becomes the sum over the ranks (one
+  // ncclReduce per owner), or every rank gets each owner's part (one
+  // ncclBroadcast per owner), the calls of each grouped.
   Status ReduceToOwners(float* buf, size_t lo, size_t hi, const ParamShards& s,
                         void* stream) override {
-    LM_RETURN_IF_ERROR(After(stream));
-    LM_NCCL("group", ncclGroupStart());
-    for (int r = 0; r < s.ranks(); r++) {
-      const size_t a = std::max(lo, s.lo(r)), b = std::min(hi, s.hi(r));
-      if (a < b)  // in place: the owner's copy becomes the sum
-        LM_NCCL("reduce", ncclReduce(buf + a, buf + a, b - a, ncclFloat, ncclSum, r, comm_, s_));
-    }
-    LM_NCCL("reduce", ncclGroupEnd());
-    return Queued("reduce");
+    return PerOwner(stream, "reduce", lo, hi, s, [&](int r, size_t a, size_t n) {
+      return ncclReduce(buf + a, buf + a, n, ncclFloat, ncclSum, r, comm_, s_);
+    });
   }
   Status GatherFromOwners(float* buf, size_t lo, size_t hi, const ParamShards& s,
                           void* stream) override {
-    LM_RETURN_IF_ERROR(After(stream));
-    LM_NCCL("group", ncclGroupStart());
-    for (int r = 0; r < s.ranks(); r++) {
-      const size_t a = std::max(lo, s.lo(r)), b = std::min(hi, s.hi(r));
-      if (a < b)
-        LM_NCCL("all-gather", ncclBroadcast(buf + a, buf + a, b - a, ncclFloat, r, comm_, s_));
-    }
-    LM_NCCL("all-gather", ncclGroupEnd());
-    return Queued("all-gather");
+    return PerOwner(stream, "all-gather", lo, hi, s, [&](int r, size_t a, size_t n) {
+      return ncclBroadcast(buf + a, buf + a, n, ncclFloat, r, comm_, s_);
+    });
   }
   Status SumDoubles(double* x, int n, void* stream) override {
     LM_RETURN_IF_ERROR(After(stream));
@@ -159,6 +150,20 @@ class NcclComm : public Comm {
     LM_CUDA_OK("event", cudaEventRecord(in_, (cudaStream_t)stream));
     LM_CUDA_OK("event", cudaStreamWaitEvent(s_, in_, 0));
     return Status::OK();
+  }
+  // call(owner, begin, count) for each owner's part of [lo, hi), grouped,
+  // after the work on `stream`.
+  template <class F>
+  Status PerOwner(void* stream, const char* what, size_t lo, size_t hi, const ParamShards& s,
+                  F call) {
+    LM_RETURN_IF_ERROR(After(stream));
+    LM_NCCL("group", ncclGroupStart());
+    for (int r = 0; r < s.ranks(); r++) {
+      const auto [a, b] = s.Part(r, lo, hi);
+      if (a < b) LM_NCCL(what, call(r, a, b - a));
+    }
+    LM_NCCL(what, ncclGroupEnd());
+    return Queued(what);
   }
   // Marks the queued work for the watchdog, which polls its event (Quiet).
   Status Queued(const char* what) {

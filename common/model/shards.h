@@ -6,8 +6,10 @@
 // the others (backend/comm.h).
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "model/params.h"
@@ -22,6 +24,11 @@ struct ParamShards {
   size_t lo(int r) const { return bounds[(size_t)r]; }
   size_t hi(int r) const { return bounds[(size_t)r + 1]; }
   size_t count(int r) const { return hi(r) - lo(r); }
+  // The part of [begin, end) that rank r owns: [first, second), empty when
+  // first >= second.
+  std::pair<size_t, size_t> Part(int r, size_t begin, size_t end) const {
+    return {std::max(begin, lo(r)), std::min(end, hi(r))};
+  }
 };
 
 // The split for `ranks` ranks: each cut at the tensor boundary nearest to an

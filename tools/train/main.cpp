@@ -23,6 +23,9 @@ namespace {
 
 std::atomic<int> g_stop{0};        // the signal that asked to stop
 std::atomic<int> g_checkpoint{0};  // SIGUSR1: checkpoint now
+// "lm-train: ", or "lm-train: rank 3: " in a job of several ranks (set once
+// the rank is known; read by the signal handler).
+char g_prefix[64] = "lm-train: ";
 
 void OnStop(int sig) {
   if (g_stop.load()) {
@@ -34,13 +37,12 @@ void OnStop(int sig) {
   g_stop = sig;
   // Said at once (write(2) is safe here): a long step or save gives no other
   // sign that the first Ctrl-C was heard, and a second one loses the save.
-  const char* m = sig == SIGINT    ? "lm-train: SIGINT: "
-                  : sig == SIGTERM ? "lm-train: SIGTERM: "
-                                   : "lm-train: SIGHUP: ";
+  const char* m = sig == SIGINT ? "SIGINT: " : sig == SIGTERM ? "SIGTERM: " : "SIGHUP: ";
   const char* tail =
       "stopping after this micro-step and saving a checkpoint; "
       "send it again to stop at once without saving\n";
-  ssize_t ignored = write(STDERR_FILENO, m, strlen(m));
+  ssize_t ignored = write(STDERR_FILENO, g_prefix, strlen(g_prefix));
+  ignored = write(STDERR_FILENO, m, strlen(m));
   ignored = write(STDERR_FILENO, tail, strlen(tail));
   (void)ignored;
 }
@@ -112,6 +114,7 @@ Status Run(int argc, char** argv) {
     tr.RemoveEmptyRunDirectory();
     return Failed(&tr, s);
   }
+  if (tr.world() > 1) snprintf(g_prefix, sizeof g_prefix, "lm-train: rank %d: ", tr.rank());
   if (tr.complete_read_only()) {
     LogInfo("%s is already complete at step %lld (read-only: nothing to write)", o.out_dir.c_str(),
             (long long)tr.step());

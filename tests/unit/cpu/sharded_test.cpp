@@ -77,7 +77,7 @@ class ThreadComm : public Comm {
   Status ReduceToOwners(float* buf, size_t lo, size_t hi, const ParamShards& s, void*) override {
     w_->ptr[rank_] = buf;
     w_->Barrier();
-    const size_t a = std::max(lo, s.lo(rank_)), b = std::min(hi, s.hi(rank_));
+    const auto [a, b] = s.Part(rank_, lo, hi);
     for (size_t i = a; i < b; i++) {
       float v = w_->ptr[0][i];
       for (int r = 1; r < w_->size; r++) v += w_->ptr[r][i];
@@ -90,7 +90,7 @@ class ThreadComm : public Comm {
     w_->ptr[rank_] = buf;
     w_->Barrier();
     for (int r = 0; r < w_->size; r++) {
-      const size_t a = std::max(lo, s.lo(r)), b = std::min(hi, s.hi(r));
+      const auto [a, b] = s.Part(r, lo, hi);
       if (r != rank_ && a < b) memcpy(buf + a, w_->ptr[r] + a, (b - a) * sizeof(float));
     }
     w_->Barrier();
