@@ -53,12 +53,13 @@ std::string Escaped(const std::string& x) {
 
 void Trainer::LogPlan() const {
   LogInfo("model: %s", cfg_.Describe().c_str());
-  if (world() > 1)
+  if (launch_.launcher != "none")  // launched (mpirun -np 1 too): the collectives' path
     LogInfo(
-        "device: %s on each of %d ranks, collectives %s; %d x %d tokens x %d micro-steps x %d "
-        "ranks = %llu tokens per step",
-        backend_->Describe().c_str(), world(), data_comm_->Describe().c_str(), micro_batch_, T_,
-        micro_steps_, world(), (unsigned long long)tokens_per_step());
+        "device: %s on each of %d rank%s, collectives %s; %d x %d tokens x %d micro-steps x "
+        "%d rank%s = %llu tokens per step",
+        backend_->Describe().c_str(), world(), world() > 1 ? "s" : "",
+        data_comm_->Describe().c_str(), micro_batch_, T_, micro_steps_, world(),
+        world() > 1 ? "s" : "", (unsigned long long)tokens_per_step());
   else
     LogInfo("device: %s; %d x %d tokens x %d micro-steps = %llu tokens per step",
             backend_->Describe().c_str(), micro_batch_, T_, micro_steps_,
