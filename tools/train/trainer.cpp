@@ -662,6 +662,21 @@ bool Trainer::Finished() const {
   return step_ >= total_steps_;
 }
 
+// This rank's rows of the next micro-step's windows into inputs_ and
+// targets_; *count gets the targets that count (all of them, in practice).
+Status Trainer::NextMicroBatch(int64_t* count) {
+  const int B = micro_batch_;
+  LM_RETURN_IF_ERROR(sampler_->Next(B * world(), rank() * B, B, batch_.data()));
+  *count = 0;
+  for (int b = 0; b < B; b++)
+    for (int t = 0; t < T_; t++) {
+      inputs_[(size_t)b * T_ + t] = (int32_t)batch_[(size_t)b * (T_ + 1) + t];
+      targets_[(size_t)b * T_ + t] = (int32_t)batch_[(size_t)b * (T_ + 1) + t + 1];
+      *count += targets_[(size_t)b * T_ + t] >= 0;
+    }
+  return Status::OK();
+}
+
 Status Trainer::Step(StepStats* st) {
   auto t0 = Clock::now();
   double mult = opt_.schedule.Multiplier(progress(), step_);
@@ -673,7 +688,7 @@ Status Trainer::Step(StepStats* st) {
   // Every window's targets all count, so the step's global count of targets
   // is tokens_per_step(): a micro-batch's mean loss weighs count/global.
   double loss_sum = 0;  // of loss x targets, over this rank's micro-batches
-  const int B = micro_batch_, W = world();
+  const int B = micro_batch_;
   const double global_targets = (double)tokens_per_step();
   const BatchCursor start = sampler_->cursor();
   for (int m = 0; m < micro_steps_; m++) {
@@ -689,14 +704,8 @@ Status Trainer::Step(StepStats* st) {
         return Status::OK();
       }
     }
-    LM_RETURN_IF_ERROR(sampler_->Next(B * W, rank() * B, B, batch_.data()));
     int64_t count = 0;
-    for (int b = 0; b < B; b++)
-      for (int t = 0; t < T_; t++) {
-        inputs_[(size_t)b * T_ + t] = (int32_t)batch_[(size_t)b * (T_ + 1) + t];
-        targets_[(size_t)b * T_ + t] = (int32_t)batch_[(size_t)b * (T_ + 1) + t + 1];
-        count += targets_[(size_t)b * T_ + t] >= 0;
-      }
+    LM_RETURN_IF_ERROR(NextMicroBatch(&count));
     if (m == micro_steps_ - 1) backend_->ReduceDuringNextBackward();
     float loss = 0;
     LM_RETURN_IF_ERROR(backend_->ForwardBackward(inputs_.data(), targets_.data(), B, T_,

@@ -205,6 +205,7 @@ class Trainer {
   Status CheckModelData();
   Status PlanBatch(const Checkpoint* resumed);
   Status PlanRankBatch();
+  Status NextMicroBatch(int64_t* count);
   Status CheckHostMemory() const;
   Status StartBackend();
   Status InitBackend(const BackendOptions& bo);
