@@ -25,12 +25,59 @@ LDLIBS := -lzstd -lxxhash -lboost_program_options -lpcre2-8 -lopenblas -fopenmp 
 # CUDA: built when nvcc is found (NVCC= disables it).
 NVCC ?= $(shell command -v nvcc 2>/dev/null || ls /usr/local/cuda/bin/nvcc 2>/dev/null)## empty: CPU only, even where nvcc exists (give it to every make)
 CUDA_HOME ?= $(patsubst %/bin/nvcc,%,$(NVCC))
-CUDA_ARCH ?= -gencode arch=compute_90,code=sm_90 -gencode arch=compute_90,code=compute_90
-NVCCFLAGS ?= -O3 -std=c++17 --expt-relaxed-constexpr -lineinfo
+# Machine code for every GPU generation from Ampere on that this nvcc knows
+# (sm_80 A100, sm_86 RTX 30xx/A10/A6000, sm_89 RTX 40xx/L4/L40S, sm_90
+# H100/H200, sm_100 B200, sm_120 RTX 50xx), plus PTX of the newest, which later
+# GPUs compile at load time. CUDA_SASS=90 builds one (quicker while editing).
+CUDA_SASS ?= 80 86 89 90 100 120## the GPU architectures built (90: H100/H200 only, quicker)
+# nvcc compiles a file's architectures in parallel, on as many threads as cores.
+NVCC_THREADS ?= 0
+ifneq ($(NVCC),)
+  NVCC_ARCHS := $(patsubst compute_%,%,$(filter compute_%,$(shell $(NVCC) --list-gpu-arch 2>/dev/null)))
+  CUDA_SASS_BUILT := $(filter $(NVCC_ARCHS),$(CUDA_SASS))
+  CUDA_ARCH ?= $(foreach a,$(CUDA_SASS_BUILT),-gencode arch=compute_$(a),code=sm_$(a)) \
+    -gencode arch=compute_$(lastword $(CUDA_SASS_BUILT)),code=compute_$(lastword $(CUDA_SASS_BUILT))
+endif
+NVCCFLAGS ?= -O3 -std=c++17 --expt-relaxed-constexpr -lineinfo --threads $(NVCC_THREADS)
+# cuDNN's fused attention: used when cuDNN 9 or later is in the toolkit (or
+# /usr/include) and the cudnn-frontend headers are in CUDNN_FE (fetched by
+# scripts/install-deps.sh --cudnn-frontend). CUDNN=0 builds without it:
+# attention then uses the built-in kernels.
+CUDNN ?= 1## 0: no cuDNN attention (the built-in kernels)
+CUDNN_FE ?= .deps/cudnn-frontend/include
+# The CUDA runtime is linked statically, so that a program runs wherever the
+# driver is recent enough; cuBLAS(Lt) and cuDNN stay shared (hundreds of MB).
 ifneq ($(NVCC),)
   HAVE_CUDA := 1
   LM_CXXFLAGS += -DLM_HAVE_CUDA=1 -I$(CUDA_HOME)/include
-  CUDA_LDLIBS := -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcublasLt -lcublas -lcudart
+  CUDA_LDLIBS := -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcublasLt -lcublas
+  ifeq ($(CUDNN),1)
+    CUDNN_H := $(firstword $(wildcard $(CUDA_HOME)/include/cudnn_version.h /usr/include/cudnn_version.h \
+      /usr/include/$(shell $(CXX) -dumpmachine 2>/dev/null)/cudnn_version.h))
+    CUDNN_MAJOR := $(if $(CUDNN_H),$(shell sed -n 's/^\#define CUDNN_MAJOR  *\([0-9]*\).*/\1/p' $(CUDNN_H)))
+    ifneq ($(filter-out 0 1 2 3 4 5 6 7 8,$(CUDNN_MAJOR)),)
+      # Fetched by `make deps`, and once by `make test` or `make demo` (which
+      # install what is missing); a plain make never fetches: it builds the
+      # built-in attention and says so. A failed fetch leaves
+      # .deps/cudnn-frontend.failed, and only `make deps` tries again.
+      ifeq ($(wildcard $(CUDNN_FE)/cudnn_frontend.h .deps/cudnn-frontend.failed),)
+        ifneq ($(filter test demo,$(MAKECMDGOALS)),)
+          $(shell scripts/install-deps.sh --cudnn-frontend >&2)
+        endif
+      endif
+      ifneq ($(wildcard $(CUDNN_FE)/cudnn_frontend.h),)
+        HAVE_CUDNN := 1
+        LM_CXXFLAGS += -DLM_HAVE_CUDNN=1 -isystem $(CUDNN_FE) \
+          $(addprefix -isystem ,$(filter-out $(CUDA_HOME)/include/,$(dir $(CUDNN_H))))
+        # cudnn-frontend's compiled-kernel engines call NVRTC.
+        CUDA_LDLIBS += -lcudnn -lnvrtc
+      endif
+    endif
+  endif
+  CUDA_LDLIBS += -lcudart_static -ldl -lrt -lpthread
+  CUDA_SUMMARY := with the CUDA backend for sm_$(subst $(eval) ,/,$(CUDA_SASS_BUILT)); attention: $(if \
+    $(HAVE_CUDNN),cuDNN $(CUDNN_MAJOR) where its graph builds else the built-in kernels,built-in \
+    kernels ($(if $(filter 1,$(CUDNN)),no cuDNN 9 or no cudnn-frontend headers: make deps fetches them,CUDNN=0)))
 else
   HAVE_CUDA :=
   CUDA_LDLIBS :=
@@ -57,7 +104,8 @@ endif
 # `make` (or another CXXFLAGS) rebuilds instead of keeping the old objects.
 # The stamp is rewritten only when the configuration changes. WERROR is left
 # out: it changes no object (.ci/run builds with it, then runs make test).
-CONFIG := CXX=$(CXX) CXXFLAGS=$(CXXFLAGS) NVCC=$(NVCC) NVCCFLAGS=$(NVCCFLAGS) CUDA_ARCH=$(CUDA_ARCH) MPI=$(MPI)
+CONFIG := CXX=$(CXX) CXXFLAGS=$(CXXFLAGS) NVCC=$(NVCC) NVCCFLAGS=$(NVCCFLAGS) CUDA_ARCH=$(CUDA_ARCH) \
+  CUDNN=$(HAVE_CUDNN) MPI=$(MPI)
 CONFIG_STAMP := $(BUILD)/.config
 # make -n and -q change nothing, the stamp included: for them a changed
 # configuration makes the stamp a phony target, so what depends on it shows
@@ -79,6 +127,7 @@ LIBS := $(patsubst common/%/,%,$(sort $(dir $(wildcard common/*/*.cpp common/*/*
 TOOLS := $(patsubst tools/%/,%,$(sort $(dir $(wildcard tools/*/main.cpp))))
 -include $(wildcard common/*/lib.mk)
 -include $(wildcard tools/*/tool.mk)
+-include tests/fuzz/fuzz.mk
 
 # --- dependencies -------------------------------------------------------------
 # A plain `make` never installs anything: it names what is missing and points
@@ -128,12 +177,13 @@ $(BIN)/lm-$(1): $(patsubst %.cpp,$(BUILD)/%.o,$(wildcard tools/$(1)/*.cpp)) $$(c
 endef
 $(foreach t,$(TOOLS),$(eval $(call tool_rules,$(t))))
 
-# Extra programs a lib.mk or tool.mk declares (e.g. bin/lm-kernel-check).
+# Extra programs a lib.mk or tool.mk declares, and the GPU checks (tests/gpu/gpu.mk).
 EXTRA_BINS ?=
+include tests/gpu/gpu.mk
 
 .PHONY: all
 all: $(foreach t,$(TOOLS),$(BIN)/lm-$(t)) $(EXTRA_BINS) ## build bin/lm-* (the CUDA backend too when nvcc is found)
-	@echo "built: $(notdir $^)$(if $(HAVE_CUDA), (with the CUDA backend), (CPU only: $(if $(filter command line environment%,$(origin NVCC)),NVCC is empty,nvcc not found)))"
+	@echo "built: $(notdir $^)$(if $(HAVE_CUDA), ($(CUDA_SUMMARY)), (CPU only: $(if $(filter command line environment%,$(origin NVCC)),NVCC is empty,nvcc not found)))"
 
 # --- tests -------------------------------------------------------------------
 UNIT_SRCS := $(wildcard tests/unit/*/*_test.cpp)

@@ -107,23 +107,28 @@ flops_per_token() {  # layers dim ffn
   python3 -c "L,d,f=$1,$2,$3; V=50257; p=V*d+L*(2*d+4*d*d+3*d*f)+d; print(6*p+12*L*d*1024)"
 }
 
-for shape in $SHAPES; do
-  case $shape in
+shape_of() {  # sets dims, mb, model for a shape name
+  case $1 in
     124m) dims="12 768 2048"; mb=${MB_124M:-16}; model=(--preset gpt2-124m) ;;
     350m) dims="24 1024 2816"; mb=${MB_350M:-8}; model=(--preset gpt2-350m) ;;
     tiny) dims="2 64 128"; mb=${MB_TINY:-2}; model=(--layers 2 --dim 64 --heads 4 --ffn-dim 128) ;;
-    *) echo "train-gpu.sh: unknown shape $shape" >&2; exit 2 ;;
+    *) echo "train-gpu.sh: unknown shape $1" >&2; exit 2 ;;
   esac
+}
+
+lm_run() {  # lm-train's throughput for one shape, into $res
+  local shape=$1 fpt run steps
+  shape_of "$shape"
   fpt=$(flops_per_token $dims)
   echo "== lm-train --device $DEVICE, $shape, micro-batch $mb x 1024" >&2
   run="$work/run-$shape"
   steps=$((STEPS + 3))
-  if lm lm-train --data "$work/shards" --vocab "$work/tok.bpe" --out "$run" \
+  if lm lm-train --data "$work/shards" --vocab "$work/tok.bpe" --out "$run" --seed 1 \
       "${model[@]}" --context 1024 --micro-batch "$mb" --steps "$steps" \
       --device "$DEVICE" --val-tokens 0 --val-every 0 --ckpt-every 0 --keep 1 --log-every 10 \
       >"$OUT/lm-$shape.log" 2>&1; then
-    # Median over the steps after the first three (allocation, cuBLASLt plans).
-    python3 - "$run/metrics.jsonl" "$shape" "$mb" "$fpt" "$PEAK" >>"$res" <<'EOF'
+    # Median over the steps after the first three (allocation, cuBLASLt tuning, cuDNN graphs).
+    python3 - "$run/metrics.jsonl" "$shape" "$mb" "$fpt" "$PEAK" >>"$res" <<'PY'
 import json, sys
 path, shape, mb, fpt, peak = sys.argv[1], sys.argv[2], int(sys.argv[3]), float(sys.argv[4]), float(sys.argv[5])
 rows = [json.loads(l) for l in open(path) if '"tokens_per_s"' in l]
@@ -131,40 +136,54 @@ tps = sorted(r["tokens_per_s"] for r in rows[3:] if r.get("tokens_per_s")) or [0
 med = tps[len(tps) // 2]
 print(json.dumps({"impl": "lm", "shape": shape, "batch": mb, "context": 1024, "tokens_per_s": med,
                   "mfu": med * fpt / peak, "final_loss": rows[-1]["loss"] if rows else None}))
-EOF
+PY
+    grep -m1 -o 'attention: [^)]*' "$OUT/lm-$shape.log" >&2 || true
   else
     echo "train-gpu.sh: lm-train failed for $shape (log: $OUT/lm-$shape.log):" >&2
     tail -5 "$OUT/lm-$shape.log" >&2
     echo "{\"impl\": \"lm\", \"shape\": \"$shape\", \"tokens_per_s\": 0, \"mfu\": 0, \"failed\": true}" >>"$res"
     failed=1
   fi
-  if [[ " ${PROFILE_SHAPES-124m} " == *" $shape "* ]]; then
-    # Where the GPU's time goes: every kernel and product timed with CUDA events
-    # over the steps after the first (docs/cuda.md, LM_CUDA_PROFILE). Not timed
-    # above: the events add a little to each launch.
-    echo "== LM_CUDA_PROFILE=1 lm-train, gpt2-$shape, 3 steps" >&2
-    if LM_CUDA_PROFILE=1 lm lm-train --data "$work/shards" --vocab "$work/tok.bpe" \
-        --out "$run-profile" "${model[@]}" --context 1024 --micro-batch "$mb" --steps 3 \
-        --device "$DEVICE" --val-tokens 0 --val-every 0 --ckpt-every 0 --keep 1 \
-        >"$OUT/lm-$shape-profile.log" 2>&1; then
-      sed -n '/^lm cuda profile/,$p' "$OUT/lm-$shape-profile.log" | head -14 >&2
-    else
-      echo "train-gpu.sh: the profile run failed for $shape (log: $OUT/lm-$shape-profile.log)" >&2
-    fi
-    rm -rf "$run-profile"
+  rm -rf "$run"
+}
+
+profile_run() {  # where the GPU's time goes (docs/cuda.md, LM_CUDA_PROFILE), 3 steps
+  local shape=$1
+  shape_of "$shape"
+  echo "== LM_CUDA_PROFILE=1 lm-train, gpt2-$shape, 3 steps" >&2
+  if LM_CUDA_PROFILE=1 lm lm-train --data "$work/shards" --vocab "$work/tok.bpe" --seed 1 \
+      --out "$work/profile-$shape" "${model[@]}" --context 1024 --micro-batch "$mb" --steps 3 \
+      --device "$DEVICE" --val-tokens 0 --val-every 0 --ckpt-every 0 --keep 1 \
+      >"$OUT/lm-$shape-profile.log" 2>&1; then
+    sed -n '/^lm cuda profile/,$p' "$OUT/lm-$shape-profile.log" | head -14 >&2
+  else
+    echo "train-gpu.sh: the profile run failed for $shape (log: $OUT/lm-$shape-profile.log)" >&2
   fi
-  if [ "${TORCH:-1}" != 0 ]; then
-    echo "== PyTorch reference, $shape, batch $mb x 1024" >&2
-    compile=()
-    [ "${TORCH_COMPILE:-1}" = 0 ] && compile=(--no-compile)
-    if ! python3 bench/torch_gpu_ref.py --shape "$shape" --batch "$mb" --steps "$STEPS" \
-        --device "$DEVICE" "${compile[@]}" \
-        --peak "$PEAK" >>"$res" 2>"$OUT/torch-$shape.log"; then
-      echo "train-gpu.sh: the PyTorch reference failed for $shape:" >&2
-      tail -5 "$OUT/torch-$shape.log" >&2
-      failed=1
-    fi
+  rm -rf "$work/profile-$shape"
+}
+
+torch_run() {  # the PyTorch reference for one shape, into $res
+  local shape=$1 compile=()
+  shape_of "$shape"
+  echo "== PyTorch reference, $shape, batch $mb x 1024" >&2
+  [ "${TORCH_COMPILE:-1}" = 0 ] && compile=(--no-compile)
+  if ! python3 bench/torch_gpu_ref.py --shape "$shape" --batch "$mb" --steps "$STEPS" \
+      --device "$DEVICE" "${compile[@]}" \
+      --peak "$PEAK" >>"$res" 2>"$OUT/torch-$shape.log"; then
+    echo "train-gpu.sh: the PyTorch reference failed for $shape:" >&2
+    tail -5 "$OUT/torch-$shape.log" >&2
+    failed=1
   fi
+}
+
+# lm first for every shape, then the reference (its compilation is the slow
+# part), then the profiles: a run cut short by a timeout keeps what matters.
+for shape in $SHAPES; do lm_run "$shape"; done
+if [ "${TORCH:-1}" != 0 ]; then
+  for shape in $SHAPES; do torch_run "$shape"; done
+fi
+for shape in $SHAPES; do
+  [[ " ${PROFILE_SHAPES-124m} " == *" $shape "* ]] && profile_run "$shape"
 done
 
 table "$res"

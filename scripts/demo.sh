@@ -3,7 +3,8 @@
 #
 # Corpus: the quotes of Debian's `fortunes` package (/usr/share/games/fortunes,
 # BSD licensed, about 2.4 MB of English), one document per %-separated quote;
-# lm-pack holds out 5% of the quotes for validation.
+# lm-pack holds out 5% of the tokens for validation (whole quotes, by hash:
+# none is over 1024 tokens) and says the share it held out.
 #
 # Stages: train a vocabulary -> tokenize -> pack with a validation split ->
 # train a small model for a fixed budget (CPU, or the GPU when there is one) ->
@@ -62,7 +63,7 @@ fi
 
 # 3. tokenize and pack ---------------------------------------------------------
 if [ ! -s "$DEMO/shards/manifest.json" ]; then
-  say "tokenize | pack (5% of the quotes held out)"
+  say "tokenize | pack (5% of the tokens held out)"
   rm -rf "$DEMO/shards"
   lm-tokenize encode --vocab "$DEMO/tok.bpe" --doc-delim '\n%\n' "$corpus" \
     | lm-pack -o "$DEMO/shards" --val-fraction 0.05 --seed 1

@@ -5,9 +5,17 @@
 #   scripts/install-deps.sh           install what is missing
 #   scripts/install-deps.sh --check   exit 1 (listing them) if any is missing
 #   scripts/install-deps.sh --bench   also the benchmark anchors (python3-torch, pip tools)
+#   scripts/install-deps.sh --fuzz    also clang and its sanitizer and OpenMP runtimes (make
+#                                     fuzz, and the sanitizer builds of .ci/run)
+#   scripts/install-deps.sh --cudnn-frontend   only the cudnn-frontend headers (below)
 #
 # The CUDA toolkit is not a Debian package here: install it from your GPU
-# vendor; `make` finds nvcc on PATH or in /usr/local/cuda.
+# vendor; `make` finds nvcc on PATH or in /usr/local/cuda. Where it is found
+# with cuDNN 9 or later, this also fetches the header-only cudnn-frontend C++
+# API (cuDNN's fused attention) from the Python package index's
+# nvidia-cudnn-frontend wheel, through pip, into .deps/cudnn-frontend/include
+# (ignored by git, never part of the repository). Without it the build still
+# works and attention uses the built-in kernels.
 set -euo pipefail
 
 PKGS=(
@@ -18,6 +26,52 @@ PKGS=(
   openmpi-bin libopenmpi-dev
 )
 BENCH_PKGS=(python3-torch python3-pip hyperfine)
+# libFuzzer and the ASan/UBSan/TSan runtimes are in libclang-rt-dev; clang's
+# -fopenmp links LLVM's OpenMP (libomp-dev).
+FUZZ_PKGS=(clang libclang-rt-dev libomp-dev)
+
+CUDNN_FE_VERSION=1.32.0
+CUDNN_FE_DIR=.deps/cudnn-frontend
+
+# The cudnn-frontend headers into $CUDNN_FE_DIR/include, when nvcc and cuDNN 9+
+# are there and the headers are not. Never fails the script: on failure it
+# says why and leaves $CUDNN_FE_DIR.failed, which keeps make from retrying on
+# every build (this script, run again, retries).
+cudnn_frontend() {
+  cd "${0%/*}/.." || return 0
+  [ -f "$CUDNN_FE_DIR/include/cudnn_frontend.h" ] && return 0
+  local nvcc home h
+  nvcc=$(command -v nvcc || ls /usr/local/cuda/bin/nvcc 2>/dev/null) || return 0
+  home=${nvcc%/bin/nvcc}
+  h=$(ls "$home/include/cudnn_version.h" /usr/include/cudnn_version.h \
+    /usr/include/*-linux-gnu/cudnn_version.h 2>/dev/null | head -1 || true)
+  [ -n "$h" ] && [ "$(sed -n 's/^#define CUDNN_MAJOR  *\([0-9]*\).*/\1/p' "$h")" -ge 9 ] || return 0
+  local tmp
+  tmp=$(mktemp -d)
+  echo "install-deps.sh: fetching the cudnn-frontend $CUDNN_FE_VERSION headers into $CUDNN_FE_DIR" >&2
+  mkdir -p .deps
+  if python3 -m pip download -q --no-deps --only-binary=:all: --timeout 20 --retries 1 \
+      -d "$tmp" "nvidia-cudnn-frontend==$CUDNN_FE_VERSION" >"$tmp/log" 2>&1 &&
+    python3 - "$tmp" "$CUDNN_FE_DIR.tmp" <<'PY' 2>>"$tmp/log"
+import glob, os, sys, zipfile
+wheel = glob.glob(os.path.join(sys.argv[1], "*.whl"))[0]
+with zipfile.ZipFile(wheel) as z:
+    for name in z.namelist():
+        if name.startswith("include/") and not name.endswith("/"):
+            z.extract(name, sys.argv[2])
+PY
+  then
+    rm -rf "$CUDNN_FE_DIR" "$CUDNN_FE_DIR.failed"
+    echo "$CUDNN_FE_VERSION" >"$CUDNN_FE_DIR.tmp/VERSION"
+    mv "$CUDNN_FE_DIR.tmp" "$CUDNN_FE_DIR"
+  else
+    rm -rf "$CUDNN_FE_DIR.tmp"
+    tail -3 "$tmp/log" >"$CUDNN_FE_DIR.failed"
+    echo "install-deps.sh: could not fetch nvidia-cudnn-frontend $CUDNN_FE_VERSION (pip: $(tail -1 "$tmp/log")); attention will use the built-in kernels" >&2
+  fi
+  rm -rf "$tmp"
+  return 0
+}
 
 mode=install
 want=("${PKGS[@]}")
@@ -25,7 +79,9 @@ for a in "$@"; do
   case "$a" in
     --check) mode=check ;;
     --bench) want+=("${BENCH_PKGS[@]}") ;;
-    -h|--help) sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --fuzz) want+=("${FUZZ_PKGS[@]}") ;;
+    --cudnn-frontend) cudnn_frontend || true; exit 0 ;;
+    -h|--help) sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "install-deps.sh: unknown option '$a'" >&2; exit 2 ;;
   esac
 done
@@ -36,6 +92,7 @@ for p in "${want[@]}"; do
 done
 
 if [ ${#missing[@]} -eq 0 ]; then
+  [ "$mode" = check ] || (rm -f "${0%/*}/../$CUDNN_FE_DIR.failed" 2>/dev/null; cudnn_frontend) || true
   exit 0
 fi
 if [ "$mode" = check ]; then
@@ -88,3 +145,4 @@ if [ ${#unavailable[@]} -gt 0 ]; then
   echo "  older release, install them by other means)" >&2
   [ ${#required[@]} -eq 0 ] || exit 1
 fi
+(rm -f "${0%/*}/../$CUDNN_FE_DIR.failed" 2>/dev/null; cudnn_frontend) || true

@@ -2,13 +2,15 @@
 # recipe-24h.sh: a day on one GPU, from a pile of text to a trained model.
 #
 #   scripts/recipe-24h.sh --corpus DIR|FILE... --out DIR [--budget 24h]
-#                         [--vocab-size N] [--jsonl FIELD | --doc-delim STR]
+#                         [--vocab-size N] [--jsonl FIELD | --doc-delim STR | --paragraphs]
 #                         [--device auto|cuda|cpu] [--context T] [--vocab-sample-mb M]
 #                         [--gpus N] [-j JOBS] [--train-opt OPTION]...
 #
 # Each input file is one document, unless --jsonl FIELD (each line a JSON
-# object) or --doc-delim STR (e.g. '\n\n') splits it; 1% of the documents are
-# held out, so give a corpus of many documents. --train-opt passes one more
+# object), --doc-delim STR or --paragraphs (blank lines, in any line ending)
+# splits it. 1% of the tokens are held out for validation (lm-pack
+# --val-fraction: the last 1% of each document over 1024 tokens, and 1% of
+# the shorter ones, whole, by hash). --train-opt passes one more
 # option to lm-train (e.g. --train-opt --micro-batch=16); one that names
 # --ckpt-every, --keep or --val-every replaces the recipe's 30m, 4 or 500.
 # --gpus N trains on N GPUs of this machine, one rank each, under mpirun
@@ -19,7 +21,7 @@
 #   1. vocabulary: lm-tokenize train on a sample of the corpus (the first M MB of
 #      the files, default 256)
 #   2. tokenize + pack: one `lm-tokenize | lm-pack --append` per input file,
-#      run in parallel with xargs -P; 1% of the documents held out for validation
+#      run in parallel with xargs -P; 1% of the tokens held out for validation
 #   3. size: lm-train --auto-size probes a few shapes on the device and picks the
 #      one whose compute-optimal token count (about 20 per parameter) fits the budget
 #   4. train to the deadline, checkpointing every 30 minutes
@@ -34,7 +36,7 @@ BIN=${BIN:-$here/../bin}
 PATH="$(cd "$BIN" 2>/dev/null && pwd || echo "$BIN"):$PATH"
 
 usage() { awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; }
-corpus=() out= budget=24h vocab_size=32768 jsonl= delim= device=auto context=1024 sample_mb=256
+corpus=() out= budget=24h vocab_size=32768 jsonl= delim= paragraphs= device=auto context=1024 sample_mb=256
 jobs=$(nproc) train_opts=() gpus=1
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -49,6 +51,7 @@ while [ $# -gt 0 ]; do
     --vocab-size) vocab_size=$2; shift ;;
     --jsonl) jsonl=$2; shift ;;
     --doc-delim) delim=$2; shift ;;
+    --paragraphs) paragraphs=1 ;;
     --context) context=$2; shift ;;
     --train-opt) train_opts+=("$2"); shift ;;
     --device) device=$2; shift ;;
@@ -74,35 +77,62 @@ for t in lm-tokenize lm-pack lm-train lm-eval lm-sample; do
   command -v $t >/dev/null || { echo "recipe-24h.sh: $t not found (run make)" >&2; exit 1; }
 done
 mkdir -p "$out"
+# One recipe at a time in OUT, and none while the processes of an earlier one
+# still work there. Every process the recipe starts (but lm-train, which has a
+# lock of its own) inherits this lock's descriptor, so a recipe killed with
+# SIGKILL keeps it held until its lm-tokenize | lm-pack pipelines end: they go
+# on and commit their files. A rerun that did not wait saw those files missing
+# from the manifest and packed them a second time.
+exec 9>>"$out/.recipe.lock"
+if ! flock -n 9; then
+  echo "recipe-24h.sh: waiting for another recipe on $out (or the tools a killed one started) to finish" >&2
+  flock 9
+fi
 # Ctrl-C (or SIGTERM/SIGHUP): lm-train checkpoints, then dies of the signal;
 # stop here with a word on how to go on, never on to the next stage (a rerun
 # resumes, and training counts as done only when trainer-state.json says so).
 trap 'echo "recipe-24h.sh: interrupted; rerun the same command to resume" >&2; exit 130' INT TERM HUP
 log() { printf '%s recipe: %s\n' "$(date -u +%FT%TZ)" "$*" | tee -a "$out/recipe.log" >&2; }
 
-# The input files, in a fixed order.
+# The input files, in a fixed order, each once, one per line: a backslash in a
+# name is written \\ and a newline \n (so that any name fits on one line and
+# names like most names are written as they are); that line is also the run's
+# --label in the manifest, and `printf %b` gives the name back.
 files=$out/files.txt
+escape_names() {
+  local f
+  while IFS= read -r -d '' f; do
+    f=${f//\\/\\\\}
+    printf '%s\n' "${f//$'\n'/\\n}"
+  done
+}
 if [ ! -s "$files" ]; then
   if ! for c in "${corpus[@]}"; do
-    if [ -d "$c" ]; then find "$c" -type f ! -name '.*'; elif [ -f "$c" ]; then echo "$c";
+    if [ -d "$c" ]; then find "$c" -type f ! -name '.*' -print0; elif [ -f "$c" ]; then printf '%s\0' "$c";
     else echo "recipe-24h.sh: $c: no such file or directory" >&2; exit 1; fi
-  done | LC_ALL=C sort >"$files.tmp"; then
+  done | escape_names | LC_ALL=C sort -u >"$files.tmp"; then
     rm -f "$files.tmp"
     exit 1
   fi
   [ -s "$files.tmp" ] || { echo "recipe-24h.sh: no input files under ${corpus[*]}" >&2; exit 1; }
   mv "$files.tmp" "$files"
 fi
-[ -n "$jsonl" ] && [ -n "$delim" ] && { echo "recipe-24h.sh: give --jsonl or --doc-delim, not both" >&2; exit 2; }
+modes=0
+for m in "$jsonl" "$delim" "$paragraphs"; do [ -z "$m" ] || modes=$((modes + 1)); done
+[ "$modes" -le 1 ] || { echo "recipe-24h.sh: give one of --jsonl, --doc-delim and --paragraphs" >&2; exit 2; }
 doc_opts=()
 [ -n "$jsonl" ] && doc_opts=(--jsonl "$jsonl")
 [ -n "$delim" ] && doc_opts=(--doc-delim "$delim")
+[ -n "$paragraphs" ] && doc_opts=(--paragraphs)
 
 # 1. vocabulary ----------------------------------------------------------------
 if [ ! -s "$out/tok.bpe" ]; then
   log "stage 1: vocabulary of $vocab_size on the first ${sample_mb} MB"
   # A sample in file order; with --jsonl the sample is whole JSON lines.
-  xargs -d '\n' cat <"$files" | head -c "$((sample_mb * 1000000))" >"$out/vocab-sample.tmp" || true
+  while IFS= read -r f; do
+    printf -v f '%b' "$f"
+    cat -- "$f"
+  done <"$files" | head -c "$((sample_mb * 1000000))" >"$out/vocab-sample.tmp" || true
   if [ -n "$jsonl" ]; then sed -i '$ d' "$out/vocab-sample.tmp"; fi
   lm-tokenize train --vocab-size "$vocab_size" "${doc_opts[@]}" -o "$out/tok.bpe" "$out/vocab-sample.tmp"
   rm -f "$out/vocab-sample.tmp"
@@ -116,24 +146,29 @@ if [ ! -e "$out/.packed" ]; then
   packed() {
     if [ -e "$out/shards/manifest.json" ]; then lm-pack inspect "$out/shards" --labels; fi
   }
+  # Leftovers of lm-pack runs killed before their commit take disk space and
+  # make lm-pack verify warn; clean is safe at any time.
+  if [ -e "$out/shards/manifest.json" ]; then lm-pack clean "$out/shards" -q >/dev/null; fi
   todo=$(LC_ALL=C comm -23 <(LC_ALL=C sort "$files") <(packed | LC_ALL=C sort) | wc -l)
   log "stage 2: tokenize and pack $todo files with $jobs jobs"
   LC_ALL=C comm -23 <(LC_ALL=C sort "$files") <(packed | LC_ALL=C sort) |
     xargs -d '\n' -r -P "$jobs" -I{} bash -c '
       set -o pipefail
-      lm-tokenize --vocab "$1/tok.bpe" ${3:+--jsonl "$3"} ${4:+--doc-delim "$4"} -j 1 -- "$2" |
-        lm-pack -o "$1/shards" --append --val-fraction 0.01 --seed 1 -j 1 --label "$2"' \
-    _ "$out" {} "$jsonl" "$delim" ||
+      printf -v file "%b" "$2"
+      lm-tokenize --vocab "$1/tok.bpe" ${3:+--jsonl "$3"} ${4:+--doc-delim "$4"} ${5:+--paragraphs} -j 1 -- "$file" |
+        lm-pack -o "$1/shards" --append --val-fraction 0.01 --seed 1 -j 1 --label="$2"' \
+    _ "$out" {} "$jsonl" "$delim" "$paragraphs" ||
     true  # a failed file is found and named below
   if [ -n "$(LC_ALL=C comm -23 <(LC_ALL=C sort "$files") <(packed | LC_ALL=C sort))" ]; then
     echo "recipe-24h.sh: some files failed to pack (see above); rerun to retry them" >&2
     exit 1
   fi
-  val=$(lm-pack inspect "$out/shards" | awk '$1 == "val:" {print $2}')
+  read -r val share < <(lm-pack inspect "$out/shards" | awk '$1 == "val:" {print $2, $(NF - 3)}')
   if [ "$val" -eq 0 ]; then
-    echo "recipe-24h.sh: no document was held out for validation: the corpus has too few documents; split files with --doc-delim or --jsonl, in a new --out directory (or remove $out first)" >&2
+    echo "recipe-24h.sh: no token was held out for validation: the corpus is a few short documents; give more text, in a new --out directory (or remove $out first)" >&2
     exit 1
   fi
+  log "stage 2: held out $val tokens for validation, $share of the tokens"
   touch "$out/.packed"
 fi
 
@@ -152,7 +187,7 @@ if [ ! -e "$out/.trained" ]; then
     [ "$given" = 1 ] || extra+=("${defaults[i]}" "${defaults[i + 1]}")
   done
   ${launch[@]+"${launch[@]}"} lm-train --data "$out/shards" --vocab "$out/tok.bpe" --out "$out/run" --auto-size \
-    --budget "$budget" --device "$device" --context "$context" "${extra[@]}" "${train_opts[@]}"
+    --budget "$budget" --device "$device" --context "$context" "${extra[@]}" "${train_opts[@]}" 9>&-
   # Exit 0 also at a --stop-at (a signal kills it, and the trap above ends the
   # recipe): done only when the budget run reached its deadline.
   if ! grep -q '"ended": *true' "$out/run/latest/trainer-state.json" 2>/dev/null; then

@@ -71,17 +71,30 @@ class Backend {
   // Gradients to zero (start of an accumulated batch).
   virtual Status ZeroGrad() = 0;
   // One micro-batch: inputs and targets are B x T. Computes the mean loss over
-  // the non-ignored targets into *loss and accumulates grad_scale * d(mean
-  // loss)/d(params) into the gradients (the trainer passes 1/micro-steps).
+  // the non-ignored targets and accumulates grad_scale * d(mean loss)/d(params)
+  // into the gradients (the trainer passes a micro-batch's share of the step's
+  // targets over all ranks: 1/micro-steps on one rank). With `loss`, the mean
+  // loss is written there, which makes the call wait for the device; with
+  // loss == nullptr it is kept for StepLoss instead, weighted by grad_scale,
+  // so that a step of many micro-batches never waits for the device before
+  // its optimizer step.
   virtual Status ForwardBackward(const int32_t* inputs, const int32_t* targets, int B, int T,
                                  float grad_scale, float* loss) = 0;
+  // The sum of grad_scale x mean loss over the micro-batches kept by
+  // ForwardBackward(..., nullptr) since ZeroGrad, 0 when none was: the step's
+  // mean loss when the grad_scales add up to 1 (the same weights as the
+  // gradients'). With several ranks, OptimizerStep sums it over the ranks
+  // (with the norm, in one collective): read it after OptimizerStep, where it
+  // costs no wait and is the same on every rank.
+  virtual Status StepLoss(float* loss) = 0;
   // Clips by global norm and applies AdamW with opt.lr. *grad_norm is the norm
-  // before clipping. When any gradient is NaN or Inf, leaves parameters and
-  // moments untouched, sets *skipped, and returns OK. With several ranks, a
-  // collective: it first sums the gradients over the ranks onto each shard's
-  // owner (the trainer's grad_scale makes the sum the global mean), takes the
-  // norm over all ranks, steps this rank's shard, then sends every shard's new
-  // weights to all; every rank gets the same *grad_norm and *skipped.
+  // before clipping. When any gradient, or a loss kept for StepLoss, is NaN or
+  // Inf, leaves parameters and moments untouched, sets *skipped, and returns OK.
+  // With several ranks, a collective: it first sums the gradients over the
+  // ranks onto each shard's owner (the trainer's grad_scale makes the sum the
+  // global mean), takes the norm over all ranks, steps this rank's shard, then
+  // sends every shard's new weights to all; every rank gets the same
+  // *grad_norm and *skipped.
   virtual Status OptimizerStep(const AdamWConfig& opt, float* grad_norm, bool* skipped) = 0;
   // With several ranks: the next ForwardBackward is the step's last, so its
   // backward pass may start the reduction of OptimizerStep for each layer as

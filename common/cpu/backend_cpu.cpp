@@ -84,6 +84,7 @@ class CpuBackend : public Backend {
   Status ZeroGrad() override {
     LM_RETURN_IF_ERROR(Trainable());
     model_.ZeroGrad();
+    kept_sum_ = 0;
     return Status::OK();
   }
   Status ForwardBackward(const int32_t* inputs, const int32_t* targets, int B, int T,
@@ -92,7 +93,16 @@ class CpuBackend : public Backend {
     LM_RETURN_IF_ERROR(Trainable());
     double l = 0;
     LM_RETURN_IF_ERROR(model_.ForwardBackward(inputs, targets, B, T, grad_scale, &l));
-    *loss = (float)l;
+    if (loss) {
+      *loss = (float)l;
+    } else {
+      kept_sum_ += (double)grad_scale * l;  // weighted as the gradients are
+    }
+    return Status::OK();
+  }
+  Status StepLoss(float* loss) override {
+    LM_RETURN_IF_ERROR(Trainable());
+    *loss = (float)kept_sum_;
     return Status::OK();
   }
 
@@ -101,14 +111,16 @@ class CpuBackend : public Backend {
     LM_RETURN_IF_ERROR(Trainable());
     const ParamLayout& layout = model_.layout();
     float* g = model_.grads();
-    // Several ranks: each shard's gradients summed onto its owner, the norm's
-    // square summed over the shards. (One rank: lo_ = 0, hi_ = total.)
+    // Several ranks: each shard's gradients summed onto its owner; the norm's
+    // square summed over the shards and the kept losses over the ranks, in
+    // one collective. (One rank: lo_ = 0, hi_ = total.)
     if (comm_) LM_RETURN_IF_ERROR(comm_->ReduceToOwners(g, 0, layout.total, shards_, nullptr));
-    double ss = cpu::sum_squares(g + lo_, (int64_t)(hi_ - lo_));
-    if (comm_) LM_RETURN_IF_ERROR(comm_->SumDoubles(&ss, 1, nullptr));
-    const double norm = std::sqrt(ss);
+    double sums[2] = {cpu::sum_squares(g + lo_, (int64_t)(hi_ - lo_)), kept_sum_};
+    if (comm_) LM_RETURN_IF_ERROR(comm_->SumDoubles(sums, 2, nullptr));
+    kept_sum_ = sums[1];
+    const double norm = std::sqrt(sums[0]);
     *grad_norm = (float)norm;
-    if (!std::isfinite(norm)) {  // NaN or Inf somewhere: leave everything as it was
+    if (!std::isfinite(norm) || !std::isfinite(kept_sum_)) {  // leave everything as it was
       *skipped = true;
       return Status::OK();
     }
@@ -195,6 +207,9 @@ class CpuBackend : public Backend {
   Comm* comm_ = nullptr;  // several ranks only
   ParamShards shards_;
   size_t lo_ = 0, hi_ = 0;
+  // grad_scale x the mean loss of the micro-batches kept for StepLoss since
+  // ZeroGrad; with several ranks, summed over the ranks by OptimizerStep.
+  double kept_sum_ = 0;
 };
 
 }  // namespace

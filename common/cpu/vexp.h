@@ -31,22 +31,24 @@ LM_CPU_INLINE float vexp(float x) {
   // conversions and compares only: a float compare would keep GCC (trapping
   // math) from vectorising the loop. The +16384 shift makes truncation a floor
   // for every t that matters; beyond [-127, 128] the result is 0 or inf, with r
-  // zeroed so that the polynomial stays finite. Out-of-range inputs convert to
-  // INT_MIN (x86's cvttps2dq), handled in unsigned arithmetic.
-  const float t = x * 1.44269504088896341f;
-  const int n0 = (int)((unsigned)(int)(t + 16384.5f) - 16384u);
-  int32_t xb;
+  // zeroed so that the polynomial stays finite. |x| >= 256 (inf and NaN too)
+  // is first made +-256, on its bits: a float out of int's range converted to
+  // int is undefined behaviour (UBSan caught vexp(-1e30f); x86 happened to
+  // give INT_MIN). NaN still gives NaN: the last line adds x - x of the x given.
+  uint32_t xb;
   std::memcpy(&xb, &x, sizeof xb);
-  const int neg = (int)((uint32_t)xb >> 31);
-  // A huge |t| converts to INT_MIN whatever its sign: the sign of x decides.
-  const int big = n0 > 128;
-  const int lo = (n0 < -127) | (big & neg);
-  const int hi = big & (1 - neg);
+  const uint32_t huge = 0u - (uint32_t)((xb & 0x7fffffffu) >= 0x43800000u);  // |x| >= 256
+  const uint32_t cb = xb ^ ((xb ^ ((xb & 0x80000000u) | 0x43800000u)) & huge);
+  float xc;
+  std::memcpy(&xc, &cb, sizeof xc);
+  const float t = xc * 1.44269504088896341f;  // |t| <= 370
+  const int n0 = (int)((unsigned)(int)(t + 16384.5f) - 16384u);
+  const int lo = n0 < -127;
+  const int hi = n0 > 128;
   int n = n0 < -127 ? -127 : n0;
   n = n > 128 ? 128 : n;
-  n -= (big & neg) * (n + 127);  // INT_MIN from a negative x: -127
   const float fn = (float)n;
-  float r = x - fn * 0.693359375f;  // ln 2 in two parts: fn * 0.693359375 is exact
+  float r = xc - fn * 0.693359375f;  // ln 2 in two parts: fn * 0.693359375 is exact
   r = r - fn * -2.12194440e-4f;
   int32_t rb;  // r = 0 when clamped, by masking its bits (a select would not vectorise)
   std::memcpy(&rb, &r, sizeof rb);

@@ -23,7 +23,7 @@ __device__ __forceinline__ void online_add(float x, float& m, float& sum) {
 // One block per row: an online max/sum per thread, merged across the block,
 // then (for training) a second pass writing the gradient. `z` and `dlogits` may
 // be the same memory: each element is read and then written by one thread.
-// VEC: rows of bf16 that are 16-byte aligned, read 8 values a load.
+// VEC: 16-byte aligned rows, read eight values at a time with 16-byte loads.
 template <typename T, bool VEC>
 __global__ void cross_entropy_kernel(const T* logits, const int32_t* __restrict__ targets,
                                      int vocab, int padded_vocab, float dscale,
@@ -35,7 +35,7 @@ __global__ void cross_entropy_kernel(const T* logits, const int32_t* __restrict_
   float m = -INFINITY, sum = 0.f;
   if constexpr (VEC) {
     for (int v = threadIdx.x * 8; v < vocab; v += blockDim.x * 8) {
-      Floats8 x = load_bf16x8(reinterpret_cast<const bf16*>(z) + v);
+      Floats8 x = load_x8(z + v);
 #pragma unroll
       for (int i = 0; i < 8; i++)
         if (v + i < vocab) online_add(x.x[i], m, sum);
@@ -60,7 +60,7 @@ __global__ void cross_entropy_kernel(const T* logits, const int32_t* __restrict_
 #pragma unroll
         for (int i = 0; i < 8; i++) g.x[i] = 0.f;
       } else {
-        Floats8 x = load_bf16x8(reinterpret_cast<const bf16*>(z) + v);
+        Floats8 x = load_x8(z + v);
 #pragma unroll
         for (int i = 0; i < 8; i++)
           g.x[i] =
@@ -92,7 +92,8 @@ Status cross_entropy_forward_backward(float* losses, bf16* dlogits, const float*
                                       int padded_vocab, float dscale, cudaStream_t s) {
   LM_RETURN_IF_ERROR(CheckShape(rows, vocab, padded_vocab));
   if (rows == 0) return Status::OK();
-  auto kernel = cross_entropy_kernel<float, false>;
+  bool aligned = padded_vocab % 8 == 0 && aligned16(logits) && (!dlogits || aligned16(dlogits));
+  auto kernel = aligned ? cross_entropy_kernel<float, true> : cross_entropy_kernel<float, false>;
   LM_LAUNCH(kernel, (unsigned)rows, 512, 0, s, logits, targets, vocab, padded_vocab, dscale, losses,
             dlogits);
   LM_CUDA_LAUNCHED("cross_entropy_kernel<float>");
@@ -104,7 +105,7 @@ Status cross_entropy_forward_backward(float* losses, bf16* dlogits, const bf16* 
                                       int padded_vocab, float dscale, cudaStream_t s) {
   LM_RETURN_IF_ERROR(CheckShape(rows, vocab, padded_vocab));
   if (rows == 0) return Status::OK();
-  bool aligned = padded_vocab % 8 == 0 && aligned16(logits) && aligned16(dlogits);
+  bool aligned = padded_vocab % 8 == 0 && aligned16(logits) && (!dlogits || aligned16(dlogits));
   auto kernel = aligned ? cross_entropy_kernel<bf16, true> : cross_entropy_kernel<bf16, false>;
   LM_LAUNCH(kernel, (unsigned)rows, 512, 0, s, logits, targets, vocab, padded_vocab, dscale, losses,
             dlogits);

@@ -20,12 +20,25 @@
 // at once. With recompute, only each layer's input x
 // is kept; the backward pass reruns the layer's forward first.
 //
+// Attention runs through cuDNN's fused flash attention (cudnn_attention.h)
+// when the build has it and its graphs build for the shapes; otherwise, or
+// with LM_CUDA_ATTN=own (or scalar), through the built-in kernels
+// (attention.cu), which decoding with the KV cache always uses. Describe()
+// says which, and why.
+//
+// Within an optimizer step nothing waits for the device: batches go up from
+// pinned memory, the loss stays on the device until OptimizerStep reads it with
+// the gradient norm, and the first micro-batch after ZeroGrad writes the
+// gradients instead of adding to zeros.
+//
 // Data parallelism (BackendOptions::comm, NCCL): the moments cover this
 // rank's shard only (model/shards.h); OptimizerStep sums the gradients onto
 // their owners, steps the shard and gathers the weights. In the last
 // micro-step's backward pass (ReduceDuringNextBackward) each bucket (the
 // final norm and head, each layer, the embedding) is reduced on the
-// collectives' stream as soon as its gradients are complete.
+// collectives' stream as soon as its last gradient is written. The kept
+// losses are summed over the ranks together with the norm's square, in one
+// all-reduce before the step's one wait.
 #ifdef LM_HAVE_CUDA
 #include <cuda_runtime_api.h>
 
@@ -38,37 +51,14 @@
 #include "backend/backend.h"
 #include "cuda/check.h"
 #include "cuda/cuda_backend.h"
+#include "cuda/cudnn_attention.h"
 #include "cuda/kernels.h"
 #include "cuda/matmul.h"
 #include "model/shards.h"
+#include "util/human.h"
 
 namespace lm {
 namespace cuda {
-
-double PeakFlopsForName(const std::string& name) {
-  auto has = [&](const char* s) { return name.find(s) != std::string::npos; };
-  if (has("H100") || has("H200")) {
-    if (has("PCIe")) return 756e12;
-    if (has("NVL")) return 835e12;
-    return 989e12;  // SXM
-  }
-  if (has("A100")) return 312e12;
-  return 0;
-}
-
-bool PeakFlopsFromEnv(double* flops, bool* ok) {
-  const char* v = getenv("LM_PEAK_FLOPS");
-  if (!v || !*v) return false;
-  char* end = nullptr;
-  double x = strtod(v, &end);
-  if (end && (*end == 'T' || *end == 't')) {
-    x *= 1e12;
-    end++;
-  }
-  *ok = end && *end == 0 && std::isfinite(x) && x > 0;
-  *flops = *ok ? x : 0;
-  return true;
-}
 
 namespace {
 
@@ -91,13 +81,13 @@ struct LayerOffsets {  // into the flat parameter buffer
 
 class CudaBackend : public Backend {
  public:
-  ~CudaBackend() override {
-    if (ProfileOn()) ProfileReport(stderr);
-    Release();
-  }
+  ~CudaBackend() override { Release(); }
 
   std::string Describe() const override {
-    return "cuda (" + name_ + ", sm_" + std::to_string(cc_major_) + std::to_string(cc_minor_) + ")";
+    std::string d =
+        "cuda (" + name_ + ", sm_" + std::to_string(cc_major_) + std::to_string(cc_minor_);
+    if (!attn_note_.empty()) d += "; attention: " + attn_note_;
+    return d + ")";
   }
   double PeakFlops() const override {
     double f = 0;
@@ -126,7 +116,7 @@ class CudaBackend : public Backend {
     cc_major_ = prop.major;
     cc_minor_ = prop.minor;
     device_ = device;
-    return Status::OK();
+    return CheckComputeCapability(name_, cc_major_, cc_minor_);
   }
 
   Status Init(const ModelConfig& cfg, const BackendOptions& opt) override {
@@ -148,85 +138,16 @@ class CudaBackend : public Backend {
     training_ = opt.training;
     recompute_ = opt.recompute && training_;
     LM_CUDA_RETURN(cudaSetDevice(device_));
-    LM_CUDA_RETURN(cudaStreamCreateWithFlags(&s_, cudaStreamNonBlocking));
-    mm_ = std::make_unique<Matmul>();
-    LM_RETURN_IF_ERROR(mm_->Init(s_));
-
     layout_ = MakeParamLayout(cfg_);
     LM_RETURN_IF_ERROR(FindOffsets());
     LM_RETURN_IF_ERROR(StartShards(opt.comm));
-    const int64_t N = (int64_t)B_ * T_;
-    const int64_t C = cfg_.dim, F = cfg_.ffn_dim, H = cfg_.n_heads;
-    const int64_t Q = C + 2 * (int64_t)cfg_.kv_dim(), Vp = cfg_.padded_vocab;
-    const size_t P = layout_.total;
-
-    LM_RETURN_IF_ERROR(Alloc(&p32_, P, "master weights"));
-    LM_RETURN_IF_ERROR(Alloc(&p16_, P, "bf16 weights"));
-    LM_CUDA_RETURN(cudaMemsetAsync(p32_, 0, P * sizeof(float), s_));
-    LM_CUDA_RETURN(cudaMemsetAsync(p16_, 0, P * sizeof(bf16), s_));
-    if (training_) {
-      LM_RETURN_IF_ERROR(Alloc(&grad_, P, "gradients"));
-      const size_t S = hi_ - lo_;  // this rank's shard of the optimizer
-      LM_RETURN_IF_ERROR(Alloc(&m_, S, "AdamW m"));
-      LM_RETURN_IF_ERROR(Alloc(&v_, S, "AdamW v"));
-      LM_CUDA_RETURN(cudaMemsetAsync(grad_, 0, P * sizeof(float), s_));
-      LM_CUDA_RETURN(cudaMemsetAsync(m_, 0, S * sizeof(float), s_));
-      LM_CUDA_RETURN(cudaMemsetAsync(v_, 0, S * sizeof(float), s_));
-      LM_RETURN_IF_ERROR(Alloc(&sumsq_, 1, "norm accumulator"));
-    }
-    // Residual streams: every layer's input when training (the backward pass
-    // needs them), else two buffers used in turn.
-    const int L = cfg_.n_layers;
-    xs_.assign(training_ ? L + 1 : 2, nullptr);
-    for (auto& x : xs_) LM_RETURN_IF_ERROR(Alloc(&x, N * C, "residual stream"));
-    acts_.assign(training_ && !recompute_ ? L : 1, Acts());
-    for (Acts& a : acts_) {
-      LM_RETURN_IF_ERROR(Alloc(&a.mid, N * C, "activations"));
-      LM_RETURN_IF_ERROR(Alloc(&a.rstd1, N, "activations"));
-      LM_RETURN_IF_ERROR(Alloc(&a.rstd2, N, "activations"));
-      LM_RETURN_IF_ERROR(Alloc(&a.xn1, N * C, "activations"));
-      LM_RETURN_IF_ERROR(Alloc(&a.qkv, N * Q, "activations"));
-      LM_RETURN_IF_ERROR(Alloc(&a.att, N * C, "activations"));
-      LM_RETURN_IF_ERROR(Alloc(&a.lse, N * H, "activations"));
-      LM_RETURN_IF_ERROR(Alloc(&a.xn2, N * C, "activations"));
-      LM_RETURN_IF_ERROR(Alloc(&a.gu, N * 2 * F, "activations"));
-      LM_RETURN_IF_ERROR(Alloc(&a.h, N * F, "activations"));
-    }
-    LM_RETURN_IF_ERROR(Alloc(&xnf_, N * C, "final norm"));
-    LM_RETURN_IF_ERROR(Alloc(&rstdf_, N, "final norm"));
-    LM_RETURN_IF_ERROR(Alloc(&losses_, N, "losses"));
-    LM_RETURN_IF_ERROR(Alloc(&tok_, N, "tokens"));
-    LM_RETURN_IF_ERROR(Alloc(&tgt_, N, "targets"));
-    // Logit chunks of at most ~512 MiB in fp32 (whole rows, at least one).
-    chunk_ = std::max<int64_t>(1, std::min<int64_t>(N, (512ll << 20) / (Vp * 4)));
-    if (chunk_ >= 64) chunk_ -= chunk_ % 64;
-    if (const char* rows = getenv("LM_CUDA_LOGIT_ROWS"))  // tests: force small chunks
-      if (atoll(rows) > 0) chunk_ = std::min<int64_t>(N, atoll(rows));
-    LM_RETURN_IF_ERROR(Alloc(&logits_, chunk_ * Vp, "logits"));
-    if (training_) {
-      LM_RETURN_IF_ERROR(Alloc(&dres_, N * C, "backward scratch"));
-      LM_RETURN_IF_ERROR(Alloc(&dres16_, N * C, "backward scratch"));
-      LM_RETURN_IF_ERROR(Alloc(&dxn_, N * C, "backward scratch"));
-      LM_RETURN_IF_ERROR(Alloc(&dwide_, N * std::max(2 * F, Q), "backward scratch"));
-      LM_RETURN_IF_ERROR(Alloc(&dnarrow_, N * std::max(F, C), "backward scratch"));
-      LM_RETURN_IF_ERROR(Alloc(&delta_, N * H, "backward scratch"));
-    }
-    std::vector<float> table((size_t)cfg_.context * cfg_.head_dim());
-    rope_table_host(cfg_.head_dim(), cfg_.context, cfg_.rope_theta, table.data());
-    LM_RETURN_IF_ERROR(Alloc(&rope_, table.size(), "rope table"));
-    LM_CUDA_RETURN(cudaMemcpyAsync(rope_, table.data(), table.size() * sizeof(float),
-                                   cudaMemcpyHostToDevice, s_));
-    // Runs of adjacent tensors of this rank's shard with the same decay flag:
-    // one AdamW launch each.
-    runs_.clear();
-    for (const TensorInfo& t : layout_.tensors) {
-      if (t.offset < lo_ || t.offset >= hi_) continue;
-      if (!runs_.empty() && runs_.back().decay == t.decay &&
-          runs_.back().offset + runs_.back().count == t.offset)
-        runs_.back().count += t.numel;
-      else
-        runs_.push_back({t.offset, t.numel, t.decay});
-    }
+    LM_RETURN_IF_ERROR(PlanMemory());
+    LM_CUDA_RETURN(cudaStreamCreateWithFlags(&s_, cudaStreamNonBlocking));
+    mm_ = std::make_unique<Matmul>();
+    LM_RETURN_IF_ERROR(mm_->Init(s_));
+    LM_RETURN_IF_ERROR(AllocateAll());
+    LM_RETURN_IF_ERROR(InitContents());
+    ChooseAttention();
     LM_CUDA_RETURN(cudaStreamSynchronize(s_));
     ready_ = true;
     return Status::OK();
@@ -267,9 +188,13 @@ class CudaBackend : public Backend {
     return Status::OK();
   }
 
+  // The gradients are not cleared here: the first micro-batch after this
+  // writes them (beta = 0 in the weight products) instead of adding to zeros.
   Status ZeroGrad() override {
     LM_RETURN_IF_ERROR(Trainable());
-    LM_CUDA_RETURN(cudaMemsetAsync(grad_, 0, layout_.total * sizeof(float), s_));
+    grads_written_ = false;
+    kept_read_ = false;
+    LM_CUDA_RETURN(cudaMemsetAsync(stats_ + kKeptLoss, 0, sizeof(double), s_));
     reduced_.assign(buckets_.size(), false);
     reduce_in_backward_ = false;
     return Status::OK();
@@ -279,41 +204,61 @@ class CudaBackend : public Backend {
   Status ForwardBackward(const int32_t* inputs, const int32_t* targets, int B, int T,
                          float grad_scale, float* loss) override {
     LM_RETURN_IF_ERROR(Trainable());
-    LM_RETURN_IF_ERROR(Upload(inputs, targets, B, T));
     const int64_t N = (int64_t)B * T;
     int64_t count = 0;
     for (int64_t i = 0; i < N; i++) count += targets[i] >= 0;
+    LM_RETURN_IF_ERROR(Upload(inputs, targets, B, T, /*plan=*/count > 0));
     LM_RETURN_IF_ERROR(Forward(B, T, /*save=*/true));
     const float dloss = count ? (float)((double)grad_scale / (double)count) : 0.f;
-    LM_RETURN_IF_ERROR(HeadAndLoss(B, T, count ? dloss : 0.f, /*backward=*/count > 0));
-    if (count) LM_RETURN_IF_ERROR(ReduceBucket(buckets_.size() - 1));  // final norm, head
-    if (count) LM_RETURN_IF_ERROR(Backward(B, T));
-    std::vector<float> l(N);
-    LM_CUDA_RETURN(
-        cudaMemcpyAsync(l.data(), losses_, N * sizeof(float), cudaMemcpyDeviceToHost, s_));
-    LM_CUDA_RETURN(cudaStreamSynchronize(s_));
-    double sum = 0;
-    for (int64_t i = 0; i < N; i++) sum += l[i];
-    *loss = count ? (float)(sum / (double)count) : 0.f;
+    const bool first = !grads_written_;
+    LM_RETURN_IF_ERROR(HeadAndLoss(B, T, dloss, /*backward=*/count > 0, first));
+    if (count) {
+      LM_RETURN_IF_ERROR(ReduceBucket(buckets_.size() - 1));  // final norm, head
+      LM_RETURN_IF_ERROR(Backward(B, T, first));
+      grads_written_ = true;
+    } else {
+      LM_RETURN_IF_ERROR(EnsureGradsWritten());
+    }
+    if (loss) {  // read now: waits for the device
+      std::vector<float> l(N);
+      LM_CUDA_RETURN(
+          cudaMemcpyAsync(l.data(), losses_, N * sizeof(float), cudaMemcpyDeviceToHost, s_));
+      LM_CUDA_RETURN(cudaStreamSynchronize(s_));
+      double sum = 0;
+      for (int64_t i = 0; i < N; i++) sum += l[i];
+      *loss = count ? (float)(sum / (double)count) : 0.f;
+      return Status::OK();
+    }
+    // Kept on the device: the mean loss, weighted by grad_scale, joins the
+    // step's sum (OptimizerStep adds it up over the ranks).
+    LM_RETURN_IF_ERROR(sum_accumulate(losses_, N, count ? (double)grad_scale / (double)count : 0.0,
+                                      partial_, stats_ + kKeptLoss, s_));
+    kept_read_ = false;
+    return Status::OK();
+  }
+
+  Status StepLoss(float* loss) override {
+    LM_RETURN_IF_ERROR(Trainable());
+    if (!kept_read_) LM_RETURN_IF_ERROR(ReadStats());
+    *loss = (float)host_stats_[kKeptLoss];
     return Status::OK();
   }
 
   Status OptimizerStep(const AdamWConfig& opt, float* grad_norm, bool* skipped) override {
     LM_RETURN_IF_ERROR(Trainable());
+    LM_RETURN_IF_ERROR(EnsureGradsWritten());
     LM_RETURN_IF_ERROR(ReduceRest());
-    LM_CUDA_RETURN(cudaMemsetAsync(sumsq_, 0, sizeof(double), s_));
-    LM_RETURN_IF_ERROR(sum_squares(grad_ + lo_, (int64_t)(hi_ - lo_), sumsq_, s_));
-    if (comm_) {  // the norm's square over every rank's shard
-      LM_RETURN_IF_ERROR(comm_->SumDoubles(sumsq_, 1, s_));
+    LM_RETURN_IF_ERROR(
+        sum_squares(grad_ + lo_, (int64_t)(hi_ - lo_), partial_, stats_ + kSumSquares, s_));
+    if (comm_) {  // the norm's square over every rank's shard, the kept losses over the ranks
+      LM_RETURN_IF_ERROR(comm_->SumDoubles(stats_, kStats, s_));
       LM_RETURN_IF_ERROR(comm_->Join(s_));
     }
-    double ss = 0;
-    LM_CUDA_RETURN(cudaMemcpyAsync(&ss, sumsq_, sizeof(double), cudaMemcpyDeviceToHost, s_));
-    LM_CUDA_RETURN(cudaStreamSynchronize(s_));
-    const double norm = std::sqrt(ss);
+    LM_RETURN_IF_ERROR(ReadStats());  // the step's one wait: the norm and the kept losses
+    const double norm = std::sqrt(host_stats_[kSumSquares]);
     *grad_norm = (float)norm;
-    if (!std::isfinite(norm)) {  // NaN or Inf somewhere: leave everything as it was
-      *skipped = true;
+    if (!std::isfinite(norm) || !std::isfinite(host_stats_[kKeptLoss])) {
+      *skipped = true;  // NaN or Inf somewhere: leave everything as it was
       return Status::OK();
     }
     *skipped = false;
@@ -331,8 +276,8 @@ class CudaBackend : public Backend {
       LM_RETURN_IF_ERROR(comm_->Join(s_));
       LM_RETURN_IF_ERROR(f32_to_bf16(p32_, p16_, (int64_t)layout_.total, s_));
     }
-    LM_CUDA_RETURN(cudaStreamSynchronize(s_));
     if (ProfileOn() && !profile_warm_) {  // the first step loads modules and plans
+      LM_CUDA_RETURN(cudaStreamSynchronize(s_));
       ProfileWarmedUp();
       profile_warm_ = true;
     }
@@ -341,6 +286,7 @@ class CudaBackend : public Backend {
 
   Status GetGrads(float* host) override {
     LM_RETURN_IF_ERROR(Trainable());
+    LM_RETURN_IF_ERROR(EnsureGradsWritten());
     LM_CUDA_RETURN(
         cudaMemcpyAsync(host, grad_, layout_.total * sizeof(float), cudaMemcpyDeviceToHost, s_));
     LM_CUDA_RETURN(cudaStreamSynchronize(s_));
@@ -350,9 +296,9 @@ class CudaBackend : public Backend {
   Status ForwardLoss(const int32_t* inputs, const int32_t* targets, int B, int T,
                      float* losses) override {
     LM_RETURN_IF_ERROR(Ready());
-    LM_RETURN_IF_ERROR(Upload(inputs, targets, B, T));
+    LM_RETURN_IF_ERROR(Upload(inputs, targets, B, T, /*plan=*/false));
     LM_RETURN_IF_ERROR(Forward(B, T, /*save=*/false));
-    LM_RETURN_IF_ERROR(HeadAndLoss(B, T, 0.f, /*backward=*/false));
+    LM_RETURN_IF_ERROR(HeadAndLoss(B, T, 0.f, /*backward=*/false, /*first=*/false));
     const int64_t N = (int64_t)B * T;
     LM_CUDA_RETURN(cudaMemcpyAsync(losses, losses_, N * sizeof(float), cudaMemcpyDeviceToHost, s_));
     LM_CUDA_RETURN(cudaStreamSynchronize(s_));
@@ -361,13 +307,13 @@ class CudaBackend : public Backend {
 
   Status ForwardLogits(const int32_t* inputs, int B, int T, float* logits) override {
     LM_RETURN_IF_ERROR(Ready());
-    LM_RETURN_IF_ERROR(Upload(inputs, nullptr, B, T));
+    LM_RETURN_IF_ERROR(Upload(inputs, nullptr, B, T, /*plan=*/false));
     LM_RETURN_IF_ERROR(Forward(B, T, /*save=*/false));
     const int64_t N = (int64_t)B * T, C = cfg_.dim, V = cfg_.vocab_size, Vp = cfg_.padded_vocab;
     LM_RETURN_IF_ERROR(rmsnorm_forward(xnf_, rstdf_, X(cfg_.n_layers), p32_ + normf_, N, (int)C,
                                        cfg_.norm_eps, s_));
-    for (int64_t r0 = 0; r0 < N; r0 += chunk_) {
-      const int64_t R = std::min(chunk_, N - r0);
+    for (int64_t r0 = 0; r0 < N; r0 += eval_rows_) {
+      const int64_t R = std::min(eval_rows_, N - r0);
       LM_RETURN_IF_ERROR(
           mm_->Linear(xnf_ + r0 * C, p16_ + head_, R, C, Vp, logits_, OutType::kF32));
       LM_CUDA_RETURN(cudaMemcpy2DAsync(logits + r0 * V, V * sizeof(float), logits_,
@@ -433,10 +379,19 @@ class CudaBackend : public Backend {
     size_t offset, count;
     bool decay;
   };
+  // stats_: device doubles read together, once an optimizer step.
+  static constexpr int kSumSquares = 0, kKeptLoss = 1, kStats = 2;
 
+  // Device memory; while sizing_ (PlanMemory), only counted.
   template <typename P>
   Status Alloc(P** p, int64_t count, const char* what) {
     size_t bytes = (size_t)std::max<int64_t>(count, 1) * sizeof(P);
+    bytes = (bytes + 255) / 256 * 256;  // as cudaMalloc rounds
+    if (sizing_) {
+      planned_ += bytes;
+      *p = nullptr;
+      return Status::OK();
+    }
     void* q = nullptr;
     cudaError_t e = cudaMalloc(&q, bytes);
     if (e != cudaSuccess) {
@@ -446,8 +401,8 @@ class CudaBackend : public Backend {
       return Status::Resource("cuda backend: cannot allocate " + std::to_string(bytes >> 20) +
                               " MiB for the " + what + " (" + std::to_string(allocated_ >> 20) +
                               " MiB allocated so far, " + std::to_string(free_b >> 20) +
-                              " MiB free of " + std::to_string(total_b >> 20) +
-                              "); lower the batch, or use recompute");
+                              " MiB free of " + std::to_string(total_b >> 20) + "); " +
+                              LowerHint());
     }
     allocs_.push_back(q);
     allocated_ += bytes;
@@ -455,11 +410,24 @@ class CudaBackend : public Backend {
     return Status::OK();
   }
 
+  std::string LowerHint() const {
+    return training_ ? "lower --micro-batch, or use --recompute" : "use a smaller batch";
+  }
+
   void Release() {
     if (s_) cudaStreamSynchronize(s_);
+    sdpa_.reset();
     mm_.reset();  // its handles and workspace, before the stream goes
     for (void* p : allocs_) cudaFree(p);
     allocs_.clear();
+    for (int k = 0; k < 2; k++) {
+      if (pinned_[k]) cudaFreeHost(pinned_[k]);
+      if (pinned_done_[k]) cudaEventDestroy(pinned_done_[k]);
+      pinned_[k] = nullptr;
+      pinned_done_[k] = nullptr;
+    }
+    if (host_stats_) cudaFreeHost(host_stats_);
+    host_stats_ = nullptr;
     if (s_) cudaStreamDestroy(s_);
     s_ = nullptr;
   }
@@ -474,6 +442,229 @@ class CudaBackend : public Backend {
     return Status::OK();
   }
 
+  // Bytes AllocateAll would take with batch B and recompute.
+  Status SizeFor(int B, bool recompute, size_t* bytes) {
+    const int b0 = B_;
+    const bool r0 = recompute_;
+    B_ = B;
+    recompute_ = recompute;
+    sizing_ = true;
+    planned_ = 0;
+    Status st = AllocateAll();
+    sizing_ = false;
+    B_ = b0;
+    recompute_ = r0;
+    *bytes = planned_;
+    return st;
+  }
+
+  // Sizes every allocation before making any, so that a batch that does not
+  // fit fails here, before any step, with what it needs and what lowers it;
+  // then sizes the logits: in training all B*T rows of bf16 logits when they
+  // fit in what is left (one chunk: the head's weight gradient is read and
+  // written once), else chunks of 512 MiB. Evaluation reads the buffer as fp32
+  // rows, half as many a chunk.
+  Status PlanMemory() {
+    size_t free_b = 0, total_b = 0;
+    LM_CUDA_RETURN(cudaMemGetInfo(&free_b, &total_b));
+    // Left for cuBLASLt's and cuDNN's workspaces and the libraries' own memory.
+    const size_t reserve = (512ull << 20) + total_b / 50;
+    const size_t budget = free_b > reserve ? free_b - reserve : 0;
+    const int64_t N = (int64_t)B_ * T_, Vp = cfg_.padded_vocab;
+    logit_bytes_ = (size_t)std::min<int64_t>(N, 64) * Vp * 4;
+    size_t need = 0;
+    LM_RETURN_IF_ERROR(SizeFor(B_, recompute_, &need));
+    if (total_b > 0 && need > budget) return TooLarge(need, free_b, reserve);
+    const size_t chunk = 512ull << 20, all_bf16 = (size_t)N * Vp * 2;
+    if (training_ && (total_b == 0 || need - logit_bytes_ + all_bf16 <= budget))
+      logit_bytes_ = all_bf16;
+    else
+      logit_bytes_ = std::max(logit_bytes_, std::min(chunk, (size_t)N * Vp * 4));
+    train_rows_ = ChunkRows(logit_bytes_ / (Vp * 2), N);
+    eval_rows_ = ChunkRows(logit_bytes_ / (Vp * 4), N);
+    if (const char* rows = getenv("LM_CUDA_LOGIT_ROWS")) {  // tests: force small chunks
+      if (atoll(rows) > 0) {
+        train_rows_ = eval_rows_ = std::min<int64_t>(N, atoll(rows));
+        logit_bytes_ = (size_t)eval_rows_ * Vp * 4;
+      }
+    }
+    return Status::OK();
+  }
+
+  static int64_t ChunkRows(int64_t fit, int64_t N) {
+    int64_t r = std::max<int64_t>(1, std::min(N, fit));
+    if (r < N && r >= 64) r -= r % 64;
+    return r;
+  }
+
+  // Resource: the bytes needed, what the GPU has, and the options that lower it
+  // with the figures they would give.
+  Status TooLarge(size_t need, size_t free_b, size_t reserve) {
+    std::string m = "cuda backend: a batch of " + std::to_string(B_) + " x " + std::to_string(T_) +
+                    " needs " + FormatGib((double)need) + " of GPU memory, more than the " +
+                    FormatGib((double)(free_b > reserve ? free_b - reserve : 0)) + " usable on " +
+                    name_ + " (" + FormatGib((double)free_b) + " free, " +
+                    FormatGib((double)reserve) + " kept for cuBLAS and cuDNN); ";
+    const size_t budget = free_b > reserve ? free_b - reserve : 0;
+    int fits = 0;
+    size_t bytes = 0;
+    for (int b = B_ - 1; b >= 1 && !fits; b--) {
+      LM_RETURN_IF_ERROR(SizeFor(b, recompute_, &bytes));
+      if (bytes <= budget) fits = b;
+    }
+    const std::string batch = training_ ? "--micro-batch" : "the batch";
+    m += fits ? "lower " + batch + " to " + std::to_string(fits) + " or less"
+              : batch + " 1 does not fit either";
+    if (training_ && !recompute_) {
+      LM_RETURN_IF_ERROR(SizeFor(B_, true, &bytes));
+      m += ", or use --recompute (" + FormatGib((double)bytes) + " at this batch)";
+    }
+    return Status::Resource(m);
+  }
+
+  Status AllocateAll() {
+    const int64_t N = (int64_t)B_ * T_, C = cfg_.dim, F = cfg_.ffn_dim, H = cfg_.n_heads;
+    const int64_t Q = C + 2 * (int64_t)cfg_.kv_dim();
+    const size_t P = layout_.total;
+    LM_RETURN_IF_ERROR(Alloc(&p32_, P, "master weights"));
+    LM_RETURN_IF_ERROR(Alloc(&p16_, P, "bf16 weights"));
+    if (training_) {
+      LM_RETURN_IF_ERROR(Alloc(&grad_, P, "gradients"));
+      const size_t S = hi_ - lo_;  // this rank's shard of the optimizer
+      LM_RETURN_IF_ERROR(Alloc(&m_, S, "AdamW m"));
+      LM_RETURN_IF_ERROR(Alloc(&v_, S, "AdamW v"));
+      LM_RETURN_IF_ERROR(Alloc(&stats_, kStats, "norm and loss sums"));
+      LM_RETURN_IF_ERROR(Alloc(&partial_, sum_squares_scratch(), "norm and loss sums"));
+    }
+    LM_RETURN_IF_ERROR(AllocateActivations());
+    LM_RETURN_IF_ERROR(Alloc(&xnf_, N * C, "final norm"));
+    LM_RETURN_IF_ERROR(Alloc(&rstdf_, N, "final norm"));
+    LM_RETURN_IF_ERROR(Alloc(&losses_, N, "losses"));
+    LM_RETURN_IF_ERROR(Alloc(&tok_, N, "tokens"));
+    LM_RETURN_IF_ERROR(Alloc(&tgt_, N, "targets"));
+    LM_RETURN_IF_ERROR(Alloc(&logits_, (int64_t)(logit_bytes_ / sizeof(float)), "logits"));
+    if (training_) {
+      LM_RETURN_IF_ERROR(Alloc(&dres_, N * C, "backward scratch"));
+      LM_RETURN_IF_ERROR(Alloc(&dres16_, N * C, "backward scratch"));
+      LM_RETURN_IF_ERROR(Alloc(&dxn_, N * C, "backward scratch"));
+      LM_RETURN_IF_ERROR(Alloc(&dwide_, N * std::max(2 * F, Q), "backward scratch"));
+      LM_RETURN_IF_ERROR(Alloc(&dnarrow_, N * std::max(F, C), "backward scratch"));
+      LM_RETURN_IF_ERROR(Alloc(&delta_, N * H, "backward scratch"));
+      LM_RETURN_IF_ERROR(Alloc(&norm_scratch_, rmsnorm_backward_scratch((int)C), "norm sums"));
+      LM_RETURN_IF_ERROR(Alloc(&plan_, embedding_backward_plan_size(N), "embedding plan"));
+    }
+    return Alloc(&rope_, (int64_t)cfg_.context * cfg_.head_dim(), "rope table");
+  }
+
+  // Residual streams: every layer's input when training (the backward pass
+  // needs them), else two buffers used in turn; each layer's activations, or
+  // one layer's with recompute or without training.
+  Status AllocateActivations() {
+    const int64_t N = (int64_t)B_ * T_, C = cfg_.dim, F = cfg_.ffn_dim, H = cfg_.n_heads;
+    const int64_t Q = C + 2 * (int64_t)cfg_.kv_dim();
+    const int L = cfg_.n_layers;
+    xs_.assign(training_ ? L + 1 : 2, nullptr);
+    for (auto& x : xs_) LM_RETURN_IF_ERROR(Alloc(&x, N * C, "residual stream"));
+    acts_.assign(training_ && !recompute_ ? L : 1, Acts());
+    for (Acts& a : acts_) {
+      LM_RETURN_IF_ERROR(Alloc(&a.mid, N * C, "activations"));
+      LM_RETURN_IF_ERROR(Alloc(&a.rstd1, N, "activations"));
+      LM_RETURN_IF_ERROR(Alloc(&a.rstd2, N, "activations"));
+      LM_RETURN_IF_ERROR(Alloc(&a.xn1, N * C, "activations"));
+      LM_RETURN_IF_ERROR(Alloc(&a.qkv, N * Q, "activations"));
+      LM_RETURN_IF_ERROR(Alloc(&a.att, N * C, "activations"));
+      LM_RETURN_IF_ERROR(Alloc(&a.lse, N * H, "activations"));
+      LM_RETURN_IF_ERROR(Alloc(&a.xn2, N * C, "activations"));
+      LM_RETURN_IF_ERROR(Alloc(&a.gu, N * 2 * F, "activations"));
+      LM_RETURN_IF_ERROR(Alloc(&a.h, N * F, "activations"));
+    }
+    return Status::OK();
+  }
+
+  // Weights and moments zero, the rope table, the AdamW runs, and the pinned
+  // host buffers batches go up from.
+  Status InitContents() {
+    const size_t P = layout_.total;
+    LM_CUDA_RETURN(cudaMemsetAsync(p32_, 0, P * sizeof(float), s_));
+    LM_CUDA_RETURN(cudaMemsetAsync(p16_, 0, P * sizeof(bf16), s_));
+    if (training_) {
+      LM_CUDA_RETURN(cudaMemsetAsync(m_, 0, (hi_ - lo_) * sizeof(float), s_));
+      LM_CUDA_RETURN(cudaMemsetAsync(v_, 0, (hi_ - lo_) * sizeof(float), s_));
+      LM_CUDA_RETURN(cudaMemsetAsync(stats_, 0, kStats * sizeof(double), s_));
+    }
+    std::vector<float> table((size_t)cfg_.context * cfg_.head_dim());
+    rope_table_host(cfg_.head_dim(), cfg_.context, cfg_.rope_theta, table.data());
+    LM_CUDA_RETURN(cudaMemcpyAsync(rope_, table.data(), table.size() * sizeof(float),
+                                   cudaMemcpyHostToDevice, s_));
+    // Runs of adjacent tensors of this rank's shard with the same decay flag:
+    // one AdamW launch each.
+    runs_.clear();
+    for (const TensorInfo& t : layout_.tensors) {
+      if (t.offset < lo_ || t.offset >= hi_) continue;
+      if (!runs_.empty() && runs_.back().decay == t.decay &&
+          runs_.back().offset + runs_.back().count == t.offset)
+        runs_.back().count += t.numel;
+      else
+        runs_.push_back({t.offset, t.numel, t.decay});
+    }
+    const int64_t N = (int64_t)B_ * T_;
+    for (int k = 0; k < 2; k++) {
+      LM_CUDA_RETURN(cudaMallocHost((void**)&pinned_[k], (size_t)(5 * N + 1) * sizeof(int32_t)));
+      LM_CUDA_RETURN(cudaEventCreateWithFlags(&pinned_done_[k], cudaEventDisableTiming));
+    }
+    LM_CUDA_RETURN(cudaMallocHost((void**)&host_stats_, kStats * sizeof(double)));
+    return Status::OK();
+  }
+
+  // cuDNN's fused attention unless LM_CUDA_ATTN names the built-in kernels, or
+  // cuDNN is missing or has no graph for the largest batch; attn_note_ says
+  // which and why (Describe).
+  void ChooseAttention() {
+    const char* env = getenv("LM_CUDA_ATTN");
+    const std::string want = env ? env : "";
+    if (want == "own" || want == "scalar") {
+      attn_note_ = "built-in kernels (LM_CUDA_ATTN=" + want + ")";
+      return;
+    }
+    Status st = CudnnAttention::Create(s_, &sdpa_);
+    if (st.ok()) st = sdpa_->Prepare(AttnArgs(acts_[0], B_, T_), training_);
+    if (!st.ok()) {
+      sdpa_.reset();
+      attn_note_ = "built-in kernels, as " + st.message();
+      return;
+    }
+    attn_note_ = sdpa_->Version() + " fused attention";
+  }
+
+  // Whether this pass's attention goes through cuDNN: when it was chosen and
+  // has graphs for B x T (built now if new; on failure the built-in kernels run
+  // for this shape, and Describe says so).
+  bool CudnnFor(int B, int T) {
+    if (!sdpa_) return false;
+    Status st = sdpa_->Prepare(AttnArgs(acts_[0], B, T), training_);
+    if (st.ok()) return true;
+    const std::string note = "; built-in kernels for " + std::to_string(B) + " x " +
+                             std::to_string(T) + ", as " + st.message();
+    if (attn_note_.find(note) == std::string::npos) attn_note_ += note;
+    return false;
+  }
+
+  // The norm and the kept losses to the host: the one wait of an optimizer step.
+  Status ReadStats() {
+    LM_CUDA_RETURN(
+        cudaMemcpyAsync(host_stats_, stats_, kStats * sizeof(double), cudaMemcpyDeviceToHost, s_));
+    LM_CUDA_RETURN(cudaStreamSynchronize(s_));
+    kept_read_ = true;
+    return Status::OK();
+  }
+
+  // Zeroes the gradients when no micro-batch has written them since ZeroGrad.
+  Status EnsureGradsWritten() {
+    if (grads_written_) return Status::OK();
+    LM_CUDA_RETURN(cudaMemsetAsync(grad_, 0, layout_.total * sizeof(float), s_));
+    grads_written_ = true;
+    return Status::OK();
+  }
   Status FindOffsets() {
     auto off = [&](const std::string& name, size_t* o) -> Status {
       int i = layout_.Find(name);
@@ -512,7 +703,11 @@ class CudaBackend : public Backend {
 
   float* X(int l) const { return xs_[xs_.size() == 2 ? l % 2 : l]; }
 
-  Status Upload(const int32_t* inputs, const int32_t* targets, int B, int T) {
+  // Checks the ids, then copies them through a pinned buffer (two in turn, so
+  // that filling one never waits for the copy from the other): the call returns
+  // without waiting for the device. With `plan`, also the embedding backward's
+  // grouping of the rows by token (embedding_backward_plan).
+  Status Upload(const int32_t* inputs, const int32_t* targets, int B, int T, bool plan) {
     if (B <= 0 || T <= 0 || B > B_ || T > T_)
       return Status::Invalid("cuda backend: batch " + std::to_string(B) + " x " +
                              std::to_string(T) + " outside the initialised " + std::to_string(B_) +
@@ -526,10 +721,23 @@ class CudaBackend : public Backend {
         return Status::Invalid("cuda backend: target id " + std::to_string(targets[i]) +
                                " outside the vocabulary of " + std::to_string(cfg_.vocab_size));
     }
-    LM_CUDA_RETURN(cudaMemcpyAsync(tok_, inputs, N * sizeof(int32_t), cudaMemcpyHostToDevice, s_));
-    if (targets)
-      LM_CUDA_RETURN(
-          cudaMemcpyAsync(tgt_, targets, N * sizeof(int32_t), cudaMemcpyHostToDevice, s_));
+    const int k = pinned_slot_;
+    pinned_slot_ ^= 1;
+    LM_CUDA_RETURN(cudaEventSynchronize(pinned_done_[k]));  // its last copy has been made
+    int32_t* h = pinned_[k];
+    std::memcpy(h, inputs, N * sizeof(int32_t));
+    LM_CUDA_RETURN(cudaMemcpyAsync(tok_, h, N * sizeof(int32_t), cudaMemcpyHostToDevice, s_));
+    if (targets) {
+      std::memcpy(h + N, targets, N * sizeof(int32_t));
+      LM_CUDA_RETURN(cudaMemcpyAsync(tgt_, h + N, N * sizeof(int32_t), cudaMemcpyHostToDevice, s_));
+    }
+    if (plan) {
+      embedding_backward_plan(inputs, N, h + 2 * N, &plan_distinct_);
+      LM_CUDA_RETURN(cudaMemcpyAsync(plan_, h + 2 * N,
+                                     embedding_backward_plan_size(N) * sizeof(int32_t),
+                                     cudaMemcpyHostToDevice, s_));
+    }
+    LM_CUDA_RETURN(cudaEventRecord(pinned_done_[k], s_));
     return Status::OK();
   }
 
@@ -579,8 +787,12 @@ class CudaBackend : public Backend {
       g.kv_bstride = 0;
       g.Tk = pos0 + T;
       g.q_pos0 = pos0;
+      LM_RETURN_IF_ERROR(attention_forward(g, s_));
+    } else if (use_cudnn_) {
+      LM_RETURN_IF_ERROR(sdpa_->Forward(g, training_));
+    } else {
+      LM_RETURN_IF_ERROR(attention_forward(g, s_));
     }
-    LM_RETURN_IF_ERROR(attention_forward(g, s_));
     LM_RETURN_IF_ERROR(mm_->Linear(a.att, p16_ + w.o, N, C, C, a.mid, OutType::kF32, 1.f, x_in));
     LM_RETURN_IF_ERROR(
         rmsnorm_forward(a.xn2, a.rstd2, a.mid, p32_ + w.ln2, N, (int)C, cfg_.norm_eps, s_));
@@ -594,9 +806,10 @@ class CudaBackend : public Backend {
 
   // Embedding and every layer; the result is X(n_layers). save: keep what the
   // backward pass needs (all layers' activations, or only their inputs with
-  // recompute).
+  // recompute). Chooses the attention path for the pass and its backward.
   Status Forward(int B, int T, bool save) {
     const int64_t N = (int64_t)B * T;
+    use_cudnn_ = CudnnFor(B, T);
     LM_RETURN_IF_ERROR(embedding_forward(X(0), tok_, p32_ + embed_, N, cfg_.dim, s_));
     for (int l = 0; l < cfg_.n_layers; l++) {
       const Acts& a = save && acts_.size() > 1 ? acts_[l] : acts_[0];
@@ -606,14 +819,17 @@ class CudaBackend : public Backend {
   }
 
   // Final norm, then per chunk of rows: logits, losses and (backward) the head's
-  // gradients and d(final norm output), then d(residual) into dres_.
-  Status HeadAndLoss(int B, int T, float dloss, bool backward) {
+  // gradients and d(final norm output), then d(residual) into dres_ (and its
+  // bf16 copy into dres16_). first: the first micro-batch since ZeroGrad,
+  // which writes the gradients instead of adding to them.
+  Status HeadAndLoss(int B, int T, float dloss, bool backward, bool first) {
     const int64_t N = (int64_t)B * T, C = cfg_.dim, Vp = cfg_.padded_vocab;
     const int L = cfg_.n_layers;
     LM_RETURN_IF_ERROR(
         rmsnorm_forward(xnf_, rstdf_, X(L), p32_ + normf_, N, (int)C, cfg_.norm_eps, s_));
-    for (int64_t r0 = 0; r0 < N; r0 += chunk_) {
-      const int64_t R = std::min(chunk_, N - r0);
+    const int64_t rows = backward ? train_rows_ : eval_rows_;
+    for (int64_t r0 = 0; r0 < N; r0 += rows) {
+      const int64_t R = std::min(rows, N - r0);
       if (!backward) {  // evaluation keeps the logits in fp32
         LM_RETURN_IF_ERROR(
             mm_->Linear(xnf_ + r0 * C, p16_ + head_, R, C, Vp, logits_, OutType::kF32));
@@ -629,18 +845,32 @@ class CudaBackend : public Backend {
                                                         R, cfg_.vocab_size, (int)Vp, dloss, s_));
       LM_RETURN_IF_ERROR(
           mm_->LinearBackData(dlogits, p16_ + head_, R, C, Vp, dxn_ + r0 * C, OutType::kF32));
-      LM_RETURN_IF_ERROR(mm_->LinearBackWeight(dlogits, xnf_ + r0 * C, R, C, Vp, grad_ + head_));
+      LM_RETURN_IF_ERROR(mm_->LinearBackWeight(dlogits, xnf_ + r0 * C, R, C, Vp, grad_ + head_,
+                                               first && r0 == 0 ? 0.f : 1.f));
     }
     if (!backward) return Status::OK();
-    LM_CUDA_RETURN(cudaMemsetAsync(dres_, 0, N * C * sizeof(float), s_));
-    return rmsnorm_backward(dres_, grad_ + normf_, dxn_, X(L), p32_ + normf_, rstdf_, N, (int)C,
-                            s_);
+    return NormBackward(dres_, dres16_, grad_ + normf_, X(L), normf_, rstdf_, N, false, !first);
   }
 
-  // From dres_ = d loss / d X(n_layers) down to the embedding.
-  Status Backward(int B, int T) {
+  // dx (fp32, and its bf16 copy dx16 unless null) and the norm weight's
+  // gradient at w_off, from dxn_ = d(norm output).
+  Status NormBackward(float* dx, bf16* dx16, float* dw, const float* x, size_t w_off,
+                      const float* rstd, int64_t N, bool accumulate_dx, bool accumulate_dw) {
+    RmsnormBackward a(dxn_, x, p32_ + w_off, rstd, N, cfg_.dim, norm_scratch_);
+    a.dx = dx;
+    a.dx16 = dx16;
+    a.dw = dw;
+    a.accumulate_dx = accumulate_dx;
+    a.accumulate_dw = accumulate_dw;
+    return rmsnorm_backward(a, s_);
+  }
+
+  // From dres_ = d loss / d X(n_layers) (and dres16_, its bf16 copy) down to
+  // the embedding. first: write the weight gradients instead of adding.
+  Status Backward(int B, int T, bool first) {
     const int64_t N = (int64_t)B * T, C = cfg_.dim, F = cfg_.ffn_dim, kvd = cfg_.kv_dim();
     const int64_t Q = C + 2 * kvd;
+    const float beta = first ? 0.f : 1.f;
     for (int l = cfg_.n_layers - 1; l >= 0; l--) {
       const LayerOffsets& w = layers_[l];
       const Acts& a = recompute_ ? acts_[0] : acts_[l];
@@ -648,33 +878,41 @@ class CudaBackend : public Backend {
       if (recompute_)
         LM_RETURN_IF_ERROR(LayerForward(l, a, x_in, nullptr, B, T, 0, nullptr, nullptr));
       // MLP: x_out = mid + h Wdown^T.
-      LM_RETURN_IF_ERROR(f32_to_bf16(dres_, dres16_, N * C, s_));
-      LM_RETURN_IF_ERROR(mm_->LinearBackWeight(dres16_, a.h, N, F, C, grad_ + w.down));
+      LM_RETURN_IF_ERROR(mm_->LinearBackWeight(dres16_, a.h, N, F, C, grad_ + w.down, beta));
       LM_RETURN_IF_ERROR(
           mm_->LinearBackData(dres16_, p16_ + w.down, N, F, C, dnarrow_, OutType::kBF16));
       LM_RETURN_IF_ERROR(swiglu_backward(dwide_, dnarrow_, a.gu, N, (int)F, s_));
-      LM_RETURN_IF_ERROR(mm_->LinearBackWeight(dwide_, a.xn2, N, C, 2 * F, grad_ + w.gu));
+      LM_RETURN_IF_ERROR(mm_->LinearBackWeight(dwide_, a.xn2, N, C, 2 * F, grad_ + w.gu, beta));
       LM_RETURN_IF_ERROR(
           mm_->LinearBackData(dwide_, p16_ + w.gu, N, C, 2 * F, dxn_, OutType::kF32));
-      LM_RETURN_IF_ERROR(rmsnorm_backward(dres_, grad_ + w.ln2, dxn_, a.mid, p32_ + w.ln2, a.rstd2,
-                                          N, (int)C, s_));
+      LM_RETURN_IF_ERROR(
+          NormBackward(dres_, dres16_, grad_ + w.ln2, a.mid, w.ln2, a.rstd2, N, true, !first));
       // Attention: mid = x + att Wo^T.
-      LM_RETURN_IF_ERROR(f32_to_bf16(dres_, dres16_, N * C, s_));
-      LM_RETURN_IF_ERROR(mm_->LinearBackWeight(dres16_, a.att, N, C, C, grad_ + w.o));
+      LM_RETURN_IF_ERROR(mm_->LinearBackWeight(dres16_, a.att, N, C, C, grad_ + w.o, beta));
       LM_RETURN_IF_ERROR(
           mm_->LinearBackData(dres16_, p16_ + w.o, N, C, C, dnarrow_, OutType::kBF16));
       AttentionArgs g = AttnArgs(a, B, T);
-      LM_RETURN_IF_ERROR(
-          attention_backward(g, dnarrow_, dwide_, dwide_ + C, dwide_ + C + kvd, delta_, s_));
+      if (use_cudnn_)
+        LM_RETURN_IF_ERROR(sdpa_->Backward(g, dnarrow_, dwide_, dwide_ + C, dwide_ + C + kvd));
+      else
+        LM_RETURN_IF_ERROR(
+            attention_backward(g, dnarrow_, dwide_, dwide_ + C, dwide_ + C + kvd, delta_, s_));
       LM_RETURN_IF_ERROR(rope_apply(dwide_, B, T, Q, cfg_.n_heads + cfg_.n_kv_heads,
                                     cfg_.head_dim(), 0, rope_, cfg_.context, true, s_));
-      LM_RETURN_IF_ERROR(mm_->LinearBackWeight(dwide_, a.xn1, N, C, Q, grad_ + w.qkv));
+      LM_RETURN_IF_ERROR(mm_->LinearBackWeight(dwide_, a.xn1, N, C, Q, grad_ + w.qkv, beta));
       LM_RETURN_IF_ERROR(mm_->LinearBackData(dwide_, p16_ + w.qkv, N, C, Q, dxn_, OutType::kF32));
-      LM_RETURN_IF_ERROR(
-          rmsnorm_backward(dres_, grad_ + w.ln1, dxn_, x_in, p32_ + w.ln1, a.rstd1, N, (int)C, s_));
-      LM_RETURN_IF_ERROR(ReduceBucket((size_t)l + 1));  // layer l is complete
+      // The bf16 copy feeds the next layer down; the embedding takes fp32.
+      LM_RETURN_IF_ERROR(NormBackward(dres_, l > 0 ? dres16_ : nullptr, grad_ + w.ln1, x_in, w.ln1,
+                                      a.rstd1, N, true, !first));
+      LM_RETURN_IF_ERROR(ReduceBucket((size_t)l + 1));  // layer l's last gradient is written
     }
-    LM_RETURN_IF_ERROR(embedding_backward(grad_ + embed_, dres_, tok_, N, cfg_.dim, s_));
+    // Tied: the head's product wrote the table's gradient above; untied, the
+    // rows of tokens absent from the batch must read zero.
+    if (first && !cfg_.tied_embeddings)
+      LM_CUDA_RETURN(
+          cudaMemsetAsync(grad_ + embed_, 0, (size_t)cfg_.padded_vocab * C * sizeof(float), s_));
+    LM_RETURN_IF_ERROR(
+        embedding_backward(grad_ + embed_, dres_, plan_, N, plan_distinct_, cfg_.dim, s_));
     return ReduceBucket(0);
   }
 
@@ -729,6 +967,8 @@ class CudaBackend : public Backend {
   std::unique_ptr<Matmul> mm_;
   std::vector<void*> allocs_;
   size_t allocated_ = 0;
+  bool sizing_ = false;  // Alloc counts into planned_ instead of allocating
+  size_t planned_ = 0;
 
   size_t embed_ = 0, normf_ = 0, head_ = 0;
   std::vector<LayerOffsets> layers_;
@@ -743,19 +983,32 @@ class CudaBackend : public Backend {
   float* p32_ = nullptr;
   bf16* p16_ = nullptr;
   float *grad_ = nullptr, *m_ = nullptr, *v_ = nullptr;
-  double* sumsq_ = nullptr;
+  bool grads_written_ = false;    // by a micro-batch (or zeroed) since ZeroGrad
+  double* stats_ = nullptr;       // kStats doubles: the gradient's sum of squares, the kept losses
+  double* partial_ = nullptr;     // sum_squares_scratch() doubles
+  double* host_stats_ = nullptr;  // pinned copy of stats_
+  bool kept_read_ = false;        // host_stats_ is current
   int64_t step_ = 0;
   bool profile_warm_ = false;
+
+  std::unique_ptr<CudnnAttention> sdpa_;
+  std::string attn_note_;   // which attention runs and why (Describe)
+  bool use_cudnn_ = false;  // this pass's attention goes through sdpa_
 
   std::vector<float*> xs_;
   std::vector<Acts> acts_;
   bf16* xnf_ = nullptr;
   float* rstdf_ = nullptr;
   float* losses_ = nullptr;
-  int32_t *tok_ = nullptr, *tgt_ = nullptr;
-  int64_t chunk_ = 0;
+  int32_t *tok_ = nullptr, *tgt_ = nullptr, *plan_ = nullptr;
+  int plan_distinct_ = 0;
+  int32_t* pinned_[2] = {nullptr, nullptr};  // 5N + 1 ints: inputs, targets, plan
+  cudaEvent_t pinned_done_[2] = {nullptr, nullptr};
+  int pinned_slot_ = 0;
+  size_t logit_bytes_ = 0;
+  int64_t train_rows_ = 0, eval_rows_ = 0;  // logit rows a chunk: bf16 (training), fp32
   float* logits_ = nullptr;
-  float *dres_ = nullptr, *dxn_ = nullptr, *delta_ = nullptr;
+  float *dres_ = nullptr, *dxn_ = nullptr, *delta_ = nullptr, *norm_scratch_ = nullptr;
   bf16 *dres16_ = nullptr, *dwide_ = nullptr, *dnarrow_ = nullptr;
   float* rope_ = nullptr;
   bf16 *kcache_ = nullptr, *vcache_ = nullptr;

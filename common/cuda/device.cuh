@@ -105,6 +105,26 @@ __device__ __forceinline__ void store_bf16x8(bf16* p, const Floats8& v) {
   LM_CHECK_ALIGNED16(p);
   *reinterpret_cast<int4*>(p) = raw;
 }
+// Eight floats with two 16-byte accesses; p must be 16-byte aligned.
+__device__ __forceinline__ Floats8 load_f32x8(const float* p) {
+  LM_CHECK_ALIGNED16(p);
+  LM_CHECK_ALIGNED16(p + 4);
+  float4 a = *reinterpret_cast<const float4*>(p), b = *reinterpret_cast<const float4*>(p + 4);
+  return Floats8{{a.x, a.y, a.z, a.w, b.x, b.y, b.z, b.w}};
+}
+__device__ __forceinline__ void store_f32x8(float* p, const Floats8& v) {
+  LM_CHECK_ALIGNED16(p);
+  LM_CHECK_ALIGNED16(p + 4);
+  *reinterpret_cast<float4*>(p) = make_float4(v.x[0], v.x[1], v.x[2], v.x[3]);
+  *reinterpret_cast<float4*>(p + 4) = make_float4(v.x[4], v.x[5], v.x[6], v.x[7]);
+}
+// Either type, for kernels templated on it.
+__device__ __forceinline__ Floats8 load_x8(const bf16* p) {
+  return load_bf16x8(p);
+}
+__device__ __forceinline__ Floats8 load_x8(const float* p) {
+  return load_f32x8(p);
+}
 __host__ __device__ inline bool aligned16(const void* p) {
   return (reinterpret_cast<uintptr_t>(p) & 15) == 0;
 }

@@ -30,18 +30,43 @@ Status f32_to_bf16(const float* in, bf16* out, int64_t count, cudaStream_t s);
 // them on the host).
 Status embedding_forward(float* out, const int32_t* ids, const float* table, int64_t N, int C,
                          cudaStream_t s);
-// dtable (V,C) += dout (N,C) scattered to rows ids[n] (fp32 atomics).
-Status embedding_backward(float* dtable, const float* dout, const int32_t* ids, int64_t N, int C,
-                          cudaStream_t s);
+// The host side of the backward pass: ids (N) grouped by value, into plan
+// (embedding_backward_plan_size(N) ints): the distinct ids in ascending order,
+// from plan[N] where each one's rows start (*distinct + 1 entries, the last
+// N), and from plan[2N + 1] the rows, ascending within each id.
+inline int64_t embedding_backward_plan_size(int64_t N) {
+  return 3 * N + 1;
+}
+void embedding_backward_plan(const int32_t* ids, int64_t N, int32_t* plan, int* distinct);
+// dtable (V,C) += dout (N,C) scattered to rows ids[n], with `plan` (device
+// memory) made by embedding_backward_plan: each distinct id's rows are summed
+// in row order and added once. No atomics: the same bits on every run.
+Status embedding_backward(float* dtable, const float* dout, const int32_t* plan, int64_t N,
+                          int distinct, int C, cudaStream_t s);
 
 // --- rmsnorm.cu (twin: rmsnorm forward / backward) --------------------------
 // out (N,C) = x * rstd * w with rstd (N) = 1/sqrt(mean(x^2) + eps); x fp32, out
 // bf16 (the next matrix product's operand).
 Status rmsnorm_forward(bf16* out, float* rstd, const float* x, const float* w, int64_t N, int C,
                        float eps, cudaStream_t s);
-// dx (N,C) += d/dx, dw (C) += d/dw, all fp32. dx aliases none of the inputs.
-Status rmsnorm_backward(float* dx, float* dw, const float* dout, const float* x, const float* w,
-                        const float* rstd, int64_t N, int C, cudaStream_t s);
+// The backward pass, fp32 but for dx16. dx aliases none of the inputs.
+struct RmsnormBackward {
+  RmsnormBackward(const float* dout_, const float* x_, const float* w_, const float* rstd_,
+                  int64_t n_, int dim_, float* scratch_)
+      : dout(dout_), x(x_), w(w_), rstd(rstd_), scratch(scratch_), n(n_), dim(dim_) {}
+  float* dx = nullptr;   // (N,C): d/dx, added to dx with accumulate_dx, else written
+  bf16* dx16 = nullptr;  // (N,C): bf16 of dx as it ends up (null: none), the next product's operand
+  float* dw = nullptr;   // (C): d/dw, added to dw with accumulate_dw, else written
+  const float *dout, *x, *w, *rstd;  // (N,C), (N,C), (C), (N)
+  float* scratch;                    // rmsnorm_backward_scratch(C) floats: per-block sums of dw
+  int64_t n;
+  int dim;
+  bool accumulate_dx = true, accumulate_dw = true;
+};
+// dw is summed over the rows in a fixed order (per-block sums, then the blocks
+// in turn): no atomics, the same bits on every run.
+Status rmsnorm_backward(const RmsnormBackward& a, cudaStream_t s);
+int64_t rmsnorm_backward_scratch(int C);
 
 // --- rope.cu (twin: rope, rotate-half convention) ---------------------------
 // Rotates, in place, the first `heads` heads of head_dim values in each row of x
@@ -107,9 +132,15 @@ Status cross_entropy_forward_backward(float* losses, bf16* dlogits, const bf16* 
                                       cudaStream_t s);
 
 // --- adamw.cu (twin: grad norm, adamw) --------------------------------------
-// *sum (one double in device memory) += sum of x[i]^2 (fp32 partial sums per
-// thread, double across blocks).
-Status sum_squares(const float* x, int64_t n, double* sum, cudaStream_t s);
+// *sum (one double in device memory) = sum of x[i]^2: fp32 partial sums per
+// thread and block, into `partial` (sum_squares_scratch() doubles), then added
+// in a fixed order in double. No atomics: the same bits on every run.
+Status sum_squares(const float* x, int64_t n, double* partial, double* sum, cudaStream_t s);
+int64_t sum_squares_scratch();
+// *acc += scale * sum of x[i], summed as sum_squares sums (the losses kept
+// on the device between optimizer steps).
+Status sum_accumulate(const float* x, int64_t n, double scale, double* partial, double* acc,
+                      cudaStream_t s);
 // AdamW as the CPU twin (torch.optim.AdamW), step t >= 1, g = grads * grad_scale:
 //   p -= lr*wd*p; m = b1 m + (1-b1) g; v = b2 v + (1-b2) g^2;
 //   p -= (lr / (1 - b1^t)) * m / (sqrt(v) / sqrt(1 - b2^t) + eps)

@@ -3,6 +3,7 @@
 #ifdef LM_HAVE_CUDA
 #include "cuda/matmul.h"
 
+#include <algorithm>
 #include <cstdlib>
 #include <string>
 
@@ -60,6 +61,8 @@ Status Matmul::Init(cudaStream_t stream, size_t workspace_bytes) {
   if (workspace_bytes_) LM_CUDA_RETURN(cudaMalloc(&workspace_, workspace_bytes_));
   const char* f = getenv("LM_CUDA_GEMMEX");
   force_fallback_ = f && f[0] == '1';
+  const char* t = getenv("LM_CUDA_GEMM_TUNE");
+  tune_ = !(t && t[0] == '0');
   return Status::OK();
 }
 
@@ -113,15 +116,79 @@ Status Matmul::GetPlan(const Gemm& g, Plan** plan) {
     cublasLtMatmulPreferenceDestroy(pref);
     return BlasError(st, "cublasLtMatmulPreferenceSetAttribute");
   }
-  cublasLtMatmulHeuristicResult_t res;
+  cublasLtMatmulHeuristicResult_t res[kTuneCandidates];
   int count = 0;
-  st = cublasLtMatmulAlgoGetHeuristic(lt_, p.desc, p.a, p.b, p.c, p.c, pref, 1, &res, &count);
+  st = cublasLtMatmulAlgoGetHeuristic(lt_, p.desc, p.a, p.b, p.c, p.c, pref,
+                                      tune_ ? kTuneCandidates : 1, res, &count);
   cublasLtMatmulPreferenceDestroy(pref);
   // No algorithm (NOT_SUPPORTED or zero results) is not an error: the fallback runs.
-  if (st == CUBLAS_STATUS_SUCCESS && count > 0 && res.state == CUBLAS_STATUS_SUCCESS) {
-    p.algo = res.algo;
-    p.ok = true;
+  if (st != CUBLAS_STATUS_SUCCESS || count == 0 || res[0].state != CUBLAS_STATUS_SUCCESS)
+    return Status::OK();
+  p.algo = res[0].algo;
+  p.ok = true;
+  if (count > 1) LM_RETURN_IF_ERROR(Tune(g, &p, res, count));
+  return Status::OK();
+}
+
+// Times each candidate (one run to warm up, then the median of three) on the
+// product's own operands and keeps the fastest, unless it beats the heuristic's
+// first by less than 3%: a near tie keeps the same choice from run to run.
+// A product that adds into its output (C == D, beta != 0) is timed on a copy of
+// D, restored after; when no memory is left for the copy, the first stays.
+Status Matmul::Tune(const Gemm& g, Plan* p, const cublasLtMatmulHeuristicResult_t* res, int count) {
+  const bool in_place = g.beta != 0.f && (g.C == nullptr || g.C == g.D);
+  const size_t bytes = (size_t)g.ldc * g.n * (g.out == OutType::kF32 ? 4 : 2);
+  void* saved = nullptr;
+  if (in_place) {
+    if (cudaMalloc(&saved, bytes) != cudaSuccess) {
+      cudaGetLastError();
+      return Status::OK();
+    }
+    LM_CUDA_RETURN(cudaMemcpyAsync(saved, g.D, bytes, cudaMemcpyDeviceToDevice, stream_));
   }
+  float best_ms = 0, first_ms = 0;
+  int best = 0;
+  Status s;
+  for (int i = 0; i < count && s.ok(); i++) {
+    if (res[i].state != CUBLAS_STATUS_SUCCESS) continue;
+    float ms = 0;
+    s = TimeAlgo(g, p, res[i].algo, &ms);
+    if (!s.ok() || ms <= 0) continue;
+    if (i == 0) first_ms = best_ms = ms;
+    if (i > 0 && ms < best_ms && ms < 0.97f * first_ms) {
+      best_ms = ms;
+      best = i;
+    }
+  }
+  if (in_place) {
+    cudaMemcpyAsync(g.D, saved, bytes, cudaMemcpyDeviceToDevice, stream_);
+    cudaStreamSynchronize(stream_);
+    cudaFree(saved);
+  }
+  cudaGetLastError();  // a candidate that failed to run is not the product's error
+  p->algo = res[best].algo;
+  return Status::OK();
+}
+
+Status Matmul::TimeAlgo(const Gemm& g, Plan* p, const cublasLtMatmulAlgo_t& algo, float* ms) {
+  cudaEvent_t ev[4] = {};
+  for (auto& e : ev) LM_CUDA_RETURN(cudaEventCreate(&e));
+  const void* C = g.C ? g.C : g.D;
+  float t[3] = {0, 0, 0};
+  bool ok = true;
+  for (int r = 0; r < 4 && ok; r++) {  // r = 0 warms up
+    if (r > 0) cudaEventRecord(ev[r - 1], stream_);
+    ok = cublasLtMatmul(lt_, p->desc, &g.alpha, g.A, p->a, g.B, p->b, &g.beta, C, p->c, g.D, p->c,
+                        &algo, workspace_, workspace_bytes_, stream_) == CUBLAS_STATUS_SUCCESS;
+    if (r > 0 && ok) {
+      cudaEventRecord(ev[3], stream_);
+      ok = cudaEventSynchronize(ev[3]) == cudaSuccess &&
+           cudaEventElapsedTime(&t[r - 1], ev[r - 1], ev[3]) == cudaSuccess;
+    }
+  }
+  for (auto& e : ev) cudaEventDestroy(e);
+  std::sort(t, t + 3);
+  *ms = ok ? t[1] : 0;
   return Status::OK();
 }
 
@@ -185,11 +252,13 @@ Status Matmul::Run(const Gemm& g) {
 Status Matmul::RunNamed(const Gemm& g, const char* role, int64_t rows, int64_t in, int64_t out) {
   if (!ProfileOn()) return Run(g);
   ProfileBegin(stream_);
+  const int64_t before = fallbacks_;
   Status s = Run(g);
   if (s.ok())
     ProfileEnd(std::string("linear ") + role + " " + std::to_string(rows) + "x" +
                    std::to_string(in) + "->" + std::to_string(out) +
-                   (g.out == OutType::kF32 ? " f32" : " bf16") + (g.beta != 0.f ? " +=" : ""),
+                   (g.out == OutType::kF32 ? " f32" : " bf16") + (g.beta != 0.f ? " +=" : "") +
+                   (fallbacks_ > before ? " (cublasGemmEx fallback)" : ""),
                2.0 * (double)rows * (double)in * (double)out);
   return s;
 }
@@ -233,7 +302,7 @@ Status Matmul::LinearBackData(const __nv_bfloat16* dY, const __nv_bfloat16* W, i
 }
 
 Status Matmul::LinearBackWeight(const __nv_bfloat16* dY, const __nv_bfloat16* X, int64_t rows,
-                                int64_t in, int64_t out, float* dW) {
+                                int64_t in, int64_t out, float* dW, float beta) {
   Gemm g;
   g.ta = false;
   g.tb = true;
@@ -244,11 +313,11 @@ Status Matmul::LinearBackWeight(const __nv_bfloat16* dY, const __nv_bfloat16* X,
   g.lda = in;
   g.B = dY;
   g.ldb = out;
-  g.C = dW;
+  g.C = beta != 0.f ? dW : nullptr;
   g.D = dW;
   g.ldc = in;
   g.out = OutType::kF32;
-  g.beta = 1.f;
+  g.beta = beta;
   return RunNamed(g, "dW", rows, in, out);
 }
 

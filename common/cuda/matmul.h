@@ -1,14 +1,17 @@
 // matmul.h: the matrix products of the CUDA backend, through cuBLASLt (bf16
 // operands, fp32 compute), with the residual add fused in as the beta*C term.
 // cublasGemmEx is the fallback when cuBLASLt offers no algorithm for a shape or
-// alignment (or when LM_CUDA_GEMMEX=1, for debugging). CPU twins:
+// alignment (or when LM_CUDA_GEMMEX=1, for debugging); LM_CUDA_PROFILE=1 names
+// every product that fell back. The first product of each shape times up to
+// kTuneCandidates of cuBLASLt's algorithms and keeps the fastest
+// (LM_CUDA_GEMM_TUNE=0: the heuristic's first, untimed). CPU twins:
 // matmul_forward / matmul_backward, and residual_forward for the fused add, in
 // common/cpu/ops.h.
 //
 // Row-major helpers for a linear layer y = x W^T, W [out, in] as torch stores it:
 //   Linear          Y[rows, out]  = X[rows, in] W^T        (+ beta * C)
 //   LinearBackData  dX[rows, in]  = dY[rows, out] W        (+ beta * dX)
-//   LinearBackWeight dW[out, in] += dY^T X                 (fp32, accumulated)
+//   LinearBackWeight dW[out, in] = dY^T X + beta * dW      (fp32, beta 1: accumulated)
 #pragma once
 
 #include <cublasLt.h>
@@ -60,12 +63,15 @@ class Matmul {
   // dX[rows, in] = dY W + beta * dX.
   Status LinearBackData(const __nv_bfloat16* dY, const __nv_bfloat16* W, int64_t rows, int64_t in,
                         int64_t out, void* dX, OutType xtype, float beta = 0.f);
-  // dW[out, in] += dY^T X, fp32.
+  // dW[out, in] = dY^T X + beta * dW, fp32 (beta 0: the first micro-batch writes).
   Status LinearBackWeight(const __nv_bfloat16* dY, const __nv_bfloat16* X, int64_t rows, int64_t in,
-                          int64_t out, float* dW);
+                          int64_t out, float* dW, float beta = 1.f);
 
   // How many products fell back to cublasGemmEx (for the check program).
   int64_t fallbacks() const { return fallbacks_; }
+
+  // Algorithms timed per new shape (the heuristic's best first).
+  static constexpr int kTuneCandidates = 6;
 
  private:
   Status RunNamed(const Gemm& g, const char* role, int64_t rows, int64_t in, int64_t out);
@@ -81,6 +87,8 @@ class Matmul {
   using Key = std::tuple<int, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int, int, int,
                          int, int, int>;
   Status GetPlan(const Gemm& g, Plan** plan);
+  Status Tune(const Gemm& g, Plan* p, const cublasLtMatmulHeuristicResult_t* res, int count);
+  Status TimeAlgo(const Gemm& g, Plan* p, const cublasLtMatmulAlgo_t& algo, float* ms);
   Status RunFallback(const Gemm& g);
 
   cudaStream_t stream_ = nullptr;
@@ -88,7 +96,7 @@ class Matmul {
   cublasHandle_t blas_ = nullptr;
   void* workspace_ = nullptr;
   size_t workspace_bytes_ = 0;
-  bool force_fallback_ = false;
+  bool force_fallback_ = false, tune_ = true;
   int64_t fallbacks_ = 0;
   std::map<Key, Plan> plans_;
 };

@@ -5,6 +5,8 @@
 #include "cuda/profile.h"
 
 #include <algorithm>
+#include <cstdarg>
+#include <cstdio>
 #include <cstdlib>
 #include <map>
 #include <mutex>
@@ -135,39 +137,55 @@ void ProfileWarmedUp() {
   p.totals.clear();
 }
 
-void ProfileReport(FILE* out) {
+namespace {
+std::string Format(const char* fmt, ...) __attribute__((format(printf, 1, 2)));
+std::string Format(const char* fmt, ...) {
+  char buf[512];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(buf, sizeof buf, fmt, ap);
+  va_end(ap);
+  return buf;
+}
+}  // namespace
+
+std::string ProfileReport() {
   Profile& p = P();
   std::lock_guard<std::mutex> lk(p.mu);
   p.Fold();
-  if (p.totals.empty() && p.dropped == 0) return;
+  if (p.totals.empty() && p.dropped == 0) return "";
   std::vector<std::pair<std::string, Total>> rows(p.totals.begin(), p.totals.end());
   std::sort(rows.begin(), rows.end(),
             [](const auto& a, const auto& b) { return a.second.ms > b.second.ms; });
   double all = 0;
-  int64_t calls = 0;
+  int64_t calls = 0, fallbacks = 0;
   for (const auto& r : rows) {
     all += r.second.ms;
     calls += r.second.calls;
+    if (r.first.find("cublasGemmEx") != std::string::npos) fallbacks += r.second.calls;
   }
-  fprintf(out, "lm cuda profile (LM_CUDA_PROFILE=1): %.1f ms of GPU time in %lld operations", all,
-          (long long)calls);
+  std::string out =
+      Format("lm cuda profile (LM_CUDA_PROFILE=1): %.1f ms of GPU time in %lld operations", all,
+             (long long)calls);
   if (p.warmup_ops)
-    fprintf(out, " (after %lld warm-up operations, %.1f ms, left out)", (long long)p.warmup_ops,
-            p.warmup_ms);
-  if (p.dropped) fprintf(out, ", %lld samples lost to CUDA errors", (long long)p.dropped);
-  fprintf(out, "\n%10s %6s %8s %10s %8s  %s\n", "ms", "%", "calls", "us/call", "TFLOP/s",
-          "operation");
+    out += Format(" (after %lld warm-up operations, %.1f ms, left out)", (long long)p.warmup_ops,
+                  p.warmup_ms);
+  if (p.dropped) out += Format(", %lld samples lost to CUDA errors", (long long)p.dropped);
+  if (fallbacks) out += Format(", %lld products fell back to cublasGemmEx", (long long)fallbacks);
+  out += Format("\n%10s %6s %8s %10s %8s  %s\n", "ms", "%", "calls", "us/call", "TFLOP/s",
+                "operation");
   for (const auto& [name, t] : rows) {
     char rate[32] = "-";
     if (t.flops > 0 && t.ms > 0)
       snprintf(rate, sizeof rate, "%.4g", t.flops / (t.ms * 1e-3) / 1e12);
-    fprintf(out, "%10.2f %6.1f %8lld %10.1f %8s  %s\n", t.ms, all > 0 ? 100 * t.ms / all : 0.0,
-            (long long)t.calls, 1e3 * t.ms / (double)t.calls, rate, name.c_str());
+    out += Format("%10.2f %6.1f %8lld %10.1f %8s  ", t.ms, all > 0 ? 100 * t.ms / all : 0.0,
+                  (long long)t.calls, 1e3 * t.ms / (double)t.calls, rate) +
+           name + "\n";
   }
-  fflush(out);
   p.totals.clear();
   p.dropped = p.warmup_ops = 0;
   p.warmup_ms = 0;
+  return out;
 }
 
 }  // namespace cuda

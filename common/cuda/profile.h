@@ -1,13 +1,14 @@
 // profile.h: LM_CUDA_PROFILE=1 times every kernel and matrix product of the CUDA
-// backend with CUDA events and prints, when the backend is released, a table of
-// where the GPU's time went: per kernel, and per product shape with the rate it
-// reached. It is how one short run on a lent GPU says which op to work on.
-// Off (the default), each hook is one test of a flag read once.
+// backend with CUDA events and makes a table of where the GPU's time went: per
+// kernel, and per product shape with the rate it reached, products that fell
+// back to cublasGemmEx named as such. It is how one short run on a lent GPU
+// says which op to work on. The tool that ran the backend prints the table
+// (ProfileReport): nothing in the library prints. Off (the default), each
+// hook is one test of a flag read once.
 #pragma once
 
 #include <cuda_runtime_api.h>
 
-#include <cstdio>
 #include <string>
 
 namespace lm {
@@ -28,9 +29,9 @@ void ProfileEnd(const std::string& name, double flops = 0);
 // cuBLASLt calls inflate the first step); the report says how much it dropped.
 void ProfileWarmedUp();
 
-// Waits for the samples still in flight, writes the table to `out`, and clears
-// it. Writes nothing when nothing was timed.
-void ProfileReport(FILE* out);
+// Waits for the samples still in flight, returns the table (lines ending in
+// '\n') and clears it; "" when nothing was timed.
+std::string ProfileReport();
 
 }  // namespace cuda
 }  // namespace lm

@@ -16,7 +16,6 @@
 #include "data/pack.h"
 #include "format/manifest.h"
 #include "util/file.h"
-#include "util/progress.h"
 
 namespace lm {
 
@@ -146,7 +145,8 @@ Status Remove(const std::string& dir, const std::string& name, bool dry_run, Cle
 }  // namespace
 
 Status CleanDataset(const std::string& dir, bool dry_run, CleanReport* rep,
-                    const std::function<void(const std::string& name, uint64_t bytes)>& each) {
+                    const std::function<void(const std::string& name, uint64_t bytes)>& each,
+                    const std::function<void(const std::string& lock_path)>& waiting) {
   *rep = CleanReport();
   if (!PathExists(dir)) return Status::NotFound(dir + ": no such directory");
   if (!IsDirectory(dir)) return Status::Invalid(dir + ": not a directory");
@@ -198,7 +198,7 @@ Status CleanDataset(const std::string& dir, bool dry_run, CleanReport* rep,
       bool held = false;
       LM_RETURN_IF_ERROR(lock.TryLock(lock_path, &held));
       if (!held) {
-        LogInfo("waiting for %s (an lm-pack is committing)", lock_path.c_str());
+        if (waiting) waiting(lock_path);
         LM_RETURN_IF_ERROR(lock.Lock(lock_path));
       }
     }

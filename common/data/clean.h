@@ -23,8 +23,11 @@ struct CleanReport {
 // not named by lm-pack, are never touched. `each` gets the name of every file
 // removed (with dry_run: that would be; a dry run writes nothing, so it works
 // on a read-only dataset) and its size. A directory without a manifest is
-// cleaned the same way (a first writer killed before its commit).
+// cleaned the same way (a first writer killed before its commit). `waiting`,
+// when set, is called before the clean blocks on DIR/.lock, held by a
+// committing writer, with that lock's path.
 Status CleanDataset(const std::string& dir, bool dry_run, CleanReport* rep,
-                    const std::function<void(const std::string& name, uint64_t bytes)>& each);
+                    const std::function<void(const std::string& name, uint64_t bytes)>& each,
+                    const std::function<void(const std::string& lock_path)>& waiting = nullptr);
 
 }  // namespace lm

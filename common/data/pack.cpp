@@ -13,7 +13,6 @@
 #include "util/file.h"
 #include "util/hash.h"
 #include "util/human.h"
-#include "util/progress.h"
 #include "util/signals.h"
 
 namespace lm {
@@ -21,6 +20,7 @@ namespace lm {
 namespace {
 
 const char* const kSplitNames[2] = {"train", "val"};
+const char* const kExistingDataset = ": already holds a dataset";
 
 // ---------------------------------------------------------------------------
 // Signal cleanup. Shard names are fixed by (dir, writer id, split, sequence
@@ -120,23 +120,37 @@ Status CheckVocab(const Manifest& m, const TokenStreamInfo& v, const std::string
 
 }  // namespace
 
-bool IsValDocument(uint64_t seed, uint64_t index, uint64_t head_hash, double fraction) {
-  uint8_t b[24];
-  StoreU64(b, seed);
-  StoreU64(b + 8, index);
-  StoreU64(b + 16, head_hash);
-  double u = (double)(Hash64(b, sizeof b) >> 11) * (1.0 / 9007199254740992.0);
-  return u < fraction;
+bool IsExistingDataset(const Status& s) {
+  const std::string& m = s.message();
+  const size_t n = strlen(kExistingDataset);
+  return s.code() == Status::kInvalid && m.size() >= n &&
+         m.compare(m.size() - n, n, kExistingDataset) == 0;
+}
+
+uint64_t MaxShardTokens(uint32_t block_tokens) {
+  return 0xffffffffULL * block_tokens;
+}
+
+Status CheckPackOptions(const PackOptions& opt) {
+  if (opt.dir.empty()) return Status::Invalid("no dataset directory");
+  if (opt.block_tokens == 0 || opt.block_tokens > kShardMaxBlockTokens)
+    return Status::Invalid("blocks of " + std::to_string(opt.block_tokens) +
+                           " tokens: a block holds 1 to " + std::to_string(kShardMaxBlockTokens) +
+                           " tokens");
+  if (opt.shard_tokens == 0 || opt.shard_tokens > MaxShardTokens(opt.block_tokens))
+    return Status::Invalid("shards of " + std::to_string(opt.shard_tokens) +
+                           " tokens: a shard holds at least 1 token and at most 2^32 - 1 blocks");
+  if (!(opt.val_fraction >= 0 && opt.val_fraction <= 1))
+    return Status::Invalid("a val fraction of " + std::to_string(opt.val_fraction) +
+                           ": a fraction is in [0, 1]");
+  if (opt.level < 0 || opt.level > 22)
+    return Status::Invalid("zstd level " + std::to_string(opt.level) + ": levels are 0 to 22");
+  return Status::OK();
 }
 
 Status DatasetWriter::Create(const PackOptions& opt, const TokenStreamInfo& vocab,
                              std::unique_ptr<DatasetWriter>* out) {
-  if (opt.dir.empty()) return Status::Usage("no output directory (-o DIR)");
-  if (opt.shard_tokens == 0) return Status::Usage("--shard-tokens must be at least 1");
-  if (opt.block_tokens == 0 || (opt.shard_tokens - 1) / opt.block_tokens >= 0xffffffffULL)
-    return Status::Usage("--shard-tokens / --block-tokens: a shard holds at most 2^32 - 1 blocks");
-  if (!(opt.val_fraction >= 0 && opt.val_fraction <= 1))
-    return Status::Usage("--val-fraction must be between 0 and 1");
+  LM_RETURN_IF_ERROR(CheckPackOptions(opt));
   if (PathExists(opt.dir) && !IsDirectory(opt.dir))
     return Status::Invalid(opt.dir + ": exists and is not a directory");
   bool created = !PathExists(opt.dir);
@@ -145,8 +159,7 @@ Status DatasetWriter::Create(const PackOptions& opt, const TokenStreamInfo& voca
   Manifest m;
   Status s = ReadManifest(opt.dir, &m);
   if (s.ok()) {
-    if (!opt.append)
-      return Status::Invalid(opt.dir + ": already holds a dataset (use --append to add to it)");
+    if (!opt.append) return Status::Invalid(opt.dir + kExistingDataset);
     LM_RETURN_IF_ERROR(CheckVocab(m, vocab, opt.dir));
   } else if (s.code() != Status::kNotFound) {
     return s;
@@ -156,6 +169,15 @@ Status DatasetWriter::Create(const PackOptions& opt, const TokenStreamInfo& voca
   w->created_dir_ = created;
   if (w->opt_.threads < 1) w->opt_.threads = 1;
   w->vocab_ = vocab;
+  SplitRule rule;
+  rule.val_fraction = opt.val_fraction;
+  rule.val_docs = opt.val_docs;
+  rule.seed = opt.seed;
+  DatasetWriter* self = w.get();
+  w->router_.reset(new SplitRouter(
+      rule, opt.dir,
+      [self](int k, const uint32_t* ids, size_t n) { return self->AddRun(k, ids, n); },
+      [self](int k, uint64_t number) { self->EndPart(k, number); }));
   std::random_device rd;
   uint64_t r = ((uint64_t)rd() << 32) ^ rd() ^ ((uint64_t)getpid() << 16) ^ (uint64_t)time(nullptr);
   w->id_ = HashHex(Hash64(&r, sizeof r));
@@ -263,145 +285,108 @@ Status DatasetWriter::AddRun(int k, const uint32_t* ids, size_t n) {
   return Status::OK();
 }
 
-Status DatasetWriter::Decide() {
-  std::string b;
-  b.reserve(head_.size() * 4);
-  for (uint32_t t : head_) PutU32(&b, t);
-  uint64_t d = stats_.documents;
-  bool val = opt_.val_docs >= 0
-                 ? d < (uint64_t)opt_.val_docs
-                 : IsValDocument(opt_.seed, d, Hash64(b.data(), b.size()), opt_.val_fraction);
-  doc_split_ = val ? 1 : 0;
-  decided_ = true;
-  Status s = AddRun(doc_split_, head_.data(), head_.size());
-  head_.clear();
-  return s;
+void DatasetWriter::EndPart(int k, uint64_t number) {
+  writers_[k].EndDocument(number);
+  stats_.docs[k]++;
 }
 
 Status DatasetWriter::Add(const uint32_t* ids, size_t n) {
   if (committed_) return Status::Invalid("add to a dataset writer already finished");
   size_t i = 0;
   while (i < n) {
-    if (!in_doc_) {
-      in_doc_ = true;
-      decided_ = false;
-      head_.clear();
-    }
     // The run up to and including the next end-of-text.
     size_t j = FindToken(ids, i, n, vocab_.eot_id);
     bool ends = j < n;
     if (ends) j++;
-    if (!decided_) {
-      // The split depends on the document's first tokens: hold them until known.
-      size_t take = std::min(j - i, kSplitHeadTokens - head_.size());
-      head_.insert(head_.end(), ids + i, ids + i + take);
-      i += take;
-      if (head_.size() < kSplitHeadTokens && !(ends && i == j)) continue;
-      LM_RETURN_IF_ERROR(Decide());
-    }
-    LM_RETURN_IF_ERROR(AddRun(doc_split_, ids + i, j - i));
-    if (ends) {
-      writers_[doc_split_].EndDocument(stats_.documents);
-      stats_.docs[doc_split_]++;
-      stats_.documents++;
-      in_doc_ = false;
-    }
+    LM_RETURN_IF_ERROR(router_->Add(ids + i, j - i));
+    if (ends) LM_RETURN_IF_ERROR(router_->EndDocument());
     i = j;
   }
   return Status::OK();
 }
 
+// Under DIR/.lock: the manifest to add to, or a new one for a new dataset.
+Status DatasetWriter::LoadManifest(Manifest* m) const {
+  Status s = ReadManifest(opt_.dir, m);
+  if (s.ok())
+    return opt_.append ? CheckVocab(*m, vocab_, opt_.dir)
+                       : Status::Invalid(opt_.dir + kExistingDataset);
+  if (s.code() != Status::kNotFound) return s;
+  *m = Manifest();
+  m->vocab_size = vocab_.vocab_size;
+  m->vocab_id = vocab_.vocab_id;
+  m->eot_id = vocab_.eot_id;
+  m->token_width = vocab_.width();
+  return Status::OK();
+}
+
+ManifestWriter DatasetWriter::WriterEntry() const {
+  ManifestWriter w;
+  w.id = id_;
+  w.seed = opt_.seed;
+  w.val_fraction = opt_.val_fraction;
+  w.val_docs = opt_.val_docs;
+  if (opt_.val_docs < 0) w.val_cut = kValCutTokens;
+  w.documents = stats_.documents;
+  w.documents_known = true;
+  w.created = NowUtcIso();
+  w.label = opt_.label;
+  return w;
+}
+
+// Adds this run's shards and entry to m and writes it; committed_ once the
+// rename happened.
+Status DatasetWriter::Commit(Manifest* m) {
+  m->shards.insert(m->shards.end(), done_.begin(), done_.end());
+  m->writers.push_back(WriterEntry());
+  SignalBlock block;
+  Status s = WriteManifest(opt_.dir, *m);
+  if (!s.ok()) {
+    // The rename may have happened before the failure (a directory fsync):
+    // then the manifest lists the shards and they must stay.
+    Manifest now;
+    if (ReadManifest(opt_.dir, &now).ok() && !done_.empty())
+      for (const ManifestShard& e : now.shards)
+        if (e.file == done_[0].file) committed_ = true;
+  } else {
+    committed_ = true;
+  }
+  if (committed_) {
+    UnregisterCleanup(slot_);
+    slot_ = -1;
+    // A signal that came during the commit is pending; delivered now, it
+    // would end with 128+N a run whose shards are already in the manifest,
+    // and a script trusting the status would pack the input again. The run
+    // is done: take the signal here and say so.
+    while (int sig = TakePendingStopSignal()) stats_.late_signals.push_back(sig);
+  }
+  return s;
+}
+
 Status DatasetWriter::Finish(PackStats* stats) {
   if (committed_) return Status::Invalid("dataset writer already finished");
-  if (in_doc_) {
-    // The input's last document had no end-of-text: it still ends here.
-    if (!decided_) {
-      Status d = Decide();
-      if (!d.ok()) {
-        RemoveFiles();
-        return d;
-      }
-    }
-    writers_[doc_split_].EndDocument(stats_.documents);
-    stats_.docs[doc_split_]++;
-    stats_.documents++;
-    in_doc_ = false;
-  }
-  if (stats_.tokens[0] + stats_.tokens[1] == 0) {
-    RemoveFiles();
-    return Status::Invalid("empty input: no tokens to pack");
-  }
-  Status s;
+  // The input's last document may have no end-of-text: it still ends here.
+  Status s = router_->EndDocument();
+  stats_.documents = router_->documents();
+  stats_.cut = router_->cut();
+  if (s.ok() && stats_.tokens[0] + stats_.tokens[1] == 0)
+    s = Status::Invalid("empty input: no tokens to pack");
   for (int k = 0; k < 2 && s.ok(); k++) s = CloseShard(k);
   if (s.ok()) s = SyncDir(opt_.dir);
-  if (!s.ok()) {
-    RemoveFiles();
-    return s;
-  }
   FileLock lock;
-  std::string lock_path = JoinPath(opt_.dir, ".lock");
+  const std::string lock_path = JoinPath(opt_.dir, ".lock");
   bool held = false;
-  s = lock.TryLock(lock_path, &held);
+  if (s.ok()) s = lock.TryLock(lock_path, &held);
   if (s.ok() && !held) {
     // Another writer is committing (or hung holding the lock): say why we stop.
-    LogInfo("waiting for %s (another lm-pack is writing)", lock_path.c_str());
+    if (opt_.waiting) opt_.waiting(lock_path);
     s = lock.Lock(lock_path);
   }
   Manifest m;
-  if (s.ok()) {
-    s = ReadManifest(opt_.dir, &m);
-    if (s.ok()) {
-      if (!opt_.append)
-        s = Status::Invalid(opt_.dir + ": already holds a dataset (use --append to add to it)");
-      else
-        s = CheckVocab(m, vocab_, opt_.dir);
-    } else if (s.code() == Status::kNotFound) {
-      m = Manifest();
-      m.vocab_size = vocab_.vocab_size;
-      m.vocab_id = vocab_.vocab_id;
-      m.eot_id = vocab_.eot_id;
-      m.token_width = vocab_.width();
-      s = Status::OK();
-    }
-  }
-  if (s.ok()) {
-    m.shards.insert(m.shards.end(), done_.begin(), done_.end());
-    ManifestWriter w;
-    w.id = id_;
-    w.seed = opt_.seed;
-    w.val_fraction = opt_.val_fraction;
-    w.val_docs = opt_.val_docs;
-    w.documents = stats_.documents;
-    w.documents_known = true;
-    w.created = NowUtcIso();
-    w.label = opt_.label;
-    m.writers.push_back(w);
-    SignalBlock block;
-    s = WriteManifest(opt_.dir, m);
-    if (!s.ok()) {
-      // The rename may have happened before the failure (a directory fsync):
-      // then the manifest lists the shards and they must stay.
-      Manifest now;
-      if (ReadManifest(opt_.dir, &now).ok() && !done_.empty())
-        for (const ManifestShard& e : now.shards)
-          if (e.file == done_[0].file) committed_ = true;
-    } else {
-      committed_ = true;
-    }
-    if (committed_) {
-      UnregisterCleanup(slot_);
-      slot_ = -1;
-      // A signal that came during the commit is pending; delivered now, it
-      // would end with 128+N a run whose shards are already in the manifest,
-      // and a script trusting the status would pack the input again. The run
-      // is done: take the signal here and say so.
-      while (int sig = TakePendingStopSignal())
-        LogWarn("%s arrived as the run was committed; the run is complete", SignalName(sig));
-    }
-  }
-  if (committed_ && !s.ok()) return s;
+  if (s.ok()) s = LoadManifest(&m);
+  if (s.ok()) s = Commit(&m);
   if (!s.ok()) {
-    RemoveFiles();
+    if (!committed_) RemoveFiles();
     return s;
   }
   *stats = stats_;

@@ -3,6 +3,10 @@
 
 #include <sys/stat.h>
 
+#include <algorithm>
+#include <map>
+#include <vector>
+
 #include "util/file.h"
 #include "util/hash.h"
 
@@ -53,6 +57,69 @@ Status CheckShardMatchesManifest(const ShardReader& r, const ManifestShard& e, c
   return Status::OK();
 }
 
+namespace {
+
+const ManifestWriter* FindWriter(const Manifest& m, const std::string& id) {
+  if (id.empty()) return nullptr;
+  for (const ManifestWriter& w : m.writers)
+    if (w.id == id) return &w;
+  return nullptr;
+}
+
+// A train document entry that ends without end-of-text before the end of its
+// writer's input: the head of a document cut between the splits, whose tail
+// the writer's val split must hold under the same number.
+struct OpenHead {
+  std::string path;
+  size_t entry;
+  uint64_t number;
+};
+
+// What the document tables of one writer that cut documents hold.
+struct CutCheck {
+  std::vector<OpenHead> heads;
+  std::vector<uint64_t> val_numbers;
+};
+
+// Checks a shard's blocks and document table; for a writer that may have cut
+// documents (val_cut), notes its open heads and val document numbers.
+Status VerifyShard(const ShardReader& r, const ManifestShard& e, const Manifest& m,
+                   std::map<std::string, CutCheck>* cuts) {
+  const ManifestWriter* w = FindWriter(m, e.writer);
+  if (!w || w->val_cut == 0) return r.VerifyAll();
+  CutCheck& c = (*cuts)[w->id];
+  if (e.split == "val") {
+    LM_RETURN_IF_ERROR(r.VerifyAll());
+    c.val_numbers.insert(c.val_numbers.end(), r.doc_numbers().begin(), r.doc_numbers().end());
+    return Status::OK();
+  }
+  std::vector<size_t> open;
+  LM_RETURN_IF_ERROR(r.VerifyAll(&open));
+  for (size_t i : open) {
+    const uint64_t number = r.doc_numbers()[i];
+    // The input's last document may end without end-of-text, cut or not.
+    if (!(w->documents_known && number + 1 == w->documents))
+      c.heads.push_back({r.path(), i, number});
+  }
+  return Status::OK();
+}
+
+Status CheckCutTails(const std::map<std::string, CutCheck>& cuts) {
+  for (const auto& [id, c] : cuts) {
+    std::vector<uint64_t> val = c.val_numbers;
+    std::sort(val.begin(), val.end());
+    for (const OpenHead& h : c.heads)
+      if (!std::binary_search(val.begin(), val.end(), h.number))
+        return Status::Corruption(h.path + ": document table entry " + std::to_string(h.entry) +
+                                  " does not end with end-of-text, and writer " + id +
+                                  "'s val split holds no tail of its document " +
+                                  std::to_string(h.number));
+  }
+  return Status::OK();
+}
+
+}  // namespace
+
 Status VerifyDataset(const std::string& dir, VerifyReport* rep,
                      const std::function<void(uint64_t)>& progress) {
   *rep = VerifyReport();
@@ -61,12 +128,13 @@ Status VerifyDataset(const std::string& dir, VerifyReport* rep,
   // Cheap checks of every shard first, so that a missing file is named at once.
   for (const ManifestShard& e : m.shards) LM_RETURN_IF_ERROR(CheckShardFile(dir, e));
   uint64_t done = 0;
+  std::map<std::string, CutCheck> cuts;
   for (const ManifestShard& e : m.shards) {
     std::string path = JoinPath(dir, e.file);
     ShardReader r;
     LM_RETURN_IF_ERROR(r.Open(path));
     LM_RETURN_IF_ERROR(CheckShardMatchesManifest(r, e, m));
-    LM_RETURN_IF_ERROR(r.VerifyAll());
+    LM_RETURN_IF_ERROR(VerifyShard(r, e, m, &cuts));
     MappedFile f;
     LM_RETURN_IF_ERROR(f.Open(path));
     if (Hash64(f.data(), f.size()) != e.hash)
@@ -79,7 +147,7 @@ Status VerifyDataset(const std::string& dir, VerifyReport* rep,
     done += e.bytes;
     if (progress) progress(done);
   }
-  return Status::OK();
+  return CheckCutTails(cuts);
 }
 
 }  // namespace lm

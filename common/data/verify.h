@@ -29,8 +29,10 @@ struct VerifyReport {
 
 // Checks every shard of DIR: present, of the manifest's size, header and index
 // checksums, every block's checksum and size, every token inside the
-// vocabulary, the document table against the end-of-text tokens, and the
-// whole file's XXH3-64 against the manifest. Stops at the first problem, whose
+// vocabulary, the document table against the end-of-text tokens (a train
+// entry that ends without one, of a writer with val_cut, must be the head of
+// a document whose tail that writer's val split holds), and the whole file's
+// XXH3-64 against the manifest. Stops at the first problem, whose
 // message names the shard file (and block). `progress` (may be empty) is told
 // the bytes checked so far.
 Status VerifyDataset(const std::string& dir, VerifyReport* report,

@@ -4,6 +4,7 @@
 #include "cpu/backend_cpu.h"
 #ifdef LM_HAVE_CUDA
 #include "cuda/cuda_backend.h"
+#include "cuda/profile.h"
 #endif
 
 namespace lm {
@@ -37,6 +38,13 @@ Status MakeBackend(const std::string& device, std::unique_ptr<Backend>* out, std
 #endif
   *out = NewCpuBackend();
   return Status::OK();
+}
+
+std::string TakeBackendProfile() {
+#ifdef LM_HAVE_CUDA
+  if (cuda::ProfileOn()) return cuda::ProfileReport();
+#endif
+  return "";
 }
 
 }  // namespace lm

@@ -21,4 +21,8 @@ bool HaveCudaBackend();
 Status MakeBackend(const std::string& device, std::unique_ptr<Backend>* out,
                    std::string* chosen = nullptr);
 
+// LM_CUDA_PROFILE=1: the CUDA backend's table of where the GPU's time went,
+// for the tool to print (cuda/profile.h), cleared; "" when off or not built.
+std::string TakeBackendProfile();
+
 }  // namespace lm

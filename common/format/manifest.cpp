@@ -207,6 +207,7 @@ Status ParseImpl(const std::string& text, const std::string& name, Manifest* m) 
       w.seed = f.U64("seed", false);
       w.val_fraction = f.Num("val_fraction", false, 0);
       w.val_docs = f.I64("val_docs", false, -1);
+      w.val_cut = f.U64("val_cut", false);
       w.documents = f.U64("documents", false);
       w.documents_known = e.contains("documents");
       w.created = f.Str("created", false);
@@ -260,6 +261,18 @@ Status ParseManifest(const std::string& text, const std::string& name, Manifest*
   }
 }
 
+void Manifest::Totals(SplitTotals split[2], uint64_t* bytes) const {
+  split[0] = split[1] = SplitTotals();
+  *bytes = 0;
+  for (const ManifestShard& s : shards) {
+    SplitTotals& t = split[s.split == "val"];
+    t.shards++;
+    t.tokens += s.tokens;
+    t.documents += s.documents;
+    *bytes += s.bytes;
+  }
+}
+
 std::string SerializeManifest(const Manifest& m) {
   ordered_json j;
   j["format"] = kManifestFormat;
@@ -268,18 +281,16 @@ std::string SerializeManifest(const Manifest& m) {
                 {"id", HashHex(m.vocab_id)},
                 {"eot", m.eot_id == 0xffffffffu ? (int64_t)-1 : (int64_t)m.eot_id}};
   j["token_width"] = m.token_width;
-  uint64_t tokens[2] = {0, 0}, docs[2] = {0, 0}, count[2] = {0, 0}, bytes = 0;
-  for (const ManifestShard& s : m.shards) {
-    int k = s.split == "val";
-    tokens[k] += s.tokens;
-    docs[k] += s.documents;
-    count[k]++;
-    bytes += s.bytes;
-  }
+  SplitTotals t[2];
+  uint64_t bytes;
+  m.Totals(t, &bytes);
   // Totals are for people; readers recompute them from the shards.
-  j["totals"] = {{"train", {{"shards", count[0]}, {"tokens", tokens[0]}, {"documents", docs[0]}}},
-                 {"val", {{"shards", count[1]}, {"tokens", tokens[1]}, {"documents", docs[1]}}},
-                 {"bytes", bytes}};
+  ordered_json totals;
+  for (int k = 0; k < 2; k++)
+    totals[k ? "val" : "train"] = {
+        {"shards", t[k].shards}, {"tokens", t[k].tokens}, {"documents", t[k].documents}};
+  totals["bytes"] = bytes;
+  j["totals"] = totals;
   j["shards"] = ordered_json::array();
   for (const ManifestShard& s : m.shards) {
     ordered_json e;
@@ -303,6 +314,7 @@ std::string SerializeManifest(const Manifest& m) {
       e["val_docs"] = w.val_docs;
     else
       e["val_fraction"] = w.val_fraction;
+    if (w.val_docs < 0 && w.val_cut > 0) e["val_cut"] = w.val_cut;
     if (w.documents_known) e["documents"] = w.documents;
     if (!w.created.empty()) e["created"] = w.created;
     if (!w.label.empty()) e["label"] = w.label;

@@ -31,10 +31,16 @@ struct ManifestWriter {
   uint64_t seed = 0;
   double val_fraction = 0;
   int64_t val_docs = -1;         // -1 when the split used val_fraction
+  uint64_t val_cut = 0;          // with val_fraction: longer documents were cut (0: none)
   uint64_t documents = 0;        // documents read from its input
   bool documents_known = false;  // "documents" was present (it is optional)
   std::string created;           // UTC time, ISO 8601
   std::string label;             // the caller's name for its input (lm-pack --label); may be empty
+};
+
+// What a split's shards add up to.
+struct SplitTotals {
+  uint64_t shards = 0, tokens = 0, documents = 0;  // documents: document table entries
 };
 
 struct Manifest {
@@ -48,6 +54,8 @@ struct Manifest {
   // Hash of the shard list (split and file hash of each, in order): names this
   // exact data (DatasetInfo::identity).
   uint64_t Identity() const;
+  // The shards of each split (0 train, 1 val) added up, and all their bytes.
+  void Totals(SplitTotals split[2], uint64_t* bytes) const;
 };
 
 // Parses and validates (version, types, file names, splits, hashes, duplicates).

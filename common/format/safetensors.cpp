@@ -188,10 +188,14 @@ Status ParseSafetensors(const uint8_t* file, size_t size, const std::string& nam
     if (t.end > data_size)
       return bad(where + "data_offsets [" + std::to_string(t.begin) + ", " + std::to_string(t.end) +
                  ") run past the data (" + std::to_string(data_size) + " bytes; truncated file?)");
+    // Bytes, not just elements, must stay below 2^62: [2^62] F32 would be
+    // 2^64 bytes, which wrapped to 0 and matched data_offsets [0, 0] (fuzz
+    // finding).
     uint64_t numel;
-    if (!CheckedNumel(t.shape, &numel))
+    const uint64_t esize = (uint64_t)StDtypeSize(t.dtype);
+    if (!CheckedNumel(t.shape, &numel) || numel > (uint64_t(1) << 62) / esize)
       return bad(where + "shape " + ShapeString(t.shape) + " too large");
-    uint64_t want = numel * (uint64_t)StDtypeSize(t.dtype);
+    uint64_t want = numel * esize;
     if (t.end - t.begin != want)
       return bad(where + "shape " + ShapeString(t.shape) + " of " + StDtypeName(t.dtype) +
                  " needs " + std::to_string(want) + " bytes, data_offsets give " +
@@ -223,8 +227,20 @@ Status SafetensorsReader::Open(const std::string& path) {
   metadata_.clear();
   index_.clear();
   LM_RETURN_IF_ERROR(file_.Open(path));
-  LM_RETURN_IF_ERROR(
-      ParseSafetensors(file_.data(), file_.size(), path, &tensors_, &metadata_, &data_start_));
+  return Parse();
+}
+
+Status SafetensorsReader::OpenMemory(const uint8_t* data, size_t size, const std::string& name) {
+  tensors_.clear();
+  metadata_.clear();
+  index_.clear();
+  file_.Borrow(data, size, name);
+  return Parse();
+}
+
+Status SafetensorsReader::Parse() {
+  LM_RETURN_IF_ERROR(ParseSafetensors(file_.data(), file_.size(), file_.path(), &tensors_,
+                                      &metadata_, &data_start_));
   for (size_t i = 0; i < tensors_.size(); i++) index_[tensors_[i].name] = i;
   return Status::OK();
 }
@@ -246,7 +262,9 @@ Status SafetensorsReader::ReadF32(const std::string& name, const std::vector<int
   switch (t->dtype) {
     case StDtype::kF32:
       if (HostIsLittleEndian()) {
-        std::memcpy(out, p, n * 4);
+        // An empty tensor's `out` may be null (an empty vector's data()),
+        // which memcpy must not get even for 0 bytes (UBSan, fuzz finding).
+        if (n > 0) std::memcpy(out, p, n * 4);
       } else {
         for (uint64_t i = 0; i < n; i++) {
           uint32_t b = LoadU32(p + 4 * i);
@@ -288,7 +306,7 @@ Status SafetensorsWriter::Add(const std::string& name, StDtype dtype,
   for (const Item& it : items_)
     if (it.name == name) return Status::Invalid("safetensors: tensor '" + name + "' added twice");
   uint64_t n;
-  if (!CheckedNumel(shape, &n))
+  if (!CheckedNumel(shape, &n) || n > (uint64_t(1) << 62) / (uint64_t)StDtypeSize(dtype))
     return Status::Invalid("safetensors: tensor '" + name + "': bad shape");
   items_.push_back({name, dtype, shape, data, n * (uint64_t)StDtypeSize(dtype)});
   return Status::OK();

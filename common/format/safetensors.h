@@ -65,6 +65,9 @@ class SafetensorsReader {
  public:
   // Maps and validates `path`.
   Status Open(const std::string& path);
+  // Validates `size` bytes of memory named `name` (fuzz targets, tests); the
+  // memory must outlive the reader.
+  Status OpenMemory(const uint8_t* data, size_t size, const std::string& name);
   const std::string& path() const { return file_.path(); }
   // Tensors in the order of their data.
   const std::vector<StTensor>& tensors() const { return tensors_; }
@@ -79,6 +82,7 @@ class SafetensorsReader {
   Status ReadF32(const std::string& name, const std::vector<int64_t>& shape, float* out) const;
 
  private:
+  Status Parse();  // Open's checks, on file_
   MappedFile file_;
   std::vector<StTensor> tensors_;
   std::map<std::string, std::string> metadata_;

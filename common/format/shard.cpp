@@ -476,6 +476,16 @@ void ShardWriter::Abort() {
 
 Status ShardReader::Open(const std::string& path) {
   LM_RETURN_IF_ERROR(map_.Open(path));
+  return Parse();
+}
+
+Status ShardReader::OpenMemory(const uint8_t* data, size_t size, const std::string& name) {
+  map_.Borrow(data, size, name);
+  return Parse();
+}
+
+Status ShardReader::Parse() {
+  const std::string& path = map_.path();
   const uint8_t* p = map_.data();
   size_t size = map_.size();
   if (size == 0) return Status::Corruption(path + ": empty file (truncated shard)");
@@ -598,7 +608,7 @@ Status ShardReader::CheckTokens(uint32_t b, const uint8_t* raw, size_t n) const 
                             std::to_string(limit) + ")");
 }
 
-Status ShardReader::VerifyAll() const {
+Status ShardReader::VerifyAll(std::vector<size_t>* open_ends) const {
   std::string raw;
   size_t doc = 0;
   for (uint32_t b = 0; b < h_.block_count; b++) {
@@ -607,8 +617,9 @@ Status ShardReader::VerifyAll() const {
     const uint8_t* p = reinterpret_cast<const uint8_t*>(raw.data());
     LM_RETURN_IF_ERROR(CheckTokens(b, p, n));
     if (h_.eot_id == 0xffffffffu) continue;
-    // Every end-of-text token ends a document, and every document but one cut
-    // by the end of the input ends with end-of-text.
+    // Every end-of-text token ends a document, and every document ends with
+    // end-of-text but one cut by the end of the input (or, with open_ends,
+    // by the split).
     uint64_t first = block_first_token(b);
     for (uint32_t i = 0; i < n; i++) {
       uint32_t t = h_.token_width == 2 ? LoadU16(p + 2 * i) : LoadU32(p + 4 * i);
@@ -619,6 +630,8 @@ Status ShardReader::VerifyAll() const {
           return Status::Corruption(path() + ": block " + std::to_string(b) +
                                     ": end-of-text token at " + std::to_string(pos - 1) +
                                     " missing from the document table");
+      } else if (is_end && open_ends) {
+        open_ends->push_back(doc);
       } else if (is_end && pos != h_.token_count) {
         return Status::Corruption(path() + ": document table entry " + std::to_string(doc) +
                                   " does not end with end-of-text");

@@ -147,6 +147,9 @@ class ShardWriter {
 class ShardReader {
  public:
   Status Open(const std::string& path);
+  // The same checks on `size` bytes of memory named `name` (fuzz targets,
+  // tests); the memory must outlive the reader.
+  Status OpenMemory(const uint8_t* data, size_t size, const std::string& name);
   const ShardHeader& header() const { return h_; }
   const std::string& path() const { return map_.path(); }
   uint64_t file_size() const { return map_.size(); }
@@ -169,10 +172,15 @@ class ShardReader {
   // Every token of a decoded block < vocab_size.
   Status CheckTokens(uint32_t b, const uint8_t* raw, size_t n_tokens) const;
   // Reads every block (checksums, sizes, token range) and checks the document
-  // table against the end-of-text tokens. Names the first bad block.
-  Status VerifyAll() const;
+  // table against the end-of-text tokens: every end-of-text ends an entry,
+  // and every entry ends with end-of-text, except one at the shard's end.
+  // With open_ends, entries that end without end-of-text anywhere (the head
+  // of a document cut between the splits, manifest.md) are accepted and
+  // their indices appended instead. Names the first bad block.
+  Status VerifyAll(std::vector<size_t>* open_ends = nullptr) const;
 
  private:
+  Status Parse();  // Open's checks, on map_
   MappedFile map_;
   ShardHeader h_;
   std::vector<SeekEntry> seek_;

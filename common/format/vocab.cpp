@@ -220,6 +220,12 @@ Status DecodeVocabFile(const uint8_t* p, size_t n, const std::string& name, Voca
   if (count < 257 || count > kVocabMaxTokens)
     return Status::Invalid(name + ": vocabulary of " + std::to_string(count) +
                            " ids (expected 257 to " + std::to_string(kVocabMaxTokens) + ")");
+  // Every entry takes at least its kind byte: a count the body cannot hold
+  // is refused before the table is allocated (a 40-byte file claiming 2^24
+  // ids made the reader allocate 800 MB first; fuzz finding).
+  if (count > body_size)
+    return Status::Corruption(name + ": corrupt vocabulary body (" + std::to_string(body_size) +
+                              " bytes cannot hold " + std::to_string(count) + " ids)");
   VocabFile v;
   v.eot_id = LoadU32(p + 12);
   ByteReader r(p + kVocabHeaderSize, body_size);

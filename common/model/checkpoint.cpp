@@ -230,6 +230,30 @@ Status ReadState(const std::string& dir, bool verify_large, json* state) {
   std::string text;
   LM_RETURN_IF_ERROR(ReadFile(path, &text));
   json j;
+  LM_RETURN_IF_ERROR(ParseTrainerState(text, path, &j));
+  for (auto it = j["files"].begin(); it != j["files"].end(); ++it) {
+    const std::string& name = it.key();
+    uint64_t want;
+    ParseHashHex(it.value().get<std::string>(), &want);
+    std::string fp = JoinPath(dir, name);
+    if (!PathExists(fp))
+      return Status::Corruption(fp + ": missing (listed in " + std::string(kStateFile) + ")");
+    bool large = name == kModelFile || name == kOptimizerFile;
+    if (large && !verify_large) continue;
+    uint64_t got;
+    LM_RETURN_IF_ERROR(HashFile(fp, &got));
+    if (got != want)
+      return Status::Corruption(fp + ": checksum mismatch (XXH3 " + HashHex(got) +
+                                ", trainer-state.json says " + HashHex(want) + ")");
+  }
+  *state = std::move(j);
+  return Status::OK();
+}
+
+}  // namespace
+
+Status ParseTrainerState(const std::string& text, const std::string& path, json* state) {
+  json j;
   Status parsed = ParseJsonText(text, &j);
   if (!parsed.ok()) return Status::Corruption(path + ": " + parsed.message());
   if (!j.is_object()) return Status::Corruption(path + ": not a JSON object");
@@ -258,25 +282,16 @@ Status ReadState(const std::string& dir, bool verify_large, json* state) {
     const std::string& name = it.key();
     if (name.find('/') != std::string::npos || name == ".." || name == ".")
       return Status::Corruption(path + ": bad file name '" + name + "'");
-    uint64_t want;
-    if (!it.value().is_string() || !ParseHashHex(it.value().get<std::string>(), &want))
+    if (!it.value().is_string() || !ParseHashHex(it.value().get<std::string>(), &h))
       return Status::Corruption(path + ": hash of " + name + " is not 16 hex digits");
-    std::string fp = JoinPath(dir, name);
-    if (!PathExists(fp))
-      return Status::Corruption(fp + ": missing (listed in " + std::string(kStateFile) + ")");
-    bool large = name == kModelFile || name == kOptimizerFile;
-    if (large && !verify_large) continue;
-    uint64_t got;
-    LM_RETURN_IF_ERROR(HashFile(fp, &got));
-    if (got != want)
-      return Status::Corruption(fp + ": checksum mismatch (XXH3 " + HashHex(got) +
-                                ", trainer-state.json says " + HashHex(want) + ")");
   }
   *state = std::move(j);
   return Status::OK();
 }
 
-}  // namespace
+std::string SealTrainerState(const json& state) {
+  return SealState(state.dump(2));
+}
 
 Status LoadCheckpoint(const std::string& step_dir, bool load_params, Checkpoint* out) {
   json st;
@@ -473,7 +488,7 @@ Status WriteStepFiles(const std::string& dir, const CheckpointContents& c, const
   if (c.adam_m && c.adam_v) st["adam_step"] = c.adam_step;
   st["files"] = files;
   for (auto it = extra.begin(); it != extra.end(); ++it) st[it.key()] = it.value();
-  std::string text = SealState(st.dump(2));
+  std::string text = SealTrainerState(st);
   LM_RETURN_IF_ERROR(WriteSynced(JoinPath(dir, kStateFile), text.data(), text.size()));
   return SyncDir(dir);
 }

@@ -11,6 +11,7 @@
 #pragma once
 
 #include <cstdint>
+#include <nlohmann/json_fwd.hpp>
 #include <string>
 #include <vector>
 
@@ -39,6 +40,14 @@ Status ResolveCheckpoint(const std::string& path, std::string* step_dir);
 Status ListCheckpoints(const std::string& run, std::vector<std::string>* step_dirs);
 // Loads and verifies. With load_params false, only the metadata (fast).
 Status LoadCheckpoint(const std::string& step_dir, bool load_params, Checkpoint* out);
+
+// trainer-state.json's text: parses it and checks its checksum and the types
+// of every field LoadCheckpoint reads, touching no file (the files it lists
+// are LoadCheckpoint's to check). `path` names it in errors.
+Status ParseTrainerState(const std::string& text, const std::string& path, nlohmann::json* state);
+// The bytes of trainer-state.json for a state object that holds no
+// "checksum": its dump(2) with the checksum member sealing it.
+std::string SealTrainerState(const nlohmann::json& state);
 
 // ---------------------------------------------------------------------------
 // Writing (lm-train). docs/formats/checkpoint.md describes every file.

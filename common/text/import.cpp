@@ -21,23 +21,24 @@ Status ParseSpecialArg(const std::string& s, SpecialArg* out) {
   size_t eq = s.rfind('=');
   out->id = Vocab::kNoId;
   out->text = s;
+  const std::string quoted = "'" + s + "'";
   // What follows the last '=' is an id when it starts like a number; it must
   // then be one, rather than silently becoming part of the token's text.
   if (eq != std::string::npos && eq + 1 < s.size() && strchr("0123456789+- \t", s[eq + 1])) {
     const std::string tail = s.substr(eq + 1);
     if (tail.find_first_not_of("0123456789") != std::string::npos || tail.size() > 10 ||
         std::stoull(tail) >= Vocab::kNoId)
-      return Status::Usage("--special '" + s + "': bad id '" + tail +
+      return Status::Usage(quoted + ": bad id '" + tail +
                            "' (TOKEN=ID takes a decimal ID below 4294967295)");
     out->text = s.substr(0, eq);
     out->id = (uint32_t)std::stoull(tail);
   }
-  if (out->text.empty()) return Status::Usage("empty special token in --special '" + s + "'");
+  if (out->text.empty()) return Status::Usage(quoted + ": empty special token");
   // A trailing '=' is an id left out, not part of the token.
   if (out->id == Vocab::kNoId && eq != std::string::npos && eq + 1 == s.size())
-    return Status::Usage("--special '" + s + "': no id after '=' (TOKEN=ID, or TOKEN alone)");
+    return Status::Usage(quoted + ": no id after '=' (TOKEN=ID, or TOKEN alone)");
   if (out->id != Vocab::kNoId && out->id >= kVocabMaxTokens)
-    return Status::Usage("--special '" + s + "': id " + std::to_string(out->id) +
+    return Status::Usage(quoted + ": id " + std::to_string(out->id) +
                          " is past the largest a vocabulary holds (" +
                          std::to_string(kVocabMaxTokens - 1) + ")");
   return Status::OK();

@@ -19,7 +19,8 @@ struct SpecialArg {
   uint32_t id;
 };
 
-// Parses "TOKEN=ID" or "TOKEN" (id assigned later).
+// Parses "TOKEN=ID" or "TOKEN" (id assigned later). Errors quote s; the
+// caller says where it came from.
 Status ParseSpecialArg(const std::string& s, SpecialArg* out);
 
 // tiktoken's format: one "BASE64 RANK" line per token; the rank is the id.

@@ -35,6 +35,12 @@ void ChunkCounter::Merge(ChunkCounter* other) {
   other->bytes_ = 0;
 }
 
+uint32_t MinVocabSize(const std::vector<std::string>& specials) {
+  uint32_t n = 256 + 1;  // the bytes and <|endoftext|>
+  for (const std::string& s : specials) n += s != "<|endoftext|>";
+  return n;
+}
+
 namespace {
 
 inline uint64_t Key(uint32_t a, uint32_t b) {
@@ -59,14 +65,12 @@ struct HeapItem {
 
 Status TrainBpe(const std::unordered_map<std::string, uint64_t>& counts, const TrainOptions& opt,
                 VocabFile* out) {
-  uint32_t nspecial = 1;
-  for (auto& s : opt.specials)
-    if (s != "<|endoftext|>") nspecial++;
-  if (opt.vocab_size < 256 + nspecial)
-    return Status::Usage("--vocab-size " + std::to_string(opt.vocab_size) +
-                         " is smaller than 256 bytes + " + std::to_string(nspecial) +
-                         " special token(s)");
-  uint32_t target = opt.vocab_size - nspecial;  // ids before the specials
+  const uint32_t least = MinVocabSize(opt.specials);
+  if (opt.vocab_size < least)
+    return Status::Invalid("a vocabulary of " + std::to_string(opt.vocab_size) +
+                           " ids cannot hold the 256 bytes and " + std::to_string(least - 256) +
+                           " special token(s)");
+  uint32_t target = opt.vocab_size - (least - 256);  // ids before the specials
 
   // Words in a fixed order (sorted by bytes) so that nothing depends on hash order.
   std::vector<const std::pair<const std::string, uint64_t>*> sorted;

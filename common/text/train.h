@@ -58,6 +58,10 @@ struct TrainOptions {
   std::function<void(uint32_t done, uint32_t total)> progress;
 };
 
+// The fewest ids a vocabulary with these specials holds: the 256 bytes,
+// <|endoftext|>, and each other special.
+uint32_t MinVocabSize(const std::vector<std::string>& specials);
+
 // Ids: 0..255 are the bytes (id = byte value), then the merges in the order
 // they were made, then <|endoftext|> and the other specials. When a merge
 // produces bytes that are already a token (two different cuts of one string),

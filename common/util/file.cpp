@@ -315,16 +315,27 @@ MappedFile& MappedFile::operator=(MappedFile&& o) noexcept {
     path_ = std::move(o.path_);
     data_ = o.data_;
     size_ = o.size_;
+    borrowed_ = o.borrowed_;
     o.data_ = nullptr;
     o.size_ = 0;
+    o.borrowed_ = false;
   }
   return *this;
 }
 
 void MappedFile::Close() {
-  if (data_) munmap(const_cast<uint8_t*>(data_), size_);
+  if (data_ && !borrowed_) munmap(const_cast<uint8_t*>(data_), size_);
   data_ = nullptr;
   size_ = 0;
+  borrowed_ = false;
+}
+
+void MappedFile::Borrow(const uint8_t* data, size_t size, const std::string& name) {
+  Close();
+  path_ = name;
+  data_ = size > 0 ? data : nullptr;
+  size_ = size;
+  borrowed_ = true;
 }
 
 Status MappedFile::Open(const std::string& path) {

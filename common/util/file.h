@@ -92,6 +92,11 @@ class MappedFile {
   MappedFile& operator=(MappedFile&& o) noexcept;
 
   Status Open(const std::string& path);
+  // A view of `size` bytes of caller memory, named `name`, instead of a file:
+  // readers that take a MappedFile then read a buffer exactly as they read a
+  // file (fuzz targets, tests). Nothing is unmapped; the memory must outlive
+  // this object.
+  void Borrow(const uint8_t* data, size_t size, const std::string& name);
   const uint8_t* data() const { return data_; }
   size_t size() const { return size_; }
   const std::string& path() const { return path_; }
@@ -101,6 +106,7 @@ class MappedFile {
   std::string path_;
   const uint8_t* data_ = nullptr;
   size_t size_ = 0;
+  bool borrowed_ = false;  // data_ is the caller's (Borrow), not a mapping
 };
 
 // An exclusive advisory lock (flock) on a lock file, created if missing,

@@ -245,3 +245,30 @@ PY
   run lm-eval --ckpt c/checksum --device cpu --text "$F/corpus.txt" -q
   refused c/checksum "checksum mismatch"
 }
+
+@test "checkpoint-spec: JSON nested 200,000 deep is refused, not a stack overflow" {
+  # lm-sample died of SIGSEGV on such a config.json: nlohmann's dump(), which
+  # the model_type error message called, recurses once per level.
+  python3 - "$F/v.bpe" <<'PY'
+import json, sys, lmspec
+n = 200000
+for name in ("deep_config", "deep_state"):
+    d = "deep/" + name
+    lmspec.build_step_dir(d, sys.argv[1])
+    st = json.load(open(d + "/trainer-state.json"))
+    st.pop("checksum")
+    if name == "deep_config":
+        cfg = open(d + "/config.json").read().replace('"model_type": "llama"', '"model_type": ' + "[" * n + "]" * n)
+        open(d + "/config.json", "w").write(cfg)
+        st["files"]["config.json"] = "%016x" % lmspec.h(cfg.encode())
+        open(d + "/trainer-state.json", "wb").write(lmspec.seal_state(st))
+    else:  # sealed by hand: json.dumps cannot nest that deep
+        body = json.dumps(st, indent=2).replace('{', '{"x": ' + "[" * n + "]" * n + ",", 1)
+        head = (body[:-2] + ',\n  "checksum": "').encode()
+        open(d + "/trainer-state.json", "wb").write(head + b"%016x" % lmspec.h(head) + b'"\n}\n')
+PY
+  run lm-sample --ckpt deep/deep_config --device cpu --prompt a -n 1 -q
+  refused deep/deep_config/config.json "not valid JSON for lm (nested deeper than 512 levels at offset"
+  run lm-eval --ckpt deep/deep_state --device cpu --text "$F/corpus.txt" -q
+  refused deep/deep_state/trainer-state.json "nested deeper than 512 levels"
+}

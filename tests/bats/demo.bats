@@ -31,6 +31,8 @@ need_fortunes() {
   [[ "$output" =~ trained:\ +[0-9]+\ steps,\ [0-9]+\ tokens\ in\ [0-9]+s ]]
   [[ "$output" =~ val\ bpb:\ +[0-9]+\.[0-9]{3}\ -\>\ [0-9]+\.[0-9]{3} ]]
   [[ "$output" =~ eval\ speed:\ +[0-9]+\ tokens/s ]]
+  # The share of the tokens held out, near the 5% asked.
+  [[ "$output" =~ val:\ +[0-9]+\ tokens,\ [0-9]+\ documents,\ [0-9]+\ shards,\ [45]\.[0-9]{2}%\ of\ the\ tokens ]]
   # Training lowered the validation loss.
   python3 - "$DEMO_DIR/eval.jsonl" <<'PY'
 import json, sys

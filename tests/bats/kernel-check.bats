@@ -52,3 +52,21 @@ setup() {
   [ "$status" -eq 2 ]
   [[ "$stderr" == *"--seed takes a number"* ]]
 }
+
+@test "kernel-check: machine code for every GPU generation from Ampere, PTX for later ones" {
+  # CUOBJDUMP names one where the toolkit has none (e.g. from the nvidia-cuda-cuobjdump wheel).
+  cuobjdump=${CUOBJDUMP:-$(command -v cuobjdump || ls /usr/local/cuda/bin/cuobjdump 2>/dev/null || true)}
+  [ -n "$cuobjdump" ] && [ -x "$cuobjdump" ] || skip "no cuobjdump (set CUOBJDUMP)"
+  ROOT="$(cd "$BATS_TEST_DIRNAME/../.." && pwd)"
+  # The architectures this build was made for (make's CUDA_SASS, as its config records).
+  cfg=${BUILD:-build}
+  case $cfg in /*) ;; *) cfg="$ROOT/$cfg" ;; esac
+  sass=$(grep -o 'code=sm_[0-9]*' "$cfg/.config" 2>/dev/null | sort -u | sed 's/code=//')
+  [ -n "$sass" ] || skip "no CUDA_ARCH in the build's configuration"
+  run "$cuobjdump" --list-elf "$LM_BIN/lm-kernel-check"
+  [ "$status" -eq 0 ]
+  for a in $sass; do [[ "$output" == *".$a."* ]] || { echo "no $a in: $output"; return 1; }; done
+  run "$cuobjdump" --list-ptx "$LM_BIN/lm-kernel-check"
+  [ "$status" -eq 0 ]
+  [[ "$output" == *".sm_"* ]]
+}

@@ -129,33 +129,53 @@ EOF
   python3 -c 'import json,sys; m=json.loads(sys.argv[1]); assert m["format"]=="lm-dataset" and m["version"]==1' "$output"
 }
 
-@test "pack: the split keeps documents whole and depends only on the seed" {
-  lm-pack -o a --val-fraction 0.4 --seed 3 -q "$FIX/corpus.tok"
-  lm-pack -o b --val-fraction 0.4 --seed 3 -j 2 --block-tokens 100 -q "$FIX"/doc?.tok
+@test "pack: short documents stay whole in one split, chosen by the seed" {
+  # One document per line: 600 of about 40 tokens, all under 1024.
+  lm-tokenize --vocab "$FIX/tok.bpe" --lines "$FIX/corpus.txt" >lines.tok
+  for d in 0 1 2 3 4 5 6 7; do lm-tokenize --vocab "$FIX/tok.bpe" --lines "$FIX/doc$d.txt" >"l$d.tok"; done
+  lm-pack -o a --val-fraction 0.4 --seed 3 -q lines.tok
+  lm-pack -o b --val-fraction 0.4 --seed 3 -j 2 --block-tokens 100 -q l?.tok
   run lm-pack inspect a
   train_docs=$(printf '%s\n' "$output" | awk '$1=="train:" {print $4}')
   val_docs=$(printf '%s\n' "$output" | awk '$1=="val:" {print $4}')
-  [ $((train_docs + val_docs)) -eq 8 ]
-  [ "$val_docs" -ge 1 ] && [ "$train_docs" -ge 1 ]
-  # Each document decodes whole in one split: val + train text is the corpus, reordered by file.
+  [ $((train_docs + val_docs)) -eq 600 ]
+  [ "$val_docs" -ge 180 ] && [ "$val_docs" -le 300 ]
+  # Each line decodes whole in one split.
+  lm-pack cat a --split val | lm-tokenize decode --vocab "$FIX/tok.bpe" --lines >val.txt
+  lm-pack cat a --split train | lm-tokenize decode --vocab "$FIX/tok.bpe" --lines >train.txt
+  sort val.txt train.txt | cmp - <(sort "$FIX/corpus.txt")
+  # Same seed, same input (as one stream or eight, another block size): same split.
+  lm-pack cat b --split val | lm-tokenize decode --vocab "$FIX/tok.bpe" --lines | cmp - val.txt
+  # Without --split, cat merges the splits back into the input's order.
+  lm-pack cat a | lm-tokenize decode --vocab "$FIX/tok.bpe" --lines | cmp - "$FIX/corpus.txt"
+  lm-pack -o c --val-fraction 0.4 --seed 4 -q lines.tok
+  lm-pack cat c --split val | lm-tokenize decode --vocab "$FIX/tok.bpe" --lines >val4.txt
+  run cmp -s val4.txt val.txt
+  [ "$status" -ne 0 ]  # another seed, another split
+}
+
+@test "pack: a document over 1024 tokens gives its last F of the tokens to val" {
+  # The eight fixture documents have 1,600 to 4,500 tokens each.
+  run --separate-stderr lm-pack -o a --val-fraction 0.4 --seed 3 "$FIX/corpus.tok"
+  [ "$status" -eq 0 ]
+  [[ "$stderr" == *"val: "*" 8 documents (100.00%, 8 of them the tails of documents longer than 1024 tokens)"* ]]
+  # The tail of each: round(0.4 n) of its n tokens (end-of-text included), whatever the seed.
+  want=$(for d in 0 1 2 3 4 5 6 7; do lm-tokenize stats --vocab "$FIX/tok.bpe" "$FIX/doc$d.txt"; done |
+    awk '$1 == "tokens" { n = $2 + 1; v += int(0.4 * n + 0.5) } END { print v }')
+  run lm-pack inspect a
+  [ "$(printf '%s\n' "$output" | awk '$1=="val:" {print $2}')" -eq "$want" ]
+  lm-pack -o b --val-fraction 0.4 --seed 4 -q "$FIX/corpus.tok"
+  lm-pack cat a --split val | cmp - <(lm-pack cat b --split val)
+  # Heads in train, tails in val: each document's first line in train, its last in val
+  # (a head ends mid-line, so the next head runs on: the lines are found as parts of lines).
   lm-pack cat a --split val | lm-tokenize decode --vocab "$FIX/tok.bpe" >val.txt
   lm-pack cat a --split train | lm-tokenize decode --vocab "$FIX/tok.bpe" >train.txt
   for d in 0 1 2 3 4 5 6 7; do
-    first=$(head -n1 "$FIX/doc$d.txt")
-    in_val=$(grep -cxF "$first" val.txt || true)
-    in_train=$(grep -cxF "$first" train.txt || true)
-    [ $((in_val + in_train)) -eq 1 ]
-    if [ "$in_val" -eq 1 ]; then grep -qxF "$(tail -n1 "$FIX/doc$d.txt")" val.txt; fi
+    grep -qF "$(head -n1 "$FIX/doc$d.txt")" train.txt
+    grep -qF "$(tail -n1 "$FIX/doc$d.txt")" val.txt
   done
-  # Same seed, same input (as one stream or eight, another block size): same split.
-  run lm-pack cat b --split val
-  lm-pack cat b --split val | lm-tokenize decode --vocab "$FIX/tok.bpe" | cmp - val.txt
-  # Without --split, cat merges the splits back into the input's order.
+  lm-pack verify a >/dev/null
   lm-pack cat a | lm-tokenize decode --vocab "$FIX/tok.bpe" | cmp - "$FIX/corpus.txt"
-  lm-pack -o c --val-fraction 0.4 --seed 4 -q "$FIX/corpus.tok"
-  lm-pack cat c --split val | lm-tokenize decode --vocab "$FIX/tok.bpe" >val4.txt
-  run cmp -s val4.txt val.txt
-  [ "$status" -ne 0 ]  # another seed, another split
 }
 
 @test "pack: cat gives back the input order across splits, shards and appends" {

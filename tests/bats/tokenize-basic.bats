@@ -74,6 +74,58 @@ setup() { setup_vocab; }
   cmp "$T/want" "$T/back"
 }
 
+@test "--paragraphs splits at blank lines, white space only ones included, in any line ending" {
+  printf '\n  \npara one\nline two\n\npara two\r\n\r\n \t \r\npara three\r\rfour\n\n\n  five\n \n' >"$T/p.txt"
+  lm-tokenize --vocab "$T/v.bpe" --paragraphs "$T/p.txt" |
+    lm-tokenize decode --vocab "$T/v.bpe" --doc-delim '|' >"$T/back"
+  printf 'para one\nline two|para two|para three|four|  five|' | cmp - "$T/back"
+  run lm-tokenize --vocab "$T/v.bpe" --paragraphs --lines "$T/p.txt"
+  [ "$status" -eq 2 ]
+}
+
+@test "--paragraphs: CRLF, CR and LF copies of a text give the same documents" {
+  # 2000 paragraphs of 1 to 6 lines (some indented), 1 to 3 blank lines
+  # between them, some of spaces and tabs; read through a pipe, whose short
+  # reads cut it anywhere.
+  awk 'BEGIN { srand(11); split("the of and a to in is was he that it for with as his on", w, " ");
+    for (p = 0; p < 2000; p++) { nl = 1 + int(rand() * 6);
+      for (l = 0; l < nl; l++) { n = 3 + int(rand() * 15); s = "";
+        for (i = 0; i < n; i++) s = s (i ? " " : "") w[1 + int(rand() * 16)];
+        print (rand() < 0.1 ? "  " : "") s }
+      nb = 1 + int(rand() * 3); for (b = 0; b < nb; b++) print (rand() < 0.3 ? " \t " : "") } }' >"$T/lf.txt"
+  sed 's/$/\r/' "$T/lf.txt" >"$T/crlf.txt"
+  tr '\n' '\r' <"$T/lf.txt" >"$T/cr.txt"
+  for f in lf cr; do
+    cat "$T/$f.txt" | lm-tokenize --vocab "$T/v.bpe" --paragraphs -j 2 |
+      lm-tokenize decode --vocab "$T/v.bpe" --doc-delim '\n@@\n' | tr '\r' '\n' >"$T/$f.out"
+  done
+  [ "$(grep -c "^@@$" "$T/lf.out")" -eq 2000 ]
+  cmp "$T/lf.out" "$T/cr.out"
+  # CRLF: the same paragraphs, each line ending "\r\n" where LF has "\n".
+  tr -d '\r' <"$T/crlf.txt" | cmp - "$T/lf.txt"
+  cat "$T/crlf.txt" | lm-tokenize --vocab "$T/v.bpe" --paragraphs |
+    lm-tokenize decode --vocab "$T/v.bpe" --doc-delim '\n@@\n' | tr -d '\r' | cmp - "$T/lf.out"
+  # A slow writer whose pauses fall right after a "\r", inside blank lines and
+  # inside the indentation of a line: the reader must wait to see what follows.
+  python3 - "$T/crlf.txt" <<'EOF' | lm-tokenize --vocab "$T/v.bpe" --paragraphs |
+import re, sys, time
+data = open(sys.argv[1], "rb").read()
+cuts = [i + 1 for i in range(len(data)) if data[i:i + 3] in (b"\r\n\r", b"\r\n ")][::25]
+cuts += [m.end() - 1 for m in re.finditer(rb"\n  [a-z]", data)][::5]
+cuts = sorted(set(cuts))
+last = 0
+for c in cuts + [len(data)]:
+    sys.stdout.buffer.write(data[last:c])
+    sys.stdout.flush()
+    time.sleep(0.01)
+    last = c
+EOF
+    lm-tokenize decode --vocab "$T/v.bpe" --doc-delim '\n@@\n' | tr -d '\r' | cmp - "$T/lf.out"
+  # --doc-delim '\n\n' does not split CRLF text at all: one document.
+  run lm-tokenize stats --vocab "$T/v.bpe" --doc-delim '\n\n' "$T/crlf.txt"
+  [ "${lines[0]}" = "documents 1" ]
+}
+
 @test "--jsonl FIELD takes the document from each line's string field" {
   printf '{"text": "the world", "id": 1}\n\n{"id": 2, "text": "of \\u00e9 men"}\n' >"$T/d.jsonl"
   run lm-tokenize --vocab "$T/v.bpe" --ids --no-eot --jsonl text "$T/d.jsonl"

@@ -18,6 +18,8 @@
 #include <cstdlib>
 #include <cstring>
 #include <map>
+#include <set>
+#include <tuple>
 
 // The backend, its helpers and kernels, compiled as C++.
 #include "common/cuda/adamw.cu"
@@ -26,6 +28,7 @@
 #include "common/cuda/convert.cu"
 #include "common/cuda/cross_entropy.cu"
 #include "common/cuda/cuda_backend.cpp"
+#include "common/cuda/device_info.cpp"
 #include "common/cuda/embedding.cu"
 #include "common/cuda/matmul.cpp"
 #include "common/cuda/profile.cpp"
@@ -38,7 +41,9 @@
 #include <vector>
 
 #include "cpu/backend_cpu.h"
+#include "cpu/ops.h"
 #include "cuda/cuda_backend.h"
+#include "cuda/cudnn_attention.h"
 #include "model/config.h"
 #include "model/params.h"
 #include "tests/unit/test.h"
@@ -66,11 +71,14 @@ cudaError_t cudaGetDeviceCount(int* n) {
   *n = 1;
   return cudaSuccess;
 }
+// The emulated device's compute capability and memory; tests change them.
+int g_cc_major = 9, g_cc_minor = 0;
+size_t g_free_bytes = 8ull << 30, g_total_bytes = 16ull << 30;
 cudaError_t cudaGetDeviceProperties(cudaDeviceProp* p, int) {
   memset(p, 0, sizeof(*p));
   strcpy(p->name, "Emulated GPU");
-  p->major = 9;
-  p->minor = 0;
+  p->major = g_cc_major;
+  p->minor = g_cc_minor;
   return cudaSuccess;
 }
 cudaError_t cudaSetDevice(int) {
@@ -139,7 +147,17 @@ const char* cudaGetErrorString(cudaError_t) {
   return "emulated error";
 }
 cudaError_t cudaMemGetInfo(size_t* f, size_t* t) {
-  *f = *t = 0;
+  *f = g_free_bytes;
+  *t = g_total_bytes;
+  return cudaSuccess;
+}
+// Pinned host memory is host memory.
+cudaError_t cudaMallocHost(void** p, size_t n) {
+  *p = malloc(n ? n : 1);
+  return *p ? cudaSuccess : cudaErrorMemoryAllocation;
+}
+cudaError_t cudaFreeHost(void* p) {
+  free(p);
   return cudaSuccess;
 }
 // Events: the emulator runs each operation to completion before returning, so
@@ -147,6 +165,9 @@ cudaError_t cudaMemGetInfo(size_t* f, size_t* t) {
 cudaError_t cudaEventCreate(cudaEvent_t* e) {
   *e = reinterpret_cast<cudaEvent_t>(new double(0));
   return cudaSuccess;
+}
+cudaError_t cudaEventCreateWithFlags(cudaEvent_t* e, unsigned) {
+  return cudaEventCreate(e);
 }
 cudaError_t cudaEventDestroy(cudaEvent_t e) {
   delete reinterpret_cast<double*>(e);
@@ -173,10 +194,15 @@ namespace cuda {
 Matmul::~Matmul() {}
 Status Matmul::Init(cudaStream_t stream, size_t) {
   stream_ = stream;
+  const char* f = getenv("LM_CUDA_GEMMEX");
+  force_fallback_ = f && f[0] == '1';
   return Status::OK();
 }
+// LM_CUDA_GEMMEX=1 counts every product as a fallback, as the real one does,
+// so that the profile's naming of fallbacks can be checked.
 Status Matmul::Run(const Gemm& g) {
   lm_emu::DeviceScope device;
+  if (force_fallback_) fallbacks_++;
   if (g.m < 0 || g.n < 0 || g.k < 0) return Status::Invalid("matmul: negative dimension");
   if (g.lda < (g.ta ? g.k : g.m) || g.ldb < (g.tb ? g.n : g.k) || g.ldc < g.m)
     return Status::Invalid("matmul: leading dimension too small");
@@ -200,6 +226,100 @@ Status Matmul::Run(const Gemm& g) {
         static_cast<bf16*>(g.D)[o] = __float2bfloat16(g.alpha * acc + g.beta * c);
       }
     }
+  return Status::OK();
+}
+}  // namespace cuda
+}  // namespace lm
+
+// --- cuDNN's fused attention, played by the CPU twin --------------------------------
+// The backend's cuDNN path (choosing it, the graphs' shapes and strides, the
+// statistics buffer, the fallback) runs against this stand-in: kWorks computes
+// what cuDNN would (attention over the strided q, k, v; natural-log
+// statistics that only its backward reads), kNoLibrary fails Create as a
+// build or machine without cuDNN does, kNoEngine fails Prepare as cuDNN does
+// when it has no engine for a shape.
+enum class FakeCudnn { kWorks, kNoLibrary, kNoEngine };
+FakeCudnn g_cudnn = FakeCudnn::kNoLibrary;
+int g_cudnn_forwards = 0, g_cudnn_backwards = 0;
+
+namespace lm {
+namespace cuda {
+struct CudnnAttention::Impl {};
+CudnnAttention::CudnnAttention(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+CudnnAttention::~CudnnAttention() = default;
+Status CudnnAttention::Create(cudaStream_t, std::unique_ptr<CudnnAttention>* out) {
+  if (g_cudnn == FakeCudnn::kNoLibrary) return Status::NotFound("the emulator has no cuDNN");
+  out->reset(new CudnnAttention(std::make_unique<Impl>()));
+  return Status::OK();
+}
+std::string CudnnAttention::Version() const {
+  return "cuDNN (emulated)";
+}
+Status CudnnAttention::Prepare(const AttentionArgs& a, bool) {
+  if (g_cudnn == FakeCudnn::kNoEngine) return Status::Invalid("cuDNN forward graph: no engine");
+  if (a.Tq != a.Tk || a.q_pos0 != 0 || a.heads % a.kv_heads)
+    return Status::Invalid("cuDNN attention: bad arguments");
+  return Status::OK();
+}
+size_t CudnnAttention::workspace_bytes() const {
+  return 0;
+}
+}  // namespace cuda
+}  // namespace lm
+
+namespace {
+using lm::cuda::bf16;
+// (B,T,heads,hd) floats from bf16 rows `rs` apart, batches `bs` apart; and back.
+std::vector<float> Gather(const bf16* p, int B, int T, int heads, int hd, int64_t bs, int64_t rs) {
+  std::vector<float> v((size_t)B * T * heads * hd);
+  for (int b = 0; b < B; b++)
+    for (int t = 0; t < T; t++)
+      for (int i = 0; i < heads * hd; i++)
+        v[((size_t)b * T + t) * heads * hd + i] = __bfloat162float(p[b * bs + t * rs + i]);
+  return v;
+}
+void Scatter(const std::vector<float>& v, bf16* p, int B, int T, int heads, int hd, int64_t bs,
+             int64_t rs) {
+  for (int b = 0; b < B; b++)
+    for (int t = 0; t < T; t++)
+      for (int i = 0; i < heads * hd; i++)
+        p[b * bs + t * rs + i] = __float2bfloat16(v[((size_t)b * T + t) * heads * hd + i]);
+}
+}  // namespace
+
+namespace lm {
+namespace cuda {
+Status CudnnAttention::Forward(const AttentionArgs& a, bool training) {
+  LM_RETURN_IF_ERROR(Prepare(a, training));
+  lm_emu::DeviceScope device;
+  g_cudnn_forwards++;
+  const int B = a.B, T = a.Tq, H = a.heads, K = a.kv_heads, hd = a.head_dim;
+  auto q = Gather(a.q, B, T, H, hd, a.q_bstride, a.q_rstride);
+  auto k = Gather(a.k, B, T, K, hd, a.kv_bstride, a.kv_rstride);
+  auto v = Gather(a.v, B, T, K, hd, a.kv_bstride, a.kv_rstride);
+  std::vector<float> out(q.size()), lse((size_t)B * H * T);
+  cpu::attention_forward(out.data(), lse.data(), q.data(), k.data(), v.data(), B, T, H, K, hd);
+  Scatter(out, a.out, B, T, H, hd, a.o_bstride, a.o_rstride);
+  if (training) memcpy(a.lse2, lse.data(), lse.size() * sizeof(float));
+  return Status::OK();
+}
+Status CudnnAttention::Backward(const AttentionArgs& a, const bf16* dout, bf16* dq, bf16* dk,
+                                bf16* dv) {
+  lm_emu::DeviceScope device;
+  g_cudnn_backwards++;
+  const int B = a.B, T = a.Tq, H = a.heads, K = a.kv_heads, hd = a.head_dim;
+  auto q = Gather(a.q, B, T, H, hd, a.q_bstride, a.q_rstride);
+  auto k = Gather(a.k, B, T, K, hd, a.kv_bstride, a.kv_rstride);
+  auto v = Gather(a.v, B, T, K, hd, a.kv_bstride, a.kv_rstride);
+  auto o = Gather(a.out, B, T, H, hd, a.o_bstride, a.o_rstride);
+  auto d = Gather(dout, B, T, H, hd, a.o_bstride, a.o_rstride);
+  std::vector<float> lse(a.lse2, a.lse2 + (size_t)B * H * T);
+  std::vector<float> gq(q.size(), 0.f), gk(k.size(), 0.f), gv(v.size(), 0.f);
+  cpu::attention_backward(gq.data(), gk.data(), gv.data(), d.data(), o.data(), lse.data(), q.data(),
+                          k.data(), v.data(), B, T, H, K, hd);
+  Scatter(gq, dq, B, T, H, hd, a.q_bstride, a.q_rstride);
+  Scatter(gk, dk, B, T, K, hd, a.kv_bstride, a.kv_rstride);
+  Scatter(gv, dv, B, T, K, hd, a.kv_bstride, a.kv_rstride);
   return Status::OK();
 }
 }  // namespace cuda
@@ -265,6 +385,18 @@ void MakeBackends(const lm::ModelConfig& c, const lm::BackendOptions& o,
   CHECK_OK((*gpu)->SetParams(params.data()));
 }
 
+// What Describe() says of the attention path for each stand-in of cuDNN.
+std::string AttentionNote() {
+  switch (g_cudnn) {
+    case FakeCudnn::kWorks:
+      return "attention: cuDNN (emulated) fused attention";
+    case FakeCudnn::kNoLibrary:
+      return "attention: built-in kernels, as the emulator has no cuDNN";
+    default:
+      return "attention: built-in kernels, as cuDNN forward graph: no engine";
+  }
+}
+
 void Compare(const lm::ModelConfig& c, int B, int T, bool recompute, int steps) {
   lm::ParamLayout layout = lm::MakeParamLayout(c);
   std::vector<float> init = InitialWeights(c, 7);
@@ -274,7 +406,7 @@ void Compare(const lm::ModelConfig& c, int B, int T, bool recompute, int steps) 
   o.recompute = recompute;
   std::unique_ptr<lm::Backend> cpu, gpu;
   MakeBackends(c, o, init, &cpu, &gpu);
-  CHECK_EQ(gpu->Describe(), std::string("cuda (Emulated GPU, sm_90)"));
+  CHECK_EQ(gpu->Describe(), "cuda (Emulated GPU, sm_90; " + AttentionNote() + ")");
 
   const int N = B * T;
   std::vector<int32_t> seq = Tokens(N + 1, c.vocab_size, 11);
@@ -333,10 +465,12 @@ void Compare(const lm::ModelConfig& c, int B, int T, bool recompute, int steps) 
     bool ka = false, kb = false;
     CHECK_OK(cpu->ZeroGrad());
     CHECK_OK(gpu->ZeroGrad());
+    // The CUDA backend keeps its loss on the device until after the step.
     CHECK_OK(cpu->ForwardBackward(in.data(), tg.data(), B, T, 1.f, &a));
-    CHECK_OK(gpu->ForwardBackward(in.data(), tg.data(), B, T, 1.f, &b));
+    CHECK_OK(gpu->ForwardBackward(in.data(), tg.data(), B, T, 1.f, nullptr));
     CHECK_OK(cpu->OptimizerStep(opt, &na, &ka));
     CHECK_OK(gpu->OptimizerStep(opt, &nb, &kb));
+    CHECK_OK(gpu->StepLoss(&b));
     CHECK(!ka && !kb);
     CHECK_NEAR(b, a, 1e-2 * a);
     CHECK_NEAR(nb, na, 3e-2 * na);
@@ -382,15 +516,108 @@ TEST(device_memory_is_closed_to_the_host) {
 }
 
 TEST(tied_gqa_matches_cpu) {
+  g_cudnn = FakeCudnn::kNoLibrary;
   Compare(Tiny(true, 1), 2, 12, false, 3);
 }
 TEST(untied_recompute_matches_cpu) {
+  g_cudnn = FakeCudnn::kNoLibrary;
   Compare(Tiny(false, 2), 1, 20, true, 2);
 }
 TEST(small_logit_chunks_match_cpu) {
+  g_cudnn = FakeCudnn::kNoLibrary;
   setenv("LM_CUDA_LOGIT_ROWS", "5", 1);  // 24 rows in chunks of 5: a ragged last chunk
   Compare(Tiny(true, 2), 2, 12, false, 1);
   unsetenv("LM_CUDA_LOGIT_ROWS");
+}
+
+// The cuDNN path's plumbing: q, k, v read from the fused qkv buffer through
+// strides, grouped-query heads, the statistics kept for the backward pass,
+// recomputation; the attention itself is the stand-in's (the CPU twin).
+TEST(cudnn_path_matches_cpu) {
+  g_cudnn = FakeCudnn::kWorks;
+  const int f0 = g_cudnn_forwards, b0 = g_cudnn_backwards;
+  Compare(Tiny(true, 1), 2, 12, false, 2);
+  CHECK(g_cudnn_forwards > f0 && g_cudnn_backwards > b0);
+  Compare(Tiny(false, 2), 1, 20, true, 1);
+  g_cudnn = FakeCudnn::kNoLibrary;
+}
+// cuDNN present but without an engine for the graphs: the built-in kernels,
+// and Describe says why.
+TEST(cudnn_without_engine_falls_back) {
+  g_cudnn = FakeCudnn::kNoEngine;
+  const int f0 = g_cudnn_forwards;
+  Compare(Tiny(true, 1), 2, 12, false, 1);
+  CHECK_EQ(g_cudnn_forwards, f0);
+  g_cudnn = FakeCudnn::kNoLibrary;
+}
+TEST(lm_cuda_attn_own_chooses_the_built_in_kernels) {
+  g_cudnn = FakeCudnn::kWorks;
+  setenv("LM_CUDA_ATTN", "own", 1);
+  lm::ModelConfig c = Tiny(true, 1);
+  lm::BackendOptions o;
+  o.max_batch = 1;
+  o.max_seq = 8;
+  std::unique_ptr<lm::Backend> gpu;
+  CHECK_OK(lm::NewCudaBackend(&gpu));
+  CHECK_OK(gpu->Init(c, o));
+  CHECK_EQ(
+      gpu->Describe(),
+      std::string("cuda (Emulated GPU, sm_90; attention: built-in kernels (LM_CUDA_ATTN=own))"));
+  const int f0 = g_cudnn_forwards;
+  std::vector<int32_t> t = Tokens(9, c.vocab_size, 3);
+  CHECK_OK(gpu->ForwardBackward(t.data(), t.data() + 1, 1, 8, 1.f, nullptr));
+  CHECK_EQ(g_cudnn_forwards, f0);
+  unsetenv("LM_CUDA_ATTN");
+  g_cudnn = FakeCudnn::kNoLibrary;
+}
+
+TEST(gpu_older_than_ampere_is_refused) {
+  g_cc_major = 7;
+  g_cc_minor = 5;
+  std::unique_ptr<lm::Backend> gpu;
+  lm::Status s = lm::NewCudaBackend(&gpu);
+  g_cc_major = 9;
+  g_cc_minor = 0;
+  CHECK_EQ(s.code(), lm::Status::kInvalid);
+  CHECK_EQ(s.message(),
+           std::string("cuda backend: Emulated GPU (compute capability 7.5) is older than the 8.0 "
+                       "(Ampere) this backend needs; use --device cpu"));
+  CHECK_OK(lm::cuda::CheckComputeCapability("NVIDIA A100-SXM4-80GB", 8, 0));
+  CHECK_OK(lm::cuda::CheckComputeCapability("NVIDIA GeForce RTX 5090", 12, 0));
+}
+
+// A batch beyond the GPU's memory fails in Init, before anything is allocated,
+// with the bytes it needs and the options that lower them.
+TEST(batch_too_large_for_the_memory_says_what_lowers_it) {
+  lm::ModelConfig c;
+  c.vocab_size = 1000;
+  c.dim = 256;
+  c.n_layers = 4;
+  c.n_heads = 4;
+  c.n_kv_heads = 4;
+  c.ffn_dim = 512;
+  c.context = 256;
+  c.Pad();
+  lm::BackendOptions o;
+  o.max_batch = 64;
+  o.max_seq = 256;
+  const size_t reserve = (512ull << 20) + g_total_bytes / 50, free0 = g_free_bytes;
+  for (size_t headroom : {(size_t)100 << 20, (size_t)0}) {
+    g_free_bytes = reserve + headroom;
+    std::unique_ptr<lm::Backend> gpu;
+    CHECK_OK(lm::NewCudaBackend(&gpu));
+    lm::Status s = gpu->Init(c, o);
+    CHECK_EQ(s.code(), lm::Status::kResource);
+    const std::string m = s.message();
+    for (const char* want :
+         {"a batch of 64 x 256 needs ", " GiB of GPU memory", "Emulated GPU", "--recompute ("})
+      if (m.find(want) == std::string::npos)
+        lm_test::Fail(__FILE__, __LINE__, std::string("no '") + want + "' in: " + m);
+    const char* lower = headroom ? "lower --micro-batch to " : "--micro-batch 1 does not fit";
+    if (m.find(lower) == std::string::npos)
+      lm_test::Fail(__FILE__, __LINE__, std::string("no '") + lower + "' in: " + m);
+  }
+  g_free_bytes = free0;
 }
 
 TEST(inference_only_backend) {
@@ -437,14 +664,8 @@ TEST(profile_table_of_a_training_step) {
   CHECK_OK(gpu->OptimizerStep(lm::AdamWConfig{}, &norm, &skipped));
   CHECK_OK(gpu->ZeroGrad());
   CHECK_OK(gpu->ForwardBackward(t.data(), t.data() + 1, 2, 12, 1.f, &loss));
-  char* buf = nullptr;
-  size_t len = 0;
-  FILE* f = open_memstream(&buf, &len);
-  lm::cuda::ProfileReport(f);
-  fclose(f);
+  std::string table = lm::cuda::ProfileReport();
   lm::cuda::ProfileEnable(false);
-  std::string table(buf, len);
-  free(buf);
   if (getenv("SHOW_PROFILE")) fputs(table.c_str(), stderr);
   CHECK(table.find("adamw_kernel") == std::string::npos);  // in the warm-up step
   for (const char* want :
@@ -460,19 +681,56 @@ TEST(profile_table_of_a_training_step) {
   double ms = 0, pct = 0;
   CHECK(sscanf(table.c_str() + line + 1, "%lf %lf %ld", &ms, &pct, &calls) == 3);
   CHECK_EQ(calls, 2L);
+  // One logits chunk: the head's weight gradient is one product (24 rows of
+  // 32 -> 128, the padded vocabulary), written (beta 0) in the first micro-batch.
+  at = table.find("linear dW 24x32->128 f32\n");
+  CHECK(at != std::string::npos);
+  line = table.rfind('\n', at);
+  CHECK(sscanf(table.c_str() + line + 1, "%lf %lf %ld", &ms, &pct, &calls) == 3);
+  CHECK_EQ(calls, 1L);
   // A second report is empty: the first one cleared the table.
-  f = open_memstream(&buf, &len);
-  lm::cuda::ProfileReport(f);
-  fclose(f);
-  CHECK_EQ(len, (size_t)0);
-  free(buf);
+  CHECK_EQ(lm::cuda::ProfileReport(), std::string());
+}
+
+// LM_CUDA_PROFILE=1 names every product that fell back to cublasGemmEx.
+TEST(profile_names_gemmex_fallbacks) {
+  setenv("LM_CUDA_GEMMEX", "1", 1);
+  lm::ModelConfig c = Tiny(true, 1);
+  std::vector<float> init = InitialWeights(c, 3);
+  lm::BackendOptions o;
+  o.max_batch = 1;
+  o.max_seq = 8;
+  std::unique_ptr<lm::Backend> cpu, gpu;
+  MakeBackends(c, o, init, &cpu, &gpu);
+  std::vector<int32_t> t = Tokens(9, c.vocab_size, 4);
+  lm::cuda::ProfileEnable(true);
+  std::vector<float> losses(8);
+  CHECK_OK(gpu->ForwardLoss(t.data(), t.data() + 1, 1, 8, losses.data()));
+  std::string table = lm::cuda::ProfileReport();
+  lm::cuda::ProfileEnable(false);
+  unsetenv("LM_CUDA_GEMMEX");
+  for (const char* want :
+       {"products fell back to cublasGemmEx", "linear Y 8x32->", " (cublasGemmEx fallback)\n"})
+    if (table.find(want) == std::string::npos)
+      lm_test::Fail(__FILE__, __LINE__, std::string("no '") + want + "' in:\n" + table);
 }
 
 TEST(peak_flops_table_and_override) {
   CHECK_EQ(lm::cuda::PeakFlopsForName("NVIDIA H200"), 989e12);
   CHECK_EQ(lm::cuda::PeakFlopsForName("NVIDIA H100 80GB HBM3"), 989e12);
   CHECK_EQ(lm::cuda::PeakFlopsForName("NVIDIA A100-SXM4-40GB"), 312e12);
-  CHECK_EQ(lm::cuda::PeakFlopsForName("NVIDIA GeForce RTX 3090"), 0.0);
+  CHECK_EQ(lm::cuda::PeakFlopsForName("NVIDIA H100 PCIe"), 756e12);
+  CHECK_EQ(lm::cuda::PeakFlopsForName("NVIDIA GeForce RTX 3090"), 71e12);
+  CHECK_EQ(lm::cuda::PeakFlopsForName("NVIDIA GeForce RTX 4090"), 165.2e12);
+  CHECK_EQ(lm::cuda::PeakFlopsForName("NVIDIA L40S"), 362.05e12);
+  CHECK_EQ(lm::cuda::PeakFlopsForName("NVIDIA L4"), 121e12);
+  CHECK_EQ(lm::cuda::PeakFlopsForName("NVIDIA A10"), 125e12);
+  CHECK_EQ(lm::cuda::PeakFlopsForName("NVIDIA RTX A6000"), 154.8e12);
+  CHECK_EQ(lm::cuda::PeakFlopsForName("NVIDIA B200"), 2250e12);
+  CHECK_EQ(lm::cuda::PeakFlopsForName("NVIDIA A40"), 149.7e12);
+  CHECK_EQ(lm::cuda::PeakFlopsForName("NVIDIA RTX A4000"), 0.0);  // not the A40
+  CHECK_EQ(lm::cuda::PeakFlopsForName("NVIDIA GH200 480GB"), 989e12);
+  CHECK_EQ(lm::cuda::PeakFlopsForName("Tesla V100-SXM2-16GB"), 0.0);
   std::unique_ptr<lm::Backend> gpu;
   CHECK_OK(lm::NewCudaBackend(&gpu));
   CHECK_EQ(gpu->PeakFlops(), 0.0);  // "Emulated GPU" is not in the table: unknown

@@ -33,6 +33,7 @@
 #include "cpu/ops.h"
 #include "cuda/check.h"
 #include "cuda/cuda_backend.h"
+#include "cuda/cudnn_attention.h"
 #include "cuda/kernels.h"
 #include "cuda/matmul.h"
 #include "model/config.h"
@@ -210,12 +211,23 @@ Status CheckEmbedding(int N, int C, int V) {
   Report("embedding_forward", sh, got, ref, 0.0);
 
   std::vector<float> g = Randn((size_t)N * C), acc = Randn((size_t)V * C);
+  std::vector<int32_t> plan(lm::cuda::embedding_backward_plan_size(N));
+  int distinct = 0;
+  lm::cuda::embedding_backward_plan(ids.data(), N, plan.data(), &distinct);
+  Dev<int32_t> dplan;
+  LM_RETURN_IF_ERROR(dplan.Put(plan));
   LM_RETURN_IF_ERROR(dout.Put(g));
-  LM_RETURN_IF_ERROR(dtab.Put(acc));  // accumulates onto existing values
-  LM_RETURN_IF_ERROR(lm::cuda::embedding_backward(dtab.p(), dout.p(), di.p(), N, C, g_s));
-  LM_RETURN_IF_ERROR(dtab.Get(&got));
+  std::vector<float> runs[2];
+  for (auto& got2 : runs) {             // twice: the same bits (no atomics)
+    LM_RETURN_IF_ERROR(dtab.Put(acc));  // accumulates onto existing values
+    LM_RETURN_IF_ERROR(
+        lm::cuda::embedding_backward(dtab.p(), dout.p(), dplan.p(), N, distinct, C, g_s));
+    LM_RETURN_IF_ERROR(dtab.Get(&got2));
+  }
   lm::cpu::embedding_backward(acc.data(), g.data(), ids.data(), N, C);
-  Report("embedding_backward", sh, got, acc, 1e-6);
+  Report("embedding_backward", sh, runs[0], acc, 1e-6);
+  Verdict("embedding_backward twice", sh, runs[0] == runs[1],
+          runs[0] == runs[1] ? "same bits" : "results differ");
   return Status::OK();
 }
 
@@ -239,20 +251,53 @@ Status CheckRmsnorm(int N, int C) {
   Report("rmsnorm_forward out", sh, out, ref_out, 1e-2);
   Report("rmsnorm_forward rstd", sh, rstd, ref_rstd, 1e-5);
 
-  std::vector<float> g = Randn((size_t)N * C), dx0 = Randn((size_t)N * C), dw0 = Randn(C);
+  // Once adding to dx and dw, once writing them (twice: the same bits); each
+  // run also writes dx's bf16 copy.
+  std::vector<float> g = Randn((size_t)N * C);
+  Dev<float> dscratch;
+  Dev<bf16> ddx16;
   LM_RETURN_IF_ERROR(ddout.Put(g));
-  LM_RETURN_IF_ERROR(ddx.Put(dx0));
-  LM_RETURN_IF_ERROR(ddw.Put(dw0));
-  LM_RETURN_IF_ERROR(lm::cuda::rmsnorm_backward(ddx.p(), ddw.p(), ddout.p(), dx.p(), dw.p(),
-                                                drstd.p(), N, C, g_s));
-  std::vector<float> gdx, gdw;
-  LM_RETURN_IF_ERROR(ddx.Get(&gdx));
-  LM_RETURN_IF_ERROR(ddw.Get(&gdw));
-  // The CPU backward gets the GPU's rstd so that only the backward is measured.
-  lm::cpu::rmsnorm_backward(dx0.data(), dw0.data(), g.data(), x.data(), w.data(), rstd.data(), N,
-                            C);
-  Report("rmsnorm_backward dx", sh, gdx, dx0, 1e-4);
-  Report("rmsnorm_backward dw", sh, gdw, dw0, 1e-4);
+  LM_RETURN_IF_ERROR(dscratch.Alloc(lm::cuda::rmsnorm_backward_scratch(C)));
+  LM_RETURN_IF_ERROR(ddx16.Alloc((size_t)N * C));
+  for (int run = 0; run < 2; run++) {
+    const bool accumulate = run == 0;
+    std::vector<float> dx0 = Randn((size_t)N * C), dw0 = Randn(C);
+    LM_RETURN_IF_ERROR(ddx.Put(dx0));
+    LM_RETURN_IF_ERROR(ddw.Put(dw0));
+    if (!accumulate) {
+      LM_RETURN_IF_ERROR(ddx.Poison());
+      LM_RETURN_IF_ERROR(ddw.Poison());
+      std::fill(dx0.begin(), dx0.end(), 0.f);
+      std::fill(dw0.begin(), dw0.end(), 0.f);
+    }
+    LM_RETURN_IF_ERROR(ddx16.Poison());
+    lm::cuda::RmsnormBackward a(ddout.p(), dx.p(), dw.p(), drstd.p(), N, C, dscratch.p());
+    a.dx = ddx.p();
+    a.dx16 = ddx16.p();
+    a.dw = ddw.p();
+    a.accumulate_dx = a.accumulate_dw = accumulate;
+    LM_RETURN_IF_ERROR(lm::cuda::rmsnorm_backward(a, g_s));
+    std::vector<float> gdx, gdw, gdx16;
+    LM_RETURN_IF_ERROR(ddx.Get(&gdx));
+    LM_RETURN_IF_ERROR(ddw.Get(&gdw));
+    LM_RETURN_IF_ERROR(GetF(ddx16, &gdx16));
+    // The CPU backward gets the GPU's rstd so that only the backward is measured.
+    lm::cpu::rmsnorm_backward(dx0.data(), dw0.data(), g.data(), x.data(), w.data(), rstd.data(), N,
+                              C);
+    const std::string mode = accumulate ? "" : " written";
+    Report("rmsnorm_backward dx" + mode, sh, gdx, dx0, 1e-4);
+    Report("rmsnorm_backward dw" + mode, sh, gdw, dw0, 1e-4);
+    for (auto& v : gdx) v = RoundBf16(v);
+    Report("rmsnorm_backward dx16" + mode, sh, gdx16, gdx, 0.0);
+    if (!accumulate) {
+      // Written twice from the same inputs: the same bits (dw without atomics).
+      LM_RETURN_IF_ERROR(lm::cuda::rmsnorm_backward(a, g_s));
+      std::vector<float> again;
+      LM_RETURN_IF_ERROR(ddw.Get(&again));
+      Verdict("rmsnorm_backward twice", sh, again == gdw,
+              again == gdw ? "same bits" : "dw differs");
+    }
+  }
   return Status::OK();
 }
 
@@ -376,17 +421,32 @@ Status CheckSwiglu(int N, int F) {
 // Keys grow with their position, so that later tiles raise the running maximum
 // and the online softmax's rescaling is exercised (random keys rarely do that).
 // Attention over separate q, k, v arrays (B,T,H,hd) / (B,T,KVH,hd), or, with
-// fused, over one (B,T,H+2*KVH,hd) qkv array as the backend lays it out.
-Status CheckAttention(int B, int T, int H, int KVH, int hd, bool fused) {
-  const int64_t qd = (int64_t)H * hd, kvd = (int64_t)KVH * hd, row = qd + 2 * kvd;
-  std::vector<float> q = RoundedRandn((size_t)B * T * qd), k = RoundedRandn((size_t)B * T * kvd),
-                     v = RoundedRandn((size_t)B * T * kvd);
-  lm_test::GrowKeys(&k, B, T, kvd);
-  std::string sh =
-      Shape({{"B", B}, {"T", T}, {"H", H}, {"KVH", KVH}, {"hd", hd}}) + (fused ? " qkv" : "");
+// fused, over one (B,T,H+2*KVH,hd) qkv array as the backend lays it out; the
+// CPU twin's results, and the gradient buffers with q's, k's, v's strides.
+struct AttnCase {
+  int B, T, H, KVH, hd;
+  bool fused;
+  int64_t qd, kvd, row;
+  std::string sh;
+  std::vector<float> q, k, v, out, lse, g, rq, rk, rv;  // inputs, twin's results
   Dev<bf16> dq, dk, dv, dqkv, dout, ddout, ddq, ddk, ddv, ddqkv;
   Dev<float> dlse, ddelta;
   lm::cuda::AttentionArgs a;
+  bf16 *pq = nullptr, *pk = nullptr, *pv = nullptr;  // dq, dk, dv
+
+  Status Setup(int B_, int T_, int H_, int KVH_, int hd_, bool fused_);
+  Status PoisonGrads();
+  Status Grads(std::vector<float>* gq, std::vector<float>* gk, std::vector<float>* gv);
+  void ReportGrads(const std::string& prefix);
+};
+
+Status AttnCase::Setup(int B_, int T_, int H_, int KVH_, int hd_, bool fused_) {
+  B = B_, T = T_, H = H_, KVH = KVH_, hd = hd_, fused = fused_;
+  qd = (int64_t)H * hd, kvd = (int64_t)KVH * hd, row = qd + 2 * kvd;
+  q = RoundedRandn((size_t)B * T * qd), k = RoundedRandn((size_t)B * T * kvd);
+  v = RoundedRandn((size_t)B * T * kvd);
+  lm_test::GrowKeys(&k, B, T, kvd);
+  sh = Shape({{"B", B}, {"T", T}, {"H", H}, {"KVH", KVH}, {"hd", hd}}) + (fused ? " qkv" : "");
   a.B = B;
   a.Tq = a.Tk = T;
   a.heads = H;
@@ -394,100 +454,147 @@ Status CheckAttention(int B, int T, int H, int KVH, int hd, bool fused) {
   a.head_dim = hd;
   if (fused) {
     LM_RETURN_IF_ERROR(dqkv.Put(ToBf16(lm_test::PackQkv(q, k, v, (int64_t)B * T, qd, kvd))));
-    a.q = dqkv.p();
-    a.k = dqkv.p() + qd;
-    a.v = dqkv.p() + qd + kvd;
+    a.q = dqkv.p(), a.k = dqkv.p() + qd, a.v = dqkv.p() + qd + kvd;
     a.q_rstride = a.kv_rstride = row;
+    LM_RETURN_IF_ERROR(ddqkv.Alloc((size_t)B * T * row));
+    pq = ddqkv.p(), pk = ddqkv.p() + qd, pv = ddqkv.p() + qd + kvd;
   } else {
     LM_RETURN_IF_ERROR(dq.Put(ToBf16(q)));
     LM_RETURN_IF_ERROR(dk.Put(ToBf16(k)));
     LM_RETURN_IF_ERROR(dv.Put(ToBf16(v)));
-    a.q = dq.p();
-    a.k = dk.p();
-    a.v = dv.p();
+    a.q = dq.p(), a.k = dk.p(), a.v = dv.p();
     a.q_rstride = qd;
     a.kv_rstride = kvd;
+    LM_RETURN_IF_ERROR(ddq.Alloc((size_t)B * T * qd));
+    LM_RETURN_IF_ERROR(ddk.Alloc((size_t)B * T * kvd));
+    LM_RETURN_IF_ERROR(ddv.Alloc((size_t)B * T * kvd));
+    pq = ddq.p(), pk = ddk.p(), pv = ddv.p();
   }
   a.q_bstride = (int64_t)T * a.q_rstride;
   a.kv_bstride = (int64_t)T * a.kv_rstride;
   LM_RETURN_IF_ERROR(dout.Alloc((size_t)B * T * qd));
   LM_RETURN_IF_ERROR(dlse.Alloc((size_t)B * H * T));
+  LM_RETURN_IF_ERROR(ddelta.Alloc((size_t)B * H * T));
   a.out = dout.p();
   a.o_rstride = qd;
   a.o_bstride = (int64_t)T * qd;
   a.lse2 = dlse.p();
-  std::vector<float> out((size_t)B * T * qd), lse((size_t)B * H * T);
+  out.resize((size_t)B * T * qd);
+  lse.resize((size_t)B * H * T);
   lm::cpu::attention_forward(out.data(), lse.data(), q.data(), k.data(), v.data(), B, T, H, KVH,
                              hd);
+  // Backward, from the CPU's own forward results (the GPU uses its bf16 out).
+  g = RoundedRandn((size_t)B * T * qd);
+  LM_RETURN_IF_ERROR(ddout.Put(ToBf16(g)));
+  rq.assign((size_t)B * T * qd, 0.f), rk.assign((size_t)B * T * kvd, 0.f);
+  rv.assign((size_t)B * T * kvd, 0.f);
+  lm::cpu::attention_backward(rq.data(), rk.data(), rv.data(), g.data(), out.data(), lse.data(),
+                              q.data(), k.data(), v.data(), B, T, H, KVH, hd);
+  return Status::OK();
+}
+
+Status AttnCase::PoisonGrads() {
+  if (fused) return ddqkv.Poison();
+  LM_RETURN_IF_ERROR(ddq.Poison());
+  LM_RETURN_IF_ERROR(ddk.Poison());
+  return ddv.Poison();
+}
+
+Status AttnCase::Grads(std::vector<float>* gq, std::vector<float>* gk, std::vector<float>* gv) {
+  if (!fused) {
+    LM_RETURN_IF_ERROR(GetF(ddq, gq));
+    LM_RETURN_IF_ERROR(GetF(ddk, gk));
+    return GetF(ddv, gv);
+  }
+  std::vector<float> all;
+  LM_RETURN_IF_ERROR(GetF(ddqkv, &all));
+  gq->resize(rq.size());
+  gk->resize(rk.size());
+  gv->resize(rv.size());
+  for (int64_t r = 0; r < (int64_t)B * T; r++) {
+    memcpy(&(*gq)[r * qd], &all[r * row], sizeof(float) * qd);
+    memcpy(&(*gk)[r * kvd], &all[r * row + qd], sizeof(float) * kvd);
+    memcpy(&(*gv)[r * kvd], &all[r * row + qd + kvd], sizeof(float) * kvd);
+  }
+  return Status::OK();
+}
+
+void AttnCase::ReportGrads(const std::string& prefix) {
+  std::vector<float> gq, gk, gv;
+  Status st = Grads(&gq, &gk, &gv);
+  if (!st.ok()) {
+    Verdict(prefix, sh, false, st.ToString());
+    return;
+  }
+  Report(prefix + " dq", sh, gq, rq, 1e-2);
+  Report(prefix + " dk", sh, gk, rk, 1e-2);
+  Report(prefix + " dv", sh, gv, rv, 1e-2);
+}
+
+Status CheckAttention(int B, int T, int H, int KVH, int hd, bool fused) {
+  AttnCase c;
+  LM_RETURN_IF_ERROR(c.Setup(B, T, H, KVH, hd, fused));
   // Both implementations; the tensor-core one (the default) feeds the backward.
   for (auto impl : {lm::cuda::AttnImpl::kScalar, lm::cuda::AttnImpl::kTensorCore}) {
     const bool tc = impl == lm::cuda::AttnImpl::kTensorCore;
-    LM_RETURN_IF_ERROR(dout.Poison());
-    LM_RETURN_IF_ERROR(dlse.Poison());
-    LM_RETURN_IF_ERROR(lm::cuda::attention_forward(a, g_s, impl));
+    LM_RETURN_IF_ERROR(c.dout.Poison());
+    LM_RETURN_IF_ERROR(c.dlse.Poison());
+    LM_RETURN_IF_ERROR(lm::cuda::attention_forward(c.a, g_s, impl));
     std::vector<float> got, glse;
-    LM_RETURN_IF_ERROR(GetF(dout, &got));
-    LM_RETURN_IF_ERROR(dlse.Get(&glse));
+    LM_RETURN_IF_ERROR(GetF(c.dout, &got));
+    LM_RETURN_IF_ERROR(c.dlse.Get(&glse));
     for (auto& x : glse) x *= 0.6931471805599453f;  // base 2 -> natural
-    Report(tc ? "attention_fwd_tc out" : "attention_forward out", sh, got, out, 1e-2);
+    Report(tc ? "attention_fwd_tc out" : "attention_forward out", c.sh, got, c.out, 1e-2);
     // The tensor-core path sums the bf16-rounded probabilities that P V uses.
-    Report(tc ? "attention_fwd_tc lse" : "attention_forward lse", sh, glse, lse, tc ? 1e-3 : 1e-4);
+    Report(tc ? "attention_fwd_tc lse" : "attention_forward lse", c.sh, glse, c.lse,
+           tc ? 1e-3 : 1e-4);
   }
-
-  // Backward, from the CPU's own forward results (the GPU uses its bf16 out).
-  std::vector<float> g = RoundedRandn((size_t)B * T * qd);
-  LM_RETURN_IF_ERROR(ddout.Put(ToBf16(g)));
-  LM_RETURN_IF_ERROR(ddelta.Alloc((size_t)B * H * T));
-  bf16 *pq, *pk, *pv;
-  if (fused) {
-    LM_RETURN_IF_ERROR(ddqkv.Alloc((size_t)B * T * row));
-    pq = ddqkv.p();
-    pk = ddqkv.p() + qd;
-    pv = ddqkv.p() + qd + kvd;
-  } else {
-    LM_RETURN_IF_ERROR(ddq.Alloc((size_t)B * T * qd));
-    LM_RETURN_IF_ERROR(ddk.Alloc((size_t)B * T * kvd));
-    LM_RETURN_IF_ERROR(ddv.Alloc((size_t)B * T * kvd));
-    pq = ddq.p();
-    pk = ddk.p();
-    pv = ddv.p();
-  }
-  std::vector<float> rq((size_t)B * T * qd, 0.f), rk((size_t)B * T * kvd, 0.f),
-      rv((size_t)B * T * kvd, 0.f);
-  lm::cpu::attention_backward(rq.data(), rk.data(), rv.data(), g.data(), out.data(), lse.data(),
-                              q.data(), k.data(), v.data(), B, T, H, KVH, hd);
   for (auto impl : {lm::cuda::AttnImpl::kScalar, lm::cuda::AttnImpl::kTensorCore}) {
-    const bool tc = impl == lm::cuda::AttnImpl::kTensorCore;
-    if (fused) {
-      LM_RETURN_IF_ERROR(ddqkv.Poison());
-    } else {
-      LM_RETURN_IF_ERROR(ddq.Poison());
-      LM_RETURN_IF_ERROR(ddk.Poison());
-      LM_RETURN_IF_ERROR(ddv.Poison());
-    }
+    LM_RETURN_IF_ERROR(c.PoisonGrads());
     LM_RETURN_IF_ERROR(
-        lm::cuda::attention_backward(a, ddout.p(), pq, pk, pv, ddelta.p(), g_s, impl));
-    std::vector<float> gq, gk, gv;
-    if (fused) {
-      std::vector<float> all;
-      LM_RETURN_IF_ERROR(GetF(ddqkv, &all));
-      gq.resize(rq.size());
-      gk.resize(rk.size());
-      gv.resize(rv.size());
-      for (int64_t r = 0; r < (int64_t)B * T; r++) {
-        memcpy(&gq[r * qd], &all[r * row], sizeof(float) * qd);
-        memcpy(&gk[r * kvd], &all[r * row + qd], sizeof(float) * kvd);
-        memcpy(&gv[r * kvd], &all[r * row + qd + kvd], sizeof(float) * kvd);
-      }
-    } else {
-      LM_RETURN_IF_ERROR(GetF(ddq, &gq));
-      LM_RETURN_IF_ERROR(GetF(ddk, &gk));
-      LM_RETURN_IF_ERROR(GetF(ddv, &gv));
-    }
-    Report(tc ? "attention_bwd_tc dq" : "attention_backward dq", sh, gq, rq, 1e-2);
-    Report(tc ? "attention_bwd_tc dk" : "attention_backward dk", sh, gk, rk, 1e-2);
-    Report(tc ? "attention_bwd_tc dv" : "attention_backward dv", sh, gv, rv, 1e-2);
+        lm::cuda::attention_backward(c.a, c.ddout.p(), c.pq, c.pk, c.pv, c.ddelta.p(), g_s, impl));
+    c.ReportGrads(impl == lm::cuda::AttnImpl::kTensorCore ? "attention_bwd_tc"
+                                                          : "attention_backward");
   }
+  return Status::OK();
+}
+
+// cuDNN's fused attention (cudnn_attention.h) against the same twin: the
+// inference graph, the training graph with its statistics (natural log), and
+// the backward graph, run twice (deterministic: the same bits).
+Status CheckAttentionCudnn(lm::cuda::CudnnAttention* sdpa, int B, int T, int H, int KVH, int hd,
+                           bool fused) {
+  AttnCase c;
+  LM_RETURN_IF_ERROR(c.Setup(B, T, H, KVH, hd, fused));
+  for (bool training : {false, true}) {
+    LM_RETURN_IF_ERROR(c.dout.Poison());
+    LM_RETURN_IF_ERROR(c.dlse.Poison());
+    Status st = sdpa->Forward(c.a, training);
+    if (!st.ok()) {
+      Verdict("cudnn_attention forward", c.sh, false, st.ToString());
+      return Status::OK();
+    }
+    std::vector<float> got, glse;
+    LM_RETURN_IF_ERROR(GetF(c.dout, &got));
+    Report(training ? "cudnn_attention_fwd out" : "cudnn_attention_inf out", c.sh, got, c.out,
+           1e-2);
+    if (!training) continue;
+    LM_RETURN_IF_ERROR(c.dlse.Get(&glse));
+    Report("cudnn_attention_fwd stats", c.sh, glse, c.lse, 1e-3);
+  }
+  std::vector<float> first[3], again[3];
+  for (auto* into : {first, again}) {
+    LM_RETURN_IF_ERROR(c.PoisonGrads());
+    Status st = sdpa->Backward(c.a, c.ddout.p(), c.pq, c.pk, c.pv);
+    if (!st.ok()) {
+      Verdict("cudnn_attention backward", c.sh, false, st.ToString());
+      return Status::OK();
+    }
+    LM_RETURN_IF_ERROR(c.Grads(&into[0], &into[1], &into[2]));
+  }
+  c.ReportGrads("cudnn_attention_bwd");
+  const bool same = first[0] == again[0] && first[1] == again[1] && first[2] == again[2];
+  Verdict("cudnn_attention_bwd twice", c.sh, same, same ? "same bits" : "results differ");
   return Status::OK();
 }
 
@@ -569,21 +676,34 @@ Status CheckOptimizer(int64_t n, int64_t t) {
   std::vector<float> p = Randn(n), g = Randn(n, 0.1f), m = Randn(n, 0.01f), v = Randn(n, 0.01f);
   for (auto& x : v) x = x * x;
   Dev<float> dp, dg, dm, dv;
-  Dev<double> dsum;
+  Dev<double> dsum, dpartial;
   Dev<bf16> dp16;
   LM_RETURN_IF_ERROR(dp.Put(p));
   LM_RETURN_IF_ERROR(dg.Put(g));
   LM_RETURN_IF_ERROR(dm.Put(m));
   LM_RETURN_IF_ERROR(dv.Put(v));
-  LM_RETURN_IF_ERROR(dsum.Alloc(1));
-  LM_CUDA_RETURN(cudaMemset(dsum.p(), 0, sizeof(double)));
-  LM_RETURN_IF_ERROR(lm::cuda::sum_squares(dg.p(), n, dsum.p(), g_s));
-  std::vector<double> s;
+  LM_RETURN_IF_ERROR(dsum.Alloc(2));
+  LM_RETURN_IF_ERROR(dpartial.Alloc(lm::cuda::sum_squares_scratch()));
+  std::vector<double> s, s2;
+  LM_RETURN_IF_ERROR(lm::cuda::sum_squares(dg.p(), n, dpartial.p(), dsum.p(), g_s));
   LM_RETURN_IF_ERROR(dsum.Get(&s));
+  LM_RETURN_IF_ERROR(lm::cuda::sum_squares(dg.p(), n, dpartial.p(), dsum.p(), g_s));
+  LM_RETURN_IF_ERROR(dsum.Get(&s2));
   double ref = lm::cpu::sum_squares(g.data(), n);
   float fs = (float)s[0], fr = (float)ref;
   std::string sh = Shape({{"n", n}, {"t", t}});
   Report("sum_squares", Shape({{"n", n}}), &fs, &fr, 1, 1e-5);
+  Verdict("sum_squares twice", Shape({{"n", n}}), s[0] == s2[0],
+          s[0] == s2[0] ? "same bits" : "results differ");
+  // The kept-loss sum: acc += scale * sum(x), onto a value already there.
+  LM_CUDA_RETURN(cudaMemset(dsum.p() + 1, 0, sizeof(double)));
+  LM_RETURN_IF_ERROR(lm::cuda::sum_accumulate(dg.p(), n, 0.25, dpartial.p(), dsum.p() + 1, g_s));
+  LM_RETURN_IF_ERROR(lm::cuda::sum_accumulate(dg.p(), n, 0.25, dpartial.p(), dsum.p() + 1, g_s));
+  LM_RETURN_IF_ERROR(dsum.Get(&s));
+  double plain = 0;
+  for (int64_t i = 0; i < n; i++) plain += g[i];
+  float fa = (float)s[1], fb = (float)(0.5 * plain);
+  Report("sum_accumulate", Shape({{"n", n}}), &fa, &fb, 1, 1e-5);
 
   const float lr = 1e-3f, b1 = 0.9f, b2 = 0.95f, eps = 1e-8f, wd = 0.1f, scale = 0.7f;
   LM_RETURN_IF_ERROR(dp16.Alloc(n));
@@ -721,10 +841,12 @@ Status CheckModel(const ModelCase& mc, int steps) {
     bool sa = false, sb = false;
     LM_RETURN_IF_ERROR(cpu->ZeroGrad());
     LM_RETURN_IF_ERROR(gpu->ZeroGrad());
+    // The GPU keeps its loss on the device until the optimizer step, as lm-train runs it.
     LM_RETURN_IF_ERROR(cpu->ForwardBackward(x.data(), y.data(), B, T, 1.f, &a));
-    LM_RETURN_IF_ERROR(gpu->ForwardBackward(x.data(), y.data(), B, T, 1.f, &b));
+    LM_RETURN_IF_ERROR(gpu->ForwardBackward(x.data(), y.data(), B, T, 1.f, nullptr));
     LM_RETURN_IF_ERROR(cpu->OptimizerStep(opt, &na, &sa));
     LM_RETURN_IF_ERROR(gpu->OptimizerStep(opt, &nb, &sb));
+    LM_RETURN_IF_ERROR(gpu->StepLoss(&b));
     if (sb || !std::isfinite(b)) {
       Verdict("train " + std::to_string(steps) + " steps", sh, false,
               "GPU step " + std::to_string(step) + " skipped or non-finite");
@@ -750,21 +872,58 @@ Status CheckModel(const ModelCase& mc, int steps) {
   return Status::OK();
 }
 
+// Two GPU runs from the same weights and data give the same losses and
+// weights to the bit (no floating-point atomics anywhere), with the products'
+// algorithms fixed (LM_CUDA_GEMM_TUNE=0: the timing that picks them may choose
+// differently from run to run).
+Status CheckReproducible(const ModelCase& mc, int steps) {
+  const lm::ModelConfig& c = mc.cfg;
+  lm::ParamLayout layout = lm::MakeParamLayout(c);
+  std::vector<float> init(layout.total), p[2];
+  lm::InitParams(c, layout, g_rng(), init.data());
+  const uint64_t data_seed = g_rng();
+  const int B = mc.B, T = mc.T, N = B * T;
+  std::vector<float> losses[2];
+  setenv("LM_CUDA_GEMM_TUNE", "0", 1);
+  for (int run = 0; run < 2; run++) {
+    std::unique_ptr<lm::Backend> cpu, gpu;
+    LM_RETURN_IF_ERROR(MakeBackends(mc, true, &cpu, &gpu, init));
+    lm::AdamWConfig opt;
+    opt.lr = 3e-3f;
+    for (int step = 0; step < steps; step++) {
+      std::vector<int32_t> s = Sequence(N + 1, c.vocab_size, data_seed + step);
+      float loss = 0, norm = 0;
+      bool skipped = false;
+      LM_RETURN_IF_ERROR(gpu->ZeroGrad());
+      for (int m = 0; m < 2; m++)  // two micro-batches: the written, then the added gradients
+        LM_RETURN_IF_ERROR(gpu->ForwardBackward(s.data(), s.data() + 1, B, T, 0.5f, nullptr));
+      LM_RETURN_IF_ERROR(gpu->OptimizerStep(opt, &norm, &skipped));
+      LM_RETURN_IF_ERROR(gpu->StepLoss(&loss));
+      losses[run].push_back(loss);
+      losses[run].push_back(norm);
+    }
+    p[run].resize(layout.total);
+    LM_RETURN_IF_ERROR(gpu->GetParams(p[run].data()));
+  }
+  unsetenv("LM_CUDA_GEMM_TUNE");
+  const bool same = losses[0] == losses[1] && p[0] == p[1];
+  Verdict("two runs, same seed", std::string(mc.name) + " " + std::to_string(steps) + " steps",
+          same, same ? "same losses, norms and weights to the bit" : "runs differ");
+  return Status::OK();
+}
+
 // --- host-only checks (run without a GPU too) --------------------------------------
 void CheckPeakTable() {
   struct Case {
     const char* name;
     double want;
-  } cases[] = {{"NVIDIA H200", 989e12},
-               {"NVIDIA H100 80GB HBM3", 989e12},
-               {"NVIDIA H100 PCIe", 756e12},
-               {"NVIDIA H100 NVL", 835e12},
-               {"NVIDIA A100-SXM4-80GB", 312e12},
-               {"NVIDIA GeForce RTX 4090", 0},
-               {"Tesla T4", 0}};
+  } cases[] = {{"NVIDIA H200", 989e12},           {"NVIDIA H100 80GB HBM3", 989e12},
+               {"NVIDIA H100 PCIe", 756e12},      {"NVIDIA H100 NVL", 835e12},
+               {"NVIDIA A100-SXM4-80GB", 312e12}, {"NVIDIA GeForce RTX 4090", 165.2e12},
+               {"NVIDIA L40S", 362.05e12},        {"Tesla T4", 0}};
   bool ok = true;
   for (const Case& c : cases) ok = ok && lm::cuda::PeakFlopsForName(c.name) == c.want;
-  Verdict("peak flops table", "7 device names", ok, ok ? "as documented" : "mismatch");
+  Verdict("peak flops table", "8 device names", ok, ok ? "as documented" : "mismatch");
 }
 
 int Usage(const char* msg) {
@@ -804,6 +963,20 @@ Status RunDeviceChecks(bool quick) {
   LM_RETURN_IF_ERROR(CheckAttention(2, 200, 12, 12, 64, true));
   LM_RETURN_IF_ERROR(CheckAttention(1, 100, 4, 1, 128, false));
   if (!quick) LM_RETURN_IF_ERROR(CheckAttention(2, 1024, 12, 12, 64, true));
+  {
+    std::unique_ptr<lm::cuda::CudnnAttention> sdpa;
+    Status st = lm::cuda::CudnnAttention::Create(g_s, &sdpa);
+    if (!st.ok()) {
+      printf("cudnn_attention: not checked: %s\n", st.message().c_str());
+    } else {
+      printf("cudnn_attention: %s\n", sdpa->Version().c_str());
+      LM_RETURN_IF_ERROR(CheckAttentionCudnn(sdpa.get(), 2, 37, 4, 4, 16, false));
+      LM_RETURN_IF_ERROR(CheckAttentionCudnn(sdpa.get(), 1, 130, 6, 2, 32, false));
+      LM_RETURN_IF_ERROR(CheckAttentionCudnn(sdpa.get(), 2, 200, 12, 12, 64, true));
+      LM_RETURN_IF_ERROR(CheckAttentionCudnn(sdpa.get(), 1, 100, 4, 1, 128, true));
+      if (!quick) LM_RETURN_IF_ERROR(CheckAttentionCudnn(sdpa.get(), 2, 1024, 12, 12, 64, true));
+    }
+  }
   LM_RETURN_IF_ERROR(CheckAttentionCached(1, 77, 4, 4, 16));
   LM_RETURN_IF_ERROR(CheckAttentionCached(5, 300, 8, 2, 64));
   LM_RETURN_IF_ERROR(CheckAttentionCached(70, 70, 4, 4, 128));
@@ -828,7 +1001,13 @@ Status RunDeviceChecks(bool quick) {
   a.cfg.tied_embeddings = true;
   a.cfg.Pad();
   LM_RETURN_IF_ERROR(a.cfg.Validate());
-  LM_RETURN_IF_ERROR(CheckModel(a, 50));
+  LM_RETURN_IF_ERROR(CheckModel(a, 50));  // attention through cuDNN where it runs
+  setenv("LM_CUDA_ATTN", "own", 1);
+  a.name = "gqa-tied own-attention";
+  LM_RETURN_IF_ERROR(CheckModel(a, quick ? 10 : 20));
+  unsetenv("LM_CUDA_ATTN");
+  a.name = "gqa-tied";
+  LM_RETURN_IF_ERROR(CheckReproducible(a, 8));
   // This one also runs the chunked logits path (the head and loss 50 rows at a
   // time), which the default chunk size never takes at these sizes.
   setenv("LM_CUDA_LOGIT_ROWS", "50", 1);

@@ -220,33 +220,71 @@ TEST(attention_cached_decode) {
   }
 }
 
-TEST(rmsnorm_forward_backward) {
-  // 70: 8 warps with a dw row each; 3000: 4 warps; 13001: dw in global memory
-  for (int C : {70, 3000, 13001}) {
-    const int N = C > 5000 ? 3 : 9;
-    auto x = Randn((size_t)N * C, 2.f), w = Randn(C, 0.3f);
-    for (auto& e : w) e += 1.f;
-    std::vector<bf16> out = PoisonB((size_t)N * C);
-    std::vector<float> rstd = PoisonF(N);
-    CHECK_OK(lm::cuda::rmsnorm_forward(out.data(), rstd.data(), x.data(), w.data(), N, C, 1e-5f,
-                                       nullptr));
-    std::vector<float> ro((size_t)N * C), rr(N);
-    lm::cpu::rmsnorm_forward(ro.data(), rr.data(), x.data(), w.data(), N, C, 1e-5f);
-    CHECK_REL(ToF(out), ro, 1e-2);
-    CHECK_REL(rstd, rr, 1e-6);
-    auto g = Randn((size_t)N * C), dx = Randn((size_t)N * C), dw = Randn(C);
-    auto rdx = dx, rdw = dw;
-    CHECK_OK(lm::cuda::rmsnorm_backward(dx.data(), dw.data(), g.data(), x.data(), w.data(),
-                                        rstd.data(), N, C, nullptr));
-    lm::cpu::rmsnorm_backward(rdx.data(), rdw.data(), g.data(), x.data(), w.data(), rstd.data(), N,
-                              C);
-    CHECK_REL(dx, rdx, 1e-5);
-    CHECK_REL(dw, rdw, 1e-5);
+// dim 70: one value a lane, 8 warps with a dw row each; 3000 (a multiple of
+// 8): 16-byte accesses, 4 warps; 13001: dw rows in the global scratch. With
+// accumulate off, dx and dw are written (their NaN start must not show).
+void CheckRmsnorm(int C, bool accumulate) {
+  const int N = C > 5000 ? 3 : 9;
+  auto x = Randn((size_t)N * C, 2.f), w = Randn(C, 0.3f);
+  for (auto& e : w) e += 1.f;
+  std::vector<bf16> out = PoisonB((size_t)N * C);
+  std::vector<float> rstd = PoisonF(N);
+  CHECK_OK(
+      lm::cuda::rmsnorm_forward(out.data(), rstd.data(), x.data(), w.data(), N, C, 1e-5f, nullptr));
+  std::vector<float> ro((size_t)N * C), rr(N);
+  lm::cpu::rmsnorm_forward(ro.data(), rr.data(), x.data(), w.data(), N, C, 1e-5f);
+  CHECK_REL(ToF(out), ro, 1e-2);
+  CHECK_REL(rstd, rr, 1e-6);
+  auto g = Randn((size_t)N * C), dx = Randn((size_t)N * C), dw = Randn(C);
+  std::vector<float> rdx = dx, rdw = dw;
+  if (!accumulate) {
+    std::fill(rdx.begin(), rdx.end(), 0.f);
+    std::fill(rdw.begin(), rdw.end(), 0.f);
+    dx = PoisonF(dx.size());
+    dw = PoisonF(dw.size());
   }
+  std::vector<float> scratch = PoisonF(lm::cuda::rmsnorm_backward_scratch(C));
+  std::vector<bf16> dx16 = PoisonB((size_t)N * C);
+  lm::cuda::RmsnormBackward a(g.data(), x.data(), w.data(), rstd.data(), N, C, scratch.data());
+  a.dx = dx.data();
+  a.dx16 = dx16.data();
+  a.dw = dw.data();
+  a.accumulate_dx = a.accumulate_dw = accumulate;
+  CHECK_OK(lm::cuda::rmsnorm_backward(a, nullptr));
+  lm::cpu::rmsnorm_backward(rdx.data(), rdw.data(), g.data(), x.data(), w.data(), rstd.data(), N,
+                            C);
+  CHECK_REL(dx, rdx, 1e-5);
+  CHECK_REL(dw, rdw, 1e-5);
+  std::vector<float> dx_rounded(dx.size());
+  for (size_t i = 0; i < dx.size(); i++) dx_rounded[i] = Rb(dx[i]);
+  CHECK_REL(ToF(dx16), dx_rounded, 0.0);  // the bf16 copy of dx as it ended up
 }
 
-TEST(rope_forward_inverse_strided) {
-  const int B = 2, T = 5, nh = 3, hd = 16, pos0 = 4, extra = 2, maxp = 12;
+TEST(rmsnorm_forward_backward) {
+  for (int C : {70, 3000, 13001})
+    for (bool accumulate : {true, false}) CheckRmsnorm(C, accumulate);
+}
+
+// Two runs of the backward pass give the same bits: dw is summed without atomics.
+TEST(rmsnorm_backward_is_deterministic) {
+  const int N = 300, C = 64;
+  auto x = Randn((size_t)N * C), w = Randn(C), g = Randn((size_t)N * C), rstd = Randn(N, 0.1f);
+  std::vector<float> dw[2], dx[2];
+  for (int run = 0; run < 2; run++) {
+    dx[run].assign((size_t)N * C, 0.f);
+    dw[run].assign(C, 0.f);
+    std::vector<float> scratch(lm::cuda::rmsnorm_backward_scratch(C));
+    lm::cuda::RmsnormBackward a(g.data(), x.data(), w.data(), rstd.data(), N, C, scratch.data());
+    a.dx = dx[run].data();
+    a.dw = dw[run].data();
+    CHECK_OK(lm::cuda::rmsnorm_backward(a, nullptr));
+  }
+  CHECK(dw[0] == dw[1] && dx[0] == dx[1]);
+}
+
+// hd 16 (eight pairs a thread, 16-byte accesses) and hd 12 (one pair a thread).
+void CheckRope(int hd) {
+  const int B = 2, T = 5, nh = 3, pos0 = 4, extra = 2, maxp = 12;
   const int64_t stride = (nh + extra) * hd;
   auto x = Randn((size_t)B * T * stride, 1.f, true);
   std::vector<float> table((size_t)maxp * hd);
@@ -266,6 +304,11 @@ TEST(rope_forward_inverse_strided) {
   CHECK(!lm::cuda::rope_apply(xb.data(), B, T, stride, nh, hd, 9, table.data(), maxp, false,
                               nullptr)
              .ok());  // positions past the table
+}
+
+TEST(rope_forward_inverse_strided) {
+  CheckRope(16);
+  CheckRope(12);
 }
 
 // F = 45: one column a thread; F = 48: eight with 16-byte accesses.
@@ -297,8 +340,10 @@ TEST(swiglu_forward_backward) {
   CheckSwiglu(5, 48);
 }
 
-TEST(cross_entropy_padded_ignored) {
-  const int N = 4, V = 300, Vp = 384;
+// Evaluation's form, fp32 logits: Vp 384 reads eight values a load, Vp 383
+// one at a time.
+void CheckCrossEntropyF32(int Vp) {
+  const int N = 4, V = 300;
   auto logits = Randn((size_t)N * Vp, 3.f);
   std::vector<int32_t> t = {5, -1, 299, 0};
   std::vector<float> losses = PoisonF(N), rl(N), rd((size_t)N * Vp);
@@ -309,6 +354,15 @@ TEST(cross_entropy_padded_ignored) {
                                           0.25f);
   CHECK_REL(losses, rl, 1e-6);
   CHECK_REL(ToF(d), rd, 1e-2);
+  losses = PoisonF(N);  // without the gradient, as evaluation calls it
+  CHECK_OK(lm::cuda::cross_entropy_forward_backward(losses.data(), nullptr, logits.data(), t.data(),
+                                                    N, V, Vp, 0.f, nullptr));
+  CHECK_REL(losses, rl, 1e-6);
+}
+
+TEST(cross_entropy_padded_ignored) {
+  CheckCrossEntropyF32(384);
+  CheckCrossEntropyF32(383);
 }
 
 // Training's form: bf16 logits, their gradient written over them. V = 1001 puts a
@@ -351,48 +405,86 @@ void CheckEmbedding(int C, int offset) {
   CHECK_OK(lm::cuda::embedding_forward(out.data() + offset, ids.data(), tab, N, C, nullptr));
   lm::cpu::embedding_forward(ref.data(), ids.data(), tab, N, C);
   CHECK_REL(std::vector<float>(out.begin() + offset, out.end()), ref, 0.0);
-  auto g = Randn(N * C), dt = Randn(V * C);
-  auto rdt = dt;
-  CHECK_OK(lm::cuda::embedding_backward(dt.data(), g.data(), ids.data(), N, C, nullptr));
-  lm::cpu::embedding_backward(rdt.data(), g.data(), ids.data(), N, C);
-  CHECK_REL(dt, rdt, 1e-6);
+  // The backward pass, through the plan: the rows of each id in row order.
+  auto g = Randn(N * C + offset), dt = Randn(V * C + offset);
+  std::vector<float> rdt(dt.begin() + offset, dt.end());
+  std::vector<int32_t> plan(lm::cuda::embedding_backward_plan_size(N), -7);
+  int distinct = 0;
+  lm::cuda::embedding_backward_plan(ids.data(), N, plan.data(), &distinct);
+  CHECK_EQ(distinct, 6);
+  CHECK(std::vector<int32_t>(plan.begin(), plan.begin() + 6) ==
+        std::vector<int32_t>({0, 1, 2, 3, 4, 5}));
+  CHECK(std::vector<int32_t>(plan.begin() + N, plan.begin() + N + 7) ==
+        std::vector<int32_t>({0, 2, 4, 5, 6, 8, 11}));
+  CHECK(std::vector<int32_t>(plan.begin() + 2 * N + 1, plan.end()) ==
+        std::vector<int32_t>({0, 6, 3, 10, 4, 7, 8, 9, 1, 2, 5}));
+  CHECK_OK(lm::cuda::embedding_backward(dt.data() + offset, g.data() + offset, plan.data(), N,
+                                        distinct, C, nullptr));
+  lm::cpu::embedding_backward(rdt.data(), g.data() + offset, ids.data(), N, C);
+  CHECK_REL(std::vector<float>(dt.begin() + offset, dt.end()), rdt, 1e-6);
 }
 
 TEST(embedding_forward_backward) {
   CheckEmbedding(37, 0);
   CheckEmbedding(64, 0);
 }
-TEST(embedding_forward_misaligned_rows) {
+TEST(embedding_misaligned_rows) {
   CheckEmbedding(64, 1);
 }
 
-TEST(adamw_and_sum_squares) {
-  const int64_t n = 3001;
-  auto p = Randn(n), g = Randn(n, 0.1f), m = Randn(n, 0.01f), v = Randn(n, 0.01f);
-  for (auto& x : v) x *= x;
-  double s = 0;
-  CHECK_OK(lm::cuda::sum_squares(g.data(), n, &s, nullptr));
-  double rs = lm::cpu::sum_squares(g.data(), n);
-  CHECK_NEAR(s, rs, 1e-5 * rs);
-  auto rp = p, rm = m, rv = v;
-  std::vector<bf16> p16 = PoisonB(n);
-  CHECK_OK(lm::cuda::adamw_update(p.data(), p16.data(), g.data(), m.data(), v.data(), n, 1e-3f,
-                                  0.9f, 0.95f, 1e-8f, 0.1f, 7, 0.5f, nullptr));
-  lm::cpu::adamw_update(rp.data(), g.data(), rm.data(), rv.data(), n, 1e-3f, 0.9f, 0.95f, 1e-8f,
-                        0.1f, 7, 0.5f);
-  CHECK_REL(p, rp, 1e-7);
-  CHECK_REL(m, rm, 1e-7);
-  CHECK_REL(v, rv, 1e-7);
-  CHECK_REL(ToF(p16), rp, 1e-2);
+TEST(adamw_and_sums) {
+  // 3001: 750 groups of four and a tail; offset 1: one at a time throughout.
+  for (int offset : {0, 1}) {
+    const int64_t n = 3001;
+    auto p = Randn(n + offset), g = Randn(n + offset, 0.1f), m = Randn(n + offset, 0.01f),
+         v = Randn(n + offset, 0.01f);
+    for (auto& x : v) x *= x;
+    std::vector<double> partial(lm::cuda::sum_squares_scratch(), NAN);
+    double s = NAN, acc = 2.0;
+    CHECK_OK(lm::cuda::sum_squares(g.data() + offset, n, partial.data(), &s, nullptr));
+    double rs = lm::cpu::sum_squares(g.data() + offset, n), sum = 0;
+    CHECK_NEAR(s, rs, 1e-5 * rs);
+    CHECK_OK(lm::cuda::sum_accumulate(g.data() + offset, n, 0.5, partial.data(), &acc, nullptr));
+    for (int64_t i = 0; i < n; i++) sum += g[offset + i];
+    CHECK_NEAR(acc, 2.0 + 0.5 * sum, 1e-5 * (2.0 + std::fabs(sum)));
+    std::vector<float> rp(p.begin() + offset, p.end()), rm(m.begin() + offset, m.end()),
+        rv(v.begin() + offset, v.end());
+    std::vector<bf16> p16 = PoisonB(n + offset);
+    CHECK_OK(lm::cuda::adamw_update(p.data() + offset, p16.data() + offset, g.data() + offset,
+                                    m.data() + offset, v.data() + offset, n, 1e-3f, 0.9f, 0.95f,
+                                    1e-8f, 0.1f, 7, 0.5f, nullptr));
+    lm::cpu::adamw_update(rp.data(), g.data() + offset, rm.data(), rv.data(), n, 1e-3f, 0.9f, 0.95f,
+                          1e-8f, 0.1f, 7, 0.5f);
+    CHECK_REL(std::vector<float>(p.begin() + offset, p.end()), rp, 1e-7);
+    CHECK_REL(std::vector<float>(m.begin() + offset, m.end()), rm, 1e-7);
+    CHECK_REL(std::vector<float>(v.begin() + offset, v.end()), rv, 1e-7);
+    CHECK_REL(ToF(std::vector<bf16>(p16.begin() + offset, p16.end())), rp, 1e-2);
+  }
+}
+
+// The sum of squares is the same bits on every run (no atomics), and its
+// blocks cover a long vector (a block count set by n alone).
+TEST(sum_squares_is_deterministic) {
+  auto x = Randn(200003);
+  std::vector<double> partial(lm::cuda::sum_squares_scratch());
+  double a = 0, b = 1;
+  CHECK_OK(lm::cuda::sum_squares(x.data(), (int64_t)x.size(), partial.data(), &a, nullptr));
+  CHECK_OK(lm::cuda::sum_squares(x.data(), (int64_t)x.size(), partial.data(), &b, nullptr));
+  CHECK_EQ(a, b);
+  double r = lm::cpu::sum_squares(x.data(), (int64_t)x.size());
+  CHECK_NEAR(a, r, 1e-6 * r);
 }
 
 TEST(f32_to_bf16_rounds_like_the_host) {
-  auto x = Randn(1000, 5.f);
-  std::vector<bf16> y = PoisonB(1000);
-  CHECK_OK(lm::cuda::f32_to_bf16(x.data(), y.data(), 1000, nullptr));
-  std::vector<float> ref(1000);
-  for (int i = 0; i < 1000; i++) ref[i] = Rb(x[i]);
-  CHECK_REL(ToF(y), ref, 0.0);
+  // 1003: eight a thread and a tail; offset 1: one at a time.
+  for (int offset : {0, 1}) {
+    auto x = Randn(1003 + offset, 5.f);
+    std::vector<bf16> y = PoisonB(1003 + offset);
+    CHECK_OK(lm::cuda::f32_to_bf16(x.data() + offset, y.data() + offset, 1003, nullptr));
+    std::vector<float> ref(1003);
+    for (int i = 0; i < 1003; i++) ref[i] = Rb(x[offset + i]);
+    CHECK_REL(ToF(std::vector<bf16>(y.begin() + offset, y.end())), ref, 0.0);
+  }
 }
 
 TEST(launchers_refuse_bad_shapes) {

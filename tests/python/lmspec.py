@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
 """lmspec.py: readers and writers of lm's file formats written from
-docs/formats/vocab.md, tokens.md and checkpoint.md alone (not from the C++),
-with the standard library and the reference XXH3 library through ctypes.
+docs/formats/vocab.md, tokens.md, shard.md, manifest.md and checkpoint.md
+alone (not from the C++), with the standard library and the reference XXH3
+and zstd libraries through ctypes.
 
-Used by tests/bats/{vocab,tokens,checkpoint}-spec.bats:
+Used by tests/bats/{vocab,tokens,pack,checkpoint}-spec.bats and pack-split.bats:
 
   lmspec.py vocab-dump FILE            every field and entry of a .bpe file, checked
   lmspec.py vocab-encode FILE TEXT [--allow-special]   ids, one line (tiktoken's algorithm)
@@ -12,6 +13,9 @@ Used by tests/bats/{vocab,tokens,checkpoint}-spec.bats:
   lmspec.py vocab-rewrite IN OUT       read IN, write it again (must be byte-identical)
   lmspec.py tokens-read FILE           ids of a token stream (input), one line per stream
   lmspec.py tokens-write OUT VOCAB.bpe IDS-FILE [--chunk N]   a stream (from --ids text)
+  lmspec.py dataset-read DIR [STREAM [--split-rule F SEED]]   a packed dataset, every rule checked:
+                                       "SPLIT TOKENS ENTRIES" lines, then "matches" when the splits
+                                       hold STREAM as manifest.md's rule says (no rule: all in train)
   lmspec.py ckpt-check DIR [VOCAB.bpe] every rule of a step directory
   lmspec.py ckpt-build DIR VOCAB.bpe [--seed S] [--untied] [--kv-heads K]   a step directory
   lmspec.py state-reseal FILE          write trainer-state.json's checksum again
@@ -20,6 +24,7 @@ Errors: a line "lmspec: ..." on stderr and exit status 1.
 """
 import ctypes
 import json
+import math
 import os
 import random
 import re
@@ -374,6 +379,126 @@ def read_streams(data):
             return streams
 
 
+# ---------------------------------------------------------------- shard.md, manifest.md
+
+def unzstd(src, size):
+    zs = ctypes.CDLL("libzstd.so.1")
+    zs.ZSTD_decompress.restype = ctypes.c_size_t
+    zs.ZSTD_decompress.argtypes = [ctypes.c_char_p, ctypes.c_size_t, ctypes.c_char_p, ctypes.c_size_t]
+    zs.ZSTD_isError.argtypes = [ctypes.c_size_t]
+    dst = ctypes.create_string_buffer(size)
+    n = zs.ZSTD_decompress(dst, size, bytes(src), len(src))
+    need(not zs.ZSTD_isError(n) and n == size, "bad zstd frame")
+    return dst.raw
+
+
+def shard_writer(e):
+    """manifest.md's writer of a shard: its "writer", else the ID of its file name."""
+    if "writer" in e:
+        return e["writer"]
+    m = re.fullmatch(r"(train|val)-([0-9a-f]{16})-[0-9]{6,}\.lms", e["file"])
+    return m.group(2) if m else None
+
+
+def read_shard(path, e, m):
+    """One shard by shard.md, checked against its manifest entry: (tokens, ends, numbers)."""
+    vs, vid, eot = m["vocab"]["size"], int(m["vocab"]["id"], 16), m["vocab"]["eot"]
+    width = m["token_width"]
+    data = open(path, "rb").read()
+    need(len(data) == e["bytes"] and h(data) == int(e["hash"], 16), "%s: size or hash" % path)
+    (magic, ver, w, flags, hvs, heot, hvid, T, D, K, B, idx, hh) = struct.unpack_from("<4sHBBIIQQQIIQQ", data, 0)
+    need(magic == b"LMSH" and ver == 1 and hh == h(data[:56]) and flags & ~1 == 0, "%s: header" % path)
+    need((hvs, hvid, w) == (vs, vid, width) and heot == (eot if eot >= 0 else NO_EOT), "%s: vocabulary" % path)
+    need((T, D, B) == (e["tokens"], e["documents"], e["blocks"]) and T >= 1, "%s: counts" % path)
+    need(B == (T + K - 1) // K and len(data) == idx + 24 * B + 16 * D + 8, "%s: size" % path)
+    index = data[idx:]
+    need(struct.unpack_from("<Q", index, len(index) - 8)[0] == h(index[:-8]), "%s: index checksum" % path)
+    need((flags & 1) == (e["level"] > 0), "%s: compression flag" % path)
+    off, toks, fmt = 64, [], "H" if width == 2 else "I"
+    for b in range(B):
+        o, ss, rs, bh = struct.unpack_from("<QIIQ", index, 24 * b)
+        n = min(K, T - b * K)
+        need(o == off and rs == n * width and h(data[o:o + ss]) == bh, "%s: block %d" % (path, b))
+        raw = unzstd(data[o:o + ss], rs) if flags & 1 else data[o:o + ss]
+        toks += struct.unpack("<%d%s" % (n, fmt), raw)
+        off += ss
+    need(off == idx, "%s: blocks do not tile" % path)
+    if not flags & 1:  # raw tokens sit in place from byte 64
+        need(list(struct.unpack_from("<%d%s" % (T, fmt), data, 64)) == toks, "%s: raw tokens" % path)
+    ends = struct.unpack_from("<%dQ" % D, index, 24 * B)
+    numbers = struct.unpack_from("<%dQ" % D, index, 24 * B + 8 * D)
+    need(all(a < b for a, b in zip(numbers, numbers[1:])), "%s: numbers" % path)
+    need(all(a < b for a, b in zip((0,) + ends, ends)) and (D == 0 or ends[-1] <= T), "%s: ends" % path)
+    need(max(toks) < vs, "%s: token out of range" % path)
+    if eot >= 0:
+        need(sum(1 for t in toks if t == eot) == sum(1 for x in ends if toks[x - 1] == eot),
+             "%s: an end-of-text that ends no entry" % path)
+    return toks, ends, numbers
+
+
+def read_dataset(d):
+    """A dataset by manifest.md and shard.md, every rule checked: ({split: tokens},
+    {split: entries}, manifest). An entry that ends without end-of-text must be the last
+    of its shard, or the head of a cut document: in a train shard of a writer
+    with val_cut, its number also in that writer's val split."""
+    m = json.load(open(os.path.join(d, "manifest.json")))
+    need(m["format"] == "lm-dataset" and m["version"] == 1, "format or version")
+    need(m["token_width"] == (2 if m["vocab"]["size"] <= 65536 else 4), "token width")
+    eot = m["vocab"]["eot"]
+    writers = {w["id"]: w for w in m.get("writers", [])}
+    tokens, docs, heads, val_numbers = {"train": [], "val": []}, {"train": 0, "val": 0}, [], {}
+    for e in m["shards"]:
+        toks, ends, numbers = read_shard(os.path.join(d, e["file"]), e, m)
+        wid = shard_writer(e)
+        cuts = writers.get(wid, {}).get("val_cut", 0) > 0
+        for x, num in zip(ends, numbers):
+            if eot < 0 or toks[x - 1] == eot:
+                continue
+            if e["split"] == "train" and cuts:
+                heads.append((wid, num, x == len(toks)))
+            else:
+                need(x == len(toks), "%s: an entry ends without end-of-text" % e["file"])
+        if e["split"] == "val":
+            val_numbers.setdefault(wid, set()).update(numbers)
+        tokens[e["split"]] += toks
+        docs[e["split"]] += len(ends)
+    for wid, num, at_end in heads:
+        need(num in val_numbers.get(wid, set()) or at_end,
+             "writer %s: document %d ends without end-of-text and has no tail in val" % (wid, num))
+    return tokens, docs, m
+
+
+def split_documents(ids, eot):
+    """A writer's input as documents: each up to and including an end-of-text."""
+    docs, doc = [], []
+    for t in ids:
+        doc.append(t)
+        if t == eot:
+            docs.append(doc)
+            doc = []
+    if doc:
+        docs.append(doc)
+    return docs
+
+
+def split_rule(ids, eot, fraction, seed, cut=None):
+    """manifest.md's split rule over one writer's input: {split: tokens}, and
+    the number of documents cut. cut=None: no val_cut (no document is cut)."""
+    want, ncut = {"train": [], "val": []}, 0
+    for i, doc in enumerate(split_documents(ids, eot)):
+        n = len(doc)
+        if cut is None or n <= cut:
+            head = struct.pack("<%dI" % min(64, n), *doc[:64])
+            u = (h(struct.pack("<QQQ", seed, i, h(head))) >> 11) / 2.0**53
+            want["val" if u < fraction else "train"] += doc
+        else:
+            v = min(n, int(math.floor(fraction * n + 0.5)))
+            want["train"] += doc[:n - v]
+            want["val"] += doc[n - v:]
+            ncut += 0 < v < n
+    return want, ncut
+
+
 # ---------------------------------------------------------------- checkpoint.md
 
 DTYPE_SIZE = {"BOOL": 1, "U8": 1, "I8": 1, "F8_E5M2": 1, "F8_E4M3": 1, "I16": 2, "U16": 2, "F16": 2,
@@ -643,6 +768,26 @@ def main(argv):
         ids = [int(x) for x in open(argv[4]).read().split()]
         chunk = int(argv[argv.index("--chunk") + 1]) if "--chunk" in argv else 65536
         open(argv[2], "wb").write(stream_bytes(ids, len(v.entries), v.eot_id, v.identity, chunk))
+    elif cmd == "dataset-read":
+        tokens, docs, m = read_dataset(argv[2])
+        for sp in ("train", "val"):
+            print(sp, len(tokens[sp]), docs[sp])
+        if len(argv) > 3:
+            streams = read_streams(open(argv[3], "rb").read())
+            ids = [t for _, s in streams for t in s]
+            eot = streams[0][0]["eot_id"]
+            eot = -1 if eot == NO_EOT else eot
+            if "--split-rule" in argv:  # the one writer's split, as its manifest entry records it
+                k = argv.index("--split-rule")
+                f, seed = float(argv[k + 1]), int(argv[k + 2])
+                need(len(m["writers"]) == 1, "--split-rule reads a dataset of one writer")
+                w = m["writers"][0]
+                need(w["val_fraction"] == f and w["seed"] == seed, "the writer's val_fraction or seed")
+                want, _ = split_rule(ids, eot, f, seed, w.get("val_cut"))
+                need(want == tokens, "the split differs from manifest.md's rule")
+            else:
+                need(tokens["train"] == ids and not tokens["val"], "the train split is not the input")
+            print("matches")
     elif cmd == "ckpt-check":
         args = [a for a in argv[2:] if a != "--lm"]
         st, cfg, tensors = check_step_dir(args[0], args[1] if len(args) > 1 else None, "--lm" in argv)

@@ -10,6 +10,7 @@
 #include <cstdio>
 #include <cstring>
 
+#include "engine/make_backend.h"
 #include "manual.h"
 #include "options.h"
 #include "trainer.h"
@@ -109,6 +110,11 @@ Status Run(int argc, char** argv) {
   o.on_comm_timeout = OnCommTimeout;
 
   InstallSignals();
+  // LM_CUDA_PROFILE=1: the CUDA backend's table of GPU time, however the run
+  // ends (printed before tr, and with it the backend, goes).
+  struct PrintProfile {
+    ~PrintProfile() { fputs(TakeBackendProfile().c_str(), stderr); }
+  } print_profile;
   Trainer tr;
   if (Status s = tr.Setup(o); !s.ok()) {
     tr.RemoveEmptyRunDirectory();

@@ -686,8 +686,11 @@ Status Trainer::Step(StepStats* st) {
   // Each micro-step, rank r of W takes rows [r*B, (r+1)*B) of the next W*B
   // windows, so the step covers the same windows on any number of ranks.
   // Every window's targets all count, so the step's global count of targets
-  // is tokens_per_step(): a micro-batch's mean loss weighs count/global.
-  double loss_sum = 0;  // of loss x targets, over this rank's micro-batches
+  // is tokens_per_step(): a micro-batch's gradient and loss weigh
+  // count/global (its grad_scale). The loss stays on the device, kept by the
+  // backend weighted by that grad_scale; OptimizerStep sums it over the ranks
+  // with the gradient norm (one collective, no wait per micro-step), and
+  // StepLoss reads the step's global mean after it.
   const int B = micro_batch_;
   const double global_targets = (double)tokens_per_step();
   const BatchCursor start = sampler_->cursor();
@@ -707,23 +710,18 @@ Status Trainer::Step(StepStats* st) {
     int64_t count = 0;
     LM_RETURN_IF_ERROR(NextMicroBatch(&count));
     if (m == micro_steps_ - 1) backend_->ReduceDuringNextBackward();
-    float loss = 0;
     LM_RETURN_IF_ERROR(backend_->ForwardBackward(inputs_.data(), targets_.data(), B, T_,
-                                                 (float)count / (float)global_targets, &loss));
-    loss_sum += (double)loss * (double)count;
+                                                 (float)((double)count / global_targets), nullptr));
   }
-  // The step's loss over every rank (NaN anywhere is NaN everywhere, so every
-  // rank skips the same steps).
-  LM_RETURN_IF_ERROR(comm_->AllReduce(&loss_sum, 1, ReduceOp::kSum));
-  st->loss = (float)(loss_sum / global_targets);
   st->lr = opt_.adam.lr * mult;
   st->grad_norm = 0;
   st->skipped = false;
+  // A non-finite loss makes the backend skip the update, as a non-finite gradient does.
+  LM_RETURN_IF_ERROR(backend_->OptimizerStep(a, &st->grad_norm, &st->skipped));
+  LM_RETURN_IF_ERROR(backend_->StepLoss(&st->loss));
   if (!std::isfinite(st->loss)) {
     st->skipped = true;
     st->grad_norm = NAN;
-  } else {
-    LM_RETURN_IF_ERROR(backend_->OptimizerStep(a, &st->grad_norm, &st->skipped));
   }
   step_++;
   tokens_seen_ += tokens_per_step();

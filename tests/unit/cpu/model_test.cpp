@@ -464,6 +464,37 @@ TEST(gradient_accumulation_equals_one_batch) {
   CHECK(std::sqrt(num / den) < 1e-5);
 }
 
+// ForwardBackward(..., nullptr) keeps the loss for StepLoss: the mean over the
+// micro-batches since ZeroGrad, the same as the losses read one by one; the
+// gradients do not depend on which way the loss was read.
+TEST(kept_losses_are_read_once_a_step) {
+  ModelConfig c = Tiny(2, true);
+  const int T = 8;
+  std::vector<float> pf = FloatParams(c, 71);
+  std::vector<int32_t> in = RandomIds(2 * T, c.vocab_size, 72),
+                       tg = RandomIds(2 * T, c.vocab_size, 73);
+  auto b = MakeCpu(c, 1, T);
+  CHECK_OK(b->SetParams(pf.data()));
+  float l0 = 0, l1 = 0, kept = -1;
+  std::vector<float> g0(pf.size()), g1(pf.size());
+  CHECK_OK(b->ZeroGrad());
+  CHECK_OK(b->ForwardBackward(in.data(), tg.data(), 1, T, 0.5f, &l0));
+  CHECK_OK(b->ForwardBackward(in.data() + T, tg.data() + T, 1, T, 0.5f, &l1));
+  CHECK_OK(b->GetGrads(g0.data()));
+  CHECK_OK(b->StepLoss(&kept));
+  CHECK_EQ(kept, 0.f);  // nothing kept
+  CHECK_OK(b->ZeroGrad());
+  CHECK_OK(b->ForwardBackward(in.data(), tg.data(), 1, T, 0.5f, nullptr));
+  CHECK_OK(b->ForwardBackward(in.data() + T, tg.data() + T, 1, T, 0.5f, nullptr));
+  CHECK_OK(b->GetGrads(g1.data()));
+  CHECK_OK(b->StepLoss(&kept));
+  CHECK_NEAR(kept, 0.5f * (l0 + l1), 1e-6f * kept);
+  CHECK(g0 == g1);
+  CHECK_OK(b->ZeroGrad());
+  CHECK_OK(b->StepLoss(&kept));
+  CHECK_EQ(kept, 0.f);  // ZeroGrad starts a new step
+}
+
 TEST(nan_gradient_skips_the_step) {
   ModelConfig c = Tiny(2, true);
   const int T = 8;

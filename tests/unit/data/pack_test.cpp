@@ -1,7 +1,7 @@
-// pack_test.cpp: the dataset writer (common/data/pack.h): whole documents per
-// split, the split recomputed independently from the rule in the spec,
-// determinism, --val-docs, appends, refusals, and cleanup after failure.
-#include <dirent.h>
+// pack_test.cpp: the dataset writer (common/data/pack.h): short documents
+// whole per split, long ones cut with their tail in val, the split recomputed
+// independently from the rule in the spec, determinism, --val-docs, appends,
+// refusals, and cleanup after failure.
 #include <unistd.h>
 
 #include <random>
@@ -10,6 +10,7 @@
 #include "../test.h"
 #include "data/loader.h"
 #include "data/pack.h"
+#include "data/verify.h"
 #include "fixtures.h"
 #include "util/codec.h"
 #include "util/file.h"
@@ -57,16 +58,7 @@ static std::vector<uint32_t> ReadSplit(Dataset* ds, Split s) {
   return out;
 }
 
-static std::vector<std::string> ListDir(const std::string& dir) {
-  std::vector<std::string> names;
-  DIR* d = opendir(dir.c_str());
-  while (struct dirent* e = readdir(d)) {
-    std::string n = e->d_name;
-    if (n != "." && n != "..") names.push_back(n);
-  }
-  closedir(d);
-  return names;
-}
+using lm_test::ListDir;
 
 // The split rule of docs/formats/manifest.md, written out again here.
 static bool SpecIsVal(uint64_t seed, uint64_t index, const std::vector<uint32_t>& doc, double f) {
@@ -271,6 +263,60 @@ TEST(concurrent_appenders_lose_nothing) {
   std::unique_ptr<Dataset> ds;
   CHECK_OK(Dataset::Open(dir, &ds));
   CHECK_EQ(ds->info().tokens[0], want);
+  RemoveAll(dir);
+}
+
+TEST(a_long_document_gives_its_tail_to_val_and_verifies) {
+  std::string dir = TempDir();
+  auto docs = Docs(3, 1000, 9, 100);
+  std::mt19937 rng(9);
+  std::vector<uint32_t> long_doc(5000), last(3000);  // the last one without end-of-text
+  for (auto& t : long_doc) t = rng() % 999;
+  long_doc.back() = 999;
+  for (auto& t : last) t = rng() % 999;
+  docs.insert(docs.begin() + 1, long_doc);
+  docs.push_back(last);
+  PackOptions o;
+  o.dir = dir + "/ds";
+  o.shard_tokens = 1000;  // the head spans shards
+  o.block_tokens = 100;
+  o.val_fraction = 0.1;
+  PackStats st;
+  CHECK_OK(Pack(o, Vocab(1000), Flatten(docs), 333, &st));
+  CHECK_EQ(st.cut, (uint64_t)2);
+  CHECK_EQ(st.documents, (uint64_t)5);
+  std::unique_ptr<Dataset> ds;
+  CHECK_OK(Dataset::Open(o.dir, &ds));
+  std::vector<uint32_t> want;
+  for (size_t i = 0; i < docs.size(); i++) {
+    const auto& d = docs[i];
+    if (d.size() > kValCutTokens)
+      want.insert(want.end(), d.end() - d.size() / 10, d.end());  // 500 and 300 tokens
+    else if (SpecIsVal(0, i, d, 0.1))
+      want.insert(want.end(), d.begin(), d.end());
+  }
+  CHECK(ReadSplit(ds.get(), Split::kVal) == want);
+  // The head of document 1 ends in train without end-of-text: an entry there.
+  std::vector<uint64_t> ends;
+  CHECK_OK(ds->DocumentEnds(Split::kTrain, 0, ds->info().tokens[0], &ends));
+  std::vector<uint32_t> train = ReadSplit(ds.get(), Split::kTrain);
+  int open = 0;
+  for (uint64_t e : ends) open += train[e - 1] != 999;
+  CHECK_EQ(open, 2);
+  VerifyReport rep;
+  CHECK_OK(VerifyDataset(o.dir, &rep));
+  Manifest m;
+  CHECK_OK(ReadManifest(o.dir, &m));
+  CHECK_EQ(m.writers[0].val_cut, kValCutTokens);
+  // Without its val shards, the head of document 1 has no tail: corrupt.
+  Manifest cut = m;
+  cut.shards.clear();
+  for (const ManifestShard& e : m.shards)
+    if (e.split == "train") cut.shards.push_back(e);
+  CHECK_OK(WriteManifest(o.dir, cut));
+  Status s = VerifyDataset(o.dir, &rep);
+  CHECK(s.code() == Status::kCorruption);
+  CHECK(s.message().find("no tail of its document 1") != std::string::npos);
   RemoveAll(dir);
 }
 

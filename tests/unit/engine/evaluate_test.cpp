@@ -42,6 +42,7 @@ class FakeBackend : public lm::Backend {
   Status ForwardBackward(const int32_t*, const int32_t*, int, int, float, float*) override {
     return Status::Invalid("unused");
   }
+  Status StepLoss(float*) override { return Status::Invalid("unused"); }
   Status OptimizerStep(const lm::AdamWConfig&, float*, bool*) override { return Status::OK(); }
   Status GetGrads(float*) override { return Status::OK(); }
   Status ForwardLoss(const int32_t* inputs, const int32_t* targets, int B, int T,

@@ -137,6 +137,36 @@ TEST(empty_tensor_and_empty_file_header) {
   CHECK_OK(Parse(Build("{\"z\":{\"dtype\":\"F32\",\"shape\":[0,4],\"data_offsets\":[0,0]}}", "")));
 }
 
+// Fuzz finding (safetensors_fuzz): the bytes of [2^62] F32 wrapped around
+// 2^64 to 0, so data_offsets [0, 0] matched and the reader accepted a tensor
+// of 2^62 elements held in no bytes (ReadF32 into a buffer of that shape
+// would have read far past the file).
+TEST(a_shape_whose_bytes_wrap_around_2_64_is_refused) {
+  Status s =
+      Parse(Build("{\"t\":{\"dtype\":\"F32\",\"shape\":[4611686018427387904],"
+                  "\"data_offsets\":[0,0]}}",
+                  ""));
+  CHECK_EQ(s.code(), Status::kInvalid);
+  CHECK(s.message().find("shape [4611686018427387904] too large") != std::string::npos);
+  CHECK(Parse(Build("{\"t\":{\"dtype\":\"F64\",\"shape\":[2,1152921504606846976],"
+                    "\"data_offsets\":[0,0]}}",
+                    ""))
+            .code() == Status::kInvalid);
+  SafetensorsWriter w;
+  CHECK(!w.Add("t", StDtype::kF32, {int64_t(1) << 62}, nullptr).ok());
+}
+
+// Fuzz finding (safetensors_fuzz, UBSan): ReadF32 of an empty F32 tensor
+// into an empty vector passed its null data() to memcpy (this fails under
+// the sanitizer build that CI runs).
+TEST(read_f32_of_an_empty_tensor_into_no_memory) {
+  std::string f = Build("{\"e\":{\"dtype\":\"F32\",\"shape\":[0,3],\"data_offsets\":[0,0]}}", "");
+  SafetensorsReader r;
+  CHECK_OK(r.OpenMemory(reinterpret_cast<const uint8_t*>(f.data()), f.size(), "mem"));
+  std::vector<float> none;
+  CHECK_OK(r.ReadF32("e", {0, 3}, none.data()));
+}
+
 TEST(rejects_corrupt_files) {
   std::string ok_hdr = "{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]}}";
   std::string data = FloatBytes({1, 2});

@@ -192,6 +192,26 @@ TEST(format_refuses_tokens_expanding_past_64_mib) {
   CHECK(s.ToString().find("64 MiB") != std::string::npos);
 }
 
+// Fuzz finding (vocab_fuzz): a 40-byte file whose header claims 2^24 ids
+// made the reader allocate the whole table (800 MB) before it found the body
+// too short. The count is now checked against the body first.
+TEST(format_refuses_a_count_the_body_cannot_hold_before_allocating) {
+  std::string d;
+  uint64_t id;
+  CHECK_OK(EncodeVocabFile(SmallFile(), &d, &id));
+  std::string tiny = d.substr(0, 32);
+  tiny[8] = 0, tiny[9] = 0, tiny[10] = 0, tiny[11] = 1;  // n_ids = 2^24
+  const uint64_t body = 1;
+  for (int i = 0; i < 8; i++) tiny[16 + i] = (char)(body >> (8 * i));
+  tiny += std::string(1, (char)1);  // pattern kind gpt2, then nothing
+  const uint64_t sum = Hash64(tiny.data(), tiny.size());
+  for (int i = 0; i < 8; i++) tiny += (char)(sum >> (8 * i));
+  VocabFile g;
+  Status s = DecodeVocabFile((const uint8_t*)tiny.data(), tiny.size(), "x", &g, &id);
+  CHECK_EQ(s.code(), Status::kCorruption);
+  CHECK(s.message() == "x: corrupt vocabulary body (1 bytes cannot hold 16777216 ids)");
+}
+
 TEST(encode_small_vocab) {
   VocabFile f = SmallFile();
   std::string data;

@@ -264,3 +264,25 @@ TEST(json_text_refuses_nul_and_names_the_place) {
   CHECK_OK(ParseJsonText(std::string_view("{\"z\":1,\"a\":2}"), &o));
   CHECK(o.dump() == "{\"z\":1,\"a\":2}");
 }
+
+// A config.json of 200,000 nested brackets crashed lm-train (stack overflow
+// in nlohmann's recursive dump); 512 levels are read, 513 refused.
+TEST(json_nested_deeper_than_512_levels_is_refused_not_a_stack_overflow) {
+  nlohmann::json j;
+  auto nest = [](size_t n, const char* open, const char* close) {
+    std::string s;
+    for (size_t i = 0; i < n; i++) s += open;
+    for (size_t i = 0; i < n; i++) s += close;
+    return s;
+  };
+  CHECK_OK(ParseJsonText(std::string_view(nest(512, "[", "]")), &j));
+  CHECK(j.dump().size() == 1024);
+  Status deep = ParseJsonText(std::string_view(nest(513, "[", "]")), &j);
+  CHECK_EQ(deep.code(), Status::kInvalid);
+  CHECK(deep.message() == "not valid JSON for lm (nested deeper than 512 levels at offset 512)");
+  std::string objects = "{\"a\": " + nest(200000, "[", "]") + "}";
+  CHECK_EQ(ParseJsonText(std::string_view(objects), &j).code(), Status::kInvalid);
+  // Brackets inside strings (escaped quotes too) are not nesting.
+  std::string quoted = "[\"" + std::string(1000, '[') + "\\\"" + std::string(1000, '{') + "\"]";
+  CHECK_OK(ParseJsonText(std::string_view(quoted), &j));
+}

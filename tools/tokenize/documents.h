@@ -1,4 +1,4 @@
-// docs.h (lm-tokenize): reads input files as documents, in pieces small enough
+// documents.h (lm-tokenize): reads input files as documents, in pieces small enough
 // to spread over threads. A piece ends a document or stops at a point where
 // the pre-tokenizer's chunks do not change (Pretokenizer::SafeSplit), so that
 // encoding pieces separately gives exactly the ids of the whole.
@@ -15,14 +15,21 @@
 namespace lm {
 
 struct DocMode {
-  enum Kind { kFile, kDelim, kLines, kJsonl } kind = kFile;
+  enum Kind { kFile, kDelim, kLines, kParagraphs, kJsonl } kind = kFile;
   std::string delim;  // kDelim
   std::string field;  // kJsonl
 };
 
-// --doc-delim, --lines, --jsonl and -j (threads), shared by the commands.
-void AddDocOptions(cli::Command* c);
-Status GetDocMode(const cli::Command& c, DocMode* m);
+// The options that say how input becomes documents, and -j: shared by
+// encode, stats and train.
+struct DocOptions {
+  std::string delim, jsonl;
+  bool lines = false, paragraphs = false;
+  int threads = 0;
+};
+void DeclareDocOptions(cli::Command* c, DocOptions* o);
+// The mode they ask for; a usage error when they exclude one another.
+Status ResolveDocMode(const cli::Command& c, const DocOptions& o, DocMode* m);
 
 struct Piece {
   std::string text;
@@ -58,6 +65,8 @@ class DocReader {
   Status OpenNext(bool* none_left);
   Status Fill(bool* eof);
   Status Extract(bool eof, std::vector<Piece>* out, size_t* got);
+  Status ExtractParagraphs(bool eof, std::vector<Piece>* out, size_t* got);
+  Status EmitPieces(size_t n, std::vector<Piece>* out, size_t* got);
   Status Emit(const char* p, size_t n, bool doc_end, std::vector<Piece>* out, size_t* got);
   bool CutsKept(const char* p, size_t n, size_t at) const;
 
@@ -72,7 +81,8 @@ class DocReader {
   size_t start_ = 0;
   uint64_t file_bytes_ = 0, line_ = 0;
   bool file_had_doc_ = false, in_doc_ = false, short_read_ = false, idle_ = false;
-  bool regular_ = false;  // fd_ is a regular file
+  bool regular_ = false;    // fd_ is a regular file
+  uint64_t file_size_ = 0;  // its size when opened
   uint64_t bytes_read_ = 0;
   std::vector<std::string> keep_;  // KeepWhole's texts that could straddle a cut
 };
