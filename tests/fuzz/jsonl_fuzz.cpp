@@ -1,4 +1,4 @@
-// jsonl_fuzz.cpp: lm-tokenize's input documents (tools/tokenize/docs.h), as
+// jsonl_fuzz.cpp: lm-tokenize's input documents (tools/tokenize/documents.h), as
 // `lm-tokenize --jsonl FIELD`, `--lines` and `--doc-delim` cut them.
 //
 // The first byte of the input picks the mode (byte % 3: JSONL of the field
@@ -17,7 +17,7 @@
 
 #include "tests/fuzz/fuzz.h"
 #include "text/pretokenize.h"
-#include "tools/tokenize/docs.h"
+#include "tools/tokenize/documents.h"
 
 namespace {
 
