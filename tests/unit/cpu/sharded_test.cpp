@@ -132,6 +132,7 @@ std::unique_ptr<Backend> Make(const ModelConfig& c, int B, Comm* comm) {
 struct Result {
   std::vector<float> params, m, v;  // m, v: this rank's shard
   float norm = 0;
+  std::vector<float> losses;  // StepLoss of each step
 };
 
 // `steps` steps of AdamW over `rows` rows (of T tokens) per rank: rank r
@@ -166,9 +167,12 @@ void Train(const ModelConfig& c, int ranks, int rank, Comm* comm, int rows, int 
     CHECK_OK(b->ZeroGrad());
     float loss = 0;
     bool skipped = false;
-    CHECK_OK(b->ForwardBackward(in.data(), tg.data(), rows, T, 1.0f / ranks, &loss));
+    // The loss kept for StepLoss, weighted by grad_scale (this rank's share).
+    CHECK_OK(b->ForwardBackward(in.data(), tg.data(), rows, T, 1.0f / ranks, nullptr));
     CHECK_OK(b->OptimizerStep(a, &out->norm, &skipped));
     CHECK(!skipped);
+    CHECK_OK(b->StepLoss(&loss));  // summed over the ranks by OptimizerStep
+    out->losses.push_back(loss);
   }
   out->params.resize(L.total);
   CHECK_OK(b->GetParams(out->params.data()));
@@ -196,6 +200,8 @@ void CheckShardedMatchesOne(int ranks) {
   for (int r = 0; r < ranks; r++) {
     CHECK(res[r].params == res[0].params);  // every rank holds the same weights
     CHECK_NEAR(res[r].norm, one.norm, 1e-5 * one.norm);
+    for (int s = 0; s < steps; s++)  // every rank: the loss over all the rows
+      CHECK_NEAR(res[r].losses[s], one.losses[s], 1e-6 * one.losses[s]);
     for (size_t i = 0; i < one.params.size(); i++)
       CHECK_NEAR(res[r].params[i], one.params[i], 1e-5);
     for (size_t i = 0; i < sh.count(r); i++) {
@@ -223,6 +229,7 @@ TEST(one_rank_comm_is_the_plain_step) {
   ThreadComm comm(&w, 0);
   Train(c, 1, 0, &comm, 2, 2, &one);
   CHECK(plain.params == one.params);
+  CHECK(plain.losses == one.losses);
   CHECK(plain.m == one.m);
   CHECK(plain.v == one.v);
 }
