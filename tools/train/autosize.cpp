@@ -123,7 +123,7 @@ Status AutoSize(const AutoSizeOptions& opt, AutoSizeResult* out) {
       continue;
     }
     c.tokens_per_second = tps;
-    c.tokens_in_budget = tps * usable;
+    c.tokens_in_budget = tps * usable * opt.ranks;
     if (c.tokens_in_budget >= c.optimal_tokens) {
       out->chosen = (int)i;
     } else {

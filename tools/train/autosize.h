@@ -25,6 +25,7 @@ struct AutoSizeOptions {
   double probe_seconds = 8;   // timed work per candidate, after one warm-up step
   double tokens_per_param = 20;
   double usable_fraction = 0.92;  // of the budget left for training steps (eval, checkpoints)
+  int ranks = 1;                  // data-parallel ranks, each as fast as the one probed
 };
 
 struct AutoSizeCandidate {
