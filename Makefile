@@ -82,13 +82,30 @@ else
   HAVE_CUDA :=
   CUDA_LDLIBS :=
 endif
+# NCCL (data-parallel lm-train on GPUs, common/comm/): in the CUDA build, when
+# nccl.h is beside the toolkit's headers (or NCCL_HOME names where it is).
+NCCL_HOME ?= $(CUDA_HOME)
+HAVE_NCCL := $(if $(HAVE_CUDA),$(wildcard $(NCCL_HOME)/include/nccl.h))
+ifneq ($(HAVE_NCCL),)
+  LM_CXXFLAGS += -DLM_HAVE_NCCL=1 -I$(NCCL_HOME)/include
+  NCCL_LDLIBS := -L$(NCCL_HOME)/lib64 -L$(NCCL_HOME)/lib -Wl,-rpath,$(NCCL_HOME)/lib64 -lnccl
+endif
+
+# MPI (data-parallel lm-train across processes and machines, common/comm/):
+# Open MPI or MPICH through pkg-config's mpi (Debian's libopenmpi-dev or
+# libmpich-dev). MPI= builds without it: lm-train then runs one process only.
+MPI ?= $(shell pkg-config --exists mpi 2>/dev/null && echo mpi)## empty: no MPI even where it is installed (give it to every make)
+ifneq ($(MPI),)
+  LM_CXXFLAGS += -DLM_HAVE_MPI=1 $(shell pkg-config --cflags $(MPI))
+  MPI_LDLIBS := $(shell pkg-config --libs $(MPI))
+endif
 
 # Everything built depends on the configuration, so that `make NVCC=` after
 # `make` (or another CXXFLAGS) rebuilds instead of keeping the old objects.
 # The stamp is rewritten only when the configuration changes. WERROR is left
 # out: it changes no object (.ci/run builds with it, then runs make test).
 CONFIG := CXX=$(CXX) CXXFLAGS=$(CXXFLAGS) NVCC=$(NVCC) NVCCFLAGS=$(NVCCFLAGS) CUDA_ARCH=$(CUDA_ARCH) \
-  CUDNN=$(HAVE_CUDNN)
+  CUDNN=$(HAVE_CUDNN) MPI=$(MPI)
 CONFIG_STAMP := $(BUILD)/.config
 # make -n and -q change nothing, the stamp included: for them a changed
 # configuration makes the stamp a phony target, so what depends on it shows
@@ -141,6 +158,8 @@ $(foreach l,$(LIBS),$(eval $(call lib_rules,$(l))))
 # A lib.mk may set LIB_x_CUDA := 1 to make its users link the CUDA runtime.
 libs_of = $(foreach l,$(1),$(BUILD)/lib$(l).a)
 cuda_of = $(if $(HAVE_CUDA),$(if $(strip $(foreach l,$(1),$(LIB_$(l)_CUDA))),$(CUDA_LDLIBS)))
+# A lib.mk may set LIB_x_LDLIBS to the system libraries it needs (MPI, NCCL).
+ldlibs_of = $(sort $(foreach l,$(1),$(LIB_$(l)_LDLIBS)))
 
 $(BUILD)/%.o: %.cpp $(CONFIG_STAMP) | $(DEPS_STAMP)
 	@mkdir -p $(dir $@)
@@ -154,7 +173,7 @@ $(BUILD)/%.cu.o: %.cu $(CONFIG_STAMP) | $(DEPS_STAMP)
 define tool_rules
 $(BIN)/lm-$(1): $(patsubst %.cpp,$(BUILD)/%.o,$(wildcard tools/$(1)/*.cpp)) $$(call libs_of,$$(TOOL_$(1)_LIBS)) $(CONFIG_STAMP)
 	@mkdir -p $(BIN)
-	$(CXX) $(CXXFLAGS) -fopenmp -o $$@ $$(filter %.o,$$^) $$(filter %.a,$$^) $(LDLIBS) $$(call cuda_of,$$(TOOL_$(1)_LIBS))
+	$(CXX) $(CXXFLAGS) -fopenmp -o $$@ $$(filter %.o,$$^) $$(filter %.a,$$^) $(LDLIBS) $$(call ldlibs_of,$$(TOOL_$(1)_LIBS)) $$(call cuda_of,$$(TOOL_$(1)_LIBS))
 endef
 $(foreach t,$(TOOLS),$(eval $(call tool_rules,$(t))))
 
@@ -172,7 +191,7 @@ UNIT_BINS := $(patsubst tests/unit/%.cpp,$(BUILD)/tests/%,$(UNIT_SRCS))
 define unit_rules
 $(BUILD)/tests/$(1)/%_test: $(BUILD)/tests/unit/$(1)/%_test.o $$(call libs_of,$$(LIB_$(1)_DEPS))
 	@mkdir -p $$(dir $$@)
-	$(CXX) $(CXXFLAGS) -fopenmp -o $$@ $$< $$(filter %.a,$$^) $(LDLIBS) $$(call cuda_of,$$(LIB_$(1)_DEPS))
+	$(CXX) $(CXXFLAGS) -fopenmp -o $$@ $$< $$(filter %.a,$$^) $(LDLIBS) $$(call ldlibs_of,$$(LIB_$(1)_DEPS)) $$(call cuda_of,$$(LIB_$(1)_DEPS))
 endef
 $(foreach l,$(LIBS),$(eval $(call unit_rules,$(l))))
 

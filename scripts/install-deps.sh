@@ -23,6 +23,7 @@ PKGS=(
   libzstd-dev zstd libxxhash-dev libboost-program-options-dev libpcre2-dev
   nlohmann-json3-dev libopenblas-dev libopenblas0-openmp
   bats python3 python3-numpy gnuplot-nox fortunes
+  openmpi-bin libopenmpi-dev
 )
 BENCH_PKGS=(python3-torch python3-pip hyperfine)
 # libFuzzer and the ASan/UBSan/TSan runtimes are in libclang-rt-dev; clang's

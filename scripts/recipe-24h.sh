@@ -4,7 +4,7 @@
 #   scripts/recipe-24h.sh --corpus DIR|FILE... --out DIR [--budget 24h]
 #                         [--vocab-size N] [--jsonl FIELD | --doc-delim STR | --paragraphs]
 #                         [--device auto|cuda|cpu] [--context T] [--vocab-sample-mb M]
-#                         [-j JOBS] [--train-opt OPTION]...
+#                         [--gpus N] [-j JOBS] [--train-opt OPTION]...
 #
 # Each input file is one document, unless --jsonl FIELD (each line a JSON
 # object), --doc-delim STR or --paragraphs (blank lines, in any line ending)
@@ -13,6 +13,9 @@
 # the shorter ones, whole, by hash). --train-opt passes one more
 # option to lm-train (e.g. --train-opt --micro-batch=16); one that names
 # --ckpt-every, --keep or --val-every replaces the recipe's 30m, 4 or 500.
+# --gpus N trains on N GPUs of this machine, one rank each, under mpirun
+# (docs/distributed.md); the global batch is then N micro-batches a step
+# unless --train-opt --batch-tokens=N says otherwise.
 #
 # Stages (docs/recipe.md explains each):
 #   1. vocabulary: lm-tokenize train on a sample of the corpus (the first M MB of
@@ -34,12 +37,12 @@ PATH="$(cd "$BIN" 2>/dev/null && pwd || echo "$BIN"):$PATH"
 
 usage() { awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; }
 corpus=() out= budget=24h vocab_size=32768 jsonl= delim= paragraphs= device=auto context=1024 sample_mb=256
-jobs=$(nproc) train_opts=()
+jobs=$(nproc) train_opts=() gpus=1
 while [ $# -gt 0 ]; do
   case "$1" in
     --corpus) shift; while [ $# -gt 0 ] && [ "${1#-}" = "$1" ]; do corpus+=("$1"); shift; done; continue ;;
     -h|--help) usage; exit 0 ;;
-    --out|--budget|--vocab-size|--jsonl|--doc-delim|--context|--train-opt|--device|--vocab-sample-mb|-j)
+    --out|--budget|--vocab-size|--jsonl|--doc-delim|--context|--train-opt|--device|--vocab-sample-mb|-j|--gpus)
       [ $# -ge 2 ] || { echo "recipe-24h.sh: $1 needs a value" >&2; exit 2; } ;;
   esac
   case "$1" in
@@ -54,12 +57,22 @@ while [ $# -gt 0 ]; do
     --device) device=$2; shift ;;
     --vocab-sample-mb) sample_mb=$2; shift ;;
     -j) jobs=$2; shift ;;
+    --gpus) gpus=$2; shift ;;
     *) echo "recipe-24h.sh: unknown argument '$1'" >&2; usage >&2; exit 2 ;;
   esac
   shift
 done
 [ ${#corpus[@]} -gt 0 ] || { echo "recipe-24h.sh: --corpus is required" >&2; exit 2; }
 [ -n "$out" ] || { echo "recipe-24h.sh: --out is required" >&2; exit 2; }
+[[ "$gpus" =~ ^[1-9][0-9]*$ ]] || { echo "recipe-24h.sh: --gpus takes a whole number of 1 or more, got '$gpus'" >&2; exit 2; }
+# Several GPUs: one lm-train rank each, launched by mpirun on this machine.
+launch=()
+if [ "$gpus" -gt 1 ]; then
+  command -v mpirun >/dev/null ||
+    { echo "recipe-24h.sh: --gpus $gpus needs mpirun (scripts/install-deps.sh installs Open MPI)" >&2; exit 1; }
+  launch=(mpirun -np "$gpus")
+  [ "$(id -u)" -ne 0 ] || launch+=(--allow-run-as-root)
+fi
 for t in lm-tokenize lm-pack lm-train lm-eval lm-sample; do
   command -v $t >/dev/null || { echo "recipe-24h.sh: $t not found (run make)" >&2; exit 1; }
 done
@@ -173,7 +186,7 @@ if [ ! -e "$out/.trained" ]; then
     done
     [ "$given" = 1 ] || extra+=("${defaults[i]}" "${defaults[i + 1]}")
   done
-  lm-train --data "$out/shards" --vocab "$out/tok.bpe" --out "$out/run" --auto-size \
+  ${launch[@]+"${launch[@]}"} lm-train --data "$out/shards" --vocab "$out/tok.bpe" --out "$out/run" --auto-size \
     --budget "$budget" --device "$device" --context "$context" "${extra[@]}" "${train_opts[@]}" 9>&-
   # Exit 0 also at a --stop-at (a signal kills it, and the trap above ends the
   # recipe): done only when the budget run reached its deadline.

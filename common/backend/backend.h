@@ -14,6 +14,7 @@
 #include <memory>
 #include <string>
 
+#include "backend/comm.h"
 #include "model/config.h"
 #include "model/params.h"
 #include "util/status.h"
@@ -65,6 +66,13 @@ struct BackendOptions {
   bool training = true;    // allocate gradients, optimizer state, saved activations
   bool recompute = false;  // CUDA: recompute activations in backward to save memory
   int device_index = 0;    // CUDA device
+  // Data parallelism (backend/comm.h): null for one process. With a comm
+  // (of any size; one rank under mpirun -np 1 runs the same collectives),
+  // the optimizer is sharded as MakeParamShards(layout, comm->size()) says
+  // (model/shards.h): the optimizer state calls below hold this rank's shard
+  // only, and OptimizerStep works across the ranks. comm->on_device() must
+  // match the backend (host memory for cpu); it outlives the backend.
+  Comm* comm = nullptr;
 };
 
 class Backend {
@@ -82,9 +90,11 @@ class Backend {
   // Master weights, layout.total floats.
   virtual Status SetParams(const float* host) = 0;
   virtual Status GetParams(float* host) = 0;
-  // The optimizer state (AdamWConfig says what m and v hold for each tensor),
-  // layout.total floats each, and the number of optimizer steps taken (AdamW's
-  // bias correction).
+  // The optimizer state of this rank's shard (AdamWConfig says what m and v
+  // hold for each tensor; layout.total floats each in one process,
+  // shards.count(rank) with several ranks: the state of [shards.lo(rank),
+  // shards.hi(rank))) and the number of optimizer steps taken (AdamW's bias
+  // correction).
   virtual Status SetOptimizerState(const float* m, const float* v, int64_t step) = 0;
   virtual Status GetOptimizerState(float* m, float* v, int64_t* step) = 0;
 
@@ -92,22 +102,40 @@ class Backend {
   virtual Status ZeroGrad() = 0;
   // One micro-batch: inputs and targets are B x T. Computes the mean loss over
   // the non-ignored targets and accumulates grad_scale * d(mean loss)/d(params)
-  // into the gradients (the trainer passes 1/micro-steps). With `loss`, the
-  // mean loss is written there, which makes the call wait for the device; with
-  // loss == nullptr it is kept for StepLoss instead, so that a step of many
-  // micro-batches never waits for the device before its optimizer step.
+  // into the gradients (the trainer passes a micro-batch's share of the step's
+  // targets over all ranks: 1/micro-steps on one rank). With `loss`, the mean
+  // loss is written there, which makes the call wait for the device; with
+  // loss == nullptr it is kept for StepLoss instead, weighted by grad_scale,
+  // so that a step of many micro-batches never waits for the device before
+  // its optimizer step.
   virtual Status ForwardBackward(const int32_t* inputs, const int32_t* targets, int B, int T,
                                  float grad_scale, float* loss) = 0;
-  // The mean of the losses kept by ForwardBackward(..., nullptr) since ZeroGrad,
-  // each weighted by its micro-batch's B; 0 when none was. After OptimizerStep
-  // it costs no wait.
+  // The sum of grad_scale x mean loss over the micro-batches kept by
+  // ForwardBackward(..., nullptr) since ZeroGrad, 0 when none was: the step's
+  // mean loss when the grad_scales add up to 1 (the same weights as the
+  // gradients'). With several ranks, OptimizerStep sums it over the ranks
+  // (with the norm, in one collective): read it after OptimizerStep, where it
+  // costs no wait and is the same on every rank.
   virtual Status StepLoss(float* loss) = 0;
   // Clips by global norm and applies AdamW (and Muon to the matrices when
   // opt.muon.enabled) with the step's learning rates. *grad_norm is the norm
   // before clipping. When any gradient, or a loss kept for StepLoss, is NaN or
   // Inf, leaves parameters and moments untouched, sets *skipped, and returns OK.
+  // With several ranks, a collective: it first sums the gradients over the
+  // ranks onto each shard's owner (the trainer's grad_scale makes the sum the
+  // global mean), takes the norm over all ranks, steps this rank's shard, then
+  // sends every shard's new weights to all; every rank gets the same
+  // *grad_norm and *skipped.
   virtual Status OptimizerStep(const AdamWConfig& opt, float* grad_norm, bool* skipped) = 0;
-  // Copies the gradient buffer to host (layout.total floats): for tests.
+  // With several ranks: the next ForwardBackward is the step's last, so its
+  // backward pass may start the reduction of OptimizerStep for each layer as
+  // soon as that layer's gradients are complete (CUDA: on the collectives'
+  // stream, overlapped with the rest of the pass). Optional: without it, or
+  // on the CPU, OptimizerStep reduces everything.
+  virtual void ReduceDuringNextBackward() {}
+  // Copies the gradient buffer to host (layout.total floats): for tests. This
+  // rank's own, before OptimizerStep's reduction (after it, undefined outside
+  // this rank's shard).
   virtual Status GetGrads(float* host) = 0;
 
   // Forward only: losses[b*T+t] = -log p(targets[b,t] | inputs[b,0..t]) in nats,

@@ -30,6 +30,15 @@
 // pinned memory, the loss stays on the device until OptimizerStep reads it with
 // the gradient norm, and the first micro-batch after ZeroGrad writes the
 // gradients instead of adding to zeros.
+//
+// Data parallelism (BackendOptions::comm, NCCL): the moments cover this
+// rank's shard only (model/shards.h); OptimizerStep sums the gradients onto
+// their owners, steps the shard and gathers the weights. In the last
+// micro-step's backward pass (ReduceDuringNextBackward) each bucket (the
+// final norm and head, each layer, the embedding) is reduced on the
+// collectives' stream as soon as its last gradient is written. The kept
+// losses are summed over the ranks together with the norm's square, in one
+// all-reduce before the step's one wait.
 #ifdef LM_HAVE_CUDA
 #include <cuda_runtime_api.h>
 
@@ -46,6 +55,7 @@
 #include "cuda/kernels.h"
 #include "cuda/matmul.h"
 #include "cuda/muon_step.h"
+#include "model/shards.h"
 #include "util/human.h"
 
 namespace lm {
@@ -95,6 +105,9 @@ class CudaBackend : public Backend {
           std::string("no CUDA GPU visible (") +
           (e != cudaSuccess ? cudaGetErrorString(e) : "no devices") +
           "); use --device cpu, or check the NVIDIA driver and CUDA_VISIBLE_DEVICES");
+    // A scheduler that gives each rank one GPU (CUDA_VISIBLE_DEVICES) leaves
+    // it device 0, whatever its local rank.
+    if (device >= count && count == 1) device = 0;
     if (device < 0 || device >= count)
       return Status::Invalid("CUDA device " + std::to_string(device) + " does not exist (" +
                              std::to_string(count) + " visible)");
@@ -128,6 +141,7 @@ class CudaBackend : public Backend {
     LM_CUDA_RETURN(cudaSetDevice(device_));
     layout_ = MakeParamLayout(cfg_);
     LM_RETURN_IF_ERROR(FindOffsets());
+    LM_RETURN_IF_ERROR(StartShards(opt.comm));
     LM_RETURN_IF_ERROR(PlanMemory());
     LM_CUDA_RETURN(cudaStreamCreateWithFlags(&s_, cudaStreamNonBlocking));
     mm_ = std::make_unique<Matmul>();
@@ -158,7 +172,7 @@ class CudaBackend : public Backend {
   Status SetOptimizerState(const float* m, const float* v, int64_t step) override {
     LM_RETURN_IF_ERROR(Trainable());
     if (step < 0) return Status::Invalid("cuda backend: negative optimizer step");
-    const size_t bytes = layout_.total * sizeof(float);
+    const size_t bytes = (hi_ - lo_) * sizeof(float);
     LM_CUDA_RETURN(cudaMemcpyAsync(m_, m, bytes, cudaMemcpyHostToDevice, s_));
     LM_CUDA_RETURN(cudaMemcpyAsync(v_, v, bytes, cudaMemcpyHostToDevice, s_));
     LM_CUDA_RETURN(cudaStreamSynchronize(s_));
@@ -167,7 +181,7 @@ class CudaBackend : public Backend {
   }
   Status GetOptimizerState(float* m, float* v, int64_t* step) override {
     LM_RETURN_IF_ERROR(Trainable());
-    const size_t bytes = layout_.total * sizeof(float);
+    const size_t bytes = (hi_ - lo_) * sizeof(float);
     LM_CUDA_RETURN(cudaMemcpyAsync(m, m_, bytes, cudaMemcpyDeviceToHost, s_));
     LM_CUDA_RETURN(cudaMemcpyAsync(v, v_, bytes, cudaMemcpyDeviceToHost, s_));
     LM_CUDA_RETURN(cudaStreamSynchronize(s_));
@@ -180,11 +194,13 @@ class CudaBackend : public Backend {
   Status ZeroGrad() override {
     LM_RETURN_IF_ERROR(Trainable());
     grads_written_ = false;
-    kept_count_ = 0;
     kept_read_ = false;
     LM_CUDA_RETURN(cudaMemsetAsync(stats_ + kKeptLoss, 0, sizeof(double), s_));
+    reduced_.assign(buckets_.size(), false);
+    reduce_in_backward_ = false;
     return Status::OK();
   }
+  void ReduceDuringNextBackward() override { reduce_in_backward_ = comm_ != nullptr; }
 
   Status ForwardBackward(const int32_t* inputs, const int32_t* targets, int B, int T,
                          float grad_scale, float* loss) override {
@@ -198,6 +214,7 @@ class CudaBackend : public Backend {
     const bool first = !grads_written_;
     LM_RETURN_IF_ERROR(HeadAndLoss(B, T, dloss, /*backward=*/count > 0, first));
     if (count) {
+      LM_RETURN_IF_ERROR(ReduceBucket(buckets_.size() - 1));  // final norm, head
       LM_RETURN_IF_ERROR(Backward(B, T, first));
       grads_written_ = true;
     } else {
@@ -213,10 +230,10 @@ class CudaBackend : public Backend {
       *loss = count ? (float)(sum / (double)count) : 0.f;
       return Status::OK();
     }
-    // Kept on the device: the mean loss, times B, joins the step's sum.
-    LM_RETURN_IF_ERROR(sum_accumulate(losses_, N, count ? (double)B / (double)count : 0.0, partial_,
-                                      stats_ + kKeptLoss, s_));
-    kept_count_ += B;
+    // Kept on the device: the mean loss, weighted by grad_scale, joins the
+    // step's sum (OptimizerStep adds it up over the ranks).
+    LM_RETURN_IF_ERROR(sum_accumulate(losses_, N, count ? (double)grad_scale / (double)count : 0.0,
+                                      partial_, stats_ + kKeptLoss, s_));
     kept_read_ = false;
     return Status::OK();
   }
@@ -224,15 +241,20 @@ class CudaBackend : public Backend {
   Status StepLoss(float* loss) override {
     LM_RETURN_IF_ERROR(Trainable());
     if (!kept_read_) LM_RETURN_IF_ERROR(ReadStats());
-    *loss = kept_count_ ? (float)(host_stats_[kKeptLoss] / kept_count_) : 0.f;
+    *loss = (float)host_stats_[kKeptLoss];
     return Status::OK();
   }
 
   Status OptimizerStep(const AdamWConfig& opt, float* grad_norm, bool* skipped) override {
     LM_RETURN_IF_ERROR(Trainable());
     LM_RETURN_IF_ERROR(EnsureGradsWritten());
+    LM_RETURN_IF_ERROR(ReduceRest());
     LM_RETURN_IF_ERROR(
-        sum_squares(grad_, (int64_t)layout_.total, partial_, stats_ + kSumSquares, s_));
+        sum_squares(grad_ + lo_, (int64_t)(hi_ - lo_), partial_, stats_ + kSumSquares, s_));
+    if (comm_) {  // the norm's square over every rank's shard, the kept losses over the ranks
+      LM_RETURN_IF_ERROR(comm_->SumDoubles(stats_, kStats, s_));
+      LM_RETURN_IF_ERROR(comm_->Join(s_));
+    }
     LM_RETURN_IF_ERROR(ReadStats());  // the step's one wait: the norm and the kept losses
     const double norm = std::sqrt(host_stats_[kSumSquares]);
     *grad_norm = (float)norm;
@@ -246,12 +268,17 @@ class CudaBackend : public Backend {
     step_++;
     for (const Run& r : runs_) {
       if (opt.UsesMuon(r.group)) continue;
-      LM_RETURN_IF_ERROR(adamw_update(p32_ + r.offset, p16_ + r.offset, grad_ + r.offset,
-                                      m_ + r.offset, v_ + r.offset, (int64_t)r.count,
-                                      opt.LrFor(r.group), opt.beta1, opt.beta2, opt.eps,
-                                      r.decay ? opt.weight_decay : 0.0f, step_, scale, s_));
+      LM_RETURN_IF_ERROR(
+          adamw_update(p32_ + r.offset, p16_ + r.offset, grad_ + r.offset, m_ + (r.offset - lo_),
+                       v_ + (r.offset - lo_), (int64_t)r.count, opt.LrFor(r.group), opt.beta1,
+                       opt.beta2, opt.eps, r.decay ? opt.weight_decay : 0.0f, step_, scale, s_));
     }
     if (opt.muon.enabled) LM_RETURN_IF_ERROR(MuonStep(opt.muon, scale));
+    if (comm_) {  // every shard's new weights to every rank, then their bf16 copy
+      LM_RETURN_IF_ERROR(comm_->GatherFromOwners(p32_, 0, layout_.total, shards_, s_));
+      LM_RETURN_IF_ERROR(comm_->Join(s_));
+      LM_RETURN_IF_ERROR(f32_to_bf16(p32_, p16_, (int64_t)layout_.total, s_));
+    }
     if (ProfileOn() && !profile_warm_) {  // the first step loads modules and plans
       LM_CUDA_RETURN(cudaStreamSynchronize(s_));
       ProfileWarmedUp();
@@ -359,13 +386,14 @@ class CudaBackend : public Backend {
   // stats_: device doubles read together, once an optimizer step.
   static constexpr int kSumSquares = 0, kKeptLoss = 1, kStats = 2;
 
-  // Muon on every hidden matrix, one after the other on s_ (no wait).
+  // Muon on every hidden matrix of this rank's shard (shards hold whole
+  // tensors; the momentum is m_ there), one after the other on s_ (no wait).
   Status MuonStep(const MuonConfig& mc, float grad_scale) {
     for (const TensorInfo& t : layout_.tensors) {
-      if (t.group != ParamGroup::kMatrix) continue;
+      if (t.group != ParamGroup::kMatrix || t.offset < lo_ || t.offset >= hi_) continue;
       const size_t o = t.offset;
-      LM_RETURN_IF_ERROR(MuonStepDevice(mm_.get(), muon_, p32_ + o, p16_ + o, grad_ + o, m_ + o,
-                                        t.rows(), t.cols(), mc, grad_scale, s_));
+      LM_RETURN_IF_ERROR(MuonStepDevice(mm_.get(), muon_, p32_ + o, p16_ + o, grad_ + o,
+                                        m_ + (o - lo_), t.rows(), t.cols(), mc, grad_scale, s_));
     }
     return Status::OK();
   }
@@ -519,8 +547,9 @@ class CudaBackend : public Backend {
     LM_RETURN_IF_ERROR(Alloc(&p16_, P, "bf16 weights"));
     if (training_) {
       LM_RETURN_IF_ERROR(Alloc(&grad_, P, "gradients"));
-      LM_RETURN_IF_ERROR(Alloc(&m_, P, "AdamW m"));
-      LM_RETURN_IF_ERROR(Alloc(&v_, P, "AdamW v"));
+      const size_t S = hi_ - lo_;  // this rank's shard of the optimizer
+      LM_RETURN_IF_ERROR(Alloc(&m_, S, "AdamW m"));
+      LM_RETURN_IF_ERROR(Alloc(&v_, S, "AdamW v"));
       LM_RETURN_IF_ERROR(Alloc(&stats_, kStats, "norm and loss sums"));
       LM_RETURN_IF_ERROR(Alloc(&partial_, sum_squares_scratch(), "norm and loss sums"));
       LM_RETURN_IF_ERROR(AllocMuonScratch(
@@ -582,18 +611,19 @@ class CudaBackend : public Backend {
     LM_CUDA_RETURN(cudaMemsetAsync(p32_, 0, P * sizeof(float), s_));
     LM_CUDA_RETURN(cudaMemsetAsync(p16_, 0, P * sizeof(bf16), s_));
     if (training_) {
-      LM_CUDA_RETURN(cudaMemsetAsync(m_, 0, P * sizeof(float), s_));
-      LM_CUDA_RETURN(cudaMemsetAsync(v_, 0, P * sizeof(float), s_));
+      LM_CUDA_RETURN(cudaMemsetAsync(m_, 0, (hi_ - lo_) * sizeof(float), s_));
+      LM_CUDA_RETURN(cudaMemsetAsync(v_, 0, (hi_ - lo_) * sizeof(float), s_));
       LM_CUDA_RETURN(cudaMemsetAsync(stats_, 0, kStats * sizeof(double), s_));
     }
     std::vector<float> table((size_t)cfg_.context * cfg_.head_dim());
     rope_table_host(cfg_.head_dim(), cfg_.context, cfg_.rope_theta, table.data());
     LM_CUDA_RETURN(cudaMemcpyAsync(rope_, table.data(), table.size() * sizeof(float),
                                    cudaMemcpyHostToDevice, s_));
-    // Runs of adjacent tensors with the same decay flag and optimizer group
-    // (learning rate, AdamW or Muon): one AdamW launch each.
+    // Runs of adjacent tensors of this rank's shard with the same decay flag
+    // and optimizer group (learning rate, AdamW or Muon): one AdamW launch each.
     runs_.clear();
     for (const TensorInfo& t : layout_.tensors) {
+      if (t.offset < lo_ || t.offset >= hi_) continue;
       if (!runs_.empty() && runs_.back().decay == t.decay && runs_.back().group == t.group &&
           runs_.back().offset + runs_.back().count == t.offset)
         runs_.back().count += t.numel;
@@ -897,13 +927,56 @@ class CudaBackend : public Backend {
       // The bf16 copy feeds the next layer down; the embedding takes fp32.
       LM_RETURN_IF_ERROR(NormBackward(dres_, l > 0 ? dres16_ : nullptr, grad_ + w.ln1, x_in, w.ln1,
                                       a.rstd1, N, true, !first));
+      LM_RETURN_IF_ERROR(ReduceBucket((size_t)l + 1));  // layer l's last gradient is written
     }
     // Tied: the head's product wrote the table's gradient above; untied, the
     // rows of tokens absent from the batch must read zero.
     if (first && !cfg_.tied_embeddings)
       LM_CUDA_RETURN(
           cudaMemsetAsync(grad_ + embed_, 0, (size_t)cfg_.padded_vocab * C * sizeof(float), s_));
-    return embedding_backward(grad_ + embed_, dres_, plan_, N, plan_distinct_, cfg_.dim, s_);
+    LM_RETURN_IF_ERROR(
+        embedding_backward(grad_ + embed_, dres_, plan_, N, plan_distinct_, cfg_.dim, s_));
+    return ReduceBucket(0);
+  }
+
+  // --- data parallelism ---------------------------------------------------------
+  // This rank's shard, and the buckets of the overlapped reduction in layout
+  // order: the embedding, each layer, the final norm with the head.
+  Status StartShards(Comm* comm) {
+    comm_ = comm;
+    if (comm_ && !comm_->on_device())
+      return Status::Invalid("cuda backend: the collectives work on host memory (NCCL needed)");
+    shards_ = MakeParamShards(layout_, comm_ ? comm_->size() : 1);
+    lo_ = shards_.lo(comm_ ? comm_->rank() : 0);
+    hi_ = shards_.hi(comm_ ? comm_->rank() : 0);
+    buckets_.clear();
+    size_t at = 0;
+    for (const LayerOffsets& o : layers_) {
+      buckets_.push_back({at, o.ln1});
+      at = o.ln1;
+    }
+    buckets_.push_back({at, normf_});
+    buckets_.push_back({normf_, layout_.total});
+    reduced_.assign(buckets_.size(), false);
+    return Status::OK();
+  }
+  // Bucket i, once complete in the last micro-step, to its owners.
+  Status ReduceBucket(size_t i) {
+    if (!reduce_in_backward_ || reduced_[i]) return Status::OK();
+    reduced_[i] = true;
+    return comm_->ReduceToOwners(grad_, buckets_[i].first, buckets_[i].second, shards_, s_);
+  }
+  // What the backward pass did not reduce, then the stream waits for it all.
+  Status ReduceRest() {
+    if (!comm_) return Status::OK();
+    reduce_in_backward_ = false;
+    for (size_t i = 0; i < buckets_.size(); i++) {
+      if (reduced_[i]) continue;
+      reduced_[i] = true;
+      LM_RETURN_IF_ERROR(
+          comm_->ReduceToOwners(grad_, buckets_[i].first, buckets_[i].second, shards_, s_));
+    }
+    return comm_->Join(s_);
   }
 
   std::string name_ = "no device";
@@ -924,6 +997,12 @@ class CudaBackend : public Backend {
   std::vector<LayerOffsets> layers_;
   std::vector<Run> runs_;
   MuonScratch muon_;
+  Comm* comm_ = nullptr;  // several ranks only
+  ParamShards shards_;
+  size_t lo_ = 0, hi_ = 0;  // this rank's shard (m_, v_ hold it)
+  std::vector<std::pair<size_t, size_t>> buckets_;
+  std::vector<bool> reduced_;
+  bool reduce_in_backward_ = false;
 
   float* p32_ = nullptr;
   bf16* p16_ = nullptr;
@@ -932,7 +1011,6 @@ class CudaBackend : public Backend {
   double* stats_ = nullptr;       // kStats doubles: the gradient's sum of squares, the kept losses
   double* partial_ = nullptr;     // sum_squares_scratch() doubles
   double* host_stats_ = nullptr;  // pinned copy of stats_
-  int64_t kept_count_ = 0;        // the sum of B over the losses kept since ZeroGrad
   bool kept_read_ = false;        // host_stats_ is current
   int64_t step_ = 0;
   bool profile_warm_ = false;

@@ -17,7 +17,10 @@ bool HaveCudaBackend() {
 #endif
 }
 
-Status MakeBackend(const std::string& device, std::unique_ptr<Backend>* out) {
+Status MakeBackend(const std::string& device, std::unique_ptr<Backend>* out, std::string* chosen) {
+  std::string ignored;
+  if (!chosen) chosen = &ignored;
+  *chosen = "cpu";
   if (device == "cpu") {
     *out = NewCpuBackend();
     return Status::OK();
@@ -26,6 +29,7 @@ Status MakeBackend(const std::string& device, std::unique_ptr<Backend>* out) {
     return Status::Usage("unknown device '" + device + "' (expected cpu, cuda or auto)");
 #ifdef LM_HAVE_CUDA
   Status s = NewCudaBackend(out);
+  if (s.ok()) *chosen = "cuda";
   if (s.ok() || device == "cuda") return s;
 #else
   if (device == "cuda")

@@ -16,8 +16,10 @@ bool HaveCudaBackend();
 
 // "cpu", "cuda" or "auto" (cuda when built with it and a GPU is present, else
 // cpu). Asking for cuda where it is not built, or where no GPU is usable, is
-// an error that says why; an unknown name is a usage error.
-Status MakeBackend(const std::string& device, std::unique_ptr<Backend>* out);
+// an error that says why; an unknown name is a usage error. *chosen (when
+// given) gets the one made: "cpu" or "cuda".
+Status MakeBackend(const std::string& device, std::unique_ptr<Backend>* out,
+                   std::string* chosen = nullptr);
 
 // LM_CUDA_PROFILE=1: the CUDA backend's table of where the GPU's time went,
 // for the tool to print (cuda/profile.h), cleared; "" when off or not built.

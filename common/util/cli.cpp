@@ -24,10 +24,30 @@ namespace cli {
 
 namespace {
 std::string g_tool = "lm";
-}
+std::string g_rank_tag;
+bool g_silenced = false;
+}  // namespace
 
 const std::string& ToolName() {
   return g_tool;
+}
+
+void SetRank(int rank, int ranks) {
+  g_rank_tag = ranks > 1 ? "rank " + std::to_string(rank) + ": " : "";
+  g_silenced = ranks > 1 && rank > 0;
+}
+const std::string& RankTag() {
+  return g_rank_tag;
+}
+bool LogsSilenced() {
+  return g_silenced;
+}
+
+int ReportError(const Status& s) {
+  fprintf(stderr, "%s: %serror: %s\n", g_tool.c_str(), g_rank_tag.c_str(), s.ToString().c_str());
+  if (s.code() != Status::kUsage) return kExitError;
+  fprintf(stderr, "Try '%s --help' for more information.\n", g_tool.c_str());
+  return kExitUsage;
 }
 
 int Main(const char* tool, int argc, char** argv, const std::function<Status(int, char**)>& fn,
@@ -53,12 +73,7 @@ int Main(const char* tool, int argc, char** argv, const std::function<Status(int
       code = kExitError;
     }
   } else {
-    fprintf(stderr, "%s: error: %s\n", tool, s.ToString().c_str());
-    code = kExitError;
-    if (s.code() == Status::kUsage) {
-      fprintf(stderr, "Try '%s --help' for more information.\n", tool);
-      code = kExitUsage;
-    }
+    code = ReportError(s);
   }
   // Under an address-space limit, an OpenBLAS thread may be stuck retrying an
   // allocation forever, and exit() would wait for it (OpenBLAS joins its

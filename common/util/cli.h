@@ -33,6 +33,16 @@ constexpr int kExitUsage = 2;  // bad command line
 // The running tool's name, for messages ("lm-tokenize").
 const std::string& ToolName();
 
+// One rank of `ranks` in a data-parallel job (lm-train): with more than one,
+// errors and warnings name the rank ("lm-train: rank 1: error: ..."), and
+// only rank 0 logs (LogInfo, LogWarn). RankTag() is "rank 1: ", or "".
+void SetRank(int rank, int ranks);
+const std::string& RankTag();
+bool LogsSilenced();  // a rank other than 0
+// Prints `s` as Main does ("TOOL: [rank R: ]error: MESSAGE", plus the --help
+// hint for a usage error) and returns its exit code.
+int ReportError(const Status& s);
+
 // Runs `fn`, prints a failed Status as "TOOL: error: MESSAGE" on one line, and
 // returns the exit code. Exceptions (bad_alloc, boost errors) are caught and
 // reported the same way. Installs the temp-file cleanup signal handlers unless

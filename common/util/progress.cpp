@@ -88,7 +88,7 @@ void SetQuiet(bool q) {
 }
 
 void LogInfo(const char* fmt, ...) {
-  if (g_quiet) return;
+  if (g_quiet || cli::LogsSilenced()) return;
   va_list ap;
   va_start(ap, fmt);
   fprintf(stderr, "%s: ", cli::ToolName().c_str());
@@ -98,9 +98,10 @@ void LogInfo(const char* fmt, ...) {
 }
 
 void LogWarn(const char* fmt, ...) {
+  if (cli::LogsSilenced()) return;  // rank 0 warns for the job
   va_list ap;
   va_start(ap, fmt);
-  fprintf(stderr, "%s: warning: ", cli::ToolName().c_str());
+  fprintf(stderr, "%s: %swarning: ", cli::ToolName().c_str(), cli::RankTag().c_str());
   vfprintf(stderr, fmt, ap);
   fputc('\n', stderr);
   va_end(ap);

@@ -5,8 +5,9 @@
 // cuBLAS(Lt) is replaced by a host GEMM with cuBLAS's column-major contract
 // (bf16 operands, fp32 accumulation and output rounding), so this checks the
 // backend's orchestration (parameter offsets, the fused qkv and gate/up
-// products, their transposes, the chunked loss, recomputation, the KV cache) on
-// machines without a GPU. bin/lm-kernel-check does the same on a device.
+// products, their transposes, the chunked loss, recomputation, the KV cache, the
+// data-parallel step over ranks run as threads) on machines without a GPU.
+// bin/lm-kernel-check does the same on a device.
 #define LM_EMU_RUNTIME 1  // launches go through check.cpp and profile.cpp
 #include "emu.h"
 
@@ -14,11 +15,14 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <condition_variable>
 #include <csignal>
 #include <cstdlib>
 #include <cstring>
 #include <map>
+#include <mutex>
 #include <set>
+#include <thread>
 #include <tuple>
 
 // The backend, its helpers and kernels, compiled as C++.
@@ -49,6 +53,7 @@
 #include "cuda/cudnn_attention.h"
 #include "model/config.h"
 #include "model/params.h"
+#include "model/shards.h"
 #include "tests/unit/test.h"
 
 // --- the CUDA runtime, in host memory ------------------------------------------------
@@ -773,9 +778,10 @@ TEST(muon_training_losses_match_cpu) {
   }
 }
 
-// Micro-batches of unequal size (a batch warmup's) count by their B in the
-// loss kept on the device, as on the CPU.
-TEST(kept_losses_are_weighted_by_micro_batch_size) {
+// The loss kept on the device is the sum of grad_scale x mean loss, as on the
+// CPU: micro-batches of unequal size (a batch warmup's) count by their share
+// of the step's targets, which the trainer passes as grad_scale.
+TEST(kept_losses_are_weighted_by_grad_scale) {
   g_cudnn = FakeCudnn::kNoLibrary;
   const lm::ModelConfig c = Tiny(true, 1);
   lm::BackendOptions o;
@@ -998,6 +1004,237 @@ TEST(profile_names_gemmex_fallbacks) {
        {"products fell back to cublasGemmEx", "linear Y 8x32->", " (cublasGemmEx fallback)\n"})
     if (table.find(want) == std::string::npos)
       lm_test::Fail(__FILE__, __LINE__, std::string("no '") + want + "' in:\n" + table);
+}
+
+namespace {
+
+// --- data parallelism: ranks as threads, a stand-in for NCCL ----------------------
+// The emulator is single-threaded (device memory opens and closes for all,
+// kernels' shared memory is static), so the ranks take turns: each runs while
+// it holds the world's lock, which it gives up only while it waits in a
+// collective for the others.
+struct EmuWorld {
+  explicit EmuWorld(int n) : size(n), ptr(n) {}
+  void Barrier(std::unique_lock<std::mutex>* lk) {
+    const int gen = generation;
+    if (++waiting == size) {
+      waiting = 0;
+      generation++;
+      cv.notify_all();
+    } else {
+      cv.wait(*lk, [&] { return generation != gen; });
+    }
+  }
+  int size;
+  std::vector<void*> ptr;  // each rank's buffer of the current call
+  std::mutex mu;
+  std::condition_variable cv;
+  int waiting = 0, generation = 0;
+};
+
+// NCCL's contract on the emulated device memory: the calls complete before
+// they return (the emulated streams are in order), Join has nothing to wait for.
+class EmuNccl : public lm::Comm {
+ public:
+  EmuNccl(EmuWorld* w, int rank, std::unique_lock<std::mutex>* lk) : w_(w), rank_(rank), lk_(lk) {}
+  int rank() const override { return rank_; }
+  int size() const override { return w_->size; }
+  std::string Describe() const override { return "emulated nccl"; }
+  bool on_device() const override { return true; }
+  lm::Status AllReduce(double*, int, lm::ReduceOp) override { return Unused(); }
+  lm::Status Broadcast(void*, size_t, int) override { return Unused(); }
+  lm::Status Gather(const void*, const std::vector<size_t>&, void*, int) override {
+    return Unused();
+  }
+  lm::Status Scatter(const void*, const std::vector<size_t>&, void*, int) override {
+    return Unused();
+  }
+  // Each owner's part, summed over the ranks in rank order; the rest of the
+  // range is left as garbage (NaN), as NCCL's "undefined" allows.
+  lm::Status ReduceToOwners(float* buf, size_t lo, size_t hi, const lm::ParamShards& s,
+                            void*) override {
+    reduces++;
+    Share(buf);
+    std::vector<float> sum;
+    {
+      lm_emu::DeviceScope device;
+      const auto [a, b] = s.Part(rank_, lo, hi);
+      for (size_t i = a; i < b; i++) {
+        float v = 0;
+        for (int r = 0; r < w_->size; r++) v += static_cast<float*>(w_->ptr[r])[i];
+        sum.push_back(v);
+      }
+    }
+    w_->Barrier(lk_);
+    lm_emu::DeviceScope device;
+    const auto [a, b] = s.Part(rank_, lo, hi);
+    std::copy(sum.begin(), sum.end(), buf + a);
+    for (size_t i = lo; i < hi; i++)
+      if (i < a || i >= b) buf[i] = NAN;
+    return Done();
+  }
+  lm::Status GatherFromOwners(float* buf, size_t lo, size_t hi, const lm::ParamShards& s,
+                              void*) override {
+    Share(buf);
+    {
+      lm_emu::DeviceScope device;
+      for (int r = 0; r < w_->size; r++) {
+        const auto [a, b] = s.Part(r, lo, hi);
+        if (r != rank_ && a < b)
+          memcpy(buf + a, static_cast<float*>(w_->ptr[r]) + a, (b - a) * sizeof(float));
+      }
+    }
+    return Done();
+  }
+  lm::Status SumDoubles(double* x, int n, void*) override {
+    Share(x);
+    std::vector<double> sum(n, 0.0);
+    {
+      lm_emu::DeviceScope device;
+      for (int r = 0; r < w_->size; r++)
+        for (int i = 0; i < n; i++) sum[i] += static_cast<double*>(w_->ptr[r])[i];
+    }
+    w_->Barrier(lk_);
+    lm_emu::DeviceScope device;
+    std::copy(sum.begin(), sum.end(), x);
+    return Done();
+  }
+  lm::Status Join(void*) override { return lm::Status::OK(); }
+  [[noreturn]] void Abort(int) override { abort(); }
+  int reduces = 0;  // ReduceToOwners calls
+
+ private:
+  lm::Status Unused() { return lm::Status::Invalid("emulated nccl: not a data collective"); }
+  void Share(void* p) {
+    w_->ptr[rank_] = p;
+    w_->Barrier(lk_);  // every rank's buffer is in
+  }
+  lm::Status Done() {
+    w_->Barrier(lk_);  // every rank has read what it needed
+    return lm::Status::OK();
+  }
+  EmuWorld* w_;
+  int rank_;
+  std::unique_lock<std::mutex>* lk_;
+};
+
+struct RankResult {
+  std::vector<float> params, m, v, losses, norms;
+  int reduces = 0;
+};
+
+// `steps` steps of `micro` micro-steps, as lm-train runs them: rank r of
+// `ranks` takes row r of each micro-step's `ranks` rows, grad_scale
+// 1/(ranks*micro) (every target counts), the loss kept on the device, the
+// reduction started in the last micro-step's backward pass. Without a comm,
+// one backend takes every row in turn, one micro-batch each: the same
+// gradients, added up in another order when micro > 1.
+void TrainRanks(const lm::ModelConfig& c, int ranks, int rank, lm::Comm* comm, int micro,
+                float clip, RankResult* out) {
+  const int T = 12, steps = 2;
+  std::vector<float> init = InitialWeights(c, 5);
+  lm::BackendOptions o;
+  o.max_batch = 1;
+  o.max_seq = T;
+  o.comm = comm;
+  std::unique_ptr<lm::Backend> gpu;
+  CHECK_OK(lm::NewCudaBackend(&gpu));
+  CHECK_OK(gpu->Init(c, o));
+  CHECK_OK(gpu->SetParams(init.data()));
+  lm::AdamWConfig opt;
+  opt.lr = 1e-2f;
+  opt.grad_clip = clip;
+  for (int s = 0; s < steps; s++) {
+    CHECK_OK(gpu->ZeroGrad());
+    for (int m = 0; m < micro; m++) {
+      std::vector<int32_t> seq = Tokens(ranks * (T + 1), c.vocab_size, 1000 + s * micro + m);
+      if (m == micro - 1) gpu->ReduceDuringNextBackward();
+      for (int r = comm ? rank : 0; r < (comm ? rank + 1 : ranks); r++) {
+        const int32_t* row = seq.data() + r * (T + 1);
+        CHECK_OK(gpu->ForwardBackward(row, row + 1, 1, T, 1.f / (float)(ranks * micro), nullptr));
+      }
+    }
+    float norm = 0, loss = 0;
+    bool skipped = false;
+    CHECK_OK(gpu->OptimizerStep(opt, &norm, &skipped));
+    CHECK(!skipped);
+    CHECK_OK(gpu->StepLoss(&loss));
+    out->losses.push_back(loss);
+    out->norms.push_back(norm);
+  }
+  lm::ParamLayout layout = lm::MakeParamLayout(c);
+  const lm::ParamShards sh = lm::MakeParamShards(layout, comm ? comm->size() : 1);
+  out->params.resize(layout.total);
+  out->m.resize(std::max<size_t>(sh.count(rank), 1));
+  out->v.resize(out->m.size());
+  int64_t step = 0;
+  CHECK_OK(gpu->GetParams(out->params.data()));
+  CHECK_OK(gpu->GetOptimizerState(out->m.data(), out->v.data(), &step));
+  CHECK_EQ(step, (int64_t)steps);
+}
+
+// Two or three emulated GPUs with the sharded AdamW against one GPU alone:
+// every rank holds the same weights, and the losses (summed over the ranks),
+// norms, weights and moments (shard by shard) are the single GPU's. With one
+// micro-step, untied embeddings and no clipping (the norm's sum is ordered
+// differently) they are the same bits; else up to the order of the
+// gradients' fp32 sums (tied, the table's adds the head's and the
+// embedding's), which Adam's first steps magnify. A bucket reduced before
+// its last gradient was written would lose a micro-batch's share.
+void CheckRanksMatchOne(const lm::ModelConfig& c, int ranks, int micro) {
+  const float clip = micro == 1 ? 0.f : 0.05f;  // 0.05: clipping on, by the global norm
+  RankResult one;
+  TrainRanks(c, ranks, 0, nullptr, micro, clip, &one);
+  EmuWorld w(ranks);
+  std::vector<RankResult> res(ranks);
+  std::vector<std::thread> th;
+  for (int r = 0; r < ranks; r++)
+    th.emplace_back([&, r] {
+      std::unique_lock<std::mutex> lk(w.mu);
+      EmuNccl comm(&w, r, &lk);
+      TrainRanks(c, ranks, r, &comm, micro, clip, &res[r]);
+      res[r].reduces = comm.reduces;
+    });
+  for (auto& t : th) t.join();
+  const lm::ParamShards sh = lm::MakeParamShards(lm::MakeParamLayout(c), ranks);
+  const size_t steps = one.losses.size();
+  for (int r = 0; r < ranks; r++) {
+    // One reduction a bucket a step (embedding, each layer, final norm and
+    // head), all started in the backward pass.
+    CHECK_EQ(res[r].reduces, (int)steps * (c.n_layers + 2));
+    CHECK(res[r].params == res[0].params);
+    for (size_t s = 0; s < steps; s++)
+      CHECK_NEAR(res[r].norms[s], one.norms[s], 1e-5 * one.norms[s]);
+    const float* m1 = one.m.data() + sh.lo(r);
+    const float* v1 = one.v.data() + sh.lo(r);
+    if (micro == 1) CHECK(res[r].losses == one.losses);
+    if (micro == 1 && !c.tied_embeddings) {
+      CHECK(res[r].params == one.params);
+      CHECK(std::equal(m1, m1 + sh.count(r), res[r].m.begin()));
+      CHECK(std::equal(v1, v1 + sh.count(r), res[r].v.begin()));
+      continue;
+    }
+    for (size_t s = 0; s < steps; s++)
+      CHECK_NEAR(res[r].losses[s], one.losses[s], 1e-6 * one.losses[s]);
+    CHECK_REL(res[r].params.data(), one.params.data(), one.params.size(), 1e-4, "weights");
+    CHECK_REL(res[r].m.data(), m1, sh.count(r), 1e-3, "AdamW m");
+    CHECK_REL(res[r].v.data(), v1, sh.count(r), 1e-3, "AdamW v");
+  }
+}
+
+}  // namespace
+
+TEST(two_emulated_gpus_sharded_match_one) {
+  g_cudnn = FakeCudnn::kNoLibrary;
+  CheckRanksMatchOne(Tiny(false, 2), 2, 1);
+  CheckRanksMatchOne(Tiny(true, 1), 2, 1);
+  CheckRanksMatchOne(Tiny(false, 2), 2, 2);
+  CheckRanksMatchOne(Tiny(true, 1), 2, 2);
+}
+TEST(three_emulated_gpus_sharded_match_one) {
+  g_cudnn = FakeCudnn::kNoLibrary;
+  CheckRanksMatchOne(Tiny(false, 1), 3, 1);
+  CheckRanksMatchOne(Tiny(false, 1), 3, 2);
 }
 
 TEST(peak_flops_table_and_override) {

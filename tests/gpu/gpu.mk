@@ -8,7 +8,8 @@
 #   tests/gpu/kernel_emu_test   the same kernels run on the CPU through emu.h;
 #                               a unit test, run by `make test`
 #   tests/gpu/backend_emu_test  the whole CUDA backend on the CPU (emulated
-#                               kernels, runtime and GEMM) against the CPU backend
+#                               kernels, runtime and GEMM) against the CPU backend,
+#                               and sharded over emulated ranks against one
 ifneq ($(HAVE_CUDA),)
 GPU_CHECK_LIBS := cuda cpu model format util
 GPU_EMU_LIBS := cpu model format util

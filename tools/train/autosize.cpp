@@ -125,7 +125,7 @@ Status ProbeCandidate(const AutoSizeOptions& opt, int B, AutoSizeCandidate* c, b
     return Status::OK();
   }
   c->tokens_per_second = tps;
-  c->tokens_in_budget = tps * opt.budget_seconds * opt.usable_fraction;
+  c->tokens_in_budget = tps * opt.budget_seconds * opt.usable_fraction * opt.ranks;
   if (opt.unique_tokens > 0) c->epochs = c->tokens_in_budget / opt.unique_tokens;
   return Status::OK();
 }

@@ -32,6 +32,7 @@ struct AutoSizeOptions {
   double usable_fraction = 0.92;  // of the budget left for training steps (eval, checkpoints)
   double unique_tokens = 0;       // the train split's tokens; 0: unknown (no data limit)
   double useful_epochs = 4;       // repetitions beyond which data, not compute, limits
+  int ranks = 1;                  // data-parallel ranks, each as fast as the one probed
 };
 
 struct AutoSizeCandidate {

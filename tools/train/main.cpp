@@ -15,6 +15,7 @@
 #include "options.h"
 #include "trainer.h"
 #include "util/cli.h"
+#include "util/human.h"
 #include "util/progress.h"
 #include "util/signals.h"
 
@@ -23,6 +24,9 @@ namespace {
 
 std::atomic<int> g_stop{0};        // the signal that asked to stop
 std::atomic<int> g_checkpoint{0};  // SIGUSR1: checkpoint now
+// "lm-train: ", or "lm-train: rank 3: " in a job of several ranks (set once
+// the rank is known; read by the signal handler).
+char g_prefix[64] = "lm-train: ";
 
 void OnStop(int sig) {
   if (g_stop.load()) {
@@ -34,19 +38,32 @@ void OnStop(int sig) {
   g_stop = sig;
   // Said at once (write(2) is safe here): a long step or save gives no other
   // sign that the first Ctrl-C was heard, and a second one loses the save.
-  const char* m = sig == SIGINT    ? "lm-train: SIGINT: "
-                  : sig == SIGTERM ? "lm-train: SIGTERM: "
-                                   : "lm-train: SIGHUP: ";
+  const char* m = sig == SIGINT ? "SIGINT: " : sig == SIGTERM ? "SIGTERM: " : "SIGHUP: ";
   const char* tail =
       "stopping after this micro-step and saving a checkpoint; "
       "send it again to stop at once without saving\n";
-  ssize_t ignored = write(STDERR_FILENO, m, strlen(m));
+  ssize_t ignored = write(STDERR_FILENO, g_prefix, strlen(g_prefix));
+  ignored = write(STDERR_FILENO, m, strlen(m));
   ignored = write(STDERR_FILENO, tail, strlen(tail));
   (void)ignored;
 }
 
 void OnUsr1(int) {
   g_checkpoint = 1;
+}
+
+// A collective that waited past --comm-timeout (on the watchdog's thread):
+// another rank died or hangs. Exiting non-zero makes mpirun (and srun -K)
+// end the job; the last checkpoint is complete, since a step directory only
+// appears whole.
+void OnCommTimeout(const std::string& what, double seconds) {
+  fprintf(stderr,
+          "%s: %serror: %s: no answer from the other ranks in %s (--comm-timeout): a rank has "
+          "died or hangs; exiting\n",
+          cli::ToolName().c_str(), cli::RankTag().c_str(), what.c_str(),
+          FormatDuration(seconds).c_str());
+  fflush(stderr);
+  _exit(cli::kExitError);
 }
 
 void InstallSignals() {
@@ -67,6 +84,18 @@ void InstallSignals() {
   signal(SIGPIPE, SIG_IGN);
 }
 
+// An error: one that every rank knows of is returned (each rank reports it
+// and leaves MPI); one that only this rank knows of is reported here and
+// ends the whole job, so that no other rank waits for this one.
+Status Failed(Trainer* tr, const Status& s) {
+  if (tr->world() > 1 && !tr->failure_shared()) {
+    const int code = cli::ReportError(s);
+    fflush(nullptr);
+    tr->comm()->Abort(code);
+  }
+  return s;
+}
+
 Status Run(int argc, char** argv) {
   cli::Command cmd;
   cmd.synopsis = kTrainSynopsis;
@@ -78,6 +107,7 @@ Status Run(int argc, char** argv) {
   if (exit_now) return Status::OK();
   TrainerOptions o;
   LM_RETURN_IF_ERROR(ResolveTrainOptions(cmd, argc, argv, &flags, &o));
+  o.on_comm_timeout = OnCommTimeout;
 
   InstallSignals();
   // LM_CUDA_PROFILE=1: the CUDA backend's table of GPU time, however the run
@@ -88,24 +118,27 @@ Status Run(int argc, char** argv) {
   Trainer tr;
   if (Status s = tr.Setup(o); !s.ok()) {
     tr.RemoveEmptyRunDirectory();
-    return s;
+    return Failed(&tr, s);
   }
+  if (tr.world() > 1) snprintf(g_prefix, sizeof g_prefix, "lm-train: rank %d: ", tr.rank());
   if (tr.complete_read_only()) {
     LogInfo("%s is already complete at step %lld (read-only: nothing to write)", o.out_dir.c_str(),
             (long long)tr.step());
     return Status::OK();
   }
-  tr.SetInterrupt([] { return g_stop.load() != 0; });
+  tr.SetInterrupt([] { return g_stop.load(); });
   StopRequests stop;
   stop.stop_signal = [] { return g_stop.load(); };
   stop.take_checkpoint = [] { return g_checkpoint.exchange(0) != 0; };
   TrainOutcome out;
-  LM_RETURN_IF_ERROR(tr.Train(stop, &out));
+  if (Status s = tr.Train(stop, &out); !s.ok()) return Failed(&tr, s);
   if (out.signal) {
     // Saved (and fsynced): now die of the signal, as the other tools do, so
     // that the caller sees an interrupted run, not a finished one: exiting 0
     // would let `lm-train ... && lm-eval ...` go on, and bash, seeing a child
     // that handled the Ctrl-C, go on with the rest of a script.
+    // Every rank is here (the checkpoint was agreed): leave MPI together.
+    tr.CloseComm();
     fflush(nullptr);
     DieOfSignal(out.signal);
     return Status::Interrupted(std::string("stopped by ") + SignalName(out.signal));

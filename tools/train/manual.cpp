@@ -107,6 +107,16 @@ const char* const kTrainManual = R"(DESCRIPTION
   (exit 1 otherwise). Rerunning a complete run in a directory that cannot be
   written (read-only storage) says it is complete and exits 0.
 
+  Data-parallel: under mpirun or srun (or with RANK, WORLD_SIZE, LOCAL_RANK
+  set, on GPUs), each rank trains on its share of every global batch; rank r
+  takes GPU LOCAL_RANK. --batch-tokens is the global batch and must split
+  into whole sequences over the ranks; the optimizer state is sharded over
+  them; losses match one process up to the order of fp32 sums. Rank 0 alone
+  logs and writes RUN; errors name their rank. A stop signal to any rank stops
+  them all after one checkpoint; a rank that dies or hangs ends the others
+  within --comm-timeout. A run resumes on any number of ranks.
+  docs/distributed.md says more.
+
   Steps-or-duration options take a plain count for steps (500, 10k) or a
   duration with a unit (90s, 30m, 2h); 0 (or off) turns off the periodic
   event: --val-every 0 still validates at the end, --ckpt-every 0 still
@@ -126,11 +136,14 @@ EXAMPLES
       --optimizer muon --muon-lr 0.02 --zero-init
   lm-eval --ckpt run/best --data shards/        # the weights of lowest val loss
   kill -USR1 $(pgrep lm-train)     # checkpoint now, keep training
+  mpirun -np 8 lm-train --data shards/ --vocab tok.bpe --out run/ --budget 24h \
+      --batch-tokens 524288 --micro-batch 16
 
 EXIT STATUS
   0  trained to the end (or to --stop-at)
   1  bad input (data, vocabulary, run directory), out of memory, too many
-     non-finite steps, or an I/O error
+     non-finite steps, an I/O error, or (several ranks) another rank that
+     failed, died or gave no answer within --comm-timeout
   2  usage error
   stopped by SIGINT, SIGTERM or SIGHUP: it checkpoints, then dies of that
   signal (a shell shows 130, 143 or 129); rerun the same command to continue

@@ -6,6 +6,7 @@
 #include <cstdlib>
 
 #include "autosize.h"
+#include "comm/comm.h"
 #include "data/loader.h"
 #include "recipe.h"
 #include "text/vocab.h"
@@ -139,6 +140,10 @@ void DeclareTrainOptions(cli::Command* cmd, TrainFlags* f) {
   add("peak-flops", &f->peak_flops, "X",
       "the device's peak dense bf16 FLOP/s for MFU (989e12, 989T); default: a table of GPUs")
       .Min(1);
+  add("comm-timeout", &f->comm_timeout, "DURATION",
+      "several ranks: how long a rank waits for the others before it gives up and exits 1")
+      .Default(cli::Duration{600}, "10m")
+      .Check(cli::Positive());
   add("probe-seconds", &f->probe_seconds, "S", "--auto-size: timed seconds per candidate shape")
       .Default(8.0, "8")
       .Check(cli::Positive());
@@ -168,6 +173,12 @@ Status AutoSizeModel(const cli::Command& cmd, const TrainFlags& f, ModelConfig* 
   ao.micro_batch = cmd.Given("micro-batch") ? o.micro_batch : 0;
   ao.budget_seconds = f.budget.seconds;
   ao.probe_seconds = f.probe_seconds;
+  // Several ranks: rank 0 probes its GPU for all of them (each rank takes
+  // rank 0's model), and the budget holds every rank's tokens.
+  LaunchInfo launch;
+  LM_RETURN_IF_ERROR(DetectLaunch(&launch));
+  if (launch.rank > 0) return Status::OK();
+  ao.ranks = launch.size;
   AutoSizeResult ar;
   LM_RETURN_IF_ERROR(AutoSize(ao, &ar));
   fprintf(stderr, "%s", ar.Table().c_str());
@@ -252,6 +263,7 @@ Status ResolveTrainOptions(const cli::Command& cmd, int argc, char** argv, Train
   o.batch_tokens = (int64_t)f->batch_tokens.n;
   o.val_tokens = f->val_tokens.n;
   o.peak_flops = (double)f->peak_flops.n;
+  o.comm_timeout = f->comm_timeout.seconds;
   // A sample follows each validation unless --sample-every is given.
   if (!cmd.Given("sample-every")) o.cadence.sample = o.cadence.val;
   LM_RETURN_IF_ERROR(ResolveRecipeOptions(cmd, f));

@@ -26,7 +26,7 @@ struct TrainFlags {
   int layers = 0, dim = 0, heads = 0, kv_heads = 0, ffn = 0, context = 0;
   double rope_theta = 0, probe_seconds = 8;
   cli::Count steps, tokens, batch_tokens, val_tokens, peak_flops;
-  cli::Duration budget;
+  cli::Duration budget, comm_timeout{600};
   Warmup warmup;
 };
 

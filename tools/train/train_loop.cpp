@@ -16,7 +16,9 @@ namespace lm {
 using Clock = std::chrono::steady_clock;
 
 struct Trainer::Loop {
-  Clock::time_point start = Clock::now();
+  explicit Loop(const Trainer* t) : tr(t), start(t->elapsed()) {}
+  const Trainer* tr;
+  double start;                          // the run's clock when the loop began
   double peak = 0, flops_per_token = 0;  // for MFU
   double last_log = -1e9, last_val = 0, last_sample = 0, last_ckpt = 0;
   int64_t log_step0 = 0;  // the step and time of the last progress line
@@ -27,8 +29,11 @@ struct Trainer::Loop {
   // The current weights gave the last step a non-finite loss: such weights
   // (a diverged run) are never saved as a checkpoint.
   bool diverged = false;
+  bool checkpoint = false;  // SIGUSR1 on some rank, not yet acted on
+  double step_start = 0;    // the clock when the current step began
 
-  double now() const { return std::chrono::duration<double>(Clock::now() - start).count(); }
+  // Seconds since the loop began, by the clock every rank agrees on.
+  double now() const { return tr->elapsed() - start; }
 };
 
 namespace {
@@ -49,9 +54,17 @@ std::string Escaped(const std::string& x) {
 
 void Trainer::LogPlan() const {
   LogInfo("model: %s", cfg_.Describe().c_str());
-  LogInfo("device: %s; %d x %d tokens x %d micro-steps = %llu tokens per step",
-          backend_->Describe().c_str(), micro_batch_, T_, micro_steps_,
-          (unsigned long long)tokens_per_step());
+  if (launch_.launcher != "none")  // launched (mpirun -np 1 too): the collectives' path
+    LogInfo(
+        "device: %s on each of %d rank%s, collectives %s; %d x %d tokens x %d micro-steps x "
+        "%d rank%s = %llu tokens per step",
+        backend_->Describe().c_str(), world(), world() > 1 ? "s" : "",
+        data_comm_->Describe().c_str(), micro_batch_, T_, micro_steps_, world(),
+        world() > 1 ? "s" : "", (unsigned long long)tokens_per_step());
+  else
+    LogInfo("device: %s; %d x %d tokens x %d micro-steps = %llu tokens per step",
+            backend_->Describe().c_str(), micro_batch_, T_, micro_steps_,
+            (unsigned long long)tokens_per_step());
   if (budget() > 0)
     LogInfo("length: budget %s; schedule %s, peak lr %g", FormatDuration(budget()).c_str(),
             opt_.schedule.Describe().c_str(), (double)opt_.adam.lr);
@@ -83,29 +96,37 @@ Status Trainer::Train(const StopRequests& stop, TrainOutcome* out) {
   *out = TrainOutcome();
   LogPlan();
   if (Finished()) return FinishWithoutSteps();
-  Loop lp;
+  Loop lp(this);
   lp.peak = opt_.peak_flops > 0 ? opt_.peak_flops : backend_->PeakFlops();
   lp.flops_per_token = cfg_.train_flops_per_token();
   lp.log_step0 = step_;
   for (;;) {
-    if (ShouldStop(stop, &lp, out)) break;
+    // The ranks agree on the clock and the stop requests before each step,
+    // and on the clock after it, so they take the same decisions.
+    Agreed ag;
+    LM_RETURN_IF_ERROR(Sync(Status::OK(), &stop, &ag));
+    lp.checkpoint = lp.checkpoint || ag.checkpoint;
+    if (ShouldStop(ag, &lp, out)) break;
     StepStats st;
     LM_RETURN_IF_ERROR(Step(&st));
     if (st.abandoned) {  // a stop request between micro-steps
-      out->signal = stop.stop_signal();
+      out->signal = st.signal;
       break;
     }
+    LM_RETURN_IF_ERROR(Sync(Status::OK()));
+    st.seconds = elapsed() - lp.step_start;
     LM_RETURN_IF_ERROR(AfterStep(st, &lp));
     if (Finished()) break;
-    LM_RETURN_IF_ERROR(Periodic(stop, &lp));
+    LM_RETURN_IF_ERROR(Periodic(&lp));
   }
   return End(*out, &lp);
 }
 
 // Before a step: a stop signal, the end of the run, --stop-at, or (under a
 // budget) a step that would end well past the deadline, which is not begun.
-bool Trainer::ShouldStop(const StopRequests& stop, Loop* lp, TrainOutcome* out) {
-  if ((out->signal = stop.stop_signal()) != 0) return true;
+bool Trainer::ShouldStop(const Agreed& ag, Loop* lp, TrainOutcome* out) {
+  lp->step_start = elapsed();
+  if ((out->signal = ag.signal) != 0) return true;
   if (Finished()) return true;
   if (opt_.stop_at >= 0 && step_ >= opt_.stop_at) {
     out->stop_reason = "--stop-at " + std::to_string(opt_.stop_at);
@@ -150,21 +171,25 @@ Status Trainer::AfterStep(const StepStats& st, Loop* lp) {
   const double t = lp->now();
   if (t - lp->last_log < opt_.cadence.log_seconds && !Finished() && st.step != 1)
     return Status::OK();
+  // The whole job's tokens/s and MFU (over every rank's device), and each
+  // rank's share beside them.
   const double tps =
       (double)(step_ - lp->log_step0) * tokens_per_step() / std::max(t - lp->log_t0, 1e-9);
-  char mfu[32];
+  char mfu[32], per[48] = "";
   if (lp->peak > 0)
-    snprintf(mfu, sizeof mfu, "MFU %.1f%%", 100.0 * tps * lp->flops_per_token / lp->peak);
+    snprintf(mfu, sizeof mfu, "MFU %.1f%%",
+             100.0 * tps * lp->flops_per_token / (lp->peak * world()));
   else
     snprintf(mfu, sizeof mfu, "MFU unknown");
+  if (world() > 1) snprintf(per, sizeof per, " (%s per rank)", FormatRate(tps / world()).c_str());
   const double left =
       budget() > 0 ? budget() - elapsed() : (double)(total_steps_ - step_) * lp->avg_step;
   const std::string of = total_steps_ >= 0 ? "/" + std::to_string(total_steps_) : "";
   LogInfo(
-      "step %lld%s | epoch %.2f | loss %.4f | lr %.2e | grad norm %.3f | %s tok/s | %s | %s "
+      "step %lld%s | epoch %.2f | loss %.4f | lr %.2e | grad norm %.3f | %s tok/s%s | %s | %s "
       "elapsed, %s left",
       (long long)step_, of.c_str(), epochs(), st.loss, st.lr, st.grad_norm, FormatRate(tps).c_str(),
-      mfu, FormatDuration(elapsed()).c_str(), FormatDuration(std::max(0.0, left)).c_str());
+      per, mfu, FormatDuration(elapsed()).c_str(), FormatDuration(std::max(0.0, left)).c_str());
   lp->last_log = t;
   lp->log_step0 = step_;
   lp->log_t0 = t;
@@ -172,18 +197,25 @@ Status Trainer::AfterStep(const StepStats& st, Loop* lp) {
 }
 
 // Between steps: validation, a sample and a checkpoint, each when due.
-Status Trainer::Periodic(const StopRequests& stop, Loop* lp) {
+// Each is the same decision on every rank (the clock and the SIGUSR1 flag are
+// agreed); the clock is agreed again after each.
+Status Trainer::Periodic(Loop* lp) {
   const Cadence& c = opt_.cadence;
   const double t = lp->now();
   if (Due(c.val, step_, t, lp->last_val)) {
     LM_RETURN_IF_ERROR(RunValidation(lp));
+    LM_RETURN_IF_ERROR(Sync(Status::OK()));
     lp->last_val = lp->now();
   }
   if (Due(c.sample, step_, t, lp->last_sample)) {
     RunSample();
+    LM_RETURN_IF_ERROR(Sync(Status::OK()));
     lp->last_sample = lp->now();
   }
-  if (stop.take_checkpoint()) return SaveFor("SIGUSR1", lp);
+  if (lp->checkpoint) {
+    lp->checkpoint = false;
+    return SaveFor("SIGUSR1", lp);
+  }
   if (Due(c.ckpt, step_, lp->now(), lp->last_ckpt)) {
     if (last_saved_ != step_) return SaveFor("periodic", lp);
     lp->last_ckpt = lp->now();  // saved already at this step (RUN/best)
@@ -217,11 +249,18 @@ Status Trainer::UpdateBest(double loss, Loop* lp) {
   best_step_ = step_;  // before the save, so that the checkpoint records itself as best
   best_loss_ = loss;
   if (last_saved_ != step_) LM_RETURN_IF_ERROR(SaveFor("best", lp));
-  Status s = last_saved_ == step_
+  // Rank 0 writes RUN/best; every rank learns whether it did.
+  Status s = last_saved_ != step_ ? Status::IOError("not saved")  // diverged, or the disk is full
+             : rank() == 0
                  ? PointBest(opt_.out_dir, JoinPath(opt_.out_dir, CheckpointDirName(step_)))
-                 : Status::IOError("not saved");  // diverged, or the disk is full (warned)
+                 : Status::OK();
+  if (last_saved_ == step_ && world() > 1) {
+    double failed = s.ok() ? 0.0 : 1.0;
+    LM_RETURN_IF_ERROR(comm_->AllReduce(&failed, 1, ReduceOp::kMax));
+    if (failed > 0 && s.ok()) s = Status::IOError("rank 0 could not write RUN/best");
+  }
   if (!s.ok()) {
-    if (last_saved_ == step_)
+    if (last_saved_ == step_ && rank() == 0)
       LogWarn("step %lld: cannot update RUN/best: %s", (long long)step_, s.ToString().c_str());
     best_step_ = prev_step;
     best_loss_ = prev_loss;
@@ -230,7 +269,7 @@ Status Trainer::UpdateBest(double loss, Loop* lp) {
 }
 
 void Trainer::RunSample() {
-  if (!has_val()) return;
+  if (!has_val() || rank() > 0) return;  // rank 0's log only
   std::string prompt, text;
   Status s = Sample(&prompt, &text);
   if (!s.ok()) {
@@ -263,6 +302,7 @@ Status Trainer::SaveFor(const char* why, Loop* lp) {
   }
   std::string dir;
   Status s = Save(&dir);
+  if (s.ok()) s = Sync(Status::OK());  // the clock, after the write
   lp->last_ckpt = lp->now();
   if (s.ok()) {
     LogInfo("step %lld: saved %s (%s)", (long long)step_, dir.c_str(), why);

@@ -88,13 +88,25 @@ Status Trainer::Setup(const TrainerOptions& opt) {
   session_start_ = Clock::now();
   if (opt_.micro_batch < 1) return Status::Usage("--micro-batch must be at least 1");
   if (opt_.keep < 0) return Status::Usage("--keep must be at least 0");
+  LM_RETURN_IF_ERROR(StartComm());
   Checkpoint meta;
   bool have_ckpt = false;
-  LM_RETURN_IF_ERROR(OpenRunDirectory(&meta, &have_ckpt));
-  LM_RETURN_IF_ERROR(LoadDataAndVocab(meta, have_ckpt));
-  LM_RETURN_IF_ERROR(ChooseModel(meta, have_ckpt));
-  LM_RETURN_IF_ERROR(PlanBatch(have_ckpt ? &meta : nullptr));
+  // Rank 0 takes the run directory (its lock, a crash's leftovers) before the
+  // others read it. Each stage ends at a Sync, so that a rank that fails
+  // stops every rank there.
+  const bool first = rank() == 0;
+  LM_RETURN_IF_ERROR(Sync(first ? OpenRunDirectory(&meta, &have_ckpt) : Status::OK()));
+  LM_RETURN_IF_ERROR(Sync(first ? Status::OK() : OpenRunDirectory(&meta, &have_ckpt)));
+  LM_RETURN_IF_ERROR(SameCheckpoint(meta, have_ckpt));
+  LM_RETURN_IF_ERROR(Sync(LoadDataAndVocab(meta, have_ckpt)));
+  LM_RETURN_IF_ERROR(Sync(first ? ChooseModel(meta, have_ckpt) : Status::OK()));
+  LM_RETURN_IF_ERROR(ShareModel());
+  LM_RETURN_IF_ERROR(Sync(CheckModelData()));
+  LM_RETURN_IF_ERROR(Sync(PlanBatch(have_ckpt ? &meta : nullptr)));
   if (have_ckpt) LM_RETURN_IF_ERROR(ReadProgress(meta));
+  double ro = read_only_;  // rank 0's directory decides
+  LM_RETURN_IF_ERROR(comm_->Broadcast(&ro, sizeof ro, 0));
+  read_only_ = ro != 0;
   if (read_only_) {
     // Nothing can be written: fine for a run that is complete, else an error.
     if (have_ckpt && Finished() && last_saved_ == step_) {
@@ -105,7 +117,7 @@ Status Trainer::Setup(const TrainerOptions& opt) {
                            ": cannot write in the run directory (read-only), and the run is not "
                            "complete");
   }
-  LM_RETURN_IF_ERROR(CheckHostMemory());
+  LM_RETURN_IF_ERROR(Sync(CheckHostMemory()));
   LM_RETURN_IF_ERROR(StartBackend());
   return StartState(meta, have_ckpt);
 }
@@ -140,10 +152,11 @@ Status Trainer::OpenRunDirectory(Checkpoint* meta, bool* have_ckpt) {
                          ": use a run directory outside the dataset");
   // A run in progress elsewhere, or holding another model, must be refused
   // before anything is loaded.
-  made_dir_ = !PathExists(opt_.out_dir);
-  LM_RETURN_IF_ERROR(MakeDirs(opt_.out_dir));
+  // Only rank 0 makes, locks and writes the run directory; the others read it.
+  made_dir_ = rank() == 0 && !PathExists(opt_.out_dir);
+  if (rank() == 0) LM_RETURN_IF_ERROR(MakeDirs(opt_.out_dir));
   read_only_ = access(opt_.out_dir.c_str(), W_OK) != 0 && (errno == EROFS || errno == EACCES);
-  if (!read_only_) {
+  if (!read_only_ && rank() == 0) {
     bool held = false;
     LM_RETURN_IF_ERROR(lock_.TryLock(JoinPath(opt_.out_dir, ".lock"), &held));
     if (!held)
@@ -219,6 +232,11 @@ Status Trainer::ChooseModel(const Checkpoint& meta, bool have_ckpt) {
     return Status::Usage("choose a model: --preset NAME (" + names +
                          "), --layers/--dim/--heads/--context, or --auto-size with --budget");
   }
+  return Status::OK();
+}
+
+// The model's context against the data (on every rank, once the model is rank 0's).
+Status Trainer::CheckModelData() {
   T_ = cfg_.context;
   const uint64_t train_tokens = ds_->info().tokens[(int)Split::kTrain];
   if (train_tokens < (uint64_t)T_ + 1)
@@ -233,6 +251,10 @@ Status Trainer::ChooseModel(const Checkpoint& meta, bool have_ckpt) {
 // the length of the run in steps.
 Status Trainer::PlanBatch(const Checkpoint* resumed) {
   micro_batch_ = opt_.micro_batch;
+  if (world() > 1) {
+    LM_RETURN_IF_ERROR(PlanRankBatch());
+    return ResolveLength(resumed);
+  }
   int64_t bt = opt_.batch_tokens > 0 ? opt_.batch_tokens : (int64_t)micro_batch_ * T_;
   if (bt < T_)
     return Status::Usage("--batch-tokens " + std::to_string(bt) +
@@ -246,6 +268,36 @@ Status Trainer::PlanBatch(const Checkpoint* resumed) {
         "per step",
         (long long)bt, micro_batch_, T_, (unsigned long long)tokens_per_step());
   return ResolveLength(resumed);
+}
+
+// Several ranks: --batch-tokens is the global batch, of whole sequences split
+// evenly over the ranks (default: one micro-batch each); a micro-batch not
+// given (or the run's, when resuming on another number of ranks) becomes the
+// largest that divides a rank's share.
+Status Trainer::PlanRankBatch() {
+  const int64_t W = world(), seq = (int64_t)T_ * W;
+  const int64_t bt = opt_.batch_tokens > 0 ? opt_.batch_tokens : (int64_t)micro_batch_ * seq;
+  if (bt % seq != 0)
+    return Status::Usage("--batch-tokens " + std::to_string(bt) +
+                         " does not split into whole sequences over the ranks: it must be a "
+                         "multiple of context " +
+                         std::to_string(T_) + " x " + std::to_string(W) +
+                         " ranks = " + std::to_string(seq));
+  const int64_t rows = bt / seq;  // sequences per rank per step
+  if (opt_.Given("micro-batch") && rows % micro_batch_ != 0)
+    return Status::Usage("--micro-batch " + std::to_string(micro_batch_) + " does not divide the " +
+                         std::to_string(rows) + " sequences each of the " + std::to_string(W) +
+                         " ranks takes per step (--batch-tokens " + std::to_string(bt) +
+                         " / (context " + std::to_string(T_) + " x " + std::to_string(W) +
+                         " ranks)); give one that does, or leave it out");
+  int b = (int)std::min<int64_t>(micro_batch_, rows);
+  while (rows % b != 0) b--;
+  if (b != micro_batch_ && !opt_.Given("micro-batch"))
+    LogInfo("micro-batch %d: the largest that divides the %lld sequences per rank per step", b,
+            (long long)rows);
+  micro_batch_ = b;
+  micro_steps_ = (int)(rows / b);
+  return Status::OK();
 }
 
 // The host keeps the weights and both moments for checkpoints.
@@ -263,14 +315,41 @@ Status Trainer::CheckHostMemory() const {
   return Status::OK();
 }
 
+// The backend on this rank's device (GPU LOCAL_RANK), with the collectives
+// it needs: MPI's (host memory) for the CPU, NCCL for CUDA.
 Status Trainer::StartBackend() {
-  LM_RETURN_IF_ERROR(MakeBackend(opt_.device, &backend_));
+  std::string kind;
+  LM_RETURN_IF_ERROR(Sync(MakeBackend(opt_.device, &backend_, &kind)));
+  // A launched run (even of one rank) takes the collectives' path; a plain
+  // process none.
+  const bool launched = launch_.launcher != "none";
+  if (launched && kind == "cuda" && !comm_->on_device()) {
+    CommOptions co;
+    co.timeout_seconds = opt_.comm_timeout;
+    co.on_timeout = opt_.on_comm_timeout;
+    LM_RETURN_IF_ERROR(Sync(StartNccl(launch_, launch_.local_rank, comm_, co, &device_comm_)));
+    data_comm_ = device_comm_.get();
+  }
+  LM_RETURN_IF_ERROR(Sync(launched && kind == "cpu" && data_comm_->on_device()
+                              ? Status::Usage("the CPU backend with " + std::to_string(world()) +
+                                              " ranks launched without MPI: launch with mpirun "
+                                              "or srun")
+                              : Status::OK()));
   BackendOptions bo;
   bo.threads = opt_.threads;
+  // Ranks sharing a machine share its cores, unless -j says otherwise.
+  if (!opt_.Given("threads") && launch_.local_size > 1)
+    bo.threads = std::max(1, opt_.threads / launch_.local_size);
   bo.max_batch = std::max(micro_batch_, 1);
   bo.max_seq = T_;
   bo.training = true;
   bo.recompute = opt_.recompute;
+  bo.device_index = launch_.local_rank;
+  bo.comm = launched ? data_comm_ : nullptr;
+  return Sync(InitBackend(bo));
+}
+
+Status Trainer::InitBackend(const BackendOptions& bo) {
   Status s = backend_->Init(cfg_, bo);
   if (s.ok() || s.code() != Status::kResource) return s;
   return Status::Resource("cannot allocate the model on " + backend_->Describe() + ": " +
@@ -288,23 +367,29 @@ Status Trainer::StartState(const Checkpoint& meta, bool have_ckpt) {
   double lost = 0;
   if (have_ckpt) {
     LM_RETURN_IF_ERROR(RestoreFrom(meta));
-    LM_RETURN_IF_ERROR(PrepareMetrics(step_, &lost));
+    // Only rank 0 keeps metrics.jsonl.
+    LM_RETURN_IF_ERROR(Sync(rank() == 0 ? PrepareMetrics(step_, &lost) : Status::OK()));
     // Under a budget, time spent after the last checkpoint before a crash
-    // still counts: the deadline does not move.
+    // still counts: the deadline does not move (rank 0's, on every rank).
     if (opt_.budget_seconds > 0 && lost > elapsed_base_) elapsed_base_ = lost;
+    LM_RETURN_IF_ERROR(comm_->Broadcast(&elapsed_base_, sizeof elapsed_base_, 0));
   } else {
+    // Rank 0's initial weights (the same seed gives every rank the same).
     ParamLayout layout = MakeParamLayout(cfg_);
-    std::vector<float> p(layout.total);
-    InitParams(cfg_, layout, DeriveSeed(opt_.seed, 1), p.data(), opt_.init);
-    LM_RETURN_IF_ERROR(backend_->SetParams(p.data()));
-    std::vector<float> zero(layout.total, 0.0f);
-    LM_RETURN_IF_ERROR(backend_->SetOptimizerState(zero.data(), zero.data(), 0));
-    LM_RETURN_IF_ERROR(PrepareMetrics(-1, &lost));
+    std::vector<float> p, zero;
+    if (rank() == 0) {
+      p.resize(layout.total);
+      InitParams(cfg_, layout, DeriveSeed(opt_.seed, 1), p.data(), opt_.init);
+      zero.assign(layout.total, 0.0f);
+    }
+    LM_RETURN_IF_ERROR(ShareStartState(&p, &zero, &zero, 0));
+    LM_RETURN_IF_ERROR(Sync(rank() == 0 ? PrepareMetrics(-1, &lost) : Status::OK()));
   }
   batch_.resize((size_t)micro_batch_ * (T_ + 1));
   inputs_.resize((size_t)micro_batch_ * T_);
   targets_.resize((size_t)micro_batch_ * T_);
   session_start_ = Clock::now();
+  clock_ = 0;
   return Status::OK();
 }
 
@@ -379,7 +464,7 @@ Status Trainer::CheckRunDirectory(Checkpoint* ck, bool* have) {
   std::vector<std::string> dirs;
   LM_RETURN_IF_ERROR(ListCheckpoints(opt_.out_dir, &dirs));
   // Leftovers of a save that a crash interrupted are never complete.
-  if (DIR* d = opendir(opt_.out_dir.c_str())) {
+  if (DIR* d = rank() == 0 ? opendir(opt_.out_dir.c_str()) : nullptr) {
     std::vector<std::string> stale;
     while (struct dirent* e = readdir(d)) {
       std::string n = e->d_name;
@@ -435,6 +520,9 @@ Status Trainer::ResolveLength(const Checkpoint* resumed) {
 Status Trainer::LoadValWindows() {
   const uint64_t n = ds_->info().tokens[(int)Split::kVal];
   SpreadWindows((int64_t)n, T_, opt_.val_tokens, &val_plan_);
+  my_val_plan_.clear();  // every rank scores every world()-th window
+  for (size_t w = (size_t)rank(); w < val_plan_.size(); w += (size_t)world())
+    my_val_plan_.push_back(val_plan_[w]);
   return Status::OK();
 }
 
@@ -479,22 +567,27 @@ Status Trainer::RestoreCursors(const Checkpoint& ck) {
   return Status::OK();
 }
 
+// Rank 0 reads the weights and the optimizer state and sends them (each rank
+// its shard of the moments); every rank reads the cursors from the state.
 Status Trainer::RestoreFrom(const Checkpoint& meta) {
   Checkpoint ck;
-  LM_RETURN_IF_ERROR(LoadCheckpoint(meta.dir, true, &ck));
   std::vector<float> m, v;
   int64_t adam_step = 0;
   std::string optimizer;
-  LM_RETURN_IF_ERROR(LoadOptimizerState(ck.dir, ck.config, &m, &v, &adam_step, &optimizer));
-  if (optimizer != opt_.optimizer)
-    return Status::Corruption(ck.dir + ": the optimizer state is " + optimizer +
-                              "'s, but trainer-state.json says the run uses " + opt_.optimizer);
-  LM_RETURN_IF_ERROR(backend_->SetParams(ck.params.data()));
-  LM_RETURN_IF_ERROR(backend_->SetOptimizerState(m.data(), v.data(), adam_step));
-  LM_RETURN_IF_ERROR(
-      ReadJsonFields(JoinPath(ck.dir, "trainer-state.json"), [&] { return RestoreCursors(ck); }));
+  Status s;
+  if (rank() == 0) {
+    s = LoadCheckpoint(meta.dir, true, &ck);
+    if (s.ok()) s = LoadOptimizerState(ck.dir, ck.config, &m, &v, &adam_step, &optimizer);
+    if (s.ok() && optimizer != opt_.optimizer)
+      s = Status::Corruption(ck.dir + ": the optimizer state is " + optimizer +
+                             "'s, but trainer-state.json says the run uses " + opt_.optimizer);
+  }
+  LM_RETURN_IF_ERROR(Sync(s));
+  LM_RETURN_IF_ERROR(ShareStartState(&ck.params, &m, &v, adam_step));
+  LM_RETURN_IF_ERROR(Sync(ReadJsonFields(JoinPath(meta.dir, "trainer-state.json"),
+                                         [&] { return RestoreCursors(meta); })));
   resumed_ = true;
-  resumed_from_ = ck.dir;
+  resumed_from_ = meta.dir;
   return Status::OK();
 }
 
@@ -555,8 +648,10 @@ Status Trainer::PrepareMetrics(int64_t keep_upto_step, double* lost_elapsed) {
 // ---------------------------------------------------------------------------
 // Training
 
+// The clock read at the last Sync (the same on every rank), so that the
+// schedule, the deadline and the cadence agree across the ranks.
 double Trainer::elapsed() const {
-  return elapsed_base_ + std::chrono::duration<double>(Clock::now() - session_start_).count();
+  return elapsed_base_ + clock_;
 }
 
 double Trainer::epochs() const {
@@ -586,35 +681,59 @@ bool Trainer::Finished() const {
   return step_ >= total_steps_;
 }
 
+// This rank's B rows of the next micro-step's windows into inputs_ and
+// targets_; *count gets the targets that count (all of them, in practice).
+Status Trainer::NextMicroBatch(int B, int64_t* count) {
+  LM_RETURN_IF_ERROR(sampler_->Next(B * world(), rank() * B, B, batch_.data()));
+  *count = 0;
+  for (int b = 0; b < B; b++)
+    for (int t = 0; t < T_; t++) {
+      inputs_[(size_t)b * T_ + t] = (int32_t)batch_[(size_t)b * (T_ + 1) + t];
+      targets_[(size_t)b * T_ + t] = (int32_t)batch_[(size_t)b * (T_ + 1) + t + 1];
+      *count += targets_[(size_t)b * T_ + t] >= 0;
+    }
+  return Status::OK();
+}
+
 Status Trainer::Step(StepStats* st) {
   auto t0 = Clock::now();
   const double prog = progress();
   double mult = opt_.schedule.Multiplier(prog, step_);
   const AdamWConfig a = ScheduledOptimizer(opt_.adam, mult);
   LM_RETURN_IF_ERROR(backend_->ZeroGrad());
-  // The step's sequences (fewer during a batch warmup), in micro-batches of
-  // near-equal size, each weighted by its share of the sequences.
+  // The step's sequences per rank, S (fewer during a batch warmup), in
+  // micro-batches of near-equal size. Each micro-step, rank r of W takes rows
+  // [r*B, (r+1)*B) of the next W*B windows, so the step covers the same
+  // windows on any number of ranks. Every window's targets all count, so the
+  // step's global count of targets is S*W*T: a micro-batch's gradient and loss
+  // weigh count/global (its grad_scale, its share of the step's targets). The
+  // loss stays on the device, kept by the backend weighted by that
+  // grad_scale; OptimizerStep sums it over the ranks with the gradient norm
+  // (one collective, no wait per micro-step), and StepLoss reads the step's
+  // global mean after it.
   const int S = BatchSequences(micro_batch_ * micro_steps_, opt_.batch_warmup, prog);
   const int n_micro = (S + micro_batch_ - 1) / micro_batch_;
+  const double global_targets = (double)S * world() * T_;
   const BatchCursor start = sampler_->cursor();
   for (int m = 0; m < n_micro; m++) {
     const int B = (int)((int64_t)S * (m + 1) / n_micro - (int64_t)S * m / n_micro);
-    if (m > 0 && interrupt_ && interrupt_()) {
-      LM_RETURN_IF_ERROR(sampler_->Seek(start));
-      st->abandoned = true;
-      st->step = step_;
-      st->seconds = std::chrono::duration<double>(Clock::now() - t0).count();
-      return Status::OK();
-    }
-    LM_RETURN_IF_ERROR(sampler_->Next(B, 0, B, batch_.data()));
-    for (int b = 0; b < B; b++)
-      for (int t = 0; t < T_; t++) {
-        inputs_[(size_t)b * T_ + t] = (int32_t)batch_[(size_t)b * (T_ + 1) + t];
-        targets_[(size_t)b * T_ + t] = (int32_t)batch_[(size_t)b * (T_ + 1) + t + 1];
+    if (m > 0 && interrupt_) {
+      double sig = interrupt_();  // a stop on any rank abandons the step on all
+      LM_RETURN_IF_ERROR(comm_->AllReduce(&sig, 1, ReduceOp::kMax));
+      if (sig != 0) {
+        LM_RETURN_IF_ERROR(sampler_->Seek(start));
+        st->abandoned = true;
+        st->signal = (int)sig;
+        st->step = step_;
+        st->seconds = std::chrono::duration<double>(Clock::now() - t0).count();
+        return Status::OK();
       }
-    // The loss stays on the device (read once, after the optimizer step).
+    }
+    int64_t count = 0;
+    LM_RETURN_IF_ERROR(NextMicroBatch(B, &count));
+    if (m == n_micro - 1) backend_->ReduceDuringNextBackward();
     LM_RETURN_IF_ERROR(backend_->ForwardBackward(inputs_.data(), targets_.data(), B, T_,
-                                                 (float)B / (float)S, nullptr));
+                                                 (float)((double)count / global_targets), nullptr));
   }
   st->lr = opt_.adam.lr * mult;
   st->grad_norm = 0;
@@ -627,9 +746,10 @@ Status Trainer::Step(StepStats* st) {
     st->grad_norm = NAN;
   }
   step_++;
-  tokens_seen_ += (uint64_t)S * T_;
+  const uint64_t step_tokens = (uint64_t)S * T_ * (uint64_t)world();
+  tokens_seen_ += step_tokens;
   st->step = step_;
-  st->tokens = (uint64_t)S * T_;
+  st->tokens = step_tokens;
   st->seconds = std::chrono::duration<double>(Clock::now() - t0).count();
   return Status::OK();
 }
@@ -637,16 +757,40 @@ Status Trainer::Step(StepStats* st) {
 Status Trainer::Validate(double* loss, double* bpb) {
   if (val_plan_.empty()) return Status::NotFound("no validation data");
   EvalSums sums;
-  LM_RETURN_IF_ERROR(EvaluateWindows(
-      backend_.get(), val_plan_, micro_batch_, (int64_t)ds_->info().tokens[(int)Split::kVal],
-      [this](int64_t start, int64_t n, int32_t* out) {
-        val_buf_.resize((size_t)n);
-        LM_RETURN_IF_ERROR(ds_->Read(Split::kVal, (uint64_t)start, (size_t)n, val_buf_.data()));
-        for (int64_t i = 0; i < n; i++)
-          out[i] = val_buf_[i] > (uint32_t)INT32_MAX ? -1 : (int32_t)val_buf_[i];
-        return Status::OK();
-      },
-      token_bytes_, nullptr, &sums, nullptr));
+  Status s = my_val_plan_.empty()
+                 ? Status::OK()
+                 : EvaluateWindows(
+                       backend_.get(), my_val_plan_, micro_batch_,
+                       (int64_t)ds_->info().tokens[(int)Split::kVal],
+                       [this](int64_t start, int64_t n, int32_t* out) {
+                         val_buf_.resize((size_t)n);
+                         LM_RETURN_IF_ERROR(
+                             ds_->Read(Split::kVal, (uint64_t)start, (size_t)n, val_buf_.data()));
+                         for (int64_t i = 0; i < n; i++)
+                           out[i] = val_buf_[i] > (uint32_t)INT32_MAX ? -1 : (int32_t)val_buf_[i];
+                         return Status::OK();
+                       },
+                       token_bytes_, nullptr, &sums, nullptr);
+  // The ranks' sums added up; weights that give a non-finite loss on any
+  // rank's windows are reported as such by every rank.
+  const bool nonfinite =
+      s.code() == Status::kInvalid && s.message().find("not finite") != std::string::npos;
+  double v[7] = {(double)sums.targets,
+                 sums.loss,
+                 (double)sums.text_targets,
+                 sums.text_loss,
+                 (double)sums.bytes,
+                 nonfinite ? 1.0 : 0.0,
+                 !s.ok() && !nonfinite ? 1.0 : 0.0};
+  LM_RETURN_IF_ERROR(comm_->AllReduce(v, 7, ReduceOp::kSum));
+  if (!s.ok() && !nonfinite) return s;
+  if (v[6] > 0) return Status::Invalid("validation failed on another rank (its error is above)");
+  if (v[5] > 0) return nonfinite ? s : Status::Invalid("validation: the loss is not finite");
+  sums.targets = (int64_t)v[0];
+  sums.loss = v[1];
+  sums.text_targets = (int64_t)v[2];
+  sums.text_loss = v[3];
+  sums.bytes = (int64_t)v[4];
   *loss = sums.mean_loss();
   *bpb = sums.bits_per_byte();
   return Status::OK();
@@ -711,16 +855,33 @@ std::string Trainer::ExtraStateJson() {
                    {"decay_fraction", opt_.schedule.decay_fraction},
                    {"progress", progress()}};
   j["device"] = backend_->Describe();
+  if (world() > 1) {
+    j["train"]["ranks"] = world();
+    j["data_parallel"] = json::parse(DataParallelJson());
+  }
   j["lm_version"] = kVersion;
   return j.dump();
 }
 
+// Every rank sends its shard of the optimizer state; rank 0 writes the
+// checkpoint, and every rank returns rank 0's outcome, after it (so that no
+// rank ends the job while rank 0 writes).
 Status Trainer::Save(std::string* dir) {
-  ParamLayout layout = MakeParamLayout(cfg_);
-  std::vector<float> p(layout.total), m(layout.total), v(layout.total);
+  std::vector<float> m, v;
   int64_t adam_step = 0;
+  LM_RETURN_IF_ERROR(GatherOptimizerState(&m, &v, &adam_step));
+  *dir = JoinPath(opt_.out_dir, CheckpointDirName(step_));
+  Status s = rank() == 0 ? WriteRun(m, v, adam_step, dir) : Status::OK();
+  LM_RETURN_IF_ERROR(ShareStatus(s));
+  last_saved_ = step_;
+  return Status::OK();
+}
+
+Status Trainer::WriteRun(const std::vector<float>& m, const std::vector<float>& v,
+                         int64_t adam_step, std::string* dir) {
+  ParamLayout layout = MakeParamLayout(cfg_);
+  std::vector<float> p(layout.total);
   LM_RETURN_IF_ERROR(backend_->GetParams(p.data()));
-  LM_RETURN_IF_ERROR(backend_->GetOptimizerState(m.data(), v.data(), &adam_step));
   CheckpointContents c;
   c.config = cfg_;
   c.eot_id = (int)vocab_.eot_id();
@@ -741,7 +902,6 @@ Status Trainer::Save(std::string* dir) {
   c.extra_json = ExtraStateJson();
   LM_RETURN_IF_ERROR(WriteCheckpoint(opt_.out_dir, c, dir));
   LM_RETURN_IF_ERROR(PointLatest(opt_.out_dir, *dir));
-  last_saved_ = step_;
   // The checkpoint is saved; an old one that could not be deleted costs disk
   // space, not the run.
   Status pruned = PruneCheckpoints(opt_.out_dir, opt_.keep, *dir);
@@ -795,6 +955,10 @@ Status Trainer::LogStep(const StepStats& st, double tokens_per_s) {
             {"tokens_per_s", Num(tokens_per_s)},
             {"epochs", epochs()},
             {"skipped", st.skipped}};
+  if (world() > 1) {  // tokens_per_s is the whole job's
+    j["ranks"] = world();
+    j["tokens_per_s_per_rank"] = Num(tokens_per_s / world());
+  }
   return AppendMetrics(j.dump() + "\n");
 }
 

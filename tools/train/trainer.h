@@ -2,6 +2,12 @@
 // validation pass, one sample and one checkpoint, and the loop that drives
 // them at the run's cadence. main.cpp owns the options and the signals;
 // everything here returns Status and speaks only through LogInfo/LogWarn.
+//
+// Data parallelism (ranks.cpp): every rank of an mpirun/srun/torchrun launch
+// runs this same code on its share of each global batch. The ranks agree at
+// fixed points (Sync) on the clock, stop requests and failures, so that every
+// decision (stop, validate, checkpoint, skip a step) is the same everywhere;
+// rank 0 alone writes the run directory and the log.
 #pragma once
 
 #include <chrono>
@@ -13,6 +19,7 @@
 #include <vector>
 
 #include "backend/backend.h"
+#include "comm/comm.h"
 #include "data/loader.h"
 #include "engine/evaluate.h"
 #include "model/checkpoint.h"
@@ -76,6 +83,10 @@ struct TrainerOptions {
   int64_t stop_at = -1;  // stop (checkpointing) once this step is reached
   int max_bad_steps = 10;
   std::vector<std::string> command_line;
+  // Data parallelism: how long a collective waits for the other ranks, and
+  // what ends the process then (comm/comm.h CommOptions).
+  double comm_timeout = 600;
+  std::function<void(const std::string& what, double seconds)> on_comm_timeout;
 };
 
 struct StepStats {
@@ -84,6 +95,7 @@ struct StepStats {
   double lr = 0;
   bool skipped = false;
   bool abandoned = false;  // interrupted between micro-steps: nothing changed
+  int signal = 0;          // the stop signal (of any rank) that abandoned it
   double seconds = 0;      // wall time of the step
   uint64_t tokens = 0;     // tokens trained on in this step
 };
@@ -123,8 +135,19 @@ class Trainer {
   int64_t step() const { return step_; }
   int64_t total_steps() const { return total_steps_; }  // -1 under a budget
   uint64_t tokens_seen() const { return tokens_seen_; }
-  uint64_t tokens_per_step() const { return (uint64_t)micro_batch_ * T_ * micro_steps_; }
-  int micro_steps() const { return micro_steps_; }
+  // The global batch: every rank's micro-steps.
+  uint64_t tokens_per_step() const {
+    return (uint64_t)micro_batch_ * T_ * micro_steps_ * (uint64_t)world();
+  }
+  int micro_steps() const { return micro_steps_; }  // per rank
+  int rank() const { return comm_ ? comm_->rank() : 0; }
+  int world() const { return comm_ ? comm_->size() : 1; }
+  // A failed Status that every rank knows of (all return one); otherwise the
+  // failing rank must end the job (Comm::Abort) so that none waits for it.
+  bool failure_shared() const { return failure_shared_; }
+  Comm* comm() { return comm_; }
+  // The backend, then the collectives (MPI_Finalize): before dying of a signal.
+  void CloseComm();
   int micro_batch() const { return micro_batch_; }
   int seq_len() const { return T_; }
   double elapsed() const;  // training-clock seconds, including earlier sessions
@@ -142,10 +165,11 @@ class Trainer {
 
   // One optimizer step over micro_steps micro-batches.
   Status Step(StepStats* st);
-  // Asked between the micro-steps of a step: when it returns true, the step is
-  // abandoned (st->abandoned; the weights and data position are as before it),
-  // so that a stop request waits for one micro-step, not a whole step.
-  void SetInterrupt(std::function<bool()> f) { interrupt_ = std::move(f); }
+  // Asked between the micro-steps of a step: a stop signal received, or 0.
+  // When any rank has one, the step is abandoned on all (st->abandoned, with
+  // st->signal; the weights and data position are as before it), so that a
+  // stop request waits for one micro-step, not a whole step.
+  void SetInterrupt(std::function<int()> f) { interrupt_ = std::move(f); }
   // Mean loss (nats/token) and bits per byte over the fixed validation
   // windows, by the evaluator lm-eval uses (engine/evaluate.h).
   Status Validate(double* loss, double* bpb);
@@ -160,14 +184,40 @@ class Trainer {
 
  private:
   struct Loop;  // the loop's clocks and counters (train_loop.cpp)
+  // What the ranks agree on at a Sync: the largest stop signal any received,
+  // and whether any had SIGUSR1.
+  struct Agreed {
+    int signal = 0;
+    bool checkpoint = false;
+  };
+
+  // Data parallelism (ranks.cpp).
+  Status StartComm();
+  // Every rank calls it at the same points: the clock becomes the latest
+  // session time of any rank (elapsed() reads it), and when `local` or
+  // another rank failed, every rank returns an error (its own, or one naming
+  // the rank that failed). With `stop`, the stop requests are shared too.
+  Status Sync(Status local, const StopRequests* stop = nullptr, Agreed* out = nullptr);
+  // root's Status, code and message, on every rank.
+  Status ShareStatus(const Status& s, int root = 0);
+  Status SameCheckpoint(const Checkpoint& meta, bool have_ckpt);
+  Status ShareModel();
+  Status ShareStartState(const std::vector<float>* params, const std::vector<float>* m,
+                         const std::vector<float>* v, int64_t adam_step);
+  Status GatherOptimizerState(std::vector<float>* m, std::vector<float>* v, int64_t* adam_step);
+  std::string DataParallelJson() const;
 
   // Setup's stages, in order.
   Status OpenRunDirectory(Checkpoint* meta, bool* have_ckpt);
   Status LoadDataAndVocab(const Checkpoint& meta, bool have_ckpt);
   Status ChooseModel(const Checkpoint& meta, bool have_ckpt);
+  Status CheckModelData();
   Status PlanBatch(const Checkpoint* resumed);
+  Status PlanRankBatch();
+  Status NextMicroBatch(int B, int64_t* count);
   Status CheckHostMemory() const;
   Status StartBackend();
+  Status InitBackend(const BackendOptions& bo);
   Status StartState(const Checkpoint& meta, bool have_ckpt);
 
   Status CheckRunDirectory(Checkpoint* ck, bool* have);
@@ -180,13 +230,15 @@ class Trainer {
   Status PrepareMetrics(int64_t keep_upto_step, double* lost_elapsed);
   Status AppendMetrics(const std::string& line);
   std::string ExtraStateJson();
+  Status WriteRun(const std::vector<float>& m, const std::vector<float>& v, int64_t adam_step,
+                  std::string* dir);
 
   // The loop's parts (train_loop.cpp).
   void LogPlan() const;
   Status FinishWithoutSteps();
-  bool ShouldStop(const StopRequests& stop, Loop* lp, TrainOutcome* out);
+  bool ShouldStop(const Agreed& ag, Loop* lp, TrainOutcome* out);
   Status AfterStep(const StepStats& st, Loop* lp);
-  Status Periodic(const StopRequests& stop, Loop* lp);
+  Status Periodic(Loop* lp);
   Status RunValidation(Loop* lp);
   Status UpdateBest(double loss, Loop* lp);
   double LengthProgress() const;
@@ -196,6 +248,13 @@ class Trainer {
   std::string LastGood() const;  // the newest checkpoint's path, or "none was written"
 
   TrainerOptions opt_;
+  // Declared before the backend, which uses them: destroyed after it.
+  LaunchInfo launch_;
+  std::unique_ptr<Comm> host_comm_, device_comm_;
+  Comm* comm_ = nullptr;       // control: host memory (none, MPI, or NCCL staged)
+  Comm* data_comm_ = nullptr;  // the backend's: host (none, MPI) or device (NCCL)
+  bool failure_shared_ = false;
+  double clock_ = 0;  // session seconds at the last Sync (agreed over the ranks)
   ModelConfig cfg_;
   Vocab vocab_;
   std::string vocab_bytes_;  // tok.bpe as loaded, copied into each checkpoint
@@ -225,12 +284,13 @@ class Trainer {
   // Validation: the windows of the val split that lm-train scores
   // (SpreadWindows), and each token's UTF-8 length (-1: special).
   std::vector<EvalWindow> val_plan_;
+  std::vector<EvalWindow> my_val_plan_;  // this rank's share (every world()-th window)
   std::vector<int32_t> token_bytes_;
   std::vector<uint32_t> val_buf_;
   int metrics_fd_ = -1;
   std::string metrics_pending_;  // lines not yet written (a full disk)
   bool metrics_held_ = false;
-  std::function<bool()> interrupt_;
+  std::function<int()> interrupt_;
 };
 
 }  // namespace lm
