@@ -47,23 +47,11 @@ def stream(out, w, n, seed, trickle_ms=0):
         f.close()
 
 
-def split_docs(ids):
-    docs, cur = [], []
-    for t in ids:
-        cur.append(t)
-        if t == EOT:
-            docs.append(cur)
-            cur = []
-    if cur:
-        docs.append(cur)
-    return docs
-
-
 def check(path, expected, seed):
     ids = []
     for _, part in lmspec.read_streams(open(path, "rb").read()):
         ids += part
-    got = split_docs(ids)
+    got = lmspec.split_documents(ids, EOT)
     want = [(w, d) for w, n in expected for d in range(n)]
     if len(got) != len(want):
         seen = {}
