@@ -2,6 +2,7 @@
 // decoding on the CPU, one op from ops.h per step (see model.h).
 #include "cpu/model.h"
 
+#include <omp.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
@@ -60,7 +61,7 @@ size_t AvailableMemory() {
 // x86-64) plus a page, and a thread costs some more (its stack): measured,
 // 134 MiB for one thread and 273 MiB for two beyond what Init leaves mapped.
 // Checked once a process, before any product.
-Status CheckBlasAddressSpace(int threads) {
+Status CheckBlasAddressSpace(int threads, bool final) {
   static bool fits = false;  // once buffers exist they are in VmSize already
   if (fits) return Status::OK();
   struct rlimit rl;
@@ -83,7 +84,7 @@ Status CheckBlasAddressSpace(int threads) {
         (threads == 1 ? " thread" : " threads") +
         " (without it OpenBLAS hangs): raise the limit or use fewer threads (-j, --threads)");
   }
-  fits = true;
+  fits = final;
   return Status::OK();
 }
 
@@ -201,6 +202,7 @@ Status Model<T>::Init(const ModelConfig& cfg, int max_batch, int max_seq, bool t
                                 " for " + cfg.Describe());
     }
   }
+  LM_RETURN_IF_ERROR(CheckBlasAddressSpace(omp_get_max_threads(), /*final=*/false));
   // Touch everything now, so that a shortage shows at Init, not mid-run.
   Zero((char*)arena_, arena_size_);
   bytes_ = arena_size_;

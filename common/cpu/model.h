@@ -20,8 +20,12 @@ namespace cpu {
 // else the physical total); 0 when unknown.
 size_t AvailableMemory();
 // Under an address-space limit (ulimit -v), whether OpenBLAS's buffers for
-// `threads` threads still fit: an error saying what to change when not.
-Status CheckBlasAddressSpace(int threads);
+// `threads` threads still fit: an error saying what to change when not. Once
+// a check with `final` set passes, later calls pass: the buffers are mapped by
+// then. Model::Init checks before its first parallel region (libgomp exits
+// the process when it cannot map a thread's stack); the backend checks again,
+// with `final`, once all its memory is allocated.
+Status CheckBlasAddressSpace(int threads, bool final = true);
 
 template <typename T>
 class Model {
