@@ -601,7 +601,7 @@ Status Trainer::ReadProgress(const Checkpoint& meta) {
     const json& tr = st["train"];
     if (opt_.budget_seconds > 0 && tr.value("budget_seconds", -1.0) == opt_.budget_seconds &&
         tr.value("ended", false))
-      ended_ = true;
+      ended_ = last_saved_ended_ = true;
     return Status::OK();
   });
 }
@@ -850,6 +850,7 @@ Status Trainer::Save(std::string* dir) {
   Status s = rank() == 0 ? WriteRun(m, v, adam_step, dir) : Status::OK();
   LM_RETURN_IF_ERROR(ShareStatus(s));
   last_saved_ = step_;
+  last_saved_ended_ = opt_.budget_seconds > 0 && Finished();  // as trainer-state.json says
   return Status::OK();
 }
 

@@ -265,6 +265,7 @@ class Trainer {
   bool ended_ = false;  // ended at a --budget deadline (now or by a checkpoint of that budget)
   std::string resumed_from_;
   int64_t last_saved_ = -1;
+  bool last_saved_ended_ = false;  // that checkpoint records the budget's end
   std::vector<uint32_t> batch_;
   std::vector<int32_t> inputs_, targets_;
   // Validation: the windows of the val split that lm-train scores
