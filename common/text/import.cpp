@@ -74,11 +74,20 @@ bool DecodeBase64(const std::string& s, std::string* out) {
   return true;
 }
 
+// A BPE table's ids are its ranks, dense but for a few removed tokens. A file
+// whose ids are more than half unused is refused before its table is built:
+// a few bytes could otherwise ask for millions of ids (and gigabytes).
+constexpr const char* kSparse = "more unused ids than tokens (a BPE vocabulary's ids are dense)";
+
 // Fills kinds from bytes: a single byte is kByte; otherwise kMerge with the
 // first cut into two earlier tokens, else kLiteral. Then adds the specials.
 Status Finish(std::vector<std::string>& bytes, std::vector<bool>& used, PatternKind kind,
               const std::string& regex, std::vector<SpecialArg> specials, const std::string& name,
               VocabFile* out) {
+  const size_t n_used = (size_t)std::count(used.begin(), used.end(), true);
+  if (bytes.size() > 2 * n_used)
+    return Status::Invalid(name + ": " + std::to_string(n_used) + " tokens with ids up to " +
+                           std::to_string(bytes.size() - 1) + ": " + kSparse);
   std::unordered_map<std::string, uint32_t> index;
   index.reserve(bytes.size() * 2);
   for (size_t i = 0; i < bytes.size(); i++)
@@ -158,6 +167,7 @@ Status ImportTiktoken(const std::string& path, PatternKind kind, const std::stri
     return Status::Invalid(path + ": empty file (expected tiktoken's 'BASE64 RANK' lines)");
   std::vector<std::string> bytes;
   std::vector<bool> used;
+  const size_t lines = (size_t)std::count(data.begin(), data.end(), '\n') + 1;
   size_t pos = 0, line = 0;
   while (pos < data.size()) {
     size_t nl = data.find('\n', pos);
@@ -177,6 +187,9 @@ Status ImportTiktoken(const std::string& path, PatternKind kind, const std::stri
       return Status::Invalid(where + ": bad rank '" + r + "'");
     uint32_t rank = (uint32_t)std::stoul(r);
     if (rank >= kVocabMaxTokens) return Status::Invalid(where + ": rank too large");
+    if (rank >= 2 * lines)
+      return Status::Invalid(where + ": rank " + r + " in a file of " + std::to_string(lines) +
+                             " lines: " + kSparse);
     if (rank >= bytes.size()) {
       bytes.resize(rank + 1);
       used.resize(rank + 1, false);
@@ -247,6 +260,9 @@ Status ImportGpt2(const std::string& encoder_json, const std::string& vocab_bpe,
     if (!it.value().is_number_unsigned() || it.value().get<uint64_t>() >= kVocabMaxTokens)
       return Status::Invalid(encoder_json + ": token '" + it.key() + "': bad id");
     uint32_t id = (uint32_t)it.value().get<uint64_t>();
+    if (id >= 2 * enc.size())
+      return Status::Invalid(encoder_json + ": id " + std::to_string(id) + " among " +
+                             std::to_string(enc.size()) + " tokens: " + kSparse);
     std::string b;
     bool is_special = it.key().size() > 4 && it.key().compare(0, 2, "<|") == 0 &&
                       it.key().compare(it.key().size() - 2, 2, "|>") == 0;

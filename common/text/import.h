@@ -26,7 +26,7 @@ Status ParseSpecialArg(const std::string& s, SpecialArg* out);
 
 // tiktoken's format: one "BASE64 RANK" line per token; the rank is the id.
 // Specials without an id go after the highest id; <|endoftext|> is added when
-// absent.
+// absent. Both importers refuse files whose ids are more than half unused.
 Status ImportTiktoken(const std::string& path, PatternKind kind, const std::string& regex,
                       const std::vector<SpecialArg>& specials, VocabFile* out);
 // GPT-2's encoder.json (token -> id, in its printable byte alphabet) and

@@ -227,6 +227,30 @@ PY
   [ "$status" -eq 2 ]
 }
 
+@test "import refuses rank files whose ids are mostly unused, quickly" {
+  # 19 bytes asking for rank 10280374: a table of 10 M ids if built.
+  printf '//442/4/4= 10280374' >"$T/sparse.tiktoken"
+  run timeout 10 lm-tokenize import --tiktoken "$T/sparse.tiktoken" --pattern gpt2 -o "$T/s.bpe"
+  [ "$status" -eq 1 ]
+  [[ "$output" == *"sparse.tiktoken:1: rank 10280374 in a file of 1 lines: more unused ids than tokens"* ]]
+  [ ! -e "$T/s.bpe" ]
+  printf '{"a": 0, "b": 1, "ab": 9000000}' >"$T/sparse.json"
+  printf 'a b\n' >"$T/sparse.merges"
+  run timeout 10 lm-tokenize import --gpt2 "$T/sparse.json" "$T/sparse.merges" --pattern gpt2 -o "$T/s.bpe"
+  [ "$status" -eq 1 ]
+  [[ "$output" == *"sparse.json: id 9000000 among 3 tokens: more unused ids than tokens"* ]]
+  # Below the bound (257 tokens with ids up to 300), gaps stay legal.
+  python3 - "$T/holes.tiktoken" <<'PY'
+import base64, sys
+with open(sys.argv[1], "w") as f:
+    for r in range(256):
+        f.write("%s %d\n" % (base64.b64encode(bytes([r])).decode(), r))
+    f.write("%s 300\n" % base64.b64encode(b"ab").decode())
+PY
+  run lm-tokenize import -q --tiktoken "$T/holes.tiktoken" --pattern gpt2 -o "$T/h.bpe"
+  [ "$status" -eq 0 ]
+}
+
 @test "export --hf writes a byte-level BPE tokenizer.json" {
   lm-tokenize export --hf "$T/tokenizer.json" --vocab "$T/v.bpe"
   python3 - "$T/tokenizer.json" <<'PY'

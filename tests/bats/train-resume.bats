@@ -116,6 +116,17 @@ PY
   [[ "$stderr" == *"done:"* ]]
 }
 
+@test "resume: a --budget run's last checkpoint says it ended, even when saved before the deadline" {
+  # With a checkpoint every step, the deadline mostly passes while one is
+  # written: that checkpoint, of the last step, said "ended": false until the
+  # final save wrote it again. Scripts (the demo) read that flag.
+  for i in 1 2 3; do
+    r="$BATS_TEST_TMPDIR/run$i"
+    train "$r" --budget 2s --ckpt-every 1 --keep 2 --val-every 0 2>/dev/null
+    grep -q '"ended": *true' "$r/latest/trainer-state.json"
+  done
+}
+
 @test "resume: --resume on an empty run directory is an error" {
   run --separate-stderr train "$BATS_TEST_TMPDIR/none" --steps 2 --resume
   [ "$status" -eq 1 ]

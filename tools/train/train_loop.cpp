@@ -339,7 +339,10 @@ Status Trainer::End(const TrainOutcome& out, Loop* lp) {
   }
   LM_RETURN_IF_ERROR(RunValidation(lp));
   if (!opt_.cadence.sample.off()) RunSample();
-  if (last_saved_ != step_) LM_RETURN_IF_ERROR(SaveFor("final", lp));
+  // A checkpoint of this step written before the deadline passed (a periodic
+  // one at the last step) does not say the run ended: written again.
+  if (last_saved_ != step_ || (opt_.budget_seconds > 0 && !last_saved_ended_))
+    LM_RETURN_IF_ERROR(SaveFor("final", lp));
   LogInfo("done: %lld steps, %llu tokens in %s", (long long)step_, (unsigned long long)tokens_seen_,
           FormatDuration(elapsed()).c_str());
   return Status::OK();

@@ -604,7 +604,7 @@ Status Trainer::ReadProgress(const Checkpoint& meta) {
     const json& tr = st["train"];
     if (opt_.budget_seconds > 0 && tr.value("budget_seconds", -1.0) == opt_.budget_seconds &&
         tr.value("ended", false))
-      ended_ = true;
+      ended_ = last_saved_ended_ = true;
     if (st.contains("best") && st["best"].is_object()) {  // RUN/best so far
       best_step_ = st["best"].value("step", (int64_t)-1);
       best_loss_ = st["best"].value("val_loss", 0.0);
@@ -874,6 +874,7 @@ Status Trainer::Save(std::string* dir) {
   Status s = rank() == 0 ? WriteRun(m, v, adam_step, dir) : Status::OK();
   LM_RETURN_IF_ERROR(ShareStatus(s));
   last_saved_ = step_;
+  last_saved_ended_ = opt_.budget_seconds > 0 && Finished();  // as trainer-state.json says
   return Status::OK();
 }
 

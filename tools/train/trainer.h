@@ -276,6 +276,7 @@ class Trainer {
   bool ended_ = false;  // ended at a --budget deadline (now or by a checkpoint of that budget)
   std::string resumed_from_;
   int64_t last_saved_ = -1;
+  bool last_saved_ended_ = false;  // that checkpoint records the budget's end
   int64_t best_step_ = -1;  // the step RUN/best names, and its validation loss
   double best_loss_ = 0;
   bool warned_epochs_ = false;
