@@ -231,11 +231,13 @@ Status AutoSize(const AutoSizeOptions& opt, AutoSizeResult* out) {
              c.epochs);
   } else {
     const AutoSizeCandidate& c = out->candidates[out->chosen];
+    // The probe measures one device; every rank trains at that rate.
+    const std::string ranks = opt.ranks > 1 ? " x " + std::to_string(opt.ranks) + " ranks" : "";
     snprintf(buf, sizeof buf,
              "%.1fM parameters, the largest shape whose compute-optimal %.3g tokens "
-             "(%.0f per parameter) fit the budget: %.0f tokens/s x %.0f s usable = %.3g tokens",
+             "(%.0f per parameter) fit the budget: %.0f tokens/s x %.0f s usable%s = %.3g tokens",
              c.config.num_params() / 1e6, c.optimal_tokens, opt.tokens_per_param,
-             c.tokens_per_second, usable, c.tokens_in_budget);
+             c.tokens_per_second, usable, ranks.c_str(), c.tokens_in_budget);
   }
   out->reason = buf;
   return Status::OK();
