@@ -15,7 +15,6 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <condition_variable>
 #include <csignal>
 #include <cstdlib>
 #include <cstring>
@@ -54,6 +53,7 @@
 #include "model/config.h"
 #include "model/params.h"
 #include "model/shards.h"
+#include "tests/thread_barrier.h"
 #include "tests/unit/test.h"
 
 // --- the CUDA runtime, in host memory ------------------------------------------------
@@ -1014,22 +1014,11 @@ namespace {
 // it holds the world's lock, which it gives up only while it waits in a
 // collective for the others.
 struct EmuWorld {
-  explicit EmuWorld(int n) : size(n), ptr(n) {}
-  void Barrier(std::unique_lock<std::mutex>* lk) {
-    const int gen = generation;
-    if (++waiting == size) {
-      waiting = 0;
-      generation++;
-      cv.notify_all();
-    } else {
-      cv.wait(*lk, [&] { return generation != gen; });
-    }
-  }
+  explicit EmuWorld(int n) : size(n), ptr(n), barrier(n) {}
+  void Barrier(std::unique_lock<std::mutex>* lk) { barrier.Wait(lk); }
   int size;
   std::vector<void*> ptr;  // each rank's buffer of the current call
-  std::mutex mu;
-  std::condition_variable cv;
-  int waiting = 0, generation = 0;
+  lm_test::ThreadBarrier barrier;
 };
 
 // NCCL's contract on the emulated device memory: the calls complete before
@@ -1190,7 +1179,7 @@ void CheckRanksMatchOne(const lm::ModelConfig& c, int ranks, int micro) {
   std::vector<std::thread> th;
   for (int r = 0; r < ranks; r++)
     th.emplace_back([&, r] {
-      std::unique_lock<std::mutex> lk(w.mu);
+      std::unique_lock<std::mutex> lk(w.barrier.mu);
       EmuNccl comm(&w, r, &lk);
       TrainRanks(c, ranks, r, &comm, micro, clip, &res[r]);
       res[r].reduces = comm.reduces;

@@ -6,9 +6,7 @@
 // rank must hold the same weights, and those and the moments (the shards
 // put together) must match the single backend's up to the order of fp32
 // sums.
-#include <condition_variable>
 #include <cstring>
-#include <mutex>
 #include <random>
 #include <thread>
 #include <vector>
@@ -18,6 +16,7 @@
 #include "cpu/backend_cpu.h"
 #include "model/params.h"
 #include "model/shards.h"
+#include "tests/thread_barrier.h"
 
 using namespace lm;
 
@@ -25,24 +24,12 @@ namespace {
 
 // What the ranks share: a barrier, and each rank's buffer of the current call.
 struct World {
-  explicit World(int n) : size(n), ptr(n), dbl(n) {}
-  void Barrier() {
-    std::unique_lock<std::mutex> lk(mu);
-    const int gen = generation;
-    if (++waiting == size) {
-      waiting = 0;
-      generation++;
-      cv.notify_all();
-    } else {
-      cv.wait(lk, [&] { return generation != gen; });
-    }
-  }
+  explicit World(int n) : size(n), ptr(n), dbl(n), barrier(n) {}
+  void Barrier() { barrier.Wait(); }
   int size;
   std::vector<float*> ptr;
   std::vector<std::vector<double>> dbl;
-  std::mutex mu;
-  std::condition_variable cv;
-  int waiting = 0, generation = 0;
+  lm_test::ThreadBarrier barrier;
 };
 
 // The collectives on host memory between threads: a stand-in for MPI.
