@@ -15,9 +15,15 @@ package is needed than Debian's python3-torch.
                              --seconds S [shape] --micro-batch B --lr X
       trains for S seconds (schedule on the clock) and prints the validation
       loss and bits per byte, measured as lm-train measures them
+      with --test test.tok [--test-tokens M --curve-every S --curve-tokens N]
+      also (bench/recipe.sh): bits per byte on test.tok in lm-eval's windows
+      (consecutive windows of the context from its first token), its first M
+      tokens (0: the whole file) at the end and its first N tokens every S
+      seconds of training (the clock stops meanwhile)
   torch_ref_model.py eval    --ckpt STEPDIR --val val.tok --tok tok.bpe [--val-tokens N]
       loads lm's model.safetensors into this model: the same bits per byte
-      as lm-train reports is the cross-check that the two compute one model
+      as lm-train reports is the cross-check that the two compute one model;
+      with --test test.tok [--test-tokens M], in lm-eval's windows as well
 
 Every command prints one JSON line on stdout.
 """
@@ -167,6 +173,38 @@ def evaluate(model, windows, lens, B):
     return tot / n, tot / math.log(2) / nbytes
 
 
+def eval_windows(ids, T, limit):
+    """lm-eval's windows (tools/eval, --context T, stride T): the first `limit`
+    tokens cut into consecutive windows of T targets, each target predicted
+    from the tokens before it in its window; the last window may be shorter."""
+    x = ids[:limit] if limit else ids
+    return [x[s:s + T + 1] for s in range(0, len(x) - 1, T)]
+
+
+def evaluate_lm_eval(model, windows, lens):
+    """Bits per byte as lm-eval computes them: the loss in bits of the targets
+    that are not special tokens (0 bytes) over their bytes."""
+    model.eval()
+    bits, nbytes = 0.0, 0
+    size = torch.tensor(lens)
+    with torch.no_grad():
+        i = 0
+        while i < len(windows):  # batches of windows of one length
+            j = i
+            while j < len(windows) and j - i < 16 and len(windows[j]) == len(windows[i]):
+                j += 1
+            x = torch.from_numpy(np.stack(windows[i:j]))
+            logits = model(x[:, :-1])
+            loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), x[:, 1:].reshape(-1),
+                                   reduction="none")
+            b = size[x[:, 1:].reshape(-1)]
+            bits += loss[b > 0].double().sum().item() / math.log(2)
+            nbytes += int(b.sum())
+            i = j
+    model.train()
+    return bits / nbytes
+
+
 def shape_args(p):
     p.add_argument("--vocab-size", type=int, default=0)
     p.add_argument("--layers", type=int, required=True)
@@ -200,12 +238,18 @@ def main():
     sq.add_argument("--lr", type=float, default=6e-4)
     sq.add_argument("--warmup", type=float, default=0.02)
     sq.add_argument("--val-tokens", type=int, default=1 << 30)
+    sq.add_argument("--test")
+    sq.add_argument("--test-tokens", type=int, default=0)
+    sq.add_argument("--curve-every", type=float, default=0)
+    sq.add_argument("--curve-tokens", type=int, default=0)
     se = sub.add_parser("eval")
     se.add_argument("--ckpt", required=True)
     se.add_argument("--val", required=True)
     se.add_argument("--tok", required=True)
     se.add_argument("--val-tokens", type=int, default=1 << 30)
     se.add_argument("--threads", type=int, default=0)
+    se.add_argument("--test")
+    se.add_argument("--test-tokens", type=int, default=0)
     a = ap.parse_args()
     if a.threads:
         torch.set_num_threads(a.threads)
@@ -220,8 +264,13 @@ def main():
         m.load_lm({k: torch.from_numpy(v) for k, v in
                    read_safetensors(a.ckpt + "/model.safetensors").items()})
         w = val_windows(read_token_stream(a.val), c["context"], a.val_tokens)
-        loss, bpb = evaluate(m, w, token_byte_lengths(a.tok), 8)
-        print(json.dumps({"val_loss": loss, "val_bpb": bpb, "windows": len(w)}))
+        lens = token_byte_lengths(a.tok)
+        loss, bpb = evaluate(m, w, lens, 8)
+        out = {"val_loss": loss, "val_bpb": bpb, "windows": len(w)}
+        if a.test:
+            out["test_bpb"] = evaluate_lm_eval(m, eval_windows(read_token_stream(a.test), c["context"], a.test_tokens),
+                                               lens)
+        print(json.dumps(out))
         return
 
     torch.manual_seed(a.seed)
@@ -258,10 +307,18 @@ def main():
     g = torch.Generator().manual_seed(a.seed)
     nwin = (len(train_ids) - 1) // T
     order, pos, steps = torch.randperm(nwin, generator=g), 0, 0
+    test = read_token_stream(a.test) if a.test else None
+    curve, paused = [], 0.0
     start = time.perf_counter()
     avg = 0.0
     while True:
-        el = time.perf_counter() - start
+        el = time.perf_counter() - start - paused
+        if test is not None and a.curve_every > 0 and el >= a.curve_every * len(curve):
+            t0 = time.perf_counter()
+            w = eval_windows(test, T, a.curve_tokens)
+            curve.append({"elapsed": el, "tokens": steps * B * T, "bpb": evaluate_lm_eval(m, w, lens)})
+            paused += time.perf_counter() - t0
+            el = time.perf_counter() - start - paused
         if el >= a.seconds or (steps and el + 0.5 * avg >= a.seconds):
             break
         for grp in opt.param_groups:
@@ -281,10 +338,17 @@ def main():
         steps += 1
         d = time.perf_counter() - t
         avg = d if avg == 0 else 0.9 * avg + 0.1 * d
-    train_s = time.perf_counter() - start
+    train_s = time.perf_counter() - start - paused
     loss, bpb = evaluate(m, val, lens, 8)
-    print(json.dumps({"val_loss": loss, "val_bpb": bpb, "steps": steps, "tokens": steps * B * T,
-                      "train_seconds": train_s, "threads": torch.get_num_threads()}))
+    out = {"val_loss": loss, "val_bpb": bpb, "steps": steps, "tokens": steps * B * T,
+           "train_seconds": train_s, "threads": torch.get_num_threads()}
+    if test is not None:
+        if a.curve_every > 0:
+            curve.append({"elapsed": train_s, "tokens": steps * B * T,
+                          "bpb": evaluate_lm_eval(m, eval_windows(test, T, a.curve_tokens), lens)})
+        out["test_bpb"] = evaluate_lm_eval(m, eval_windows(test, T, a.test_tokens), lens)
+        out["curve"] = curve
+    print(json.dumps(out))
 
 
 if __name__ == "__main__":

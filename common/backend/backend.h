@@ -21,13 +21,42 @@
 
 namespace lm {
 
+// Muon (common/cpu/muon.h) for the hidden matrices (ParamGroup::kMatrix):
+// Nesterov momentum orthogonalised by Newton-Schulz iterations.
+struct MuonConfig {
+  bool enabled = false;  // false: every tensor takes AdamW's update
+  float lr = 0.02f;      // this step's learning rate of the matrices (scheduled)
+  float momentum = 0.95f;
+  bool nesterov = true;
+  int ns_steps = 5;
+  float weight_decay = 0;  // decoupled: W *= 1 - lr * weight_decay
+};
+
+// The optimizer's settings for one step: AdamW's, per-group learning rates,
+// and Muon's when it is enabled. State across steps (Set/GetOptimizerState):
+// AdamW's moments m and v for the tensors AdamW updates; for a tensor Muon
+// updates, m holds its momentum buffer and v stays zero, so both optimizers
+// share one layout and a tensor-aligned shard of m holds whole matrices.
 struct AdamWConfig {
-  float lr = 3e-4f;
+  float lr = 3e-4f;  // the learning rate of every AdamW tensor without its own below
   float beta1 = 0.9f;
   float beta2 = 0.95f;
   float eps = 1e-8f;
   float weight_decay = 0.1f;  // decoupled; only tensors with TensorInfo::decay
   float grad_clip = 1.0f;     // clip by global L2 norm; <= 0 disables
+  // Learning rates of the AdamW groups (ParamGroup); a value <= 0 means lr.
+  float embed_lr = 0, head_lr = 0, norm_lr = 0;
+  MuonConfig muon;
+  // The learning rate AdamW uses for the tensors of a group.
+  float LrFor(ParamGroup group) const {
+    float g = group == ParamGroup::kEmbedding ? embed_lr
+              : group == ParamGroup::kHead    ? head_lr
+              : group == ParamGroup::kNorm    ? norm_lr
+                                              : 0.f;
+    return g > 0 ? g : lr;
+  }
+  // Whether Muon updates the tensors of a group (else AdamW does).
+  bool UsesMuon(ParamGroup group) const { return muon.enabled && group == ParamGroup::kMatrix; }
 };
 
 struct BackendOptions {
@@ -61,10 +90,11 @@ class Backend {
   // Master weights, layout.total floats.
   virtual Status SetParams(const float* host) = 0;
   virtual Status GetParams(float* host) = 0;
-  // AdamW first and second moments of this rank's shard (layout.total floats
-  // each in one process; shards.count(rank) with several ranks, the moments
-  // of [shards.lo(rank), shards.hi(rank))) and the number of optimizer steps
-  // taken (for bias correction).
+  // The optimizer state of this rank's shard (AdamWConfig says what m and v
+  // hold for each tensor; layout.total floats each in one process,
+  // shards.count(rank) with several ranks: the state of [shards.lo(rank),
+  // shards.hi(rank))) and the number of optimizer steps taken (AdamW's bias
+  // correction).
   virtual Status SetOptimizerState(const float* m, const float* v, int64_t step) = 0;
   virtual Status GetOptimizerState(float* m, float* v, int64_t* step) = 0;
 
@@ -87,7 +117,8 @@ class Backend {
   // (with the norm, in one collective): read it after OptimizerStep, where it
   // costs no wait and is the same on every rank.
   virtual Status StepLoss(float* loss) = 0;
-  // Clips by global norm and applies AdamW with opt.lr. *grad_norm is the norm
+  // Clips by global norm and applies AdamW (and Muon to the matrices when
+  // opt.muon.enabled) with the step's learning rates. *grad_norm is the norm
   // before clipping. When any gradient, or a loss kept for StepLoss, is NaN or
   // Inf, leaves parameters and moments untouched, sets *skipped, and returns OK.
   // With several ranks, a collective: it first sums the gradients over the

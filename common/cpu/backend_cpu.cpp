@@ -12,6 +12,7 @@
 #include "cpu/backend_cpu.h"
 #include "cpu/gemm.h"
 #include "cpu/model.h"
+#include "cpu/muon.h"
 #include "cpu/ops.h"
 #include "model/shards.h"
 
@@ -132,11 +133,13 @@ class CpuBackend : public Backend {
     for (const TensorInfo& t : layout.tensors) {
       if (t.offset < lo_ || t.offset >= hi_)
         continue;  // another rank's (shards hold whole tensors)
+      if (opt.UsesMuon(t.group)) continue;
       const size_t o = t.offset;
       cpu::adamw_update(p + o, g + o, m_.get() + (o - lo_), v_.get() + (o - lo_), (int64_t)t.numel,
-                        opt.lr, opt.beta1, opt.beta2, opt.eps, t.decay ? opt.weight_decay : 0.0f,
-                        step_, scale);
+                        opt.LrFor(t.group), opt.beta1, opt.beta2, opt.eps,
+                        t.decay ? opt.weight_decay : 0.0f, step_, scale);
     }
+    if (opt.muon.enabled) LM_RETURN_IF_ERROR(MuonStep(opt.muon, scale));
     if (comm_) LM_RETURN_IF_ERROR(comm_->GatherFromOwners(p, 0, layout.total, shards_, nullptr));
     return Status::OK();
   }
@@ -169,6 +172,47 @@ class CpuBackend : public Backend {
   int CachePosition() const override { return model_.CachePosition(); }
 
  private:
+  // Muon on every hidden matrix of this rank's shard (shards hold whole
+  // tensors; its momentum is m_ there): whole matrices spread over the
+  // threads, each computed by one thread alone (cpu/muon.h), so results do not
+  // depend on the thread count or on which thread took which matrix.
+  Status MuonStep(const MuonConfig& mc, float grad_scale) {
+    const ParamLayout& layout = model_.layout();
+    std::vector<const TensorInfo*> mats;
+    size_t scratch = 0;
+    for (const TensorInfo& t : layout.tensors)
+      if (t.group == ParamGroup::kMatrix && t.offset >= lo_ && t.offset < hi_) {
+        mats.push_back(&t);
+        scratch = std::max(scratch, cpu::newton_schulz_scratch((int)t.rows(), (int)t.cols()));
+      }
+    scratch = (scratch + 15) / 16 * 16;  // each thread's part starts 64-byte aligned
+    if (muon_scratch_n_ < scratch * threads_) {
+      muon_scratch_n_ = scratch * threads_;
+      muon_scratch_.reset((float*)std::aligned_alloc(64, muon_scratch_n_ * sizeof(float)));
+      if (!muon_scratch_) {
+        muon_scratch_n_ = 0;
+        return Status::Resource("cpu backend: cannot allocate Muon's scratch");
+      }
+    }
+    cpu::MuonStep s;
+    s.lr = mc.lr;
+    s.momentum = mc.momentum;
+    s.nesterov = mc.nesterov;
+    s.weight_decay = mc.weight_decay;
+    s.grad_scale = grad_scale;
+    s.ns_steps = mc.ns_steps;
+    float* p = model_.params();
+    const float* g = model_.grads();
+#pragma omp parallel for schedule(dynamic, 1) num_threads(threads_)
+    for (size_t i = 0; i < mats.size(); i++) {
+      const TensorInfo& t = *mats[i];
+      float* work = muon_scratch_.get() + scratch * (size_t)omp_get_thread_num();
+      cpu::muon_update(p + t.offset, g + t.offset, m_.get() + (t.offset - lo_), (int)t.rows(),
+                       (int)t.cols(), s, work);
+    }
+    return Status::OK();
+  }
+
   // The thread count is per process in OpenMP: set ours again before each
   // computation in case another backend changed it.
   void UseThreads() const {
@@ -204,6 +248,8 @@ class CpuBackend : public Backend {
   bool training_ = false;
   std::unique_ptr<float, Free> m_, v_;  // [lo_, hi_) of the parameters
   int64_t step_ = 0;
+  std::unique_ptr<float, Free> muon_scratch_;  // Muon's per-thread scratch, on first use
+  size_t muon_scratch_n_ = 0;
   Comm* comm_ = nullptr;  // several ranks only
   ParamShards shards_;
   size_t lo_ = 0, hi_ = 0;

@@ -143,6 +143,13 @@ Status Sum(const float* x, int64_t n, bool square, double* partial, double* out,
 }
 }  // namespace
 
+Status sum_partials(const double* partial, int count, double* sum, cudaStream_t s) {
+  if (count < 0 || count > kSquaresBlocks) return Status::Invalid("sum_partials: bad count");
+  LM_LAUNCH(sum_partials_kernel, 1, kThreads, 0, s, partial, count, sum, 1.0, false);
+  LM_CUDA_LAUNCHED("sum_partials_kernel");
+  return Status::OK();
+}
+
 Status sum_squares(const float* x, int64_t n, double* partial, double* sum, cudaStream_t s) {
   return Sum(x, n, true, partial, sum, 1.0, false, s);
 }

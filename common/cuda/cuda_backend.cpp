@@ -54,6 +54,7 @@
 #include "cuda/cudnn_attention.h"
 #include "cuda/kernels.h"
 #include "cuda/matmul.h"
+#include "cuda/muon_step.h"
 #include "model/shards.h"
 #include "util/human.h"
 
@@ -266,11 +267,13 @@ class CudaBackend : public Backend {
         opt.grad_clip > 0 && norm > opt.grad_clip ? (float)(opt.grad_clip / norm) : 1.0f;
     step_++;
     for (const Run& r : runs_) {
-      LM_RETURN_IF_ERROR(adamw_update(p32_ + r.offset, p16_ + r.offset, grad_ + r.offset,
-                                      m_ + (r.offset - lo_), v_ + (r.offset - lo_),
-                                      (int64_t)r.count, opt.lr, opt.beta1, opt.beta2, opt.eps,
-                                      r.decay ? opt.weight_decay : 0.0f, step_, scale, s_));
+      if (opt.UsesMuon(r.group)) continue;
+      LM_RETURN_IF_ERROR(
+          adamw_update(p32_ + r.offset, p16_ + r.offset, grad_ + r.offset, m_ + (r.offset - lo_),
+                       v_ + (r.offset - lo_), (int64_t)r.count, opt.LrFor(r.group), opt.beta1,
+                       opt.beta2, opt.eps, r.decay ? opt.weight_decay : 0.0f, step_, scale, s_));
     }
+    if (opt.muon.enabled) LM_RETURN_IF_ERROR(MuonStep(opt.muon, scale));
     if (comm_) {  // every shard's new weights to every rank, then their bf16 copy
       LM_RETURN_IF_ERROR(comm_->GatherFromOwners(p32_, 0, layout_.total, shards_, s_));
       LM_RETURN_IF_ERROR(comm_->Join(s_));
@@ -378,9 +381,22 @@ class CudaBackend : public Backend {
   struct Run {
     size_t offset, count;
     bool decay;
+    ParamGroup group;
   };
   // stats_: device doubles read together, once an optimizer step.
   static constexpr int kSumSquares = 0, kKeptLoss = 1, kStats = 2;
+
+  // Muon on every hidden matrix of this rank's shard (shards hold whole
+  // tensors; the momentum is m_ there), one after the other on s_ (no wait).
+  Status MuonStep(const MuonConfig& mc, float grad_scale) {
+    for (const TensorInfo& t : layout_.tensors) {
+      if (t.group != ParamGroup::kMatrix || t.offset < lo_ || t.offset >= hi_) continue;
+      const size_t o = t.offset;
+      LM_RETURN_IF_ERROR(MuonStepDevice(mm_.get(), muon_, p32_ + o, p16_ + o, grad_ + o,
+                                        m_ + (o - lo_), t.rows(), t.cols(), mc, grad_scale, s_));
+    }
+    return Status::OK();
+  }
 
   // Device memory; while sizing_ (PlanMemory), only counted.
   template <typename P>
@@ -420,6 +436,7 @@ class CudaBackend : public Backend {
     mm_.reset();  // its handles and workspace, before the stream goes
     for (void* p : allocs_) cudaFree(p);
     allocs_.clear();
+    muon_ = MuonScratch();
     for (int k = 0; k < 2; k++) {
       if (pinned_[k]) cudaFreeHost(pinned_[k]);
       if (pinned_done_[k]) cudaEventDestroy(pinned_done_[k]);
@@ -535,6 +552,12 @@ class CudaBackend : public Backend {
       LM_RETURN_IF_ERROR(Alloc(&v_, S, "AdamW v"));
       LM_RETURN_IF_ERROR(Alloc(&stats_, kStats, "norm and loss sums"));
       LM_RETURN_IF_ERROR(Alloc(&partial_, sum_squares_scratch(), "norm and loss sums"));
+      LM_RETURN_IF_ERROR(AllocMuonScratch(
+          layout_,
+          [this](void** p, size_t bytes) {
+            return Alloc(reinterpret_cast<char**>(p), (int64_t)bytes, "Muon scratch");
+          },
+          &muon_));
     }
     LM_RETURN_IF_ERROR(AllocateActivations());
     LM_RETURN_IF_ERROR(Alloc(&xnf_, N * C, "final norm"));
@@ -596,16 +619,16 @@ class CudaBackend : public Backend {
     rope_table_host(cfg_.head_dim(), cfg_.context, cfg_.rope_theta, table.data());
     LM_CUDA_RETURN(cudaMemcpyAsync(rope_, table.data(), table.size() * sizeof(float),
                                    cudaMemcpyHostToDevice, s_));
-    // Runs of adjacent tensors of this rank's shard with the same decay flag:
-    // one AdamW launch each.
+    // Runs of adjacent tensors of this rank's shard with the same decay flag
+    // and optimizer group (learning rate, AdamW or Muon): one AdamW launch each.
     runs_.clear();
     for (const TensorInfo& t : layout_.tensors) {
       if (t.offset < lo_ || t.offset >= hi_) continue;
-      if (!runs_.empty() && runs_.back().decay == t.decay &&
+      if (!runs_.empty() && runs_.back().decay == t.decay && runs_.back().group == t.group &&
           runs_.back().offset + runs_.back().count == t.offset)
         runs_.back().count += t.numel;
       else
-        runs_.push_back({t.offset, t.numel, t.decay});
+        runs_.push_back({t.offset, t.numel, t.decay, t.group});
     }
     const int64_t N = (int64_t)B_ * T_;
     for (int k = 0; k < 2; k++) {
@@ -973,6 +996,7 @@ class CudaBackend : public Backend {
   size_t embed_ = 0, normf_ = 0, head_ = 0;
   std::vector<LayerOffsets> layers_;
   std::vector<Run> runs_;
+  MuonScratch muon_;
   Comm* comm_ = nullptr;  // several ranks only
   ParamShards shards_;
   size_t lo_ = 0, hi_ = 0;  // this rank's shard (m_, v_ hold it)

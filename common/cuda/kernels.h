@@ -137,6 +137,10 @@ Status cross_entropy_forward_backward(float* losses, bf16* dlogits, const bf16* 
 // in a fixed order in double. No atomics: the same bits on every run.
 Status sum_squares(const float* x, int64_t n, double* partial, double* sum, cudaStream_t s);
 int64_t sum_squares_scratch();
+// *sum = the sum of partial[0..count) (count <= sum_squares_scratch()), added
+// in a fixed order in double: sum_squares' second pass, for kernels that
+// leave one partial sum per block (muon_momentum).
+Status sum_partials(const double* partial, int count, double* sum, cudaStream_t s);
 // *acc += scale * sum of x[i], summed as sum_squares sums (the losses kept
 // on the device between optimizer steps).
 Status sum_accumulate(const float* x, int64_t n, double scale, double* partial, double* acc,
@@ -148,6 +152,20 @@ Status sum_accumulate(const float* x, int64_t n, double scale, double* partial, 
 Status adamw_update(float* params, bf16* p16, const float* grads, float* m, float* v, int64_t n,
                     float lr, float b1, float b2, float eps, float wd, int64_t t, float grad_scale,
                     cudaStream_t s);
+
+// --- muon.cu (twins: muon_momentum + sum_squares, ns_normalize, muon_apply) --
+// Muon's momentum (cpu/muon.h): out (fp32) = the update before
+// orthogonalisation, mom updated in place, and *sumsq (one double) = the sum
+// of out^2, added in a fixed order through `partial` (sum_squares_scratch()
+// doubles) as sum_squares adds: the same bits on every run.
+Status muon_momentum(float* out, float* mom, const float* grad, int64_t n, float mu, bool nesterov,
+                     float grad_scale, double* partial, double* sumsq, cudaStream_t s);
+// out (bf16) = in / (sqrt(*sumsq) + eps), *sumsq read on the device.
+Status ns_normalize(bf16* out, const float* in, int64_t n, const double* sumsq, float eps,
+                    cudaStream_t s);
+// p = p * (1 - lr * wd) - lr * scale * x (x bf16), and p16 = bf16(p) when not null.
+Status muon_apply(float* p, bf16* p16, const bf16* x, int64_t n, float lr, float wd, float scale,
+                  cudaStream_t s);
 
 }  // namespace cuda
 }  // namespace lm

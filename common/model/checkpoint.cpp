@@ -40,9 +40,19 @@ constexpr const char* kGenerationFile = "generation_config.json";
 constexpr const char* kVocabFile = "tok.bpe";
 constexpr const char* kStateFile = "trainer-state.json";
 constexpr const char* kLatest = "latest";
+constexpr const char* kBest = "best";
 const char* const kReservedKeys[] = {"format",          "version",  "step",   "tokens_seen",
                                      "elapsed_seconds", "vocab_id", "eot_id", "files",
                                      "adam_step",       "checksum"};
+// optimizer.safetensors: "format" metadata, and the prefix of Muon's momentum
+// buffers (the hidden matrices' state under Muon, instead of exp_avg and
+// exp_avg_sq).
+constexpr const char* kAdamWFormat = "lm-adamw";
+constexpr const char* kMuonFormat = "lm-muon";
+const std::string kMuonMomentum = "momentum_buffer.";
+bool MuonTensor(const TensorInfo& t) {
+  return t.group == ParamGroup::kMatrix;
+}
 // The state's own checksum is its last member: XXH3-64 of every byte before
 // its value, so that a reader in any language checks it without re-encoding
 // JSON (docs/formats/checkpoint.md).
@@ -386,7 +396,8 @@ Status LoadCheckpoint(const std::string& step_dir, bool load_params, Checkpoint*
 }
 
 Status LoadOptimizerState(const std::string& step_dir, const ModelConfig& config,
-                          std::vector<float>* m, std::vector<float>* v, int64_t* adam_step) {
+                          std::vector<float>* m, std::vector<float>* v, int64_t* adam_step,
+                          std::string* optimizer) {
   json st;
   LM_RETURN_IF_ERROR(ReadState(step_dir, false, &st));
   // Version 1 kept it beside the weights.
@@ -403,16 +414,28 @@ Status LoadOptimizerState(const std::string& step_dir, const ModelConfig& config
     return Status::Corruption(JoinPath(step_dir, kStateFile) + ": field 'adam_step' missing");
   SafetensorsReader r;
   LM_RETURN_IF_ERROR(r.Open(path));
+  auto fmt = r.metadata().find("format");
+  const bool muon = fmt != r.metadata().end() && fmt->second == kMuonFormat;
+  if (fmt != r.metadata().end() && !muon && fmt->second != kAdamWFormat)
+    return Status::Invalid(path + ": unknown optimizer format '" + fmt->second + "'");
   ParamLayout layout = MakeParamLayout(config);
   m->assign(layout.total, 0.0f);
   v->assign(layout.total, 0.0f);
+  size_t expected = 0;
   for (const TensorInfo& t : layout.tensors) {
     std::vector<int64_t> shape = StoredShape(t, config);
+    if (muon && MuonTensor(t)) {
+      LM_RETURN_IF_ERROR(r.ReadF32(kMuonMomentum + t.name, shape, m->data() + t.offset));
+      expected += 1;
+      continue;
+    }
     LM_RETURN_IF_ERROR(r.ReadF32("exp_avg." + t.name, shape, m->data() + t.offset));
     LM_RETURN_IF_ERROR(r.ReadF32("exp_avg_sq." + t.name, shape, v->data() + t.offset));
+    expected += 2;
   }
-  if (r.tensors().size() != 2 * layout.tensors.size())
+  if (r.tensors().size() != expected)
     return Status::Invalid(path + ": holds tensors the model does not have");
+  if (optimizer) *optimizer = muon ? "muon" : "adamw";
   std::string bad = FirstNonFinite(layout, m->data());
   if (bad.empty()) bad = FirstNonFinite(layout, v->data());
   if (!bad.empty())
@@ -458,7 +481,7 @@ Status CheckContents(const CheckpointContents& c, json* extra) {
   return Status::OK();
 }
 
-// model.safetensors and optimizer.safetensors into dir; their hashes into *files.
+// model.safetensors and optimizer/optimizer.safetensors into dir; their hashes into *files.
 Status WriteTensors(const std::string& dir, const CheckpointContents& c, json* files) {
   ParamLayout layout = MakeParamLayout(c.config);
   uint64_t h;
@@ -471,14 +494,18 @@ Status WriteTensors(const std::string& dir, const CheckpointContents& c, json* f
   (*files)[kModelFile] = HashHex(h);
   if (!c.adam_m || !c.adam_v) return Status::OK();
   SafetensorsWriter ow;
-  ow.SetMetadata("format", "lm-adamw");
+  ow.SetMetadata("format", c.muon ? kMuonFormat : kAdamWFormat);
   ow.SetMetadata("step", std::to_string(c.adam_step));
+  // First moments (or Muon's momentum buffers), then second moments.
+  for (const TensorInfo& t : layout.tensors) {
+    const bool mu = c.muon && MuonTensor(t);
+    LM_RETURN_IF_ERROR(ow.Add((mu ? kMuonMomentum : "exp_avg.") + t.name, StDtype::kF32,
+                              StoredShape(t, c.config), c.adam_m + t.offset));
+  }
   for (const TensorInfo& t : layout.tensors)
-    LM_RETURN_IF_ERROR(
-        ow.Add("exp_avg." + t.name, StDtype::kF32, StoredShape(t, c.config), c.adam_m + t.offset));
-  for (const TensorInfo& t : layout.tensors)
-    LM_RETURN_IF_ERROR(ow.Add("exp_avg_sq." + t.name, StDtype::kF32, StoredShape(t, c.config),
-                              c.adam_v + t.offset));
+    if (!(c.muon && MuonTensor(t)))
+      LM_RETURN_IF_ERROR(ow.Add("exp_avg_sq." + t.name, StDtype::kF32, StoredShape(t, c.config),
+                                c.adam_v + t.offset));
   std::string sub = JoinPath(dir, kOptimizerDir);
   if (mkdir(sub.c_str(), 0755) != 0) return Status::FromErrno(sub, "cannot create directory");
   LM_RETURN_IF_ERROR(WriteSafetensorsSynced(JoinPath(dir, kOptimizerFile), ow, &h));
@@ -576,10 +603,13 @@ Status WriteCheckpoint(const std::string& run, const CheckpointContents& c, std:
   return Status::OK();
 }
 
-Status PointLatest(const std::string& run, const std::string& step_dir) {
-  // A new symlink beside the old one, renamed over it (atomic).
-  std::string link = JoinPath(run, kLatest);
-  std::string tmp_link = JoinPath(run, ".latest-" + std::to_string(getpid()));
+namespace {
+
+// RUN/name -> step_dir: a new symlink beside the old one, renamed over it
+// (atomic), then RUN fsynced.
+Status PointLink(const std::string& run, const std::string& name, const std::string& step_dir) {
+  std::string link = JoinPath(run, name);
+  std::string tmp_link = JoinPath(run, "." + name + "-" + std::to_string(getpid()));
   unlink(tmp_link.c_str());
   if (symlink(BaseName(step_dir).c_str(), tmp_link.c_str()) != 0)
     return Status::FromErrno(tmp_link, "cannot create symlink");
@@ -591,12 +621,26 @@ Status PointLatest(const std::string& run, const std::string& step_dir) {
   return SyncDir(run);
 }
 
+}  // namespace
+
+Status PointLatest(const std::string& run, const std::string& step_dir) {
+  return PointLink(run, kLatest, step_dir);
+}
+
+Status PointBest(const std::string& run, const std::string& step_dir) {
+  return PointLink(run, kBest, step_dir);
+}
+
 Status PruneCheckpoints(const std::string& run, int keep, const std::string& spare) {
   if (keep <= 0) return Status::OK();
   std::vector<std::string> dirs;
   Status pruned = ListCheckpoints(run, &dirs);
+  // The step directory RUN/best names is kept whatever its age.
+  char best[4096];
+  ssize_t n = readlink(JoinPath(run, kBest).c_str(), best, sizeof best - 1);
+  const std::string best_name = n > 0 ? BaseName(std::string(best, (size_t)n)) : "";
   for (size_t i = 0; pruned.ok() && i + (size_t)keep < dirs.size(); i++) {
-    if (dirs[i] == spare) continue;
+    if (dirs[i] == spare || BaseName(dirs[i]) == best_name) continue;
     std::string gone = JoinPath(run, ".old-" + BaseName(dirs[i]) + "-" + std::to_string(getpid()));
     pruned = RemoveAll(gone);
     if (pruned.ok() && rename(dirs[i].c_str(), gone.c_str()) != 0)

@@ -5,6 +5,7 @@
 //                     tokenizer.json, tokenizer_config.json, tok.bpe,
 //                     trainer-state.json, optimizer/optimizer.safetensors}
 //   RUN/latest        -> the newest complete step directory (a symlink or a file naming it)
+//   RUN/best          -> the step directory with the lowest validation loss (lm-train's)
 //
 // A step directory is a Hugging Face model directory as it is; the optimizer
 // state sits in a subdirectory so that no loader takes it for weights.
@@ -82,6 +83,9 @@ struct CheckpointContents {
   const float* adam_m = nullptr;  // null: no optimizer.safetensors
   const float* adam_v = nullptr;
   int64_t adam_step = 0;
+  // Muon's state: adam_m holds the hidden matrices' (ParamGroup::kMatrix)
+  // momentum buffers, written as momentum_buffer.NAME; their adam_v is not written.
+  bool muon = false;
   // A JSON object whose members are added to trainer-state.json (the trainer's
   // RNG, loader cursor, command line, ...). Must not reuse the reserved keys.
   std::string extra_json = "{}";
@@ -95,9 +99,12 @@ Status WriteCheckpoint(const std::string& run, const CheckpointContents& c, std:
 // Re-points RUN/latest at step_dir (a symlink written beside it and renamed
 // over it), then fsyncs RUN.
 Status PointLatest(const std::string& run, const std::string& step_dir);
+// Points RUN/best at step_dir the same way: the checkpoint with the lowest
+// validation loss so far, which PruneCheckpoints never deletes.
+Status PointBest(const std::string& run, const std::string& step_dir);
 // Deletes the oldest step directories beyond `keep` (keep <= 0 keeps all),
-// never `spare`; each is renamed to .old-step-NNNNNNN-PID first, so that a
-// reader never sees a half-deleted one, even when this process is killed.
+// never `spare` nor the one RUN/best names; each is renamed to .old-step-NNNNNNN-PID first, so that
+// a reader never sees a half-deleted one, even when this process is killed.
 Status PruneCheckpoints(const std::string& run, int keep, const std::string& spare);
 // WriteCheckpoint, PointLatest, then PruneCheckpoints. With prune_error
 // given, a failure to prune goes there and the save still succeeds (the
@@ -107,7 +114,10 @@ Status SaveCheckpoint(const std::string& run, const CheckpointContents& c, int k
 
 // Reads optimizer.safetensors of a step directory (verified against
 // trainer-state.json) into m and v, layout.total floats each, padding rows zero.
+// Under Muon (format lm-muon), m holds the matrices' momentum buffers and their
+// v is zero, as the backends hold them. *optimizer (optional): "adamw" or "muon".
 Status LoadOptimizerState(const std::string& step_dir, const ModelConfig& config,
-                          std::vector<float>* m, std::vector<float>* v, int64_t* adam_step);
+                          std::vector<float>* m, std::vector<float>* v, int64_t* adam_step,
+                          std::string* optimizer = nullptr);
 
 }  // namespace lm

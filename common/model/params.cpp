@@ -14,6 +14,20 @@ int ParamLayout::Find(const std::string& name) const {
   return -1;
 }
 
+const char* ParamGroupName(ParamGroup g) {
+  switch (g) {
+    case ParamGroup::kEmbedding:
+      return "embedding";
+    case ParamGroup::kHead:
+      return "head";
+    case ParamGroup::kNorm:
+      return "norm";
+    case ParamGroup::kMatrix:
+      break;
+  }
+  return "matrix";
+}
+
 ParamLayout MakeParamLayout(const ModelConfig& c) {
   ParamLayout L;
   auto add = [&L](const std::string& name, std::vector<int64_t> shape, bool decay, bool vocab) {
@@ -25,6 +39,8 @@ ParamLayout MakeParamLayout(const ModelConfig& c) {
     t.offset = L.total;
     t.decay = decay;
     t.vocab_rows = vocab;
+    t.group = vocab ? (name == "lm_head.weight" ? ParamGroup::kHead : ParamGroup::kEmbedding)
+                    : (t.shape.size() == 1 ? ParamGroup::kNorm : ParamGroup::kMatrix);
     L.total += t.numel;
     L.tensors.push_back(std::move(t));
   };
@@ -65,7 +81,8 @@ uint64_t NameKey(const std::string& s) {
 
 }  // namespace
 
-void InitParams(const ModelConfig& c, const ParamLayout& layout, uint64_t seed, float* params) {
+void InitParams(const ModelConfig& c, const ParamLayout& layout, uint64_t seed, float* params,
+                const InitOptions& opt) {
   const double base_std = 0.02;
   const double resid_std = base_std / std::sqrt(2.0 * c.n_layers);
   for (const TensorInfo& t : layout.tensors) {
@@ -78,6 +95,10 @@ void InitParams(const ModelConfig& c, const ParamLayout& layout, uint64_t seed, 
         t.name.find("o_proj") != std::string::npos || t.name.find("down_proj") != std::string::npos;
     const double sd = resid ? resid_std : base_std;
     const int64_t n = t.vocab_rows ? (int64_t)c.vocab_size * c.dim : (int64_t)t.numel;
+    if (resid && opt.zero_out_proj) {
+      for (size_t i = 0; i < t.numel; i++) p[i] = 0.0f;
+      continue;
+    }
     const uint64_t key = SplitMix64(seed ^ NameKey(t.name));
     // Box-Muller on a counter-based stream: pair i gives elements 2i and 2i+1,
     // so the loop parallelises without changing any value.

@@ -21,6 +21,16 @@
 
 namespace lm {
 
+// The optimizer groups: each takes its own learning rate, and under Muon the
+// hidden matrices take Muon's update while the others keep AdamW's.
+enum class ParamGroup {
+  kEmbedding,  // model.embed_tokens.weight (also the head when tied)
+  kHead,       // lm_head.weight (untied models only)
+  kNorm,       // the RMSNorm weights
+  kMatrix,     // the 2-D weights inside the blocks: q/k/v/o, gate/up/down
+};
+const char* ParamGroupName(ParamGroup g);  // "embedding", "head", "norm", "matrix"
+
 struct TensorInfo {
   std::string name;
   std::vector<int64_t> shape;  // as held internally (vocab rows padded)
@@ -28,6 +38,9 @@ struct TensorInfo {
   size_t numel = 0;
   bool decay = false;       // weight decay applies (matrices yes, norm weights no)
   bool vocab_rows = false;  // first dim is padded_vocab (embedding, lm_head)
+  ParamGroup group = ParamGroup::kMatrix;
+  int64_t rows() const { return shape.empty() ? 0 : shape[0]; }
+  int64_t cols() const { return shape.size() < 2 ? 1 : shape[1]; }
 };
 
 struct ParamLayout {
@@ -39,9 +52,18 @@ struct ParamLayout {
 
 ParamLayout MakeParamLayout(const ModelConfig& c);
 
+// Choices of the initialisation that leave the model a plain Llama.
+struct InitOptions {
+  // The residual output projections (o_proj, down_proj) start at zero, so each
+  // block starts as the identity (modded-nanogpt's zero-init of c_proj).
+  bool zero_out_proj = false;
+};
+
 // Deterministic initialisation from `seed` (identical on every machine):
 // embedding and linear weights ~ N(0, 0.02), the residual output projections
-// (o_proj, down_proj) scaled by 1/sqrt(2 * n_layers), norm weights 1, padding 0.
-void InitParams(const ModelConfig& c, const ParamLayout& layout, uint64_t seed, float* params);
+// (o_proj, down_proj) scaled by 1/sqrt(2 * n_layers) (or zero, by `opt`), norm
+// weights 1, padding 0.
+void InitParams(const ModelConfig& c, const ParamLayout& layout, uint64_t seed, float* params,
+                const InitOptions& opt = InitOptions());
 
 }  // namespace lm

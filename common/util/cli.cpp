@@ -226,6 +226,10 @@ Range In(double lo, double hi, bool lo_open, bool hi_open) {
 
 std::string NumberText(double x, bool as_float) {
   char b[64];
+  if (std::fabs(x) < 1e15 && x == std::floor(x)) {  // whole numbers in full: 20, not 2e+01
+    snprintf(b, sizeof b, "%.0f", x);
+    return b;
+  }
   for (int prec = 1; prec <= 17; prec++) {
     snprintf(b, sizeof b, "%.*g", prec, x);
     if (std::isnan(x) || (as_float ? strtof(b, nullptr) == (float)x : strtod(b, nullptr) == x))

@@ -110,8 +110,9 @@ double NumberOf(const T& x) {
   static_assert(std::is_arithmetic<T>::value, "a Range needs a number");
   return (double)x;
 }
-// Shortest text that reads back as x ("0.0006", "-1", "nan"); as_float: as
-// the float x holds (0.1f is "0.1").
+// Shortest text that reads back as x ("0.0006", "-1", "nan"), a whole number
+// below 1e15 without an exponent ("20"); as_float: as the float x holds (0.1f
+// is "0.1").
 std::string NumberText(double x, bool as_float = false);
 
 // One option of a Command, as cli::Options::operator() returns it.

@@ -39,7 +39,8 @@ recs = [json.loads(l) for l in open(run + "/metrics.jsonl")]
 steps = [r for r in recs if "loss" in r]
 assert [r["step"] for r in steps] == [1, 2, 3]
 for r in steps:
-    assert set(r) == {"step", "tokens", "elapsed", "loss", "lr", "grad_norm", "tokens_per_s", "skipped"}, r
+    assert set(r) == {"step", "tokens", "elapsed", "loss", "lr", "grad_norm", "tokens_per_s", "skipped",
+                      "epochs"}, r
 vals = [r for r in recs if "val_loss" in r]
 assert vals and set(vals[-1]) == {"step", "tokens", "elapsed", "val_loss", "val_bpb"}, vals
 PY

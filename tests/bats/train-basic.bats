@@ -27,7 +27,7 @@ setup_file() { train_setup_file; }
   [ "$(readlink "$r/latest")" = step-0000006 ]
   cmp "$r/step-0000006/tok.bpe" "$D/tok.bpe"
   # Progress lines carry every field; the CPU's peak is unknown.
-  [[ "$stderr" == *"step 1/6 | loss "*" | lr "*" | grad norm "*" tok/s | MFU unknown | "*" elapsed, "*" left"* ]]
+  [[ "$stderr" == *"step 1/6 | epoch "*" | loss "*" | lr "*" | grad norm "*" tok/s | MFU unknown | "*" elapsed, "*" left"* ]]
   [[ "$stderr" == *"saved $r/step-0000006"* ]]
   [[ "$stderr" == *"val loss"* ]]
   # metrics.jsonl: one record per step, validation at 3 and at the end.

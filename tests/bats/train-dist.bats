@@ -106,6 +106,22 @@ wait_pid() {
   done
 }
 
+@test "dist: --optimizer muon on 2 ranks trains as 1 does; RUN/best; a batch warmup runs" {
+  # Each rank orthogonalises the matrices of its own shard.
+  opts=(--steps 4 "${DIST[@]}" --val-every 2 --optimizer muon --zero-init)
+  one="$BATS_TEST_TMPDIR/one" two="$BATS_TEST_TMPDIR/two"
+  train "$one" "${opts[@]}" 2>/dev/null
+  run --separate-stderr mpi_train 2 "$two" "${opts[@]}"
+  [ "$status" -eq 0 ]
+  same_losses "$one" "$two" 1e-5
+  [ "$(readlink "$two/best")" = "$(readlink "$one/best")" ]
+  # A batch warmup rounds each rank's sequences (so not the one-rank steps):
+  # its unequal micro-batches weigh their share of the step's targets.
+  run --separate-stderr mpi_train 2 "$BATS_TEST_TMPDIR/warm" "${opts[@]}" --batch-warmup 0.5
+  [ "$status" -eq 0 ]
+  [ "$(losses "$BATS_TEST_TMPDIR/warm" | grep -c ' loss ')" -eq 4 ]
+}
+
 @test "dist: a run resumes on another number of ranks, on the same data order and schedule" {
   one="$BATS_TEST_TMPDIR/one" r="$BATS_TEST_TMPDIR/r"
   train "$one" --steps 6 "${DIST[@]}" --val-every 2 2>/dev/null

@@ -34,6 +34,8 @@
 #include "common/cuda/device_info.cpp"
 #include "common/cuda/embedding.cu"
 #include "common/cuda/matmul.cpp"
+#include "common/cuda/muon.cu"
+#include "common/cuda/muon_step.cpp"
 #include "common/cuda/profile.cpp"
 #include "common/cuda/rmsnorm.cu"
 #include "common/cuda/rope.cu"
@@ -44,6 +46,7 @@
 #include <vector>
 
 #include "cpu/backend_cpu.h"
+#include "cpu/muon.h"
 #include "cpu/ops.h"
 #include "cuda/cuda_backend.h"
 #include "cuda/cudnn_attention.h"
@@ -348,6 +351,31 @@ double RelErr(const float* got, const float* ref, size_t n) {
       lm_test::Fail(__FILE__, __LINE__, std::string(what) + ": rel err " + std::to_string(_e)); \
   } while (0)
 
+lm::Status ToStatus(cudaError_t e) {
+  return e == cudaSuccess ? lm::Status::OK() : lm::Status::Resource("emulated cudaMalloc failed");
+}
+
+// The largest singular value of X (rows,cols), by power iteration on X^T X.
+double TopSingularValue(const std::vector<float>& x, int64_t rows, int64_t cols) {
+  std::vector<double> v((size_t)cols, 1.0), xv((size_t)rows);
+  double norm = 0;
+  for (int it = 0; it < 200; it++) {
+    for (int64_t i = 0; i < rows; i++) {
+      xv[i] = 0;
+      for (int64_t j = 0; j < cols; j++) xv[i] += x[i * cols + j] * v[j];
+    }
+    norm = 0;
+    for (int64_t j = 0; j < cols; j++) {
+      v[j] = 0;
+      for (int64_t i = 0; i < rows; i++) v[j] += x[i * cols + j] * xv[i];
+      norm += v[j] * v[j];
+    }
+    norm = std::sqrt(norm);
+    for (double& e : v) e /= norm;
+  }
+  return std::sqrt(norm);
+}
+
 lm::ModelConfig Tiny(bool tied, int kv_heads) {
   lm::ModelConfig c;
   c.vocab_size = 61;
@@ -518,6 +546,264 @@ TEST(device_memory_is_closed_to_the_host) {
     CHECK(WIFSIGNALED(status) && WTERMSIG(status) == SIGSEGV);
   }
   CHECK_EQ(cudaFree(d), cudaSuccess);
+}
+
+// A normalised random matrix rounded to bf16, and its values in double.
+void NormalisedBf16(int64_t n, uint64_t seed, std::vector<bf16>* x, std::vector<double>* xd) {
+  std::mt19937_64 r(seed);
+  std::normal_distribution<double> d(0.0, 1.0);
+  std::vector<double> g((size_t)n);
+  double ss = 0;
+  for (double& v : g) {
+    v = d(r);
+    ss += v * v;
+  }
+  x->resize((size_t)n);
+  xd->resize((size_t)n);
+  for (int64_t i = 0; i < n; i++) {
+    (*x)[i] = __float2bfloat16((float)(g[i] / std::sqrt(ss)));
+    (*xd)[i] = (double)__bfloat162float((*x)[i]);
+  }
+}
+
+// Newton-Schulz as the device runs it: bf16 products through cuBLASLt's
+// column-major contract (emulated), wide and tall, with the Gram matrix on
+// the shorter side. The result follows the float64 reference
+// (cpu::newton_schulz on the same input, itself checked in muon_test.cpp) and
+// its singular values stay in the quintic's band, in the mean (||X||_F^2 / k)
+// and at the top (||X||_2 by power iteration on the Gram matrix).
+TEST(newton_schulz_bf16_products_follow_the_float64_reference) {
+  const int64_t shapes[][2] = {{32, 96}, {96, 32}, {24, 200}, {37, 53}, {53, 37}, {1, 12}, {12, 1}};
+  lm::cuda::Matmul mm;
+  CHECK_OK(mm.Init(nullptr));
+  uint64_t seed = 90;
+  for (const auto& sh : shapes) {
+    const int64_t rows = sh[0], cols = sh[1], n = rows * cols, k = std::min(rows, cols);
+    const std::string name = std::to_string(rows) + "x" + std::to_string(cols);
+    lm::ParamLayout one;
+    lm::TensorInfo t;
+    t.shape = {rows, cols};
+    t.numel = (size_t)n;
+    one.tensors.push_back(t);
+    lm::cuda::MuonScratch s;
+    CHECK_OK(lm::cuda::AllocMuonScratch(
+        one, [](void** p, size_t bytes) { return ToStatus(cudaMalloc(p, bytes)); }, &s));
+    std::vector<bf16> x;
+    std::vector<double> xd, scratch(lm::cpu::newton_schulz_scratch((int)rows, (int)cols));
+    NormalisedBf16(n, seed++, &x, &xd);
+    CHECK_EQ(cudaMemcpy(s.x, x.data(), n * sizeof(bf16), cudaMemcpyHostToDevice), cudaSuccess);
+    bf16* out = nullptr;
+    CHECK_OK(lm::cuda::NewtonSchulzDevice(&mm, s, rows, cols, 5, &out));
+    CHECK_EQ(cudaMemcpy(x.data(), out, n * sizeof(bf16), cudaMemcpyDeviceToHost), cudaSuccess);
+    lm::cuda::FreeMuonScratch(&s);
+    lm::cpu::newton_schulz(xd.data(), xd.data(), (int)rows, (int)cols, 5, scratch.data());
+    std::vector<float> got((size_t)n), ref(xd.begin(), xd.end());
+    for (int64_t i = 0; i < n; i++) got[i] = __bfloat162float(x[i]);
+    CHECK_REL(got.data(), ref.data(), (size_t)n, 3e-2, "newton-schulz " + name);
+    double fro = 0;
+    for (float v : got) fro += (double)v * v;
+    const double top = TopSingularValue(got, rows, cols);
+    if (!(fro / k > 0.67 * 0.67 && fro / k < 1.16 * 1.16 && top < 1.2))
+      lm_test::Fail(__FILE__, __LINE__,
+                    name + ": mean squared singular value " + std::to_string(fro / k) +
+                        ", largest " + std::to_string(top));
+  }
+}
+
+float RoundBf16(double x) {
+  return __bfloat162float(__float2bfloat16((float)x));
+}
+
+// Newton-Schulz with the device's roundings: X, the Gram matrix A and the
+// polynomial B rounded to bf16 after each product (fp32 sums), the Gram
+// matrix taken on the shorter side (a tall X is iterated as its transpose,
+// which changes no value). x (rows,cols) is normalised already.
+void NewtonSchulzBf16(std::vector<float>* x, int rows, int cols, int steps) {
+  const bool wide = rows <= cols;
+  const int k = wide ? rows : cols, n = wide ? cols : rows;  // the iterate Y (k,n)
+  std::vector<float> y((size_t)k * n), a((size_t)k * k), b((size_t)k * k), yn(y.size());
+  for (int i = 0; i < rows; i++)
+    for (int j = 0; j < cols; j++)
+      y[wide ? (size_t)i * n + j : (size_t)j * n + i] = RoundBf16((*x)[(size_t)i * cols + j]);
+  for (int s = 0; s < steps; s++) {
+    for (int i = 0; i < k; i++)
+      for (int j = 0; j < k; j++) {
+        float acc = 0.f;
+        for (int l = 0; l < n; l++) acc += y[(size_t)i * n + l] * y[(size_t)j * n + l];
+        a[(size_t)i * k + j] = RoundBf16(acc);
+      }
+    for (int i = 0; i < k; i++)
+      for (int j = 0; j < k; j++) {
+        float acc = 0.f;
+        for (int l = 0; l < k; l++) acc += a[(size_t)i * k + l] * a[(size_t)l * k + j];
+        b[(size_t)i * k + j] =
+            RoundBf16(lm::cpu::kNsC * acc + lm::cpu::kNsB * a[(size_t)i * k + j]);
+      }
+    for (int i = 0; i < k; i++)
+      for (int j = 0; j < n; j++) {
+        float acc = 0.f;
+        for (int l = 0; l < k; l++) acc += b[(size_t)i * k + l] * y[(size_t)l * n + j];
+        yn[(size_t)i * n + j] = RoundBf16(acc + lm::cpu::kNsA * y[(size_t)i * n + j]);
+      }
+    y.swap(yn);
+  }
+  for (int i = 0; i < rows; i++)
+    for (int j = 0; j < cols; j++)
+      (*x)[(size_t)i * cols + j] = y[wide ? (size_t)i * n + j : (size_t)j * n + i];
+}
+
+// One Muon step of the matrix at w (rows,cols) as the device computes it:
+// cpu/muon.h's momentum, normalisation and update around NewtonSchulzBf16.
+void MuonStepBf16(float* w, const float* g, float* m, int rows, int cols, const lm::MuonConfig& mc,
+                  float grad_scale) {
+  const int64_t n = (int64_t)rows * cols;
+  std::vector<float> u((size_t)n);
+  lm::cpu::muon_momentum(u.data(), m, g, n, mc.momentum, mc.nesterov, grad_scale);
+  lm::cpu::ns_normalize(u.data(), u.data(), n);
+  NewtonSchulzBf16(&u, rows, cols, mc.ns_steps);
+  lm::cpu::muon_apply(w, u.data(), n, mc.lr, mc.weight_decay,
+                      (float)lm::cpu::muon_shape_scale(rows, cols));
+}
+
+lm::AdamWConfig MuonOptimizer() {
+  lm::AdamWConfig opt;
+  opt.lr = 3e-3f;
+  opt.embed_lr = 1e-2f;
+  opt.head_lr = 2e-3f;
+  opt.grad_clip = 0.5f;  // so that clipping's factor reaches both optimizers
+  opt.muon.enabled = true;
+  opt.muon.lr = 0.02f;
+  opt.muon.weight_decay = 0.1f;
+  return opt;
+}
+
+// The CPU twins' optimizer step on host copies (w, m, v) from the gradients g:
+// Muon for the matrices, AdamW with each group's rate for the rest.
+void ReferenceStep(const lm::ParamLayout& layout, const lm::AdamWConfig& opt, int64_t step,
+                   const std::vector<float>& g, std::vector<float>* w, std::vector<float>* m,
+                   std::vector<float>* v) {
+  const double norm = std::sqrt(lm::cpu::sum_squares(g.data(), (int64_t)g.size()));
+  const float scale = norm > opt.grad_clip ? (float)(opt.grad_clip / norm) : 1.0f;
+  for (const lm::TensorInfo& t : layout.tensors) {
+    const size_t o = t.offset;
+    if (!opt.UsesMuon(t.group)) {
+      lm::cpu::adamw_update(w->data() + o, g.data() + o, m->data() + o, v->data() + o,
+                            (int64_t)t.numel, opt.LrFor(t.group), opt.beta1, opt.beta2, opt.eps,
+                            t.decay ? opt.weight_decay : 0.0f, step, scale);
+      continue;
+    }
+    MuonStepBf16(w->data() + o, g.data() + o, m->data() + o, (int)t.rows(), (int)t.cols(), opt.muon,
+                 scale);
+  }
+}
+
+// The CUDA backend's step, Muon for the matrices (bf16 Newton-Schulz products
+// through the emulated cuBLASLt, the fused kernels) and AdamW with per-group
+// rates for the rest, against the CPU twins applied to the same gradients and
+// state, step after step, clipping included: AdamW's tensors and every
+// momentum buffer to float rounding, Muon's matrices against MuonStepBf16,
+// which rounds where the device does; v stays zero for the matrices.
+// (Against fp32 Newton-Schulz the update differs by the bf16 drift, up to
+// about 0.12 of it in a matrix whose gradient has near-null directions, as an
+// attention output projection has at initialisation: the orthogonalisation
+// lifts bf16 noise there to the size of the update.)
+TEST(muon_step_matches_the_cpu_twins_on_the_same_gradients) {
+  g_cudnn = FakeCudnn::kNoLibrary;
+  const lm::ModelConfig c = Tiny(false, 1);
+  const lm::ParamLayout layout = lm::MakeParamLayout(c);
+  lm::BackendOptions o;
+  o.max_batch = 4;
+  o.max_seq = 24;
+  std::unique_ptr<lm::Backend> cpu, gpu;
+  MakeBackends(c, o, InitialWeights(c, 5), &cpu, &gpu);
+  const lm::AdamWConfig opt = MuonOptimizer();
+  const size_t n = layout.total;
+  for (int step = 0; step < 3; step++) {
+    std::vector<int32_t> t = Tokens(4 * 24 + 1, c.vocab_size, 40 + step);
+    std::vector<float> g(n), w(n), m(n), v(n), w2(n), m2(n), v2(n);
+    int64_t k = 0, k2 = 0;
+    float norm = 0;
+    bool skipped = false;
+    CHECK_OK(gpu->ZeroGrad());
+    CHECK_OK(gpu->ForwardBackward(t.data(), t.data() + 1, 4, 24, 1.f, nullptr));
+    CHECK_OK(gpu->GetGrads(g.data()));
+    CHECK_OK(gpu->GetParams(w.data()));
+    CHECK_OK(gpu->GetOptimizerState(m.data(), v.data(), &k));
+    CHECK_OK(gpu->OptimizerStep(opt, &norm, &skipped));
+    CHECK(!skipped);
+    CHECK_OK(gpu->GetParams(w2.data()));
+    CHECK_OK(gpu->GetOptimizerState(m2.data(), v2.data(), &k2));
+    CHECK_EQ(k2, k + 1);
+    std::vector<float> wr = w, mr = m, vr = v;
+    ReferenceStep(layout, opt, k2, g, &wr, &mr, &vr);
+    for (const lm::TensorInfo& ti : layout.tensors) {
+      std::vector<float> dg(ti.numel), dr(ti.numel);
+      for (size_t i = 0; i < ti.numel; i++) {
+        dg[i] = w2[ti.offset + i] - w[ti.offset + i];
+        dr[i] = wr[ti.offset + i] - w[ti.offset + i];
+      }
+      const bool muon = ti.group == lm::ParamGroup::kMatrix;
+      CHECK_REL(dg.data(), dr.data(), ti.numel, muon ? 1e-3 : 1e-5, "update of " + ti.name);
+      CHECK_REL(m2.data() + ti.offset, mr.data() + ti.offset, ti.numel, 1e-6, "m of " + ti.name);
+      CHECK_REL(v2.data() + ti.offset, vr.data() + ti.offset, ti.numel, 1e-6, "v of " + ti.name);
+    }
+  }
+}
+
+// The same training, end to end: the CUDA backend's losses follow the CPU
+// backend's when both train with Muon.
+TEST(muon_training_losses_match_cpu) {
+  g_cudnn = FakeCudnn::kNoLibrary;
+  const lm::ModelConfig c = Tiny(true, 1);
+  lm::BackendOptions o;
+  o.max_batch = 2;
+  o.max_seq = 12;
+  std::unique_ptr<lm::Backend> cpu, gpu;
+  MakeBackends(c, o, InitialWeights(c, 6), &cpu, &gpu);
+  const lm::AdamWConfig opt = MuonOptimizer();
+  for (int step = 0; step < 4; step++) {
+    std::vector<int32_t> t = Tokens(2 * 12 + 1, c.vocab_size, 50 + step);
+    float a = 0, b = 0, na = 0, nb = 0;
+    bool ka = false, kb = false;
+    CHECK_OK(cpu->ZeroGrad());
+    CHECK_OK(gpu->ZeroGrad());
+    CHECK_OK(cpu->ForwardBackward(t.data(), t.data() + 1, 2, 12, 1.f, &a));
+    CHECK_OK(gpu->ForwardBackward(t.data(), t.data() + 1, 2, 12, 1.f, nullptr));
+    CHECK_OK(cpu->OptimizerStep(opt, &na, &ka));
+    CHECK_OK(gpu->OptimizerStep(opt, &nb, &kb));
+    CHECK_OK(gpu->StepLoss(&b));
+    CHECK(!ka && !kb);
+    CHECK_NEAR(b, a, 1e-2 * a);
+    CHECK_NEAR(nb, na, 3e-2 * na);
+  }
+}
+
+// The loss kept on the device is the sum of grad_scale x mean loss, as on the
+// CPU: micro-batches of unequal size (a batch warmup's) count by their share
+// of the step's targets, which the trainer passes as grad_scale.
+TEST(kept_losses_are_weighted_by_grad_scale) {
+  g_cudnn = FakeCudnn::kNoLibrary;
+  const lm::ModelConfig c = Tiny(true, 1);
+  lm::BackendOptions o;
+  o.max_batch = 2;
+  o.max_seq = 12;
+  std::unique_ptr<lm::Backend> cpu, gpu;
+  MakeBackends(c, o, InitialWeights(c, 7), &cpu, &gpu);
+  std::vector<int32_t> t = Tokens(3 * 12 + 1, c.vocab_size, 60);
+  float a = 0, b = 0;
+  for (lm::Backend* be : {cpu.get(), gpu.get()}) {
+    CHECK_OK(be->ZeroGrad());
+    CHECK_OK(be->ForwardBackward(t.data(), t.data() + 1, 1, 12, 1.f / 3, nullptr));
+    CHECK_OK(be->ForwardBackward(t.data() + 12, t.data() + 13, 2, 12, 2.f / 3, nullptr));
+  }
+  CHECK_OK(cpu->StepLoss(&a));
+  CHECK_OK(gpu->StepLoss(&b));
+  CHECK_NEAR(b, a, 1e-2 * a);
+  float l1 = 0, l2 = 0;
+  CHECK_OK(cpu->ZeroGrad());
+  CHECK_OK(cpu->ForwardBackward(t.data(), t.data() + 1, 1, 12, 1.f, &l1));
+  CHECK_OK(cpu->ForwardBackward(t.data() + 12, t.data() + 13, 2, 12, 1.f, &l2));
+  CHECK_NEAR(a, (l1 + 2 * l2) / 3, 1e-5 * a);
 }
 
 TEST(tied_gqa_matches_cpu) {

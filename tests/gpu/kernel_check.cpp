@@ -30,12 +30,14 @@
 #include <vector>
 
 #include "cpu/backend_cpu.h"
+#include "cpu/muon.h"
 #include "cpu/ops.h"
 #include "cuda/check.h"
 #include "cuda/cuda_backend.h"
 #include "cuda/cudnn_attention.h"
 #include "cuda/kernels.h"
 #include "cuda/matmul.h"
+#include "cuda/muon_step.h"
 #include "model/config.h"
 #include "model/params.h"
 #include "tests/gpu/attention_case.h"
@@ -724,6 +726,113 @@ Status CheckOptimizer(int64_t n, int64_t t) {
   return Status::OK();
 }
 
+// Muon's kernels against cpu/muon.h: the momentum with its sum of squares
+// (the same bits twice), the normalisation into bf16, the update.
+Status CheckMuonKernels(int64_t rows, int64_t cols) {
+  const int64_t n = rows * cols;
+  const std::string sh = Shape({{"rows", rows}, {"cols", cols}});
+  std::vector<float> w = Randn(n, 0.02f), g = Randn(n, 0.1f), m = Randn(n, 0.01f);
+  Dev<float> dw, dg, dm, du;
+  Dev<bf16> dx, dw16;
+  Dev<double> dsum, dpartial;
+  LM_RETURN_IF_ERROR(dg.Put(g));
+  LM_RETURN_IF_ERROR(dm.Put(m));
+  LM_RETURN_IF_ERROR(du.Alloc(n));
+  LM_RETURN_IF_ERROR(dx.Alloc(n));
+  LM_RETURN_IF_ERROR(dsum.Alloc(2));
+  LM_RETURN_IF_ERROR(dpartial.Alloc(lm::cuda::sum_squares_scratch()));
+  LM_RETURN_IF_ERROR(lm::cuda::muon_momentum(du.p(), dm.p(), dg.p(), n, 0.95f, true, 0.8f,
+                                             dpartial.p(), dsum.p(), g_s));
+  std::vector<float> ru(n), rm = m, gu, gm, gx;
+  lm::cpu::muon_momentum(ru.data(), rm.data(), g.data(), n, 0.95f, true, 0.8f);
+  LM_RETURN_IF_ERROR(du.Get(&gu));
+  LM_RETURN_IF_ERROR(dm.Get(&gm));
+  Report("muon_momentum update", sh, gu, ru, 1e-6);
+  Report("muon_momentum buffer", sh, gm, rm, 1e-6);
+  LM_RETURN_IF_ERROR(lm::cuda::sum_squares(du.p(), n, dpartial.p(), dsum.p() + 1, g_s));
+  std::vector<double> sums;
+  LM_RETURN_IF_ERROR(dsum.Get(&sums));
+  float fs = (float)sums[0], fr = (float)lm::cpu::sum_squares(ru.data(), n);
+  Report("muon_momentum sum of squares", sh, &fs, &fr, 1, 1e-5);
+  Verdict("muon_momentum sum of squares = sum_squares", sh, sums[0] == sums[1],
+          sums[0] == sums[1] ? "same bits" : "results differ");
+  LM_RETURN_IF_ERROR(lm::cuda::ns_normalize(dx.p(), du.p(), n, dsum.p(), lm::cpu::kNsEps, g_s));
+  std::vector<float> rx(n);
+  lm::cpu::ns_normalize(rx.data(), ru.data(), n);
+  LM_RETURN_IF_ERROR(GetF(dx, &gx));
+  Report("ns_normalize (bf16)", sh, gx, rx, 1e-2);
+  // The update kernel on its own, from the rounded normalised update.
+  std::vector<float> rw = w, gw;
+  LM_RETURN_IF_ERROR(dw.Put(w));
+  LM_RETURN_IF_ERROR(dw16.Alloc(n));
+  LM_RETURN_IF_ERROR(lm::cuda::muon_apply(dw.p(), dw16.p(), dx.p(), n, 0.02f, 0.1f, 1.5f, g_s));
+  lm::cpu::muon_apply(rw.data(), gx.data(), n, 0.02f, 0.1f, 1.5f);
+  LM_RETURN_IF_ERROR(dw.Get(&gw));
+  Report("muon_apply", sh, gw, rw, 1e-6);
+  return Status::OK();
+}
+
+// One Muon step of W through MuonStepDevice into *w (host), from w, g, m.
+Status RunMuonStep(lm::cuda::Matmul* mm, int64_t rows, int64_t cols, const lm::MuonConfig& mc,
+                   const std::vector<float>& g, const std::vector<float>& m,
+                   std::vector<float>* w) {
+  lm::ParamLayout one;
+  lm::TensorInfo t;
+  t.shape = {rows, cols};
+  t.numel = (size_t)(rows * cols);
+  one.tensors.push_back(t);
+  lm::cuda::MuonScratch scratch;
+  Status st = lm::cuda::AllocMuonScratch(
+      one,
+      [](void** p, size_t bytes) {
+        LM_CUDA_RETURN(cudaMalloc(p, bytes));
+        return Status::OK();
+      },
+      &scratch);
+  Dev<float> dw, dg, dm;
+  Dev<bf16> dw16;
+  if (st.ok()) st = dw.Put(*w);
+  if (st.ok()) st = dg.Put(g);
+  if (st.ok()) st = dm.Put(m);
+  if (st.ok()) st = dw16.Alloc(t.numel);
+  if (st.ok())
+    st = lm::cuda::MuonStepDevice(mm, scratch, dw.p(), dw16.p(), dg.p(), dm.p(), rows, cols, mc,
+                                  0.8f, g_s);
+  if (st.ok()) st = dw.Get(w);
+  lm::cuda::FreeMuonScratch(&scratch);
+  return st;
+}
+
+// The whole step, its Newton-Schulz iterations as bf16 cuBLASLt products,
+// against cpu::muon_update's fp32 ones (compared by what moved), and the same
+// bits on a second run.
+Status CheckMuonStep(lm::cuda::Matmul* mm, int64_t rows, int64_t cols) {
+  const int64_t n = rows * cols;
+  const std::string sh = Shape({{"rows", rows}, {"cols", cols}});
+  const std::vector<float> w = Randn(n, 0.02f), g = Randn(n, 0.1f), m = Randn(n, 0.01f);
+  lm::MuonConfig mc;
+  mc.lr = 0.02f;
+  mc.weight_decay = 0.1f;
+  std::vector<float> gw = w, gw2 = w;
+  LM_RETURN_IF_ERROR(RunMuonStep(mm, rows, cols, mc, g, m, &gw));
+  LM_RETURN_IF_ERROR(RunMuonStep(mm, rows, cols, mc, g, m, &gw2));
+  Verdict("muon step twice", sh, gw == gw2, gw == gw2 ? "same bits" : "results differ");
+  lm::cpu::MuonStep cs;
+  cs.lr = mc.lr;
+  cs.weight_decay = mc.weight_decay;
+  cs.grad_scale = 0.8f;
+  std::vector<float> rw = w, rm = m, scr(lm::cpu::newton_schulz_scratch((int)rows, (int)cols));
+  lm::cpu::muon_update(rw.data(), g.data(), rm.data(), (int)rows, (int)cols, cs, scr.data());
+  std::vector<float> dgot(n), dref(n);
+  for (int64_t i = 0; i < n; i++) {
+    dgot[i] = gw[i] - w[i];
+    dref[i] = rw[i] - w[i];
+  }
+  // Five bf16 iterations: a few bf16 ulps of drift in the update's direction.
+  Report("muon step (bf16 Newton-Schulz)", sh, dgot, dref, 3e-2);
+  return Status::OK();
+}
+
 // --- the whole model -------------------------------------------------------------
 std::vector<int32_t> Sequence(int n, int V, uint64_t seed) {
   // A learnable stream: mostly next = (3*prev + 1) mod V, sometimes random, so
@@ -741,6 +850,7 @@ struct ModelCase {
   lm::ModelConfig cfg;
   int B, T;
   bool recompute;
+  bool muon = false;  // train with Muon for the matrices (else AdamW throughout)
 };
 
 Status MakeBackends(const ModelCase& mc, bool training, std::unique_ptr<lm::Backend>* cpu,
@@ -828,6 +938,8 @@ Status CheckModel(const ModelCase& mc, int steps) {
   LM_RETURN_IF_ERROR(gpu->SetOptimizerState(zeros.data(), zeros.data(), 0));
   lm::AdamWConfig opt;
   opt.lr = 3e-3f;
+  opt.muon.enabled = mc.muon;
+  opt.muon.lr = 0.02f;
   double worst = 0;
   int worst_step = 0;
   float first = 0;
@@ -890,6 +1002,8 @@ Status CheckReproducible(const ModelCase& mc, int steps) {
     LM_RETURN_IF_ERROR(MakeBackends(mc, true, &cpu, &gpu, init));
     lm::AdamWConfig opt;
     opt.lr = 3e-3f;
+    opt.muon.enabled = mc.muon;
+    opt.muon.lr = 0.02f;
     for (int step = 0; step < steps; step++) {
       std::vector<int32_t> s = Sequence(N + 1, c.vocab_size, data_seed + step);
       float loss = 0, norm = 0;
@@ -986,6 +1100,13 @@ Status RunDeviceChecks(bool quick) {
   LM_RETURN_IF_ERROR(CheckCrossEntropy(6, 1001, 1003));  // bf16 rows not 16-byte aligned
   LM_RETURN_IF_ERROR(CheckOptimizer(100003, 1));
   LM_RETURN_IF_ERROR(CheckOptimizer(1 << 20, 10));
+  LM_RETURN_IF_ERROR(CheckMuonKernels(37, 53));
+  LM_RETURN_IF_ERROR(CheckMuonKernels(2048, 768));    // several blocks in the sum of squares
+  LM_RETURN_IF_ERROR(CheckMuonStep(&mm, 37, 53));     // odd sizes, wide
+  LM_RETURN_IF_ERROR(CheckMuonStep(&mm, 53, 37));     // odd sizes, tall
+  LM_RETURN_IF_ERROR(CheckMuonStep(&mm, 768, 768));   // GPT-2 124M's attention projections
+  LM_RETURN_IF_ERROR(CheckMuonStep(&mm, 2048, 768));  // its gate/up: tall
+  LM_RETURN_IF_ERROR(CheckMuonStep(&mm, 768, 2048));  // its down: wide
   printf("matmul fallbacks to cublasGemmEx: %lld\n", (long long)mm.fallbacks());
 
   // Whole model: tied embeddings with grouped-query heads; untied with
@@ -1008,6 +1129,11 @@ Status RunDeviceChecks(bool quick) {
   unsetenv("LM_CUDA_ATTN");
   a.name = "gqa-tied";
   LM_RETURN_IF_ERROR(CheckReproducible(a, 8));
+  ModelCase am = a;  // the same with Muon: its bf16 Newton-Schulz against the CPU's fp32
+  am.name = "gqa-tied-muon";
+  am.muon = true;
+  LM_RETURN_IF_ERROR(CheckModel(am, quick ? 10 : 50));
+  LM_RETURN_IF_ERROR(CheckReproducible(am, 8));
   // This one also runs the chunked logits path (the head and loss 50 rows at a
   // time), which the default chunk size never takes at these sizes.
   setenv("LM_CUDA_LOGIT_ROWS", "50", 1);

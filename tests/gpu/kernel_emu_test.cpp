@@ -13,6 +13,7 @@
 #include "common/cuda/convert.cu"
 #include "common/cuda/cross_entropy.cu"
 #include "common/cuda/embedding.cu"
+#include "common/cuda/muon.cu"
 #include "common/cuda/rmsnorm.cu"
 #include "common/cuda/rope.cu"
 #include "common/cuda/swiglu.cu"
@@ -23,6 +24,7 @@
 #include <string>
 #include <vector>
 
+#include "cpu/muon.h"
 #include "cpu/ops.h"
 #include "tests/gpu/attention_case.h"
 #include "tests/unit/test.h"
@@ -473,6 +475,62 @@ TEST(sum_squares_is_deterministic) {
   CHECK_EQ(a, b);
   double r = lm::cpu::sum_squares(x.data(), (int64_t)x.size());
   CHECK_NEAR(a, r, 1e-6 * r);
+}
+
+// Muon's three kernels against cpu/muon.h: the momentum (and the sum of
+// squares the normalisation needs, in a fixed order), the normalisation into
+// bf16, the update. Sizes of one block and of several.
+TEST(muon_momentum_normalize_apply) {
+  for (int64_t n : {3001, 70001})
+    for (bool nesterov : {true, false}) {
+      auto g = Randn(n, 0.1f), m = Randn(n, 0.01f), p = Randn(n);
+      auto rm = m, m2 = m;
+      std::vector<float> u = PoisonF(n), ru(n), u2(n);
+      std::vector<double> partial(lm::cuda::sum_squares_scratch(), NAN);
+      double ss = NAN, ss2 = NAN;
+      CHECK_OK(lm::cuda::muon_momentum(u.data(), m.data(), g.data(), n, 0.95f, nesterov, 0.7f,
+                                       partial.data(), &ss, nullptr));
+      lm::cpu::muon_momentum(ru.data(), rm.data(), g.data(), n, 0.95f, nesterov, 0.7f);
+      CHECK_REL(u, ru, 1e-7);
+      CHECK_REL(m, rm, 1e-7);
+      const double rs = lm::cpu::sum_squares(ru.data(), n);
+      CHECK_NEAR(ss, rs, 1e-5 * rs);
+      CHECK_OK(lm::cuda::muon_momentum(u2.data(), m2.data(), g.data(), n, 0.95f, nesterov, 0.7f,
+                                       partial.data(), &ss2, nullptr));
+      CHECK_EQ(ss2, ss);  // the same bits on every run
+      std::vector<bf16> x = PoisonB(n);
+      CHECK_OK(lm::cuda::ns_normalize(x.data(), u.data(), n, &ss, lm::cpu::kNsEps, nullptr));
+      std::vector<float> rx(n);
+      lm::cpu::ns_normalize(rx.data(), ru.data(), n);
+      for (auto& v : rx) v = Rb(v);  // the kernel writes bf16
+      CHECK_REL(ToF(x), rx, 1e-5);
+      auto rp = p;
+      std::vector<bf16> p16 = PoisonB(n);
+      CHECK_OK(lm::cuda::muon_apply(p.data(), p16.data(), x.data(), n, 0.02f, 0.1f, 1.5f, nullptr));
+      lm::cpu::muon_apply(rp.data(), ToF(x).data(), n, 0.02f, 0.1f, 1.5f);
+      CHECK_REL(p, rp, 0.0);  // the same float arithmetic
+      CHECK_REL(ToF(p16), rp, 1e-2);
+    }
+}
+
+TEST(muon_kernels_refuse_bad_arguments_and_take_empty_ones) {
+  std::vector<double> partial(lm::cuda::sum_squares_scratch());
+  double ss = NAN;
+  CHECK(!lm::cuda::muon_momentum(nullptr, nullptr, nullptr, 10, 1.0f, true, 1.f, partial.data(),
+                                 &ss, nullptr)
+             .ok());
+  CHECK(!lm::cuda::muon_momentum(nullptr, nullptr, nullptr, -1, 0.9f, true, 1.f, partial.data(),
+                                 &ss, nullptr)
+             .ok());
+  CHECK(!lm::cuda::muon_apply(nullptr, nullptr, nullptr, -1, 0.f, 0.f, 1.f, nullptr).ok());
+  CHECK(!lm::cuda::ns_normalize(nullptr, nullptr, -1, &ss, 1e-7f, nullptr).ok());
+  CHECK_OK(lm::cuda::muon_momentum(nullptr, nullptr, nullptr, 0, 0.9f, true, 1.f, partial.data(),
+                                   &ss, nullptr));
+  CHECK_EQ(ss, 0.0);  // an empty update's sum of squares
+  std::vector<double> many(lm::cuda::sum_squares_scratch() + 1, 1.0);
+  CHECK(!lm::cuda::sum_partials(many.data(), (int)many.size(), &ss, nullptr).ok());
+  CHECK_OK(lm::cuda::sum_partials(many.data(), 3, &ss, nullptr));
+  CHECK_EQ(ss, 3.0);
 }
 
 TEST(f32_to_bf16_rounds_like_the_host) {

@@ -9,10 +9,15 @@ config.json with nothing but the standard library and NumPy, runs the model in
 float64 on the given token ids, and compares with the logits lm wrote.
 
   check_forward.py DIR --tokens ids.i32 --batch B --logits logits.f32 [--tol 1e-4]
+  check_forward.py DIR --tokens ids.i32 --batch B --loss X [--tol 1e-4]
 
 ids.i32 holds B*T little-endian int32 ids; logits.f32 holds B*T*vocab_size
 little-endian float32 logits (row (b*T+t)). Exit 0 when every logit agrees within
 tol * max(1, max |logit|), 1 when not, 2 on bad input. Prints the largest difference.
+With --loss instead of --logits (for a trained checkpoint, whose logits no tool
+writes): X is the mean loss in nats of predicting ids[b, t+1] from ids[b, :t+1]
+for every row b and t < T-1, as lm-eval --json reports it for one window a row
+(--context T-1); it must agree within tol * max(1, loss).
 """
 import argparse
 import json
@@ -121,14 +126,33 @@ def llama_forward(w, cfg, ids):
     return x @ head.T  # (B,T,vocab)
 
 
+def check_loss(logits, ids, got, tol):
+    """The mean cross-entropy of each row's next ids against `got`."""
+    z = logits[:, :-1, :]
+    z = z - z.max(axis=-1, keepdims=True)
+    logp = z - np.log(np.exp(z).sum(axis=-1, keepdims=True))
+    tgt = ids[:, 1:]
+    want = float(-np.take_along_axis(logp, tgt[..., None], axis=-1).mean())
+    print(f"check_forward.py: {tgt.size} targets, mean loss {want:.7g} (reference) vs {got:.7g} "
+          f"(given), difference {abs(want - got):.3g}")
+    if abs(want - got) > tol * max(1.0, abs(want)):
+        print("check_forward.py: MISMATCH of the mean loss", file=sys.stderr)
+        return 1
+    return 0
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("dir", help="directory holding model.safetensors and config.json")
     ap.add_argument("--tokens", required=True)
     ap.add_argument("--batch", type=int, default=1)
-    ap.add_argument("--logits", required=True)
+    ap.add_argument("--logits")
+    ap.add_argument("--loss", type=float)
     ap.add_argument("--tol", type=float, default=1e-4)
     a = ap.parse_args()
+    if (a.logits is None) == (a.loss is None):
+        print("check_forward.py: give --logits or --loss (one of them)", file=sys.stderr)
+        return 2
     try:
         with open(os.path.join(a.dir, "config.json")) as f:
             cfg = json.load(f)
@@ -148,12 +172,17 @@ def main():
         if w["model.embed_tokens.weight"].shape[0] != V:
             raise ValueError(f"embedding has {w['model.embed_tokens.weight'].shape[0]} rows, "
                              f"config.json says vocab_size {V}")
-        got = np.fromfile(a.logits, dtype="<f4").astype(np.float64)
-        if got.size != ids.size * V:
-            raise ValueError(f"{a.logits}: {got.size} floats, expected {ids.size} x {V}")
+        if a.logits is not None:
+            got = np.fromfile(a.logits, dtype="<f4").astype(np.float64)
+            if got.size != ids.size * V:
+                raise ValueError(f"{a.logits}: {got.size} floats, expected {ids.size} x {V}")
+        elif ids.shape[1] < 2:
+            raise ValueError(f"{a.tokens}: --loss needs at least 2 ids a row")
     except (OSError, ValueError, KeyError) as e:
         print(f"check_forward.py: {e}", file=sys.stderr)
         return 2
+    if a.loss is not None:
+        return check_loss(llama_forward(w, cfg, ids), ids, a.loss, a.tol)
     want = llama_forward(w, cfg, ids).reshape(-1)
     diff = np.abs(want - got)
     scale = max(1.0, float(np.abs(want).max()))

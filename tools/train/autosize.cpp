@@ -93,6 +93,102 @@ std::vector<AutoSizeCandidate> AutoSizeLadder(int vocab_size, int context) {
   return out;
 }
 
+double DataConstrainedLoss(double params, double tokens, double unique, double tokens_per_param) {
+  // Chinchilla's fit (Hoffmann et al. 2022, approach 3), as Muennighoff et al. use it.
+  const double E = 1.69, A = 406.4, B = 410.7, alpha = 0.34, beta = 0.28;
+  // Half-lives of repeated tokens and of excess parameters (their fitted R*_D, R*_N).
+  const double rd_star = 15.387756, rn_star = 5.309743;
+  double d = tokens, n = params;
+  if (unique > 0 && tokens > unique) {  // repeated epochs are worth less and less
+    const double rd = tokens / unique - 1;
+    d = unique + unique * rd_star * (1 - std::exp(-rd / rd_star));
+  }
+  if (unique > 0) {  // parameters beyond the compute-optimal ones for the unique data
+    const double un = std::min(params, unique / tokens_per_param);
+    const double rn = params / un - 1;
+    n = un + un * rn_star * (1 - std::exp(-rn / rn_star));
+  }
+  return E + A / std::pow(n, alpha) + B / std::pow(d, beta);
+}
+
+namespace {
+
+// Probes one candidate; a shape that does not fit in memory is noted, not an error.
+Status ProbeCandidate(const AutoSizeOptions& opt, int B, AutoSizeCandidate* c, bool* fits,
+                      std::string* device) {
+  double tps = 0;
+  Status s = Probe(opt, c->config, B, &tps, device);
+  *fits = s.ok();
+  if (!s.ok()) {
+    if (s.code() != Status::kResource) return s.With("auto-size probe of " + c->name);
+    c->note = "does not fit: " + s.message();
+    return Status::OK();
+  }
+  c->tokens_per_second = tps;
+  c->tokens_in_budget = tps * opt.budget_seconds * opt.usable_fraction * opt.ranks;
+  if (opt.unique_tokens > 0) c->epochs = c->tokens_in_budget / opt.unique_tokens;
+  return Status::OK();
+}
+
+// The compute rule: the largest shape that sees its compute-optimal tokens.
+// Probing stops at the first shape that falls short or does not fit.
+Status ProbeLadder(const AutoSizeOptions& opt, int B, AutoSizeResult* out) {
+  bool short_fall = false;
+  for (size_t i = 0; i < out->candidates.size(); i++) {
+    AutoSizeCandidate& c = out->candidates[i];
+    c.optimal_tokens = opt.tokens_per_param * (double)c.config.num_params();
+    if (short_fall) {
+      c.note = "not probed: a smaller shape already cannot reach its optimal tokens";
+      continue;
+    }
+    bool fits = false;
+    LM_RETURN_IF_ERROR(ProbeCandidate(opt, B, &c, &fits, &out->device));
+    if (fits && c.tokens_in_budget >= c.optimal_tokens)
+      out->chosen = (int)i;
+    else
+      short_fall = true;  // larger shapes fall shorter still, or do not fit either
+  }
+  return Status::OK();
+}
+
+// The data rule, when the compute rule's choice would repeat the data more
+// than useful_epochs times: the lowest data-constrained loss among the probed
+// shapes and the larger ones, probed while the predicted loss keeps falling.
+Status ChooseForData(const AutoSizeOptions& opt, int B, AutoSizeResult* out) {
+  if (opt.unique_tokens <= 0 || out->chosen < 0) return Status::OK();
+  if (out->candidates[out->chosen].epochs <= opt.useful_epochs) return Status::OK();
+  auto loss = [&](AutoSizeCandidate& c) {
+    c.predicted_loss = DataConstrainedLoss((double)c.config.num_params(), c.tokens_in_budget,
+                                           opt.unique_tokens, opt.tokens_per_param);
+    return c.predicted_loss;
+  };
+  int best = out->chosen;
+  double best_loss = loss(out->candidates[best]);
+  for (size_t i = 0; i < out->candidates.size(); i++) {
+    AutoSizeCandidate& c = out->candidates[i];
+    if (c.tokens_per_second <= 0 && (int)i > out->chosen) {
+      if (!c.note.empty() && c.note.rfind("does not fit", 0) == 0) break;
+      bool fits = false;
+      c.note.clear();
+      LM_RETURN_IF_ERROR(ProbeCandidate(opt, B, &c, &fits, &out->device));
+      if (!fits) break;
+    }
+    if (c.tokens_per_second <= 0) continue;
+    const double l = loss(c);
+    if (l < best_loss - 1e-9) {  // a tie keeps the smaller shape
+      best = (int)i;
+      best_loss = l;
+    } else if ((int)i > best) {
+      break;  // past the minimum
+    }
+  }
+  out->chosen = best;
+  out->data_limited = true;
+  return Status::OK();
+}
+
+}  // namespace
+
 Status AutoSize(const AutoSizeOptions& opt, AutoSizeResult* out) {
   if (opt.budget_seconds <= 0) return Status::Invalid("auto-size: no time budget");
   if (opt.vocab_size <= 0) return Status::Invalid("auto-size: no vocabulary size");
@@ -105,31 +201,9 @@ Status AutoSize(const AutoSizeOptions& opt, AutoSizeResult* out) {
   }
   bool on_gpu = out->device.rfind("cuda", 0) == 0;
   int B = opt.micro_batch > 0 ? opt.micro_batch : (on_gpu ? 8 : 4);
+  LM_RETURN_IF_ERROR(ProbeLadder(opt, B, out));
+  LM_RETURN_IF_ERROR(ChooseForData(opt, B, out));
   const double usable = opt.budget_seconds * opt.usable_fraction;
-  bool short_fall = false;
-  for (size_t i = 0; i < out->candidates.size(); i++) {
-    AutoSizeCandidate& c = out->candidates[i];
-    c.optimal_tokens = opt.tokens_per_param * (double)c.config.num_params();
-    if (short_fall) {
-      c.note = "not probed: a smaller shape already cannot reach its optimal tokens";
-      continue;
-    }
-    double tps = 0;
-    Status s = Probe(opt, c.config, B, &tps, &out->device);
-    if (!s.ok()) {
-      if (s.code() != Status::kResource) return s.With("auto-size probe of " + c.name);
-      c.note = "does not fit: " + s.message();
-      short_fall = true;  // larger shapes will not fit either
-      continue;
-    }
-    c.tokens_per_second = tps;
-    c.tokens_in_budget = tps * usable * opt.ranks;
-    if (c.tokens_in_budget >= c.optimal_tokens) {
-      out->chosen = (int)i;
-    } else {
-      short_fall = true;
-    }
-  }
   char buf[512];
   if (out->chosen < 0) {
     // Even the smallest shape cannot see its optimal token count: train it anyway,
@@ -146,13 +220,24 @@ Status AutoSize(const AutoSizeOptions& opt, AutoSizeResult* out) {
              "the smallest shape; at %.0f tokens/s the budget allows %.3g tokens, "
              "below its compute-optimal %.3g (%.0f per parameter)",
              c.tokens_per_second, c.tokens_in_budget, c.optimal_tokens, opt.tokens_per_param);
-  } else {
+  } else if (out->data_limited) {
     const AutoSizeCandidate& c = out->candidates[out->chosen];
     snprintf(buf, sizeof buf,
+             "%.1fM parameters: the data limits this run, not the compute (%.3g unique training "
+             "tokens; the compute-optimal shape would pass %.0f epochs), and this shape has the "
+             "lowest data-constrained loss (Muennighoff et al. 2023): %.3g tokens in the budget, "
+             "%.1f epochs",
+             c.config.num_params() / 1e6, opt.unique_tokens, opt.useful_epochs, c.tokens_in_budget,
+             c.epochs);
+  } else {
+    const AutoSizeCandidate& c = out->candidates[out->chosen];
+    // The probe measures one device; every rank trains at that rate.
+    const std::string ranks = opt.ranks > 1 ? " x " + std::to_string(opt.ranks) + " ranks" : "";
+    snprintf(buf, sizeof buf,
              "%.1fM parameters, the largest shape whose compute-optimal %.3g tokens "
-             "(%.0f per parameter) fit the budget: %.0f tokens/s x %.0f s usable = %.3g tokens",
+             "(%.0f per parameter) fit the budget: %.0f tokens/s x %.0f s usable%s = %.3g tokens",
              c.config.num_params() / 1e6, c.optimal_tokens, opt.tokens_per_param,
-             c.tokens_per_second, usable, c.tokens_in_budget);
+             c.tokens_per_second, usable, ranks.c_str(), c.tokens_in_budget);
   }
   out->reason = buf;
   return Status::OK();
@@ -163,6 +248,7 @@ std::string AutoSizeResult::ToJson() const {
   j["device"] = device;
   j["reason"] = reason;
   j["chosen"] = chosen >= 0 ? nlohmann::json(candidates[chosen].name) : nlohmann::json();
+  j["data_limited"] = data_limited;
   for (const AutoSizeCandidate& c : candidates) {
     nlohmann::json e;
     e["name"] = c.name;
@@ -175,6 +261,8 @@ std::string AutoSizeResult::ToJson() const {
     e["tokens_per_second"] = c.tokens_per_second;
     e["tokens_in_budget"] = c.tokens_in_budget;
     e["optimal_tokens"] = c.optimal_tokens;
+    if (c.epochs > 0) e["epochs"] = c.epochs;
+    if (c.predicted_loss > 0) e["predicted_loss"] = c.predicted_loss;
     if (!c.note.empty()) e["note"] = c.note;
     j["candidates"].push_back(e);
   }
@@ -187,10 +275,12 @@ std::string AutoSizeResult::Table() const {
   for (size_t i = 0; i < candidates.size(); i++) {
     const AutoSizeCandidate& c = candidates[i];
     if (c.tokens_per_second > 0) {
+      char extra[64] = "";
+      if (c.epochs > 0) snprintf(extra, sizeof extra, "  %.1f epochs", c.epochs);
       snprintf(buf, sizeof buf,
-               "  %s %-10s %8.1fM params %10.0f tok/s  budget %.3g tok  optimal %.3g tok\n",
+               "  %s %-10s %8.1fM params %10.0f tok/s  budget %.3g tok  optimal %.3g tok%s\n",
                (int)i == chosen ? "*" : " ", c.name.c_str(), c.config.num_params() / 1e6,
-               c.tokens_per_second, c.tokens_in_budget, c.optimal_tokens);
+               c.tokens_per_second, c.tokens_in_budget, c.optimal_tokens, extra);
     } else {
       snprintf(buf, sizeof buf, "    %-10s %8.1fM params  %s\n", c.name.c_str(),
                c.config.num_params() / 1e6, c.note.c_str());

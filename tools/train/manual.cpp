@@ -9,9 +9,29 @@ const char* const kTrainSynopsis =
 
 const char* const kTrainManual = R"(DESCRIPTION
   Trains a decoder-only transformer (exactly the architecture of Hugging Face
-  transformers' LlamaForCausalLM) on a dataset packed by lm-pack, with AdamW
-  (decoupled weight decay, none on norm weights), gradient clipping and
-  gradient accumulation up to --batch-tokens per optimizer step.
+  transformers' LlamaForCausalLM) on a dataset packed by lm-pack, with
+  gradient clipping and gradient accumulation up to --batch-tokens per
+  optimizer step.
+
+  The optimizer (--optimizer): adamw updates every tensor with AdamW
+  (decoupled weight decay, none on norm weights); muon updates the 2-D
+  weights inside the blocks (q/k/v/o, gate/up/down) with Muon, Nesterov
+  momentum orthogonalised by --ns-steps Newton-Schulz iterations and scaled
+  by the matrix's shape, at --muon-lr (decay --muon-wd), and the embedding,
+  an untied head and the norm weights with AdamW. Each AdamW group may have
+  its own peak rate (--embed-lr, --head-lr, --norm-lr; default --lr); every
+  rate follows the schedule. --zero-init starts the attention output and MLP
+  down projections at zero (each block starts as the identity).
+  --batch-warmup F grows the batch from a quarter of --batch-tokens to all of
+  it over the first fraction F of the run.
+
+  Data: the progress line and metrics.jsonl count the epochs (passes over
+  the train split). Past 4 epochs, beyond which repeated data helps little
+  (Muennighoff et al. 2023), a warning says so once. --max-epochs E ends the
+  run after E epochs (the schedule runs on whichever of the length and E
+  comes first). At each validation that beats every earlier one, the step is
+  checkpointed and RUN/best points at it; --keep never deletes it, and
+  lm-eval and lm-sample take --ckpt RUN/best (--no-best turns this off).
 
   The length of the run is one of --steps, --tokens or --budget. Under
   --budget the learning rate follows the fraction of the budget elapsed:
@@ -40,17 +60,22 @@ const char* const kTrainManual = R"(DESCRIPTION
   was never interrupted. Under --budget, time already trained counts, including
   the work lost after the last checkpoint of a crashed run. Options left out
   when resuming take the run's values: the model, the length, the vocabulary
-  (the checkpoint's copy), the batch geometry, the optimizer (--lr, --beta1,
-  --beta2, --weight-decay, --grad-clip) and the schedule (--schedule,
-  --warmup, --decay). One given with another value than the run's applies
-  from then on, with a warning; --seed is always the run's.
+  (the checkpoint's copy), the batch geometry, the optimizer (--optimizer,
+  --lr and the group rates, --beta1, --beta2, --weight-decay, --grad-clip,
+  the --muon-* options) and the schedule (--schedule, --warmup, --decay,
+  --batch-warmup, --max-epochs). One given with another value than the run's
+  applies from then on, with a warning; --seed is always the run's, and
+  --optimizer cannot change (its state would be misread: refused).
 
   The model is a --preset, explicit sizes (--layers, --dim, --heads and
   --context; --ffn-dim defaults to Llama's rule, 8/3 x dim rounded up to a
   multiple of 128, and --kv-heads to --heads), or --auto-size: a few seconds of
   throughput probes of a ladder of shapes on the device (--probe-seconds each),
   then the largest shape whose compute-optimal token count (20 tokens per
-  parameter) fits the budget at the measured speed. The table of candidates
+  parameter) fits the budget at the measured speed; when that shape would
+  pass 4 epochs of the train split, the data is the limit, and the choice is
+  the probed shape with the lowest loss by the data-constrained scaling law
+  of Muennighoff et al. 2023. The table of candidates
   and the reason for the choice are printed before training and saved in
   RUN/auto-size.json. A new run with --budget and no model named is sized this
   way. --context sets the probed context (default 1024).
@@ -107,6 +132,9 @@ EXAMPLES
   lm-train --data shards/ --vocab tok.bpe --out run/ --preset gpt2-124m \
       --budget 24h --batch-tokens 524288 --micro-batch 16 --device cuda
   lm-train --data shards/ --vocab tok.bpe --out run/ --budget 24h --auto-size
+  lm-train --data shards/ --vocab tok.bpe --out run/ --preset small --budget 10m \
+      --optimizer muon --muon-lr 0.02 --zero-init
+  lm-eval --ckpt run/best --data shards/        # the weights of lowest val loss
   kill -USR1 $(pgrep lm-train)     # checkpoint now, keep training
   mpirun -np 8 lm-train --data shards/ --vocab tok.bpe --out run/ --budget 24h \
       --batch-tokens 524288 --micro-batch 16

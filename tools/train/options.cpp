@@ -7,6 +7,8 @@
 
 #include "autosize.h"
 #include "comm/comm.h"
+#include "data/loader.h"
+#include "recipe.h"
 #include "text/vocab.h"
 #include "util/file.h"
 
@@ -145,6 +147,7 @@ void DeclareTrainOptions(cli::Command* cmd, TrainFlags* f) {
   add("probe-seconds", &f->probe_seconds, "S", "--auto-size: timed seconds per candidate shape")
       .Default(8.0, "8")
       .Check(cli::Positive());
+  DeclareRecipeOptions(cmd, f);
 }
 
 namespace {
@@ -160,6 +163,12 @@ Status AutoSizeModel(const cli::Command& cmd, const TrainFlags& f, ModelConfig* 
   AutoSizeOptions ao;
   ao.device = o.device;
   ao.vocab_size = (int)v.size();
+  {  // the unique tokens the model can learn from (Setup checks the data fully later)
+    std::unique_ptr<Dataset> ds;
+    LM_RETURN_IF_ERROR(Dataset::Open(o.data_dir, &ds));
+    ao.unique_tokens = (double)ds->info().tokens[(int)Split::kTrain];
+  }
+  ao.useful_epochs = kUsefulEpochs;
   if (f.context) ao.context = f.context;
   ao.micro_batch = cmd.Given("micro-batch") ? o.micro_batch : 0;
   ao.budget_seconds = f.budget.seconds;
@@ -257,6 +266,7 @@ Status ResolveTrainOptions(const cli::Command& cmd, int argc, char** argv, Train
   o.comm_timeout = f->comm_timeout.seconds;
   // A sample follows each validation unless --sample-every is given.
   if (!cmd.Given("sample-every")) o.cadence.sample = o.cadence.val;
+  LM_RETURN_IF_ERROR(ResolveRecipeOptions(cmd, f));
   LM_RETURN_IF_ERROR(ChooseModelOptions(cmd, f));
   *out = o;
   return Status::OK();

@@ -20,7 +20,8 @@ void validate(boost::any& v, const std::vector<std::string>& values, Warmup*, in
 // The options as given, before they become TrainerOptions.
 struct TrainFlags {
   TrainerOptions o;
-  std::string preset, model, schedule = "wsd";
+  std::string preset, model, schedule = "wsd", optimizer;
+  bool no_best = false;
   bool auto_size = false, untied = false, resume = false, recompute = false;
   int layers = 0, dim = 0, heads = 0, kv_heads = 0, ffn = 0, context = 0;
   double rope_theta = 0, probe_seconds = 8;

@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <cstring>
 
+#include "recipe.h"
 #include "trainer.h"
 #include "util/human.h"
 #include "util/progress.h"
@@ -157,6 +158,16 @@ Status Trainer::AfterStep(const StepStats& st, Loop* lp) {
   } else {
     lp->bad_run = 0;
   }
+  if (!warned_epochs_ && epochs() > kUsefulEpochs) {
+    warned_epochs_ = true;
+    LogWarn(
+        "step %lld: the run has passed %.0f epochs of its %llu training tokens; repeated data "
+        "helps little beyond that (Muennighoff et al. 2023): more data, a larger model or "
+        "--max-epochs serve better%s",
+        (long long)st.step, kUsefulEpochs,
+        (unsigned long long)ds_->info().tokens[(int)Split::kTrain],
+        opt_.keep_best ? "; RUN/best keeps the weights of lowest validation loss" : "");
+  }
   const double t = lp->now();
   if (t - lp->last_log < opt_.cadence.log_seconds && !Finished() && st.step != 1)
     return Status::OK();
@@ -175,9 +186,10 @@ Status Trainer::AfterStep(const StepStats& st, Loop* lp) {
       budget() > 0 ? budget() - elapsed() : (double)(total_steps_ - step_) * lp->avg_step;
   const std::string of = total_steps_ >= 0 ? "/" + std::to_string(total_steps_) : "";
   LogInfo(
-      "step %lld%s | loss %.4f | lr %.2e | grad norm %.3f | %s tok/s%s | %s | %s elapsed, %s left",
-      (long long)step_, of.c_str(), st.loss, st.lr, st.grad_norm, FormatRate(tps).c_str(), per, mfu,
-      FormatDuration(elapsed()).c_str(), FormatDuration(std::max(0.0, left)).c_str());
+      "step %lld%s | epoch %.2f | loss %.4f | lr %.2e | grad norm %.3f | %s tok/s%s | %s | %s "
+      "elapsed, %s left",
+      (long long)step_, of.c_str(), epochs(), st.loss, st.lr, st.grad_norm, FormatRate(tps).c_str(),
+      per, mfu, FormatDuration(elapsed()).c_str(), FormatDuration(std::max(0.0, left)).c_str());
   lp->last_log = t;
   lp->log_step0 = step_;
   lp->log_t0 = t;
@@ -191,7 +203,7 @@ Status Trainer::Periodic(Loop* lp) {
   const Cadence& c = opt_.cadence;
   const double t = lp->now();
   if (Due(c.val, step_, t, lp->last_val)) {
-    LM_RETURN_IF_ERROR(RunValidation());
+    LM_RETURN_IF_ERROR(RunValidation(lp));
     LM_RETURN_IF_ERROR(Sync(Status::OK()));
     lp->last_val = lp->now();
   }
@@ -204,11 +216,14 @@ Status Trainer::Periodic(Loop* lp) {
     lp->checkpoint = false;
     return SaveFor("SIGUSR1", lp);
   }
-  if (Due(c.ckpt, step_, lp->now(), lp->last_ckpt)) return SaveFor("periodic", lp);
+  if (Due(c.ckpt, step_, lp->now(), lp->last_ckpt)) {
+    if (last_saved_ != step_) return SaveFor("periodic", lp);
+    lp->last_ckpt = lp->now();  // saved already at this step (RUN/best)
+  }
   return Status::OK();
 }
 
-Status Trainer::RunValidation() {
+Status Trainer::RunValidation(Loop* lp) {
   if (!has_val()) return Status::OK();
   double loss, bpb;
   Status s = Validate(&loss, &bpb);
@@ -221,6 +236,35 @@ Status Trainer::RunValidation() {
   LM_RETURN_IF_ERROR(s);
   LM_RETURN_IF_ERROR(LogVal(loss, bpb));
   LogInfo("step %lld: val loss %.4f (%.4f bits/byte)", (long long)step_, loss, bpb);
+  return UpdateBest(loss, lp);
+}
+
+// A validation loss below every earlier one makes this step RUN/best (saved
+// now unless it is already), so that a run that overfits keeps its best
+// weights whatever --keep prunes. Saving is optional, as a periodic one.
+Status Trainer::UpdateBest(double loss, Loop* lp) {
+  if (!opt_.keep_best || (best_step_ >= 0 && !(loss < best_loss_))) return Status::OK();
+  const int64_t prev_step = best_step_;
+  const double prev_loss = best_loss_;
+  best_step_ = step_;  // before the save, so that the checkpoint records itself as best
+  best_loss_ = loss;
+  if (last_saved_ != step_) LM_RETURN_IF_ERROR(SaveFor("best", lp));
+  // Rank 0 writes RUN/best; every rank learns whether it did.
+  Status s = last_saved_ != step_ ? Status::IOError("not saved")  // diverged, or the disk is full
+             : rank() == 0
+                 ? PointBest(opt_.out_dir, JoinPath(opt_.out_dir, CheckpointDirName(step_)))
+                 : Status::OK();
+  if (last_saved_ == step_ && world() > 1) {
+    double failed = s.ok() ? 0.0 : 1.0;
+    LM_RETURN_IF_ERROR(comm_->AllReduce(&failed, 1, ReduceOp::kMax));
+    if (failed > 0 && s.ok()) s = Status::IOError("rank 0 could not write RUN/best");
+  }
+  if (!s.ok()) {
+    if (last_saved_ == step_ && rank() == 0)
+      LogWarn("step %lld: cannot update RUN/best: %s", (long long)step_, s.ToString().c_str());
+    best_step_ = prev_step;
+    best_loss_ = prev_loss;
+  }
   return Status::OK();
 }
 
@@ -245,7 +289,7 @@ std::string Trainer::LastGood() const {
 // previous checkpoint as it is, with a warning, to be retried at the next
 // interval. The others (a stop, the end) must succeed.
 Status Trainer::SaveFor(const char* why, Loop* lp) {
-  const bool optional = !strcmp(why, "periodic") || !strcmp(why, "SIGUSR1");
+  const bool optional = !strcmp(why, "periodic") || !strcmp(why, "SIGUSR1") || !strcmp(why, "best");
   if (lp->diverged) {
     if (optional) {
       LogWarn("step %lld: not saved: the weights give a non-finite loss", (long long)step_);
@@ -293,7 +337,7 @@ Status Trainer::End(const TrainOutcome& out, Loop* lp) {
             out.stop_reason.c_str());
     return Status::OK();
   }
-  LM_RETURN_IF_ERROR(RunValidation());
+  LM_RETURN_IF_ERROR(RunValidation(lp));
   if (!opt_.cadence.sample.off()) RunSample();
   // A checkpoint of this step written before the deadline passed (a periodic
   // one at the last step) does not say the run ended: written again.

@@ -15,6 +15,7 @@
 #include "engine/make_backend.h"
 #include "model/params.h"
 #include "model/sampler.h"
+#include "recipe.h"
 #include "text/export.h"
 #include "util/cli.h"
 #include "util/hash.h"
@@ -243,7 +244,7 @@ Status Trainer::CheckModelData() {
                            std::to_string(train_tokens) + " tokens, but context " +
                            std::to_string(T_) + " needs at least " + std::to_string(T_ + 1) +
                            " (use a smaller --context or more data)");
-  return Status::OK();
+  return CheckRecipeForModel(opt_, cfg_);
 }
 
 // Batch geometry: micro-batches of B x T, accumulated to --batch-tokens; then
@@ -378,7 +379,7 @@ Status Trainer::StartState(const Checkpoint& meta, bool have_ckpt) {
     std::vector<float> p, zero;
     if (rank() == 0) {
       p.resize(layout.total);
-      InitParams(cfg_, layout, DeriveSeed(opt_.seed, 1), p.data());
+      InitParams(cfg_, layout, DeriveSeed(opt_.seed, 1), p.data(), opt_.init);
       zero.assign(layout.total, 0.0f);
     }
     LM_RETURN_IF_ERROR(ShareStartState(&p, &zero, &zero, 0));
@@ -414,18 +415,14 @@ Status Trainer::ResumeSettings(const Checkpoint& meta, int* given) {
   }
   // A number of the run's: taken when the option is not given, else compared.
   auto keep = [&](const char* option, const json& obj, const char* key, auto* value) {
-    if (!obj.is_object() || !obj.contains(key) || !obj[key].is_number()) return;
-    auto run = obj[key].get<std::decay_t<decltype(*value)>>();
-    if (!opt_.Given(option))
-      *value = run;
-    else if (run != *value)
-      LogWarn("resuming with --%s %g; the run used %g", option, (double)*value, (double)run);
+    KeepRunSetting(opt_, option, obj, key, value);
   };
   keep("lr", tr, "lr", &opt_.adam.lr);
   keep("beta1", tr, "beta1", &opt_.adam.beta1);
   keep("beta2", tr, "beta2", &opt_.adam.beta2);
   keep("weight-decay", tr, "weight_decay", &opt_.adam.weight_decay);
   keep("grad-clip", tr, "grad_clip", &opt_.adam.grad_clip);
+  LM_RETURN_IF_ERROR(ResumeRecipe(tr, meta.dir + "/trainer-state.json", &opt_));
   if (st.contains("schedule") && st["schedule"].is_object()) {
     const json& sc = st["schedule"];
     if (sc.contains("kind") && sc["kind"].is_string()) {
@@ -472,7 +469,7 @@ Status Trainer::CheckRunDirectory(Checkpoint* ck, bool* have) {
     while (struct dirent* e = readdir(d)) {
       std::string n = e->d_name;
       if (n.rfind(".tmp-step-", 0) == 0 || n.rfind(".old-step-", 0) == 0 ||
-          n.rfind(".latest-", 0) == 0)
+          n.rfind(".latest-", 0) == 0 || n.rfind(".best-", 0) == 0)
         stale.push_back(JoinPath(opt_.out_dir, n));
     }
     closedir(d);
@@ -503,7 +500,9 @@ Status Trainer::ResolveLength(const Checkpoint* resumed) {
   if (opt_.warmup_steps >= 0) {
     sc.warmup_steps = opt_.warmup_steps;
   } else if (opt_.warmup_fraction >= 0) {
-    if (total_steps_ > 0)
+    // A fraction of the steps, unless --max-epochs may end the run sooner:
+    // then a fraction of the progress, which counts epochs too.
+    if (total_steps_ > 0 && opt_.max_epochs <= 0)
       sc.warmup_steps = (int64_t)std::llround(opt_.warmup_fraction * (double)total_steps_);
     else
       sc.warmup_fraction = opt_.warmup_fraction;
@@ -574,10 +573,14 @@ Status Trainer::RestoreFrom(const Checkpoint& meta) {
   Checkpoint ck;
   std::vector<float> m, v;
   int64_t adam_step = 0;
+  std::string optimizer;
   Status s;
   if (rank() == 0) {
     s = LoadCheckpoint(meta.dir, true, &ck);
-    if (s.ok()) s = LoadOptimizerState(ck.dir, ck.config, &m, &v, &adam_step);
+    if (s.ok()) s = LoadOptimizerState(ck.dir, ck.config, &m, &v, &adam_step, &optimizer);
+    if (s.ok() && optimizer != opt_.optimizer)
+      s = Status::Corruption(ck.dir + ": the optimizer state is " + optimizer +
+                             "'s, but trainer-state.json says the run uses " + opt_.optimizer);
   }
   LM_RETURN_IF_ERROR(Sync(s));
   LM_RETURN_IF_ERROR(ShareStartState(&ck.params, &m, &v, adam_step));
@@ -602,6 +605,10 @@ Status Trainer::ReadProgress(const Checkpoint& meta) {
     if (opt_.budget_seconds > 0 && tr.value("budget_seconds", -1.0) == opt_.budget_seconds &&
         tr.value("ended", false))
       ended_ = last_saved_ended_ = true;
+    if (st.contains("best") && st["best"].is_object()) {  // RUN/best so far
+      best_step_ = st["best"].value("step", (int64_t)-1);
+      best_loss_ = st["best"].value("val_loss", 0.0);
+    }
     return Status::OK();
   });
 }
@@ -647,7 +654,17 @@ double Trainer::elapsed() const {
   return elapsed_base_ + clock_;
 }
 
+double Trainer::epochs() const {
+  const uint64_t unique = ds_ ? ds_->info().tokens[(int)Split::kTrain] : 0;
+  return unique ? (double)tokens_seen_ / (double)unique : 0.0;
+}
+
 double Trainer::progress() const {
+  const double p = LengthProgress();
+  return opt_.max_epochs > 0 ? std::max(p, epochs() / opt_.max_epochs) : p;
+}
+
+double Trainer::LengthProgress() const {
   if (opt_.budget_seconds > 0) return elapsed() / opt_.budget_seconds;
   if (total_steps_ <= 0) return 1.0;
   // Under --tokens, the fraction of the tokens (the same as of the steps
@@ -659,14 +676,14 @@ double Trainer::progress() const {
 }
 
 bool Trainer::Finished() const {
+  if (opt_.max_epochs > 0 && epochs() >= opt_.max_epochs) return true;
   if (opt_.budget_seconds > 0) return ended_ || elapsed() >= opt_.budget_seconds;
   return step_ >= total_steps_;
 }
 
-// This rank's rows of the next micro-step's windows into inputs_ and
+// This rank's B rows of the next micro-step's windows into inputs_ and
 // targets_; *count gets the targets that count (all of them, in practice).
-Status Trainer::NextMicroBatch(int64_t* count) {
-  const int B = micro_batch_;
+Status Trainer::NextMicroBatch(int B, int64_t* count) {
   LM_RETURN_IF_ERROR(sampler_->Next(B * world(), rank() * B, B, batch_.data()));
   *count = 0;
   for (int b = 0; b < B; b++)
@@ -680,22 +697,26 @@ Status Trainer::NextMicroBatch(int64_t* count) {
 
 Status Trainer::Step(StepStats* st) {
   auto t0 = Clock::now();
-  double mult = opt_.schedule.Multiplier(progress(), step_);
-  AdamWConfig a = opt_.adam;
-  a.lr = (float)(opt_.adam.lr * mult);
+  const double prog = progress();
+  double mult = opt_.schedule.Multiplier(prog, step_);
+  const AdamWConfig a = ScheduledOptimizer(opt_.adam, mult);
   LM_RETURN_IF_ERROR(backend_->ZeroGrad());
-  // Each micro-step, rank r of W takes rows [r*B, (r+1)*B) of the next W*B
-  // windows, so the step covers the same windows on any number of ranks.
-  // Every window's targets all count, so the step's global count of targets
-  // is tokens_per_step(): a micro-batch's gradient and loss weigh
-  // count/global (its grad_scale). The loss stays on the device, kept by the
-  // backend weighted by that grad_scale; OptimizerStep sums it over the ranks
-  // with the gradient norm (one collective, no wait per micro-step), and
-  // StepLoss reads the step's global mean after it.
-  const int B = micro_batch_;
-  const double global_targets = (double)tokens_per_step();
+  // The step's sequences per rank, S (fewer during a batch warmup), in
+  // micro-batches of near-equal size. Each micro-step, rank r of W takes rows
+  // [r*B, (r+1)*B) of the next W*B windows, so the step covers the same
+  // windows on any number of ranks. Every window's targets all count, so the
+  // step's global count of targets is S*W*T: a micro-batch's gradient and loss
+  // weigh count/global (its grad_scale, its share of the step's targets). The
+  // loss stays on the device, kept by the backend weighted by that
+  // grad_scale; OptimizerStep sums it over the ranks with the gradient norm
+  // (one collective, no wait per micro-step), and StepLoss reads the step's
+  // global mean after it.
+  const int S = BatchSequences(micro_batch_ * micro_steps_, opt_.batch_warmup, prog);
+  const int n_micro = (S + micro_batch_ - 1) / micro_batch_;
+  const double global_targets = (double)S * world() * T_;
   const BatchCursor start = sampler_->cursor();
-  for (int m = 0; m < micro_steps_; m++) {
+  for (int m = 0; m < n_micro; m++) {
+    const int B = (int)((int64_t)S * (m + 1) / n_micro - (int64_t)S * m / n_micro);
     if (m > 0 && interrupt_) {
       double sig = interrupt_();  // a stop on any rank abandons the step on all
       LM_RETURN_IF_ERROR(comm_->AllReduce(&sig, 1, ReduceOp::kMax));
@@ -709,8 +730,8 @@ Status Trainer::Step(StepStats* st) {
       }
     }
     int64_t count = 0;
-    LM_RETURN_IF_ERROR(NextMicroBatch(&count));
-    if (m == micro_steps_ - 1) backend_->ReduceDuringNextBackward();
+    LM_RETURN_IF_ERROR(NextMicroBatch(B, &count));
+    if (m == n_micro - 1) backend_->ReduceDuringNextBackward();
     LM_RETURN_IF_ERROR(backend_->ForwardBackward(inputs_.data(), targets_.data(), B, T_,
                                                  (float)((double)count / global_targets), nullptr));
   }
@@ -725,9 +746,10 @@ Status Trainer::Step(StepStats* st) {
     st->grad_norm = NAN;
   }
   step_++;
-  tokens_seen_ += tokens_per_step();
+  const uint64_t step_tokens = (uint64_t)S * T_ * (uint64_t)world();
+  tokens_seen_ += step_tokens;
   st->step = step_;
-  st->tokens = tokens_per_step();
+  st->tokens = step_tokens;
   st->seconds = std::chrono::duration<double>(Clock::now() - t0).count();
   return Status::OK();
 }
@@ -825,6 +847,8 @@ std::string Trainer::ExtraStateJson() {
                 {"eps", opt_.adam.eps},
                 {"weight_decay", opt_.adam.weight_decay},
                 {"grad_clip", opt_.adam.grad_clip}};
+  RecipeToJson(opt_, &j["train"]);
+  if (best_step_ >= 0) j["best"] = {{"step", best_step_}, {"val_loss", best_loss_}};
   j["schedule"] = {{"kind", ScheduleKindName(opt_.schedule.kind)},
                    {"warmup_steps", opt_.schedule.warmup_steps},
                    {"warmup_fraction", opt_.schedule.warmup_fraction},
@@ -875,6 +899,7 @@ Status Trainer::WriteRun(const std::vector<float>& m, const std::vector<float>& 
   c.adam_m = m.data();
   c.adam_v = v.data();
   c.adam_step = adam_step;
+  c.muon = opt_.adam.muon.enabled;
   c.extra_json = ExtraStateJson();
   LM_RETURN_IF_ERROR(WriteCheckpoint(opt_.out_dir, c, dir));
   LM_RETURN_IF_ERROR(PointLatest(opt_.out_dir, *dir));
@@ -929,6 +954,7 @@ Status Trainer::LogStep(const StepStats& st, double tokens_per_s) {
             {"lr", st.lr},
             {"grad_norm", Num(st.grad_norm)},
             {"tokens_per_s", Num(tokens_per_s)},
+            {"epochs", epochs()},
             {"skipped", st.skipped}};
   if (world() > 1) {  // tokens_per_s is the whole job's
     j["ranks"] = world();

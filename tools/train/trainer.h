@@ -59,7 +59,13 @@ struct TrainerOptions {
 
   int64_t batch_tokens = 0;  // 0: one micro-batch per step
   int micro_batch = 8;
-  AdamWConfig adam;
+  AdamWConfig adam;  // with Muon's settings and each group's learning rate
+  // The rest of the recipe (recipe.h).
+  std::string optimizer = "adamw";  // or "muon" (then adam.muon.enabled)
+  InitOptions init;
+  double batch_warmup = 0;  // the batch grows to full over this fraction of the run
+  double max_epochs = 0;    // the run ends after this many passes over the train split (0: off)
+  bool keep_best = true;    // RUN/best: the checkpoint of lowest validation loss
   // The options the command line set (names without "--"); when resuming, the
   // batch, optimizer, schedule and seed options not among them are the run's.
   std::set<std::string> given;
@@ -146,7 +152,10 @@ class Trainer {
   int seq_len() const { return T_; }
   double elapsed() const;  // training-clock seconds, including earlier sessions
   double budget() const { return opt_.budget_seconds; }
-  // Fraction of the run done, the schedule's input.
+  // Passes over the train split so far: tokens trained on / its tokens.
+  double epochs() const;
+  // Fraction of the run done, the schedule's input: of the steps, tokens or
+  // budget, or of --max-epochs when that is further.
   double progress() const;
   // True once the step count or the budget is reached.
   bool Finished() const;
@@ -205,7 +214,7 @@ class Trainer {
   Status CheckModelData();
   Status PlanBatch(const Checkpoint* resumed);
   Status PlanRankBatch();
-  Status NextMicroBatch(int64_t* count);
+  Status NextMicroBatch(int B, int64_t* count);
   Status CheckHostMemory() const;
   Status StartBackend();
   Status InitBackend(const BackendOptions& bo);
@@ -230,7 +239,9 @@ class Trainer {
   bool ShouldStop(const Agreed& ag, Loop* lp, TrainOutcome* out);
   Status AfterStep(const StepStats& st, Loop* lp);
   Status Periodic(Loop* lp);
-  Status RunValidation();
+  Status RunValidation(Loop* lp);
+  Status UpdateBest(double loss, Loop* lp);
+  double LengthProgress() const;
   void RunSample();
   Status SaveFor(const char* why, Loop* lp);
   Status End(const TrainOutcome& out, Loop* lp);
@@ -266,6 +277,9 @@ class Trainer {
   std::string resumed_from_;
   int64_t last_saved_ = -1;
   bool last_saved_ended_ = false;  // that checkpoint records the budget's end
+  int64_t best_step_ = -1;  // the step RUN/best names, and its validation loss
+  double best_loss_ = 0;
+  bool warned_epochs_ = false;
   std::vector<uint32_t> batch_;
   std::vector<int32_t> inputs_, targets_;
   // Validation: the windows of the val split that lm-train scores

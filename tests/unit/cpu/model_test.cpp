@@ -495,6 +495,36 @@ TEST(kept_losses_are_read_once_a_step) {
   CHECK_EQ(kept, 0.f);  // ZeroGrad starts a new step
 }
 
+// The kept loss is the sum of grad_scale x mean loss: micro-batches of
+// unequal size (a batch warmup's) count by their share of the step's targets,
+// which the trainer passes as grad_scale, so the sum is the step's mean.
+TEST(kept_losses_are_weighted_by_grad_scale) {
+  ModelConfig c = Tiny(2, true);
+  const int T = 8;
+  std::vector<float> pf = FloatParams(c, 74);
+  std::vector<int32_t> in = RandomIds(3 * T, c.vocab_size, 75),
+                       tg = RandomIds(3 * T, c.vocab_size, 76);
+  auto b = MakeCpu(c, 2, T);
+  CHECK_OK(b->SetParams(pf.data()));
+  float l1 = 0, l2 = 0, kept = -1;
+  CHECK_OK(b->ZeroGrad());
+  CHECK_OK(b->ForwardBackward(in.data(), tg.data(), 1, T, 1.f / 3, &l1));
+  CHECK_OK(b->ForwardBackward(in.data() + T, tg.data() + T, 2, T, 2.f / 3, &l2));
+  CHECK_OK(b->ZeroGrad());
+  CHECK_OK(b->ForwardBackward(in.data(), tg.data(), 1, T, 1.f / 3, nullptr));
+  CHECK_OK(b->ForwardBackward(in.data() + T, tg.data() + T, 2, T, 2.f / 3, nullptr));
+  CHECK_OK(b->StepLoss(&kept));
+  CHECK_NEAR(kept, (l1 + 2 * l2) / 3, 1e-6f * kept);
+  CHECK(std::fabs(kept - 0.5f * (l1 + l2)) > 1e-4f);  // not the plain mean of the two
+  // The weights are grad_scale's, not B's: a rank's share of a global step
+  // sums to less than 1 (OptimizerStep adds the other ranks' shares).
+  CHECK_OK(b->ZeroGrad());
+  CHECK_OK(b->ForwardBackward(in.data(), tg.data(), 1, T, 0.125f, nullptr));
+  CHECK_OK(b->ForwardBackward(in.data() + T, tg.data() + T, 2, T, 0.25f, nullptr));
+  CHECK_OK(b->StepLoss(&kept));
+  CHECK_NEAR(kept, 0.125f * l1 + 0.25f * l2, 1e-6f * kept);
+}
+
 TEST(nan_gradient_skips_the_step) {
   ModelConfig c = Tiny(2, true);
   const int T = 8;

@@ -105,6 +105,9 @@ TEST(number_text_reads_back) {
   CHECK_EQ(cli::NumberText(0.1f), std::string("0.10000000149011612"));
   CHECK_EQ(cli::NumberText(0.1f, true), std::string("0.1"));
   CHECK_EQ(cli::NumberText(1e30), std::string("1e+30"));
+  CHECK_EQ(cli::NumberText(20), std::string("20"));
+  CHECK_EQ(cli::NumberText(-1000), std::string("-1000"));
+  CHECK_EQ(cli::NumberText(1e15), std::string("1e+15"));
 }
 
 TEST_MAIN()
